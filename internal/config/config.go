@@ -1,0 +1,161 @@
+// Package config turns pg2kinesis' command line and PG2KINESIS_* environment
+// into a validated Config. Every error it returns is a usage error: the
+// command exits with status 2 and the message names the flag to fix.
+package config
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/pg2kinesis/pg2kinesis/internal/decode"
+)
+
+// Config is everything a run of pg2kinesis needs, after validation.
+type Config struct {
+	PG PG
+
+	SlotName     string
+	Plugin       decode.Plugin
+	CreateSlot   bool
+	RecreateSlot bool // wins over CreateSlot when both are given
+
+	StreamName      string
+	Formatter       string
+	TablePat        *regexp.Regexp // nil: every table
+	FullChange      bool
+	Operations      []string // empty: all operations
+	PartitionKey    string
+	Aggregate       bool
+	CreateStream    bool
+	ShardCount      int
+	FlushInterval   time.Duration
+	Oversize        string
+	MaxBackoff      time.Duration
+	AWSRegion       string
+	KinesisEndpoint string
+	Sink            string
+
+	StatusInterval    time.Duration
+	PKRefreshInterval time.Duration
+	ShutdownTimeout   time.Duration
+
+	ShowVersion bool
+}
+
+// UsageError is bad command-line or environment input.
+type UsageError struct{ Msg string }
+
+func (e *UsageError) Error() string { return e.Msg }
+
+func usagef(format string, args ...any) error {
+	return &UsageError{Msg: fmt.Sprintf(format, args...)}
+}
+
+// The accepted values of the enumerated flags, in the order --help shows.
+var (
+	Formatters    = []string{"CSVPayload", "CSV", "JSON"}
+	Operations    = []string{"all", "insert", "update", "delete", "truncate"}
+	PartitionKeys = []string{"xid", "table", "pk", "const"}
+	OversizeModes = []string{"fail", "skip"}
+	Sinks         = []string{"kinesis", "stdout"}
+)
+
+// Postgres restricts slot names to these characters; checking here gives a
+// clear message instead of a server syntax error.
+var slotNameRE = regexp.MustCompile(`^[a-z0-9_]{1,63}$`)
+
+func oneOf(flag, value string, allowed []string) error {
+	if slices.Contains(allowed, value) {
+		return nil
+	}
+	return usagef("invalid value %q for --%s: choose one of %s", value, flag, strings.Join(allowed, ", "))
+}
+
+// validate checks the values that parsing alone cannot, and normalises them.
+func (c *Config) validate(raw rawValues) error {
+	p, err := decode.ParsePlugin(raw.plugin)
+	if err != nil {
+		return usagef("--pg-slot-output-plugin: %v", err)
+	}
+	if p == decode.PGOutput {
+		return usagef("--pg-slot-output-plugin pgoutput is not supported yet: use test_decoding or wal2json")
+	}
+	c.Plugin = p
+	if !slotNameRE.MatchString(c.SlotName) {
+		return usagef("invalid --pg-slot-name %q: use 1 to 63 lower-case letters, digits or underscores", c.SlotName)
+	}
+	for _, check := range []struct {
+		flag, value string
+		allowed     []string
+	}{
+		{"message-formatter", c.Formatter, Formatters},
+		{"partition-key", c.PartitionKey, PartitionKeys},
+		{"oversize", c.Oversize, OversizeModes},
+		{"sink", c.Sink, Sinks},
+	} {
+		if err := oneOf(check.flag, check.value, check.allowed); err != nil {
+			return err
+		}
+	}
+	if c.FullChange && c.Formatter == "CSV" {
+		return usagef("--full-change needs a formatter that can carry the row: use -f CSVPayload or -f JSON, not CSV")
+	}
+	if raw.tablePat != "" {
+		re, err := regexp.Compile(raw.tablePat)
+		if err != nil {
+			return usagef("invalid --table-pat %q: %v", raw.tablePat, err)
+		}
+		c.TablePat = re
+	}
+	ops, err := normaliseOperations(raw.operations)
+	if err != nil {
+		return err
+	}
+	c.Operations = ops
+	if c.ShardCount < 1 {
+		return usagef("invalid --shard-count %d: must be at least 1", c.ShardCount)
+	}
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{
+		{"flush-interval", c.FlushInterval},
+		{"max-backoff", c.MaxBackoff},
+		{"status-interval", c.StatusInterval},
+		{"pk-refresh-interval", c.PKRefreshInterval},
+		{"shutdown-timeout", c.ShutdownTimeout},
+	} {
+		if d.v <= 0 {
+			return usagef("invalid --%s %s: must be greater than 0", d.flag, d.v)
+		}
+	}
+	return nil
+}
+
+// normaliseOperations accepts repeated flags and comma- or space-separated
+// lists (the form an environment variable takes). "all", alone or among
+// others, means every operation and is returned as an empty list.
+func normaliseOperations(values []string) ([]string, error) {
+	var ops []string
+	all := len(values) == 0
+	for _, v := range values {
+		for _, op := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }) {
+			op = strings.ToLower(op)
+			if err := oneOf("operations", op, Operations); err != nil {
+				return nil, err
+			}
+			if op == "all" {
+				all = true
+			} else if !slices.Contains(ops, op) {
+				ops = append(ops, op)
+			}
+		}
+	}
+	if all {
+		return nil, nil
+	}
+	return ops, nil
+}

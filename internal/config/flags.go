@@ -1,0 +1,276 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// EnvPrefix prefixes the environment variable of every flag:
+// --pg-slot-name is also read from PG2KINESIS_PG_SLOT_NAME.
+const EnvPrefix = "PG2KINESIS_"
+
+// EnvName is the environment variable that sets the flag with this name.
+func EnvName(flagName string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// rawValues are the flags that validate turns into typed fields.
+type rawValues struct {
+	plugin     string
+	tablePat   string
+	operations []string
+}
+
+// spec describes one flag: its long name, optional short name and help.
+// value is bound to a field of the Config being parsed.
+type spec struct {
+	name, short string
+	value       flag.Value
+	help        string
+}
+
+// stringList is a repeatable flag.
+type stringList struct{ values *[]string }
+
+func (l stringList) String() string {
+	if l.values == nil || len(*l.values) == 0 {
+		return "all"
+	}
+	return strings.Join(*l.values, ",")
+}
+
+func (l stringList) Set(v string) error { *l.values = append(*l.values, v); return nil }
+
+// boolValue lets --no-aggregate clear the field that --aggregate sets.
+type boolValue struct {
+	p      *bool
+	invert bool
+}
+
+func (b boolValue) String() string {
+	if b.p == nil {
+		return "false"
+	}
+	return strconv.FormatBool(*b.p != b.invert)
+}
+
+func (b boolValue) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return fmt.Errorf("want true or false")
+	}
+	*b.p = v != b.invert
+	return nil
+}
+
+func (b boolValue) IsBoolFlag() bool { return true }
+
+type stringValue struct{ p *string }
+
+func (s stringValue) String() string {
+	if s.p == nil {
+		return ""
+	}
+	return *s.p
+}
+func (s stringValue) Set(v string) error { *s.p = v; return nil }
+
+type intValue struct{ p *int }
+
+func (i intValue) String() string {
+	if i.p == nil {
+		return "0"
+	}
+	return strconv.Itoa(*i.p)
+}
+func (i intValue) Set(v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return fmt.Errorf("want a whole number")
+	}
+	*i.p = n
+	return nil
+}
+
+type durationValue struct{ p *time.Duration }
+
+func (d durationValue) String() string {
+	if d.p == nil {
+		return "0s"
+	}
+	return d.p.String()
+}
+func (d durationValue) Set(v string) error {
+	x, err := time.ParseDuration(v)
+	if err != nil {
+		return fmt.Errorf("want a duration such as 250ms, 10s or 1h")
+	}
+	*d.p = x
+	return nil
+}
+
+func str(p *string) flag.Value             { return stringValue{p} }
+func boolean(p *bool) flag.Value           { return boolValue{p: p} }
+func duration(p *time.Duration) flag.Value { return durationValue{p} }
+
+// specs binds every flag to c and raw. Defaults are the values c and raw
+// hold before parsing; see defaults().
+func specs(c *Config, raw *rawValues) []spec {
+	return []spec{
+		{"pg-dbname", "d", str(&c.PG.DBName), "Database to connect to (libpq: PGDATABASE, default the user name)."},
+		{"pg-host", "h", str(&c.PG.Host), "Postgres server host; empty connects over the local socket (libpq: PGHOST)."},
+		{"pg-port", "p", str(&c.PG.Port), "Postgres port (libpq: PGPORT)."},
+		{"pg-user", "u", str(&c.PG.User), "Postgres user; needs the REPLICATION attribute (libpq: PGUSER)."},
+		{"pg-sslmode", "", str(&c.PG.SSLMode), "Postgres SSL mode: disable, allow, prefer, require, verify-ca or verify-full (libpq: PGSSLMODE)."},
+		{"pg-dsn", "", str(&c.PG.DSN), "libpq connection string or postgres:// URL; the --pg-* flags given explicitly override its fields."},
+		{"pg-slot-name", "s", str(&c.SlotName), "Logical replication slot to stream from."},
+		{"pg-slot-output-plugin", "", str(&raw.plugin), "Output plugin of the slot: test_decoding or wal2json."},
+		{"create-slot", "", boolean(&c.CreateSlot), "Create the slot at start if it does not exist (an existing slot is reused)."},
+		{"recreate-slot", "", boolean(&c.RecreateSlot), "Drop the slot at start if it exists, then create it; wins over --create-slot. Changes not yet published are lost."},
+		{"stream-name", "k", str(&c.StreamName), "Kinesis stream to publish to."},
+		{"message-formatter", "f", str(&c.Formatter), "Record format: CSVPayload, CSV or JSON."},
+		{"table-pat", "", str(&raw.tablePat), "Publish only tables whose schema.table this regular expression finds (a search, not a full match)."},
+		{"full-change", "", boolean(&c.FullChange), "Publish every column of a changed row (CSVPayload or JSON), and tables without a primary key."},
+		{"operations", "", stringList{&raw.operations}, "Operations to publish, repeatable or comma-separated: all, insert, update, delete, truncate."},
+		{"partition-key", "", str(&c.PartitionKey), "Kinesis partition key: xid, table, pk (schema.table plus key) or const."},
+		{"aggregate", "", boolean(&c.Aggregate), "Pack records into KPL aggregates (the original's format)."},
+		{"no-aggregate", "", boolValue{p: &c.Aggregate, invert: true}, "Send one plain Kinesis record per change."},
+		{"create-stream", "", boolean(&c.CreateStream), "Create the Kinesis stream if it does not exist, with --shard-count shards."},
+		{"shard-count", "", intValue{&c.ShardCount}, "Shards of a stream made by --create-stream."},
+		{"flush-interval", "", duration(&c.FlushInterval), "Send a partial batch after this long."},
+		{"oversize", "", str(&c.Oversize), "A change over 1 MiB: fail (stop with an error) or skip (log and count it)."},
+		{"max-backoff", "", duration(&c.MaxBackoff), "Longest wait between Kinesis retries."},
+		{"aws-region", "", str(&c.AWSRegion), "AWS region; empty uses the SDK's default chain (AWS_REGION, profile)."},
+		{"kinesis-endpoint", "", str(&c.KinesisEndpoint), "Kinesis endpoint URL, for a local Kinesis-protocol server."},
+		{"sink", "", str(&c.Sink), "Where records go: kinesis, or stdout for debugging."},
+		{"status-interval", "", duration(&c.StatusInterval), "Longest time between status updates to Postgres."},
+		{"pk-refresh-interval", "", duration(&c.PKRefreshInterval), "Reload the primary-key cache this often (also on SIGHUP)."},
+		{"shutdown-timeout", "", duration(&c.ShutdownTimeout), "On SIGINT/SIGTERM, wait this long for in-flight records before exiting."},
+		{"version", "", boolean(&c.ShowVersion), "Print the version and exit."},
+	}
+}
+
+// defaults are the original pg2kinesis' defaults, plus ours for new flags.
+func defaults() (Config, rawValues) {
+	return Config{
+			PG:                PG{Port: "5432", SSLMode: "prefer"},
+			SlotName:          "pg2kinesis",
+			StreamName:        "pg2kinesis",
+			Formatter:         "CSVPayload",
+			PartitionKey:      "xid",
+			Aggregate:         true,
+			ShardCount:        1,
+			FlushInterval:     250 * time.Millisecond,
+			Oversize:          "fail",
+			MaxBackoff:        30 * time.Second,
+			Sink:              "kinesis",
+			StatusInterval:    10 * time.Second,
+			PKRefreshInterval: time.Hour,
+			ShutdownTimeout:   30 * time.Second,
+		}, rawValues{
+			plugin: "test_decoding",
+		}
+}
+
+// Parse reads args (without the program name) and the PG2KINESIS_* variables
+// from getenv. Flags win over the environment. It returns flag.ErrHelp for
+// --help and a *UsageError for anything it rejects.
+func Parse(args []string, getenv func(string) (string, bool)) (*Config, error) {
+	c, raw := defaults()
+	fs := flag.NewFlagSet("pg2kinesis", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	for _, s := range specs(&c, &raw) {
+		fs.Var(s.value, s.name, s.help)
+		if s.short != "" {
+			fs.Var(s.value, s.short, s.help)
+		}
+	}
+	// The environment first, so that flags parsed afterwards win.
+	for _, s := range specs(&c, &raw) {
+		if v, ok := getenv(EnvName(s.name)); ok {
+			if err := s.value.Set(v); err != nil {
+				return nil, usagef("invalid value %q for %s: %v", v, EnvName(s.name), err)
+			}
+			c.PG.markSet(s.name)
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, usagef("%v (see --help)", err)
+	}
+	if fs.NArg() > 0 {
+		return nil, usagef("unexpected argument %q (see --help)", fs.Arg(0))
+	}
+	fs.Visit(func(f *flag.Flag) { c.PG.markSet(longName(f.Name)) })
+	if err := c.validate(raw); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func longName(name string) string {
+	switch name {
+	case "d":
+		return "pg-dbname"
+	case "h":
+		return "pg-host"
+	case "p":
+		return "pg-port"
+	case "u":
+		return "pg-user"
+	}
+	return name
+}
+
+// Usage writes the --help text: every flag, its short form, its default
+// and its environment variable.
+func Usage(w io.Writer) {
+	c, raw := defaults()
+	fmt.Fprintf(w, `Usage: pg2kinesis [flags]
+
+Streams the changes of a PostgreSQL database from a logical replication slot
+to an AWS Kinesis stream, at least once and in commit order.
+
+Every flag can also be set with an environment variable, shown after it;
+flags win over the environment. The libpq variables (PGHOST, PGPORT,
+PGDATABASE, PGUSER, PGPASSWORD, PGSSLMODE, ...) and ~/.pgpass apply as well;
+the --pg-* flags win over them when given. -h is the host (as in the
+original pg2kinesis); help is --help only.
+
+Flags:
+`)
+	for _, s := range specs(&c, &raw) {
+		names := "    --" + s.name
+		if s.short != "" {
+			names = "-" + s.short + ", --" + s.name
+		}
+		def := s.value.String()
+		_, isBool := s.value.(boolValue)
+		switch {
+		case s.name == "no-aggregate" || s.name == "version":
+			def = ""
+		case isBool:
+			def = "default " + def
+		case def == "":
+			def = `default ""`
+		default:
+			def = "default " + def
+		}
+		fmt.Fprintf(w, "  %s\n      %s\n      [%s%s]\n", names, s.help, EnvName(s.name), prefixComma(def))
+	}
+}
+
+func prefixComma(s string) string {
+	if s == "" {
+		return ""
+	}
+	return ", " + s
+}

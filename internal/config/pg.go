@@ -1,0 +1,118 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// PG is how to reach Postgres. Its fields override the same settings of DSN
+// only when given explicitly (flag or PG2KINESIS_* variable), so that the
+// libpq variables (PGHOST, PGPORT, ...) keep working when they are not.
+type PG struct {
+	DSN     string
+	DBName  string
+	Host    string
+	Port    string
+	User    string
+	SSLMode string
+
+	set map[string]bool // flag names given explicitly
+}
+
+var pgFlagKeys = map[string]string{
+	"pg-dbname":  "dbname",
+	"pg-host":    "host",
+	"pg-port":    "port",
+	"pg-user":    "user",
+	"pg-sslmode": "sslmode",
+}
+
+func (p *PG) markSet(flagName string) {
+	if _, ok := pgFlagKeys[flagName]; !ok {
+		return
+	}
+	if p.set == nil {
+		p.set = map[string]bool{}
+	}
+	p.set[flagName] = true
+}
+
+func (p *PG) overrides() map[string]string {
+	values := map[string]string{
+		"pg-dbname": p.DBName, "pg-host": p.Host, "pg-port": p.Port,
+		"pg-user": p.User, "pg-sslmode": p.SSLMode,
+	}
+	kv := map[string]string{}
+	for name, key := range pgFlagKeys {
+		if p.set[name] {
+			kv[key] = values[name]
+		}
+	}
+	return kv
+}
+
+// ConnString is DSN with the explicit --pg-* flags applied.
+func (p *PG) ConnString() string {
+	return withSettings(p.DSN, p.overrides())
+}
+
+// ReplicationConfig parses the connection settings for a logical
+// replication connection (replication=database).
+func (p *PG) ReplicationConfig() (*pgconn.Config, error) {
+	kv := p.overrides()
+	kv["replication"] = "database"
+	cfg, err := pgconn.ParseConfig(withSettings(p.DSN, kv))
+	if err != nil {
+		// pgconn's message can quote the DSN, password included: keep it out.
+		return nil, usagef("invalid Postgres connection settings (--pg-dsn and --pg-* flags): %s", redactParseError(err))
+	}
+	return cfg, nil
+}
+
+// withSettings appends settings to a connection string. Later keywords win
+// in the keyword/value form, and query parameters win over the URL's parts.
+func withSettings(dsn string, kv map[string]string) string {
+	keys := make([]string, 0, len(kv))
+	for k := range kv {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return dsn // let pgconn report it
+		}
+		q := u.Query()
+		for _, k := range keys {
+			q.Set(k, kv[k])
+		}
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	var b strings.Builder
+	b.WriteString(dsn)
+	for _, k := range keys {
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%s='%s'", k, quoteValue(kv[k]))
+	}
+	return b.String()
+}
+
+func quoteValue(v string) string {
+	return strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v)
+}
+
+func redactParseError(err error) string {
+	var pe *pgconn.ParseConfigError
+	if errors.As(err, &pe) && pe.Unwrap() != nil {
+		return pe.Unwrap().Error()
+	}
+	return "cannot parse them (check quoting and key names)"
+}

@@ -1,0 +1,222 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// SlotInUseError means another process streams from the slot. Run waits
+// and retries: the slot is the lock that makes a second instance a standby.
+type SlotInUseError struct {
+	Slot string
+	PID  int // 0 when the server did not say
+}
+
+func (e *SlotInUseError) Error() string {
+	if e.PID == 0 {
+		return fmt.Sprintf("replication slot %q is in use by another process", e.Slot)
+	}
+	return fmt.Sprintf("replication slot %q is in use by process %d", e.Slot, e.PID)
+}
+
+// fatalError is a problem that retrying cannot fix.
+type fatalError struct{ err error }
+
+func (e *fatalError) Error() string { return e.err.Error() }
+func (e *fatalError) Unwrap() error { return e.err }
+
+func fatalf(format string, args ...any) error {
+	return &fatalError{fmt.Errorf(format, args...)}
+}
+
+// handlerError is an error from the Handler: it stops Run as it is.
+type handlerError struct{ err error }
+
+func (e *handlerError) Error() string { return e.err.Error() }
+func (e *handlerError) Unwrap() error { return e.err }
+
+type errKind int
+
+const (
+	kindRetry errKind = iota
+	kindFatal
+	kindInUse
+)
+
+// classify decides what Run does after a failed session. Server errors are
+// fatal unless their class says the connection or server is the problem.
+func classify(err error) errKind {
+	var fe *fatalError
+	var he *handlerError
+	var iu *SlotInUseError
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &fe), errors.As(err, &he):
+		return kindFatal
+	case errors.As(err, &iu):
+		return kindInUse
+	case errors.As(err, &pgErr):
+		if pgErr.Code == "55006" { // object_in_use: the slot is active elsewhere
+			return kindInUse
+		}
+		switch pgErr.Code[:2] {
+		case "08", "53", "57", "58", "XX": // connection, resources, shutdown, system, internal
+			return kindRetry
+		}
+		return kindFatal
+	}
+	return kindRetry
+}
+
+// checkServer fails when the server cannot do logical decoding at all.
+func checkServer(ctx context.Context, conn *pgconn.PgConn) error {
+	rows, err := query(ctx, conn, "SELECT current_setting('wal_level')")
+	if err != nil {
+		return fmt.Errorf("read wal_level: %w", err)
+	}
+	if len(rows) != 1 {
+		return fmt.Errorf("read wal_level: got %d rows", len(rows))
+	}
+	if lvl := rows[0][0]; lvl != "logical" {
+		return fatalf("the server has wal_level=%s, but logical decoding needs wal_level=logical: "+
+			"set it in postgresql.conf (on RDS/Aurora: rds.logical_replication=1 in the parameter group) and restart Postgres", lvl)
+	}
+	return nil
+}
+
+type slotInfo struct {
+	exists         bool
+	plugin         string
+	slotType       string
+	database       string
+	currentDB      string
+	activePID      int
+	confirmedFlush pglogrepl.LSN
+}
+
+func querySlot(ctx context.Context, conn *pgconn.PgConn, slot string) (slotInfo, error) {
+	// The replication protocol takes simple queries only, hence the literal;
+	// config has already restricted slot names to [a-z0-9_].
+	rows, err := query(ctx, conn, "SELECT s.plugin, s.slot_type, s.database, coalesce(s.active_pid, 0), "+
+		"coalesce(s.confirmed_flush_lsn, '0/0'), current_database() "+
+		"FROM (SELECT 1) AS one LEFT JOIN pg_catalog.pg_replication_slots s ON s.slot_name = "+quoteLiteral(slot))
+	if err != nil {
+		return slotInfo{}, fmt.Errorf("look up replication slot %q: %w", slot, err)
+	}
+	if len(rows) != 1 {
+		return slotInfo{}, fmt.Errorf("look up replication slot %q: got %d rows", slot, len(rows))
+	}
+	r := rows[0]
+	info := slotInfo{exists: r[1] != "", plugin: r[0], slotType: r[1], database: r[2], currentDB: r[5]}
+	if info.activePID, err = strconv.Atoi(r[3]); err != nil {
+		return slotInfo{}, fmt.Errorf("look up replication slot %q: active_pid %q: %w", slot, r[3], err)
+	}
+	if info.confirmedFlush, err = pglogrepl.ParseLSN(r[4]); err != nil {
+		return slotInfo{}, fmt.Errorf("look up replication slot %q: confirmed_flush_lsn %q: %w", slot, r[4], err)
+	}
+	return info, nil
+}
+
+// prepareSlot makes sure the slot exists and matches the configuration.
+// Creation and recreation happen on the first connection only: a slot that
+// disappears later was dropped from under us, and quietly creating a new one
+// would skip every change in between.
+func (s *Source) prepareSlot(ctx context.Context, conn *pgconn.PgConn) (slotInfo, error) {
+	slot, plugin := s.cfg.Slot, s.cfg.Plugin.String()
+	info, err := querySlot(ctx, conn, slot)
+	if err != nil {
+		return info, err
+	}
+	if !s.prepared && s.cfg.RecreateSlot && info.exists {
+		if info.activePID != 0 {
+			return info, &SlotInUseError{Slot: slot, PID: info.activePID}
+		}
+		if err := pglogrepl.DropReplicationSlot(ctx, conn, slot, pglogrepl.DropReplicationSlotOptions{}); err != nil {
+			return info, fmt.Errorf("drop replication slot %q (--recreate-slot): %w", slot, err)
+		}
+		s.log.Info("dropped replication slot (--recreate-slot)")
+		info.exists = false
+	}
+	if !info.exists {
+		switch {
+		case s.prepared:
+			return info, fatalf("replication slot %q no longer exists: it was dropped while pg2kinesis was streaming from it, "+
+				"so changes since then may be missing; create it again with --create-slot and re-sync consumers", slot)
+		case !s.cfg.CreateSlot && !s.cfg.RecreateSlot:
+			return info, fatalf("replication slot %q does not exist in database %q; start with --create-slot to create it", slot, info.currentDB)
+		}
+		if err := createSlot(ctx, conn, slot, plugin); err != nil {
+			return info, err
+		}
+		s.log.Info("created replication slot", "plugin", plugin)
+		if info, err = querySlot(ctx, conn, slot); err != nil {
+			return info, err
+		}
+	}
+	s.prepared = true
+	if err := info.check(slot, plugin); err != nil {
+		return info, err
+	}
+	if info.activePID != 0 {
+		return info, &SlotInUseError{Slot: slot, PID: info.activePID}
+	}
+	return info, nil
+}
+
+func createSlot(ctx context.Context, conn *pgconn.PgConn, slot, plugin string) error {
+	_, err := pglogrepl.CreateReplicationSlot(ctx, conn, slot, plugin,
+		pglogrepl.CreateReplicationSlotOptions{Mode: pglogrepl.LogicalReplication, SnapshotAction: "NOEXPORT_SNAPSHOT"})
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42710" {
+		return nil // created meanwhile by another instance: reuse it
+	}
+	if err != nil {
+		return fmt.Errorf("create replication slot %q with plugin %s: %w", slot, plugin, err)
+	}
+	return nil
+}
+
+func (info slotInfo) check(slot, plugin string) error {
+	if info.slotType != "logical" {
+		return fatalf("replication slot %q is a %s slot, but pg2kinesis needs a logical one: choose another --pg-slot-name", slot, info.slotType)
+	}
+	if info.database != info.currentDB {
+		return fatalf("replication slot %q belongs to database %q, but pg2kinesis is connected to %q: "+
+			"pass -d %s, or choose another --pg-slot-name", slot, info.database, info.currentDB, info.database)
+	}
+	if info.plugin != plugin {
+		return fatalf("replication slot %q uses output plugin %q, but --pg-slot-output-plugin is %q: "+
+			"pass --pg-slot-output-plugin %s, or --recreate-slot to recreate the slot with %s (unpublished changes are lost)",
+			slot, info.plugin, plugin, info.plugin, plugin)
+	}
+	return nil
+}
+
+// query runs a simple query and returns its rows as text; NULL reads "".
+func query(ctx context.Context, conn *pgconn.PgConn, sql string) ([][]string, error) {
+	results, err := conn.Exec(ctx, sql).ReadAll()
+	if err != nil {
+		return nil, err
+	}
+	var rows [][]string
+	for _, res := range results {
+		for _, r := range res.Rows {
+			row := make([]string, len(r))
+			for i, v := range r {
+				row[i] = string(v)
+			}
+			rows = append(rows, row)
+		}
+	}
+	return rows, nil
+}
+
+func quoteLiteral(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+}

@@ -1,0 +1,167 @@
+package source
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pg2kinesis/pg2kinesis/internal/decode"
+	"github.com/pg2kinesis/pg2kinesis/internal/testenv"
+)
+
+func TestClassify(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want errKind
+	}{
+		{"network", errors.New("read tcp: connection reset by peer"), kindRetry},
+		{"admin shutdown", &pgconn.PgError{Code: "57P01"}, kindRetry},
+		{"connection failure", &pgconn.PgError{Code: "08006"}, kindRetry},
+		{"too many connections", &pgconn.PgError{Code: "53300"}, kindRetry},
+		{"slot active", &pgconn.PgError{Code: "55006"}, kindInUse},
+		{"slot in use", &SlotInUseError{Slot: "s", PID: 7}, kindInUse},
+		{"auth", &pgconn.PgError{Code: "28P01"}, kindFatal},
+		{"undefined object", &pgconn.PgError{Code: "42704"}, kindFatal},
+		{"ours", fatalf("nope"), kindFatal},
+		{"handler", &handlerError{errors.New("sink down")}, kindFatal},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := classify(tc.err); got != tc.want {
+				t.Errorf("classify(%v) = %d, want %d", tc.err, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestBackoffIsCappedAndGrows(t *testing.T) {
+	max := 4 * time.Second
+	for attempt := 1; attempt <= 12; attempt++ {
+		d := backoff(attempt, max)
+		if d > max || d <= 0 {
+			t.Fatalf("backoff(%d) = %s, want within (0, %s]", attempt, d, max)
+		}
+	}
+	if d := backoff(1, max); d > 500*time.Millisecond {
+		t.Errorf("first backoff %s, want at most 500ms", d)
+	}
+	if d := backoff(10, max); d < max/2 {
+		t.Errorf("backoff(10) = %s, want at least %s", d, max/2)
+	}
+}
+
+func TestMissingSlotNamesTheFlag(t *testing.T) {
+	dsn := testenv.Database(t)
+	err := runOnce(t, testConfig(t, dsn, "missing_slot", decode.TestDecoding))
+	if err == nil || !strings.Contains(err.Error(), `"missing_slot" does not exist`) || !strings.Contains(err.Error(), "--create-slot") {
+		t.Fatalf("Run = %v, want an error naming the slot and --create-slot", err)
+	}
+}
+
+func TestPluginMismatchNamesBoth(t *testing.T) {
+	dsn := testenv.Database(t)
+	conn := testenv.Connect(t, dsn)
+	exec(t, conn, "SELECT pg_create_logical_replication_slot('mism', 'wal2json')")
+	err := runOnce(t, testConfig(t, dsn, "mism", decode.TestDecoding))
+	if err == nil || !strings.Contains(err.Error(), `"wal2json"`) || !strings.Contains(err.Error(), `"test_decoding"`) {
+		t.Fatalf("Run = %v, want an error naming wal2json and test_decoding", err)
+	}
+}
+
+func TestWalLevelNotLogical(t *testing.T) {
+	dsn := testenv.Cluster(t, "wal_level = replica")
+	err := runOnce(t, testConfig(t, dsn, "any", decode.TestDecoding))
+	if err == nil || !strings.Contains(err.Error(), "wal_level=replica") || !strings.Contains(err.Error(), "wal_level=logical") {
+		t.Fatalf("Run = %v, want an error naming wal_level", err)
+	}
+}
+
+func TestConnectionRefusedFailsFast(t *testing.T) {
+	cfg := testConfig(t, "host=127.0.0.1 port=1 user=postgres sslmode=disable", "s", decode.TestDecoding)
+	if err := runOnce(t, cfg); err == nil || !strings.Contains(err.Error(), "connect to Postgres") {
+		t.Fatalf("Run = %v, want a connection error", err)
+	}
+}
+
+func TestCreateSlotThenReuse(t *testing.T) {
+	dsn := testenv.Database(t)
+	conn := testenv.Connect(t, dsn)
+	exec(t, conn, "CREATE TABLE items (id int PRIMARY KEY, name text)")
+	cfg := testConfig(t, dsn, "created", decode.TestDecoding)
+	cfg.CreateSlot = true
+
+	first := start(t, cfg, true)
+	waitActive(t, conn, "created")
+	if r, _ := readSlot(t, conn, "created"); r.plugin != "test_decoding" {
+		t.Fatalf("created slot has plugin %q", r.plugin)
+	}
+	exec(t, conn, "INSERT INTO items VALUES (1, 'one')")
+	first.rec.next(t, "id[integer]:1", 10*time.Second)
+	if err := first.stop(t); err != nil {
+		t.Fatalf("Run after cancel = %v, want nil", err)
+	}
+
+	// --create-slot on an existing slot reuses it and resumes after what
+	// was flushed.
+	exec(t, conn, "INSERT INTO items VALUES (2, 'two')")
+	second := start(t, cfg, true)
+	m := second.rec.next(t, "table public.items: INSERT:", 10*time.Second)
+	if !strings.Contains(m.data, "id[integer]:2") {
+		t.Fatalf("reused slot streamed %q first, want row 2 (row 1 was flushed)", m.data)
+	}
+	var n int
+	if err := conn.QueryRow(t.Context(), "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'created'").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("slots named created: %d (%v), want 1", n, err)
+	}
+}
+
+func TestRecreateSlotDropsOldChanges(t *testing.T) {
+	dsn := testenv.Database(t)
+	conn := testenv.Connect(t, dsn)
+	exec(t, conn, "CREATE TABLE items (id int PRIMARY KEY, name text)")
+	exec(t, conn, "SELECT pg_create_logical_replication_slot('again', 'wal2json')")
+	exec(t, conn, "INSERT INTO items VALUES (1, 'before')")
+
+	cfg := testConfig(t, dsn, "again", decode.TestDecoding)
+	cfg.CreateSlot = true // both given: recreate wins
+	cfg.RecreateSlot = true
+	r := start(t, cfg, true)
+	waitActive(t, conn, "again")
+	if row, _ := readSlot(t, conn, "again"); row.plugin != "test_decoding" {
+		t.Fatalf("recreated slot has plugin %q, want test_decoding", row.plugin)
+	}
+	exec(t, conn, "INSERT INTO items VALUES (2, 'after')")
+	m := r.rec.next(t, "table public.items: INSERT:", 10*time.Second)
+	if !strings.Contains(m.data, "'after'") {
+		t.Fatalf("first change after recreation = %q, want the 'after' row only", m.data)
+	}
+}
+
+func TestSlotDroppedWhileDisconnectedIsFatal(t *testing.T) {
+	dsn := testenv.Database(t)
+	conn := testenv.Connect(t, dsn)
+	cfg := testConfig(t, dsn, "vanish", decode.TestDecoding)
+	cfg.CreateSlot = true
+	r := start(t, cfg, true)
+	waitActive(t, conn, "vanish")
+	// Terminate the walsender and drop the slot before the source reconnects.
+	eventually(t, 10*time.Second, "slot dropped", func() bool {
+		_, _ = conn.Exec(t.Context(), "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = 'vanish' AND active")
+		_, err := conn.Exec(t.Context(), "SELECT pg_drop_replication_slot('vanish')")
+		return err == nil
+	})
+	select {
+	case <-r.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run still running 30s after its slot was dropped")
+	}
+	if r.err == nil || !strings.Contains(r.err.Error(), "no longer exists") {
+		t.Fatalf("Run = %v, want a fatal error saying the slot no longer exists", r.err)
+	}
+	if _, ok := readSlot(t, conn, "vanish"); ok {
+		t.Fatal("the source created the dropped slot again; it must not, changes would be skipped")
+	}
+}

@@ -1,0 +1,279 @@
+// Package source streams a logical replication slot over the replication
+// protocol. It manages the slot, hands every message to a Handler in stream
+// order, and reports to Postgres only the flush LSN it is given: the slot
+// never advances past a change that was not delivered.
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/pg2kinesis/pg2kinesis/internal/decode"
+)
+
+// Config says which slot to stream and how.
+type Config struct {
+	Conn         *pgconn.Config // a replication=database connection
+	Slot         string
+	Plugin       decode.Plugin
+	CreateSlot   bool // create the slot if missing, on the first connection only
+	RecreateSlot bool // drop and create the slot, on the first connection only
+
+	StatusInterval  time.Duration // longest time between status updates (default 10s)
+	ShutdownTimeout time.Duration // bound on Handler.Drain at shutdown (default 30s)
+	StandbyRetry    time.Duration // retry period while another process holds the slot (default 5s)
+	MaxBackoff      time.Duration // cap of the reconnect backoff (default 30s)
+
+	Logger *slog.Logger
+}
+
+// Handler receives the stream. Its methods are called from Run's goroutine,
+// one at a time, in stream order. An error from any of them stops Run.
+type Handler interface {
+	// HandleData receives one XLogData message. m.WALData is only valid
+	// during the call: copy it to keep it.
+	HandleData(ctx context.Context, m pglogrepl.XLogData) error
+	// HandleKeepalive receives the server's WAL end from a primary
+	// keepalive: every change before it has been handed to HandleData.
+	HandleKeepalive(ctx context.Context, walEnd pglogrepl.LSN) error
+	// Drain is called once at shutdown, after reading has stopped; it waits
+	// until what was handed over is delivered (and flushed) or ctx ends.
+	Drain(ctx context.Context) error
+}
+
+// Source streams one slot. Create it with New.
+type Source struct {
+	cfg     Config
+	log     *slog.Logger
+	flushed atomic.Uint64
+
+	connected bool // a connection has succeeded once: later failures are retried
+	prepared  bool // slot creation and recreation are done; never redo them
+}
+
+// New returns a Source for cfg, with defaults filled in.
+func New(cfg Config) *Source {
+	if cfg.StatusInterval <= 0 {
+		cfg.StatusInterval = 10 * time.Second
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 30 * time.Second
+	}
+	if cfg.StandbyRetry <= 0 {
+		cfg.StandbyRetry = 5 * time.Second
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 30 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Source{cfg: cfg, log: cfg.Logger.With("slot", cfg.Slot)}
+}
+
+// Flush records that every change up to lsn has been delivered. The next
+// status update reports it to Postgres. It never moves backwards.
+func (s *Source) Flush(lsn pglogrepl.LSN) {
+	for {
+		cur := s.flushed.Load()
+		if uint64(lsn) <= cur || s.flushed.CompareAndSwap(cur, uint64(lsn)) {
+			return
+		}
+	}
+}
+
+// Flushed is the flush LSN that status updates report.
+func (s *Source) Flushed() pglogrepl.LSN { return pglogrepl.LSN(s.flushed.Load()) }
+
+// Run streams until ctx is cancelled, reconnecting when the connection is
+// lost and waiting while another process holds the slot. On cancellation it
+// stops reading, lets h drain, sends a final status update and returns nil.
+// It returns an error only for what retrying cannot fix: a missing slot,
+// a plugin mismatch, wal_level, authentication, or h's own errors. Until a
+// first connection succeeds, connection errors are returned too, so that a
+// mistyped host fails at once instead of retrying forever.
+func (s *Source) Run(ctx context.Context, h Handler) error {
+	attempt := 0
+	for {
+		streamed, err := s.session(ctx, h)
+		if err == nil || ctx.Err() != nil {
+			return nil
+		}
+		if streamed {
+			attempt = 0
+		}
+		var wait time.Duration
+		switch classify(err) {
+		case kindFatal:
+			return err
+		case kindInUse:
+			wait = s.cfg.StandbyRetry
+			s.log.Info("replication slot is in use by another process; standing by", "err", err, "retry_in", wait)
+		default:
+			if !s.connected {
+				return err
+			}
+			attempt++
+			wait = backoff(attempt, s.cfg.MaxBackoff)
+			s.log.Warn("replication connection lost; reconnecting", "err", err, "retry_in", wait.Round(time.Millisecond))
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// backoff is capped exponential with jitter: 0.5s, 1s, 2s ... up to max.
+func backoff(attempt int, max time.Duration) time.Duration {
+	d := 500 * time.Millisecond
+	for i := 1; i < attempt && d < max; i++ {
+		d *= 2
+	}
+	d = min(d, max)
+	return d/2 + rand.N(d/2+1)
+}
+
+// session runs one replication connection. streamed reports whether
+// START_REPLICATION succeeded, which resets the backoff.
+func (s *Source) session(ctx context.Context, h Handler) (streamed bool, err error) {
+	conn, err := pgconn.ConnectConfig(ctx, s.cfg.Conn)
+	if err != nil {
+		return false, fmt.Errorf("connect to Postgres for replication: %w", err)
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = conn.Close(cctx)
+	}()
+	s.connected = true
+
+	if err := checkServer(ctx, conn); err != nil {
+		return false, err
+	}
+	info, err := s.prepareSlot(ctx, conn)
+	if err != nil {
+		return false, err
+	}
+	s.Flush(info.confirmedFlush)
+	start := s.Flushed()
+	err = pglogrepl.StartReplication(ctx, conn, s.cfg.Slot, start,
+		pglogrepl.StartReplicationOptions{PluginArgs: s.cfg.Plugin.StartOptions()})
+	if err != nil {
+		return false, fmt.Errorf("start replication on slot %q: %w", s.cfg.Slot, err)
+	}
+	s.log.Info("streaming from replication slot", "plugin", s.cfg.Plugin, "from_lsn", start)
+	return true, s.receive(ctx, conn, h)
+}
+
+// receive reads the stream until ctx ends or the connection fails.
+func (s *Source) receive(ctx context.Context, conn *pgconn.PgConn, h Handler) error {
+	nextStatus := time.Now().Add(s.cfg.StatusInterval)
+	for {
+		if ctx.Err() != nil {
+			return s.shutdown(conn, h)
+		}
+		if !time.Now().Before(nextStatus) {
+			if err := s.sendStatus(conn); err != nil {
+				return err
+			}
+			nextStatus = time.Now().Add(s.cfg.StatusInterval)
+		}
+		rctx, cancel := context.WithDeadline(ctx, nextStatus)
+		raw, err := conn.ReceiveMessage(rctx)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return s.shutdown(conn, h)
+			}
+			if pgconn.Timeout(err) {
+				continue
+			}
+			return fmt.Errorf("receive replication stream: %w", err)
+		}
+		replyNow, err := s.dispatch(ctx, raw, h)
+		if err != nil {
+			return err
+		}
+		if replyNow {
+			nextStatus = time.Time{}
+		}
+	}
+}
+
+// dispatch hands one server message to h. replyNow is set when the server
+// asked for an immediate status update.
+func (s *Source) dispatch(ctx context.Context, raw pgproto3.BackendMessage, h Handler) (replyNow bool, err error) {
+	switch msg := raw.(type) {
+	case *pgproto3.ErrorResponse:
+		return false, fmt.Errorf("replication stream: %w", pgconn.ErrorResponseToPgError(msg))
+	case *pgproto3.CopyDone:
+		return false, errors.New("replication stream: the server ended it (CopyDone)")
+	case *pgproto3.CopyData:
+		if len(msg.Data) == 0 {
+			return false, nil
+		}
+		switch msg.Data[0] {
+		case pglogrepl.PrimaryKeepaliveMessageByteID:
+			ka, err := pglogrepl.ParsePrimaryKeepaliveMessage(msg.Data[1:])
+			if err != nil {
+				return false, fmt.Errorf("parse primary keepalive: %w", err)
+			}
+			if err := h.HandleKeepalive(ctx, ka.ServerWALEnd); err != nil {
+				return false, &handlerError{err}
+			}
+			return ka.ReplyRequested, nil
+		case pglogrepl.XLogDataByteID:
+			xld, err := pglogrepl.ParseXLogData(msg.Data[1:])
+			if err != nil {
+				return false, fmt.Errorf("parse XLogData: %w", err)
+			}
+			if err := h.HandleData(ctx, xld); err != nil {
+				return false, &handlerError{err}
+			}
+		}
+	}
+	return false, nil
+}
+
+func (s *Source) sendStatus(conn *pgconn.PgConn) error {
+	lsn := s.Flushed()
+	err := pglogrepl.SendStandbyStatusUpdate(context.Background(), conn, pglogrepl.StandbyStatusUpdate{
+		WALWritePosition: lsn,
+		WALFlushPosition: lsn,
+		WALApplyPosition: lsn,
+	})
+	if err != nil {
+		return fmt.Errorf("send status update (flush %s): %w", lsn, err)
+	}
+	s.log.Debug("sent status update", "flush_lsn", lsn)
+	return nil
+}
+
+// shutdown lets in-flight work finish within ShutdownTimeout, then reports
+// the final flush LSN. A timeout is logged, not returned: what was not
+// acknowledged is simply sent again by the next run.
+func (s *Source) shutdown(conn *pgconn.PgConn, h Handler) error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := h.Drain(ctx); err != nil {
+		s.log.Warn("shutting down before every record was acknowledged; they will be sent again on restart", "err", err)
+	}
+	if err := s.sendStatus(conn); err != nil {
+		s.log.Warn("final status update failed; the slot keeps its last reported position", "err", err)
+	}
+	s.log.Info("replication stopped", "flush_lsn", s.Flushed())
+	return nil
+}

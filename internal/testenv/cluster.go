@@ -1,0 +1,107 @@
+package testenv
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"testing"
+)
+
+// PGBin is where the PostgreSQL 15 server programs are.
+func PGBin() string {
+	if dir := os.Getenv("PG2KINESIS_TEST_PG_BIN"); dir != "" {
+		return dir
+	}
+	return "/usr/lib/postgresql/15/bin"
+}
+
+// Cluster starts a throwaway Postgres server on a free loopback port with
+// the given postgresql.conf lines, for tests that need server settings the
+// shared service must not have (wal_level=replica, say). It is stopped when
+// the test ends. As root the server runs as the postgres user.
+func Cluster(t testing.TB, conf string) (dsn string) {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(PGBin(), "initdb")); err != nil {
+		unavailable(t, "PostgreSQL 15's initdb", err)
+	}
+	dir, err := os.MkdirTemp("", "pg2kinesis-cluster-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	data := filepath.Join(dir, "data")
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if os.Geteuid() == 0 {
+		chownToPostgres(t, dir, data)
+	}
+	run(t, "initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8")
+
+	port := freePort(t)
+	extra := fmt.Sprintf("listen_addresses = '127.0.0.1'\nport = %d\nunix_socket_directories = '%s'\nfsync = off\n%s\n", port, dir, conf)
+	f, err := os.OpenFile(filepath.Join(data, "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(extra); err != nil {
+		t.Fatal(err)
+	}
+	_ = f.Close()
+
+	run(t, "pg_ctl", "-D", data, "-l", filepath.Join(dir, "postgres.log"), "-w", "-t", "60", "start")
+	t.Cleanup(func() {
+		cmd := command("pg_ctl", "-D", data, "-m", "immediate", "-w", "stop")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Logf("stop test cluster: %v: %s", err, out)
+		}
+	})
+	return fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=postgres sslmode=disable", port)
+}
+
+func command(prog string, args ...string) *exec.Cmd {
+	path := filepath.Join(PGBin(), prog)
+	if os.Geteuid() == 0 {
+		return exec.Command("runuser", append([]string{"-u", "postgres", "--", path}, args...)...)
+	}
+	return exec.Command(path, args...)
+}
+
+func run(t testing.TB, prog string, args ...string) {
+	t.Helper()
+	if out, err := command(prog, args...).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", prog, err, out)
+	}
+}
+
+func chownToPostgres(t testing.TB, paths ...string) {
+	t.Helper()
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		t.Fatalf("running as root needs a postgres user: %v", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	for _, p := range paths {
+		if err := os.Chown(p, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}

@@ -1,0 +1,25 @@
+// Starts kinesalite on loopback only. Its own command line listens on every
+// interface and has no host option, hence these few lines.
+'use strict'
+
+const kinesalite = require('kinesalite')
+
+const port = Number(process.argv[2] || 4567)
+const server = kinesalite({
+  createStreamMs: 0,
+  deleteStreamMs: 0,
+  updateStreamMs: 0,
+  shardLimit: 1000,
+})
+
+server.listen(port, '127.0.0.1', (err) => {
+  if (err) {
+    console.error(`kinesalite: listen 127.0.0.1:${port}: ${err.message}`)
+    process.exit(1)
+  }
+  console.log(`kinesalite listening on http://127.0.0.1:${port}`)
+})
+
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => server.close(() => process.exit(0)))
+}
