@@ -1,0 +1,58 @@
+// Command pg2kinesis streams a PostgreSQL database's changes from a logical
+// replication slot to an AWS Kinesis stream. main only parses flags and
+// wires; the work happens in internal/.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/pg2kinesis/pg2kinesis/internal/config"
+)
+
+// Exit codes: 0 clean stop, 1 fatal error, 2 bad usage.
+const (
+	exitOK    = 0
+	exitFatal = 1
+	exitUsage = 2
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run is main without the process: it returns the exit code.
+func run(ctx context.Context, args []string, getenv func(string) (string, bool), stdout, stderr io.Writer) int {
+	cfg, err := config.Parse(args, getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		config.Usage(stdout)
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "pg2kinesis: %v\n", err)
+		return exitUsage
+	}
+	if cfg.ShowVersion {
+		fmt.Fprintf(stdout, "pg2kinesis %s\n", version())
+		return exitOK
+	}
+	if err := replicate(ctx, cfg, stdout, stderr); err != nil {
+		var ue *config.UsageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(stderr, "pg2kinesis: %v\n", err)
+			return exitUsage
+		}
+		fmt.Fprintf(stderr, "pg2kinesis: %v\n", err)
+		return exitFatal
+	}
+	return exitOK
+}

@@ -1,0 +1,225 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pg2kinesis/pg2kinesis/internal/testenv"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "pg2kinesis-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "pg2kinesis")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build pg2kinesis: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// pg2kinesis runs the binary to completion with a clean PG2KINESIS_* env.
+func pg2kinesis(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd.Env = cleanEnv()
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	case err != nil:
+		t.Fatal(err)
+	}
+	return out.String(), errOut.String(), code
+}
+
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "PG2KINESIS_") && !strings.HasPrefix(kv, "PG") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+func TestHelpAndVersion(t *testing.T) {
+	out, _, code := pg2kinesis(t, "--help")
+	if code != 0 {
+		t.Fatalf("--help exit %d", code)
+	}
+	for _, want := range []string{"-h, --pg-host", "--pg-slot-output-plugin", "default test_decoding", "PG2KINESIS_STREAM_NAME", "--recreate-slot"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("--help lacks %q", want)
+		}
+	}
+	out, _, code = pg2kinesis(t, "--version")
+	if code != 0 || !strings.HasPrefix(out, "pg2kinesis ") {
+		t.Fatalf("--version = %q, exit %d", out, code)
+	}
+}
+
+func TestBadUsageExitsTwo(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--pg-slot-output-plugin", "nope"}, `unknown output plugin "nope"`},
+		{[]string{"-f", "YAML"}, `"YAML" for --message-formatter`},
+		{[]string{"--operations", "merge"}, `"merge" for --operations`},
+		{[]string{"-f", "CSV", "--full-change"}, "--full-change"},
+		{[]string{"--table-pat", "("}, "invalid --table-pat"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			_, stderr, code := pg2kinesis(t, tc.args...)
+			if code != 2 {
+				t.Errorf("exit %d, want 2", code)
+			}
+			if !strings.Contains(stderr, tc.want) || strings.Count(stderr, "\n") != 1 {
+				t.Errorf("stderr %q, want one line containing %q", stderr, tc.want)
+			}
+		})
+	}
+}
+
+func TestKinesisSinkNotYetIsAClearError(t *testing.T) {
+	_, stderr, code := pg2kinesis(t, "-h", "127.0.0.1")
+	if code != 1 || !strings.Contains(stderr, "--sink stdout") {
+		t.Fatalf("exit %d, stderr %q; want 1 and a pointer to --sink stdout", code, stderr)
+	}
+}
+
+func connArgs(t *testing.T, dsn string) []string {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []string{"-h", cfg.Host, "-p", fmt.Sprint(cfg.Port), "-u", cfg.User, "-d", cfg.Database, "--pg-sslmode", "disable"}
+}
+
+func TestMissingSlotExitsOne(t *testing.T) {
+	dsn := testenv.Database(t)
+	_, stderr, code := pg2kinesis(t, append(connArgs(t, dsn), "--sink", "stdout")...)
+	if code != 1 || !strings.Contains(stderr, `slot "pg2kinesis" does not exist`) || !strings.Contains(stderr, "--create-slot") {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+}
+
+// The daemon streams to stdout and, on SIGTERM, stops reading, reports its
+// last flushed position to Postgres and exits 0.
+func TestStreamsAndStopsCleanlyOnSIGTERM(t *testing.T) {
+	dsn := testenv.Database(t)
+	conn := testenv.Connect(t, dsn)
+	if _, err := conn.Exec(t.Context(), "CREATE TABLE items (id int PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	args := append(connArgs(t, dsn), "--sink", "stdout", "--create-slot", "--status-interval", "1h")
+	cmd := exec.Command(binary, args...)
+	cmd.Env = cleanEnv()
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	waitFor(t, 10*time.Second, "slot to be active", func() bool {
+		var active bool
+		err := conn.QueryRow(t.Context(), "SELECT active FROM pg_replication_slots WHERE slot_name = 'pg2kinesis'").Scan(&active)
+		return err == nil && active
+	})
+	var commitLSN string
+	if err := conn.QueryRow(t.Context(), "INSERT INTO items VALUES (42) RETURNING pg_current_wal_insert_lsn()::text").Scan(&commitLSN); err != nil {
+		t.Fatal(err)
+	}
+	want := "table public.items: INSERT: id[integer]:42"
+	deadline := time.After(10 * time.Second)
+	for found := false; !found; {
+		select {
+		case l := <-lines:
+			found = l == want
+		case <-deadline:
+			t.Fatalf("no line %q on stdout; stderr:\n%s", want, stderr.String())
+		}
+	}
+
+	// The status interval is an hour: only the final update at shutdown
+	// can have moved the slot past the insert.
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		for range lines {
+		}
+		done <- cmd.Wait()
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v; stderr:\n%s", err, stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("pg2kinesis did not exit within 15s of SIGTERM")
+	}
+	var passed bool
+	if err := conn.QueryRow(t.Context(),
+		"SELECT confirmed_flush_lsn >= $1::pg_lsn FROM pg_replication_slots WHERE slot_name = 'pg2kinesis'", commitLSN).Scan(&passed); err != nil {
+		t.Fatal(err)
+	}
+	if !passed {
+		t.Fatalf("confirmed_flush_lsn did not reach %s: no final status update", commitLSN)
+	}
+	if !strings.Contains(stderr.String(), "replication stopped") {
+		t.Errorf("stderr lacks the shutdown line:\n%s", stderr.String())
+	}
+}
+
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+

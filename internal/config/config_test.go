@@ -1,0 +1,167 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pg2kinesis/pg2kinesis/internal/decode"
+)
+
+func env(kv ...string) func(string) (string, bool) {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestDefaultsAreTheOriginals(t *testing.T) {
+	c, err := Parse(nil, env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{
+		"PG.Port": "5432", "PG.SSLMode": "prefer", "PG.Host": "", "SlotName": "pg2kinesis",
+		"Plugin": decode.TestDecoding, "StreamName": "pg2kinesis", "Formatter": "CSVPayload",
+		"FullChange": false, "CreateSlot": false, "RecreateSlot": false, "Operations": []string(nil),
+		"PartitionKey": "xid", "Aggregate": true, "ShardCount": 1, "FlushInterval": 250 * time.Millisecond,
+		"Oversize": "fail", "MaxBackoff": 30 * time.Second, "StatusInterval": 10 * time.Second,
+		"PKRefreshInterval": time.Hour, "ShutdownTimeout": 30 * time.Second, "Sink": "kinesis",
+	}
+	got := map[string]any{
+		"PG.Port": c.PG.Port, "PG.SSLMode": c.PG.SSLMode, "PG.Host": c.PG.Host, "SlotName": c.SlotName,
+		"Plugin": c.Plugin, "StreamName": c.StreamName, "Formatter": c.Formatter,
+		"FullChange": c.FullChange, "CreateSlot": c.CreateSlot, "RecreateSlot": c.RecreateSlot, "Operations": c.Operations,
+		"PartitionKey": c.PartitionKey, "Aggregate": c.Aggregate, "ShardCount": c.ShardCount, "FlushInterval": c.FlushInterval,
+		"Oversize": c.Oversize, "MaxBackoff": c.MaxBackoff, "StatusInterval": c.StatusInterval,
+		"PKRefreshInterval": c.PKRefreshInterval, "ShutdownTimeout": c.ShutdownTimeout, "Sink": c.Sink,
+	}
+	for k, w := range want {
+		if !reflect.DeepEqual(got[k], w) {
+			t.Errorf("%s = %#v, want %#v", k, got[k], w)
+		}
+	}
+	if c.TablePat != nil {
+		t.Errorf("TablePat = %v, want nil", c.TablePat)
+	}
+}
+
+func TestFlagsEnvAndShortForms(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		env   []string
+		check func(*Config) bool
+	}{
+		{"short forms", []string{"-d", "shop", "-h", "db.local", "-p", "6543", "-u", "cdc", "-s", "slot1", "-k", "stream1", "-f", "CSV"},
+			nil, func(c *Config) bool {
+				return c.PG.DBName == "shop" && c.PG.Host == "db.local" && c.PG.Port == "6543" && c.PG.User == "cdc" &&
+					c.SlotName == "slot1" && c.StreamName == "stream1" && c.Formatter == "CSV"
+			}},
+		{"long forms with =", []string{"--pg-dbname=shop", "--pg-slot-output-plugin=wal2json", "--full-change", "--no-aggregate"},
+			nil, func(c *Config) bool {
+				return c.PG.DBName == "shop" && c.Plugin == decode.Wal2JSON && c.FullChange && !c.Aggregate
+			}},
+		{"env", nil, []string{"PG2KINESIS_PG_SLOT_NAME", "from_env", "PG2KINESIS_FULL_CHANGE", "true", "PG2KINESIS_FLUSH_INTERVAL", "1s"},
+			func(c *Config) bool {
+				return c.SlotName == "from_env" && c.FullChange && c.FlushInterval == time.Second
+			}},
+		{"flag wins over env", []string{"-s", "from_flag"}, []string{"PG2KINESIS_PG_SLOT_NAME", "from_env"},
+			func(c *Config) bool { return c.SlotName == "from_flag" }},
+		{"operations repeated", []string{"--operations", "insert", "--operations", "DELETE"}, nil,
+			func(c *Config) bool { return reflect.DeepEqual(c.Operations, []string{"insert", "delete"}) }},
+		{"operations from env list", nil, []string{"PG2KINESIS_OPERATIONS", "update, truncate"},
+			func(c *Config) bool { return reflect.DeepEqual(c.Operations, []string{"update", "truncate"}) }},
+		{"all means every operation", []string{"--operations", "insert", "--operations", "all"}, nil,
+			func(c *Config) bool { return c.Operations == nil }},
+		{"create and recreate: both kept, recreate wins in the source", []string{"--create-slot", "--recreate-slot"}, nil,
+			func(c *Config) bool { return c.CreateSlot && c.RecreateSlot }},
+		{"table pattern compiles", []string{"--table-pat", `^public\.(a|b)$`}, nil,
+			func(c *Config) bool { return c.TablePat.MatchString("public.a") && !c.TablePat.MatchString("public.c") }},
+		{"full change with JSON", []string{"-f", "JSON", "--full-change"}, nil,
+			func(c *Config) bool { return c.Formatter == "JSON" && c.FullChange }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse(tc.args, env(tc.env...))
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if !tc.check(c) {
+				t.Fatalf("unexpected config: %+v", c)
+			}
+		})
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  []string
+		want []string // all must appear in the message
+	}{
+		{"unknown plugin", []string{"--pg-slot-output-plugin", "decoderbufs"}, nil, []string{`"decoderbufs"`, "test_decoding", "wal2json"}},
+		{"pgoutput not yet", []string{"--pg-slot-output-plugin", "pgoutput"}, nil, []string{"pgoutput", "not supported yet"}},
+		{"unknown formatter", []string{"-f", "XML"}, nil, []string{`"XML"`, "--message-formatter", "CSVPayload"}},
+		{"unknown operation", []string{"--operations", "upsert"}, nil, []string{`"upsert"`, "--operations", "truncate"}},
+		{"full change with CSV", []string{"-f", "CSV", "--full-change"}, nil, []string{"--full-change", "CSV"}},
+		{"bad regex", []string{"--table-pat", "public.(x"}, nil, []string{"--table-pat", `"public.(x"`}},
+		{"unknown flag", []string{"--bogus"}, nil, []string{"bogus"}},
+		{"bad duration", []string{"--flush-interval", "soon"}, nil, []string{"flush-interval", "duration"}},
+		{"zero interval", []string{"--status-interval", "0s"}, nil, []string{"--status-interval", "greater than 0"}},
+		{"bad env bool", nil, []string{"PG2KINESIS_CREATE_SLOT", "maybe"}, []string{"PG2KINESIS_CREATE_SLOT", `"maybe"`}},
+		{"bad slot name", []string{"-s", "My-Slot"}, nil, []string{`"My-Slot"`, "--pg-slot-name"}},
+		{"bad partition key", []string{"--partition-key", "row"}, nil, []string{"--partition-key", "pk"}},
+		{"bad oversize", []string{"--oversize", "truncate"}, nil, []string{"--oversize", "skip"}},
+		{"bad shard count", []string{"--shard-count", "0"}, nil, []string{"--shard-count"}},
+		{"positional argument", []string{"extra"}, nil, []string{`"extra"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse(tc.args, env(tc.env...))
+			var ue *UsageError
+			if !errors.As(err, &ue) {
+				t.Fatalf("Parse = %v, want a *UsageError", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestHelp(t *testing.T) {
+	if _, err := Parse([]string{"--help"}, env()); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("Parse(--help) = %v, want flag.ErrHelp", err)
+	}
+	// -h is the host, as in the original.
+	c, err := Parse([]string{"-h", "db"}, env())
+	if err != nil || c.PG.Host != "db" {
+		t.Fatalf("Parse(-h db) = %+v, %v", c, err)
+	}
+	var buf bytes.Buffer
+	Usage(&buf)
+	help := buf.String()
+	c0, raw := defaults()
+	for _, s := range specs(&c0, &raw) {
+		if !strings.Contains(help, "--"+s.name+"\n") {
+			t.Errorf("--help does not list --%s", s.name)
+		}
+		if !strings.Contains(help, EnvName(s.name)) {
+			t.Errorf("--help does not name %s", EnvName(s.name))
+		}
+	}
+	for _, want := range []string{"-d, --pg-dbname", "-h, --pg-host", "-p, --pg-port", "-u, --pg-user", "-s, --pg-slot-name",
+		"-k, --stream-name", "-f, --message-formatter", "default 5432", "default prefer", "default test_decoding",
+		"default CSVPayload", "default pg2kinesis", "default 250ms", "default 10s", "default 1h0m0s", "default all", "default xid"} {
+		if !strings.Contains(help, want) {
+			t.Errorf("--help lacks %q", want)
+		}
+	}
+}
