@@ -98,6 +98,8 @@ start_pg() {
 	touch "$STATE/postgres.log"
 	if [ "$(id -u)" = 0 ]; then chown postgres: "$PGSOCK" "$STATE/postgres.log"; fi
 	if ! pg_running; then
+		"$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" &&
+			die "port $PG_PORT is taken by another Postgres; stop it or set PG2KINESIS_SERVICES_PG_PORT"
 		as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$STATE/postgres.log" -w -t 60 start >/dev/null ||
 			die "Postgres did not start; see $STATE/postgres.log"
 	fi
@@ -113,7 +115,8 @@ kinesalite_answers() { (exec 3<>"/dev/tcp/127.0.0.1/$KINESIS_PORT") 2>/dev/null;
 
 start_kinesalite() {
 	if ! kinesalite_running; then
-		kinesalite_answers && die "port $KINESIS_PORT is taken by another process"
+		kinesalite_answers &&
+			die "port $KINESIS_PORT is taken by another process; stop it or set PG2KINESIS_SERVICES_KINESIS_PORT"
 		nohup node "$ROOT/scripts/kinesalite.js" "$KINESIS_PORT" >"$KLOG" 2>&1 </dev/null &
 		echo $! >"$KPID"
 	fi
