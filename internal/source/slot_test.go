@@ -100,6 +100,7 @@ func TestCreateSlotThenReuse(t *testing.T) {
 	}
 	exec(t, conn, "INSERT INTO items VALUES (1, 'one')")
 	first.rec.next(t, "id[integer]:1", 10*time.Second)
+	first.rec.next(t, "COMMIT", 10*time.Second) // flushed: not sent again
 	if err := first.stop(t); err != nil {
 		t.Fatalf("Run after cancel = %v, want nil", err)
 	}

@@ -29,15 +29,16 @@ type message struct {
 }
 
 func (r *recorder) HandleData(ctx context.Context, m pglogrepl.XLogData) error {
-	select {
-	case r.msgs <- message{lsn: m.WALStart, data: string(m.WALData)}:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	// Flush first: a test that has seen a message may rely on its flush.
 	if r.autoFlush {
 		r.src.Flush(m.WALStart)
 	}
-	return nil
+	select {
+	case r.msgs <- message{lsn: m.WALStart, data: string(m.WALData)}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (r *recorder) HandleKeepalive(_ context.Context, walEnd pglogrepl.LSN) error {
