@@ -172,3 +172,30 @@ func TestStandbyTakesOver(t *testing.T) {
 		t.Fatalf("standby's first change = %q, want row 2 (row 1 was flushed by the active one)", m.data)
 	}
 }
+
+// With a status interval far longer than wal_sender_timeout, only replies to
+// the server's keepalive requests keep the connection alive.
+func TestRepliesWhenServerAsks(t *testing.T) {
+	dsn := testenv.Database(t)
+	conn := testenv.Connect(t, dsn)
+	cfg := testConfig(t, dsn, "asks", decode.TestDecoding)
+	cfg.CreateSlot = true
+	cfg.StatusInterval = time.Hour
+	cfg.Conn.RuntimeParams["wal_sender_timeout"] = "1s"
+	start(t, cfg, true)
+	waitActive(t, conn, "asks")
+	pid := func() int {
+		var p int
+		if err := conn.QueryRow(t.Context(), "SELECT coalesce(active_pid, 0) FROM pg_replication_slots WHERE slot_name = 'asks'").Scan(&p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	first := pid()
+	for i := 0; i < 8; i++ { // four wal_sender_timeouts
+		time.Sleep(500 * time.Millisecond)
+		if p := pid(); p != first {
+			t.Fatalf("walsender changed from %d to %d: the server timed the connection out", first, p)
+		}
+	}
+}
