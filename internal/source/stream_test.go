@@ -151,7 +151,7 @@ func TestStandbyTakesOver(t *testing.T) {
 	exec(t, conn, "INSERT INTO items VALUES (1)")
 	active.rec.next(t, "id[integer]:1", 10*time.Second)
 	active.rec.next(t, "COMMIT", 10*time.Second) // flushed: the standby starts after it
-	time.Sleep(time.Second) // the standby retries every 100ms meanwhile
+	time.Sleep(time.Second)                      // the standby retries every 100ms meanwhile
 	select {
 	case m := <-standby.rec.msgs:
 		t.Fatalf("standby streamed %q while the slot was held", m.data)
