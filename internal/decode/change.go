@@ -1,0 +1,161 @@
+package decode
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+)
+
+// Kind says what a plugin message is.
+type Kind uint8
+
+const (
+	KindBegin   Kind = iota + 1 // a transaction starts
+	KindCommit                  // the transaction ends
+	KindChange                  // an insert, update, delete or truncate
+	KindMessage                 // a pg_logical_emit_message message: not published
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindBegin:
+		return "begin"
+	case KindCommit:
+		return "commit"
+	case KindChange:
+		return "change"
+	case KindMessage:
+		return "message"
+	}
+	return fmt.Sprintf("Kind(%d)", uint8(k))
+}
+
+// Op is the operation of a change.
+type Op uint8
+
+const (
+	Insert Op = iota + 1
+	Update
+	Delete
+	Truncate
+)
+
+func (o Op) String() string {
+	switch o {
+	case Insert:
+		return "insert"
+	case Update:
+		return "update"
+	case Delete:
+		return "delete"
+	case Truncate:
+		return "truncate"
+	}
+	return fmt.Sprintf("Op(%d)", uint8(o))
+}
+
+// ValueKind is how the plugin printed a value, which is how JSON carries it.
+type ValueKind uint8
+
+const (
+	String ValueKind = iota // quoted text: text, uuid, timestamps, json, arrays ...
+	Number                  // an unquoted number: integer, bigint, numeric, real, oid ...
+	Bool                    // true or false
+)
+
+// Column is one column of a row.
+type Column struct {
+	Name string
+	// Type is the type name as the plugin prints it: "integer",
+	// "character varying" (test_decoding), "character varying(32)"
+	// (wal2json, with its typmod), "integer[]".
+	Type  string
+	Value []byte // the value's text, unescaped; nil when Null
+	Null  bool
+	Kind  ValueKind
+}
+
+// Table names a table, unquoted, and as the plugin printed it.
+type Table struct {
+	Schema, Name string
+	// Raw is schema.table as the plugin names it: test_decoding quotes
+	// identifiers that need it (public."Order"); for wal2json it is
+	// Schema + "." + Name.
+	Raw string
+}
+
+// Event is one decoded plugin message.
+//
+// A Parser returns the same *Event, with slices reused, on every call: an
+// Event and every byte slice in it are valid only until the next Parse.
+type Event struct {
+	Kind Kind
+	LSN  pglogrepl.LSN // the message's WAL position (XLogData WALStart)
+	XID  uint32        // the transaction's id; set on every kind
+
+	// Set when the plugin says (wal2json on begin and commit); zero otherwise.
+	CommitLSN  pglogrepl.LSN
+	CommitTime time.Time
+
+	// KindChange:
+	Op    Op
+	Table Table // insert, update, delete
+	// New is the new row: insert and update.
+	New []Column
+	// Old is what the plugin gives of the old row: the key (REPLICA
+	// IDENTITY DEFAULT or USING INDEX) or the whole row (FULL), for
+	// update (when given) and delete. Empty when the plugin gave none.
+	Old []Column
+	// UnchangedToast names the columns of New whose value the plugin did
+	// not send (an unchanged TOASTed value); they are not in New.
+	UnchangedToast []string
+	// Truncate: every table truncated together, and its options.
+	Truncated       []Table
+	RestartSeqs     bool
+	Cascade         bool
+	MessagePrefix   string // KindMessage
+	MessageContent  []byte // KindMessage
+	MessageTransact bool   // KindMessage: emitted transactionally
+}
+
+// Reset clears e for reuse, keeping the capacity of its slices.
+func (e *Event) Reset() {
+	*e = Event{
+		New:            e.New[:0],
+		Old:            e.Old[:0],
+		UnchangedToast: e.UnchangedToast[:0],
+		Truncated:      e.Truncated[:0],
+		MessageContent: e.MessageContent[:0],
+	}
+}
+
+// ParseError is a plugin message that could not be parsed. It names the
+// message's LSN and quotes (the start of) the message.
+type ParseError struct {
+	Plugin Plugin
+	LSN    pglogrepl.LSN
+	Msg    string
+	Data   string // the message, cut to 200 bytes
+	Err    error
+}
+
+func (e *ParseError) Error() string {
+	s := fmt.Sprintf("parse %s message at LSN %s: %s", e.Plugin, e.LSN, e.Msg)
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s + fmt.Sprintf(" (message: %q)", e.Data)
+}
+
+func (e *ParseError) Unwrap() error { return e.Err }
+
+// NewParseError builds a ParseError quoting at most 200 bytes of data.
+func NewParseError(p Plugin, lsn pglogrepl.LSN, data []byte, err error, format string, args ...any) *ParseError {
+	const max = 200
+	d := string(data)
+	if len(d) > max {
+		d = d[:max] + "…"
+	}
+	return &ParseError{Plugin: p, LSN: lsn, Msg: fmt.Sprintf(format, args...), Data: d, Err: err}
+}
