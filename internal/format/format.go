@@ -1,0 +1,109 @@
+// Package format turns decoded changes into the records pg2kinesis
+// publishes: CSV and CSVPayload exactly as the original pg2kinesis wrote
+// them, and its full-change payload. FORMATS.md is the contract; the
+// golden files under testdata/ pin it byte for byte.
+package format
+
+import (
+	"fmt"
+
+	"github.com/pg2kinesis/pg2kinesis/internal/decode"
+)
+
+// Formatter appends one change's record to a buffer.
+type Formatter interface {
+	// Append appends the record of ev for table t to dst and returns the
+	// extended buffer. ev is a KindChange event; t is ev.Table, or one of
+	// ev.Truncated for a truncate. key names t's primary-key columns in
+	// key order, nil when t has none (only full change publishes such
+	// tables). Append does not retain ev or dst.
+	Append(dst []byte, ev *decode.Event, t decode.Table, key []string) []byte
+}
+
+// Options shape every formatter.
+type Options struct {
+	// Plugin decides the details the original varied by plugin: the case
+	// of the operation, and whether the xid is a JSON string or number.
+	Plugin decode.Plugin
+	// FullChange publishes every column (CSVPayload only).
+	FullChange bool
+}
+
+// New returns the formatter with the given --message-formatter name.
+func New(name string, opts Options) (Formatter, error) {
+	switch {
+	case name == "CSV" && !opts.FullChange:
+		return csvFormatter{opts}, nil
+	case name == "CSVPayload" && opts.FullChange:
+		return fullChange{opts}, nil
+	case name == "CSVPayload":
+		return payload{opts}, nil
+	}
+	return nil, fmt.Errorf("message formatter %q with full change %t is not available yet", name, opts.FullChange)
+}
+
+// operation is the operation as the original wrote it: as test_decoding
+// prints it (INSERT), lower case as wal2json prints it (insert), and upper
+// case for pgoutput, which the original never had.
+func operation(p decode.Plugin, op decode.Op) string {
+	if p == decode.Wal2JSON {
+		return op.String()
+	}
+	switch op {
+	case decode.Insert:
+		return "INSERT"
+	case decode.Update:
+		return "UPDATE"
+	case decode.Delete:
+		return "DELETE"
+	case decode.Truncate:
+		return "TRUNCATE"
+	}
+	return op.String()
+}
+
+// keyColumns finds the values of the key columns, in key order. An update
+// carries the new key in New (FORMATS.md: the new key when it changes); a
+// delete only has Old. A column missing from New (an unchanged TOASTed key)
+// is taken from Old. ok is false when a key column is in neither, as for a
+// delete under REPLICA IDENTITY NOTHING.
+func keyColumns(buf []*decode.Column, ev *decode.Event, key []string) (cols []*decode.Column, ok bool) {
+	cols = buf[:0]
+	for _, name := range key {
+		c := findColumn(ev.New, name)
+		if c == nil {
+			c = findColumn(ev.Old, name)
+		}
+		if c == nil {
+			return cols, false
+		}
+		cols = append(cols, c)
+	}
+	return cols, len(key) > 0
+}
+
+func findColumn(cols []decode.Column, name string) *decode.Column {
+	for i := range cols {
+		if cols[i].Name == name {
+			return &cols[i]
+		}
+	}
+	return nil
+}
+
+// appendKeyText appends the primary key as text: the value itself for a
+// single-column key, a JSON array for a composite key (compact for CSV,
+// Python-spaced inside CSVPayload's JSON).
+func appendKeyText(dst []byte, cols []*decode.Column, sep string) []byte {
+	if len(cols) == 1 {
+		return append(dst, cols[0].Value...)
+	}
+	dst = append(dst, '[')
+	for i, c := range cols {
+		if i > 0 {
+			dst = append(dst, sep...)
+		}
+		dst = appendPyValue(dst, c)
+	}
+	return append(dst, ']')
+}
