@@ -1,0 +1,147 @@
+// Package catalog caches the primary keys of the connected database's
+// tables, which the formats need to name a changed row.
+package catalog
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Keys maps "schema.table" (unquoted names) to the table's primary-key
+// columns, in key order.
+type Keys map[string][]string
+
+// Loader reads every table's primary key.
+type Loader func(ctx context.Context) (Keys, error)
+
+// Cache is a primary-key cache, safe for concurrent use. Create it with New
+// and fill it with Refresh.
+type Cache struct {
+	load Loader
+	log  *slog.Logger
+
+	mu        sync.RWMutex
+	keys      Keys
+	missed    map[string]bool // looked up, refreshed, still unknown: no key
+	refreshes int
+}
+
+// New returns an empty cache that loads with load.
+func New(load Loader, log *slog.Logger) *Cache {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Cache{load: load, log: log, keys: Keys{}, missed: map[string]bool{}}
+}
+
+// Refresh reloads every key. On error the cache keeps its old keys.
+func (c *Cache) Refresh(ctx context.Context) error {
+	keys, err := c.load(ctx)
+	if err != nil {
+		return fmt.Errorf("load primary keys: %w", err)
+	}
+	c.mu.Lock()
+	c.keys, c.missed = keys, map[string]bool{}
+	c.refreshes++
+	c.mu.Unlock()
+	c.log.Debug("primary-key cache refreshed", "tables", len(keys))
+	return nil
+}
+
+// Refreshes counts the successful refreshes.
+func (c *Cache) Refreshes() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.refreshes
+}
+
+// Key returns the primary key of schema.table. A table the cache does not
+// know triggers one refresh (it may be new) before it counts as having no
+// primary key; later lookups of it do not refresh again until the next
+// scheduled or SIGHUP refresh. ok is false for a table without a key.
+func (c *Cache) Key(ctx context.Context, schema, table string) (key []string, ok bool, err error) {
+	name := schema + "." + table
+	c.mu.RLock()
+	key, ok = c.keys[name]
+	missed := c.missed[name]
+	c.mu.RUnlock()
+	if ok || missed {
+		return key, ok, nil
+	}
+	if err := c.Refresh(ctx); err != nil {
+		return nil, false, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	key, ok = c.keys[name]
+	if !ok {
+		c.missed[name] = true
+	}
+	return key, ok, nil
+}
+
+// RefreshEvery refreshes on every tick of interval and on every value from
+// hup (SIGHUP), until ctx ends. A failed refresh is logged; the old keys stay.
+func (c *Cache) RefreshEvery(ctx context.Context, interval time.Duration, hup <-chan struct{}) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		case <-hup:
+			c.log.Info("SIGHUP: refreshing the primary-key cache")
+		}
+		if err := c.Refresh(ctx); err != nil && ctx.Err() == nil {
+			c.log.Warn("primary-key cache refresh failed; keeping the old keys", "err", err)
+		}
+	}
+}
+
+// keysQuery lists every primary key of the database, key columns in key
+// order, in one round trip.
+const keysQuery = `
+SELECT n.nspname, c.relname, array_agg(a.attname::text ORDER BY k.ord)
+FROM pg_catalog.pg_index i
+JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+WHERE i.indisprimary
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\_toast%'
+GROUP BY n.nspname, c.relname`
+
+// PGLoader loads keys over a fresh connection each time, so that an hourly
+// refresh needs no connection kept open in between.
+func PGLoader(cfg *pgx.ConnConfig) Loader {
+	return func(ctx context.Context) (Keys, error) {
+		conn, err := pgx.ConnectConfig(ctx, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("connect to Postgres: %w", err)
+		}
+		defer conn.Close(context.Background())
+		rows, err := conn.Query(ctx, keysQuery)
+		if err != nil {
+			return nil, fmt.Errorf("query primary keys: %w", err)
+		}
+		keys := Keys{}
+		var schema, table string
+		var cols []string
+		_, err = pgx.ForEachRow(rows, []any{&schema, &table, &cols}, func() error {
+			keys[schema+"."+table] = cols
+			cols = nil
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read primary keys: %w", err)
+		}
+		return keys, nil
+	}
+}
