@@ -1,0 +1,170 @@
+// Package checkpoint turns out-of-order acknowledgements of records into
+// the flush LSN that is safe to report to Postgres: the commit LSN of the
+// last transaction whose records, and every record before them, have been
+// acknowledged.
+package checkpoint
+
+import (
+	"sync"
+
+	"github.com/jackc/pglogrepl"
+)
+
+// Tracker is an ordered ack tracker, safe for concurrent use: the pipeline
+// calls Record and Commit in stream order from one goroutine, the sink calls
+// Ack from any goroutine.
+//
+// Records are numbered 1, 2, 3 … by Record. Ack(seq) may come in any
+// order. The watermark is the highest seq such that every record up to it
+// is acknowledged; the flush LSN is the commit LSN of the last transaction
+// whose last record is at or below the watermark. A transaction without
+// records (empty, or every change filtered) is acknowledged as soon as
+// everything before it is.
+type Tracker struct {
+	mu        sync.Mutex
+	next      uint64 // seq of the next record
+	watermark uint64 // every seq <= watermark is acknowledged
+	acked     ring   // acknowledgements above the watermark
+	commits   []commit
+	flush     pglogrepl.LSN
+}
+
+type commit struct {
+	lastSeq uint64 // the last record before this commit
+	lsn     pglogrepl.LSN
+}
+
+// New returns a Tracker whose flush LSN starts at start (the slot's
+// confirmed_flush_lsn).
+func New(start pglogrepl.LSN) *Tracker {
+	return &Tracker{next: 1, flush: start}
+}
+
+// Record numbers the next record.
+func (t *Tracker) Record() uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	seq := t.next
+	t.next++
+	return seq
+}
+
+// Commit marks the end of a transaction whose records were numbered before
+// this call; lsn is where a restart must resume after it (the end of its
+// commit record).
+func (t *Tracker) Commit(lsn pglogrepl.LSN) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.commits = append(t.commits, commit{lastSeq: t.next - 1, lsn: lsn})
+	t.advance()
+}
+
+// Ack acknowledges record seq. Acknowledging twice is harmless.
+func (t *Tracker) Ack(seq uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if seq <= t.watermark || seq >= t.next {
+		return
+	}
+	t.acked.set(seq - t.watermark - 1)
+	for t.acked.first() {
+		t.acked.shift()
+		t.watermark++
+	}
+	t.advance()
+}
+
+// Idle offers the WAL end of a server keepalive: every change before it has
+// been handed over. If nothing is in flight, it becomes the flush LSN, so an
+// idle or fully filtered database does not pin WAL.
+func (t *Tracker) Idle(walEnd pglogrepl.LSN) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.watermark == t.next-1 && len(t.commits) == 0 && walEnd > t.flush {
+		t.flush = walEnd
+	}
+}
+
+// Flush is the LSN that is safe to report as flushed.
+func (t *Tracker) Flush() pglogrepl.LSN {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.flush
+}
+
+// InFlight counts the records handed over and not yet acknowledged.
+func (t *Tracker) InFlight() uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.next - 1 - t.watermark
+}
+
+// Reset forgets everything in flight, after the source reconnected and
+// Postgres re-sends from the flush LSN. Acks for records numbered before
+// the reset are ignored.
+func (t *Tracker) Reset() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.watermark = t.next - 1
+	t.acked = ring{}
+	t.commits = t.commits[:0]
+}
+
+func (t *Tracker) advance() {
+	i := 0
+	for i < len(t.commits) && t.commits[i].lastSeq <= t.watermark {
+		if t.commits[i].lsn > t.flush {
+			t.flush = t.commits[i].lsn
+		}
+		i++
+	}
+	if i > 0 {
+		t.commits = append(t.commits[:0], t.commits[i:]...)
+	}
+}
+
+// ring is a growable bitset of the acknowledgements above the watermark;
+// bit 0 is watermark+1.
+type ring struct {
+	bits  []uint64
+	start int // bit index of bit 0 within bits
+}
+
+func (r *ring) set(i uint64) {
+	need := int(i) + r.start + 1
+	if need > len(r.bits)*64 {
+		r.compact()
+		need = int(i) + r.start + 1
+		for need > len(r.bits)*64 {
+			r.bits = append(r.bits, make([]uint64, max(1, len(r.bits)))...)
+		}
+	}
+	p := r.start + int(i)
+	r.bits[p/64] |= 1 << (p % 64)
+}
+
+func (r *ring) first() bool {
+	if len(r.bits) == 0 {
+		return false
+	}
+	return r.bits[r.start/64]&(1<<(r.start%64)) != 0
+}
+
+func (r *ring) shift() {
+	r.bits[r.start/64] &^= 1 << (r.start % 64)
+	r.start++
+	if r.start >= 64*len(r.bits)/2 {
+		r.compact()
+	}
+}
+
+// compact drops the words before start.
+func (r *ring) compact() {
+	w := r.start / 64
+	if w == 0 {
+		return
+	}
+	n := copy(r.bits, r.bits[w:])
+	clear(r.bits[n:])
+	r.start -= w * 64
+}
