@@ -106,10 +106,19 @@ func TestBadUsageExitsTwo(t *testing.T) {
 	}
 }
 
-func TestKinesisSinkNotYetIsAClearError(t *testing.T) {
-	_, stderr, code := pg2kinesis(t, "-h", "127.0.0.1")
-	if code != 1 || !strings.Contains(stderr, "--sink stdout") {
-		t.Fatalf("exit %d, stderr %q; want 1 and a pointer to --sink stdout", code, stderr)
+func TestMissingStreamIsAClearError(t *testing.T) {
+	ep := testenv.KinesisEndpoint(t)
+	cmd := exec.Command(binary, "-h", "127.0.0.1", "--kinesis-endpoint", ep, "-k", "no_such_stream")
+	cmd.Env = append(cleanEnv(), testenv.AWSEnv()...)
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("exit %v, want 1; output %s", err, out)
+	}
+	for _, want := range []string{`"no_such_stream"`, "us-east-1", "--create-stream"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output %q lacks %q", out, want)
+		}
 	}
 }
 
@@ -130,7 +139,7 @@ func TestMissingSlotExitsOne(t *testing.T) {
 	}
 }
 
-// The daemon streams to stdout and, on SIGTERM, stops reading, reports its
+// The daemon streams CSV records to stdout and, on SIGTERM, stops reading, reports its
 // last flushed position to Postgres and exits 0.
 func TestStreamsAndStopsCleanlyOnSIGTERM(t *testing.T) {
 	dsn := testenv.Database(t)
@@ -138,7 +147,8 @@ func TestStreamsAndStopsCleanlyOnSIGTERM(t *testing.T) {
 	if _, err := conn.Exec(t.Context(), "CREATE TABLE items (id int PRIMARY KEY)"); err != nil {
 		t.Fatal(err)
 	}
-	args := append(connArgs(t, dsn), "--sink", "stdout", "--create-slot", "--status-interval", "1h")
+	args := append(connArgs(t, dsn), "--sink", "stdout", "--create-slot", "--status-interval", "1h",
+		"-f", "CSV", "--pg-slot-output-plugin", "wal2json")
 	cmd := exec.Command(binary, args...)
 	cmd.Env = cleanEnv()
 	stdout, err := cmd.StdoutPipe()
@@ -165,11 +175,11 @@ func TestStreamsAndStopsCleanlyOnSIGTERM(t *testing.T) {
 		err := conn.QueryRow(t.Context(), "SELECT active FROM pg_replication_slots WHERE slot_name = 'pg2kinesis'").Scan(&active)
 		return err == nil && active
 	})
-	var commitLSN string
-	if err := conn.QueryRow(t.Context(), "INSERT INTO items VALUES (42) RETURNING pg_current_wal_insert_lsn()::text").Scan(&commitLSN); err != nil {
+	var commitLSN, xid string
+	if err := conn.QueryRow(t.Context(), "INSERT INTO items VALUES (42) RETURNING pg_current_wal_insert_lsn()::text, pg_current_xact_id()::text").Scan(&commitLSN, &xid); err != nil {
 		t.Fatal(err)
 	}
-	want := "table public.items: INSERT: id[integer]:42"
+	want := "0,CDC," + xid + ",public.items,insert,42"
 	deadline := time.After(10 * time.Second)
 	for found := false; !found; {
 		select {

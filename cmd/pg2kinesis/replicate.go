@@ -2,16 +2,17 @@ package main
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/pg2kinesis/pg2kinesis/internal/catalog"
 	"github.com/pg2kinesis/pg2kinesis/internal/config"
 	"github.com/pg2kinesis/pg2kinesis/internal/pipeline"
 	"github.com/pg2kinesis/pg2kinesis/internal/sink"
+	"github.com/pg2kinesis/pg2kinesis/internal/sink/kinesis"
 	"github.com/pg2kinesis/pg2kinesis/internal/sink/stdout"
 	"github.com/pg2kinesis/pg2kinesis/internal/source"
 )
@@ -19,37 +20,39 @@ import (
 // replicate runs the main job until ctx is cancelled or a fatal error.
 func replicate(ctx context.Context, cfg *config.Config, out, logOut io.Writer) error {
 	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	connCfg, err := cfg.PG.ReplicationConfig()
+	replConn, err := cfg.PG.ReplicationConfig()
 	if err != nil {
 		return err
 	}
-	var snk sink.Sink
-	switch cfg.Sink {
-	case "stdout":
-		snk = stdout.New(out)
-		log.Info("the stdout sink prints each plugin message as the plugin wrote it; record formats are not applied yet")
-	default:
-		return errors.New("the kinesis sink is not implemented yet: run with --sink stdout to stream the changes to standard output")
+	queryConn, err := cfg.PG.QueryConfig()
+	if err != nil {
+		return err
 	}
-	defer snk.Close()
+	newSink, err := sinkFactory(ctx, cfg, out, log)
+	if err != nil {
+		return err
+	}
 
-	// SIGHUP will refresh the primary-key cache; until there is one, it
-	// must at least not kill the process as its default action would.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	go func() {
-		for range hup {
-			log.Info("SIGHUP received: there is no primary-key cache to refresh yet")
-		}
-	}()
+	hup := make(chan struct{}, 1)
+	stop := relaySIGHUP(hup)
+	defer stop()
 
-	log.Info("starting", "version", version(), "slot", cfg.SlotName, "plugin", cfg.Plugin, "sink", cfg.Sink)
+	log.Info("starting", "version", version(), "slot", cfg.SlotName, "plugin", cfg.Plugin,
+		"formatter", cfg.Formatter, "full_change", cfg.FullChange, "sink", cfg.Sink)
 	return pipeline.Run(ctx, pipeline.Config{
-		Logger: log,
-		Sink:   snk,
+		Logger:            log,
+		NewSink:           newSink,
+		PartitionKey:      cfg.PartitionKey,
+		Oversize:          cfg.Oversize,
+		Formatter:         cfg.Formatter,
+		FullChange:        cfg.FullChange,
+		TablePat:          cfg.TablePat,
+		Operations:        cfg.Operations,
+		Keys:              catalog.PGLoader(queryConn),
+		PKRefreshInterval: cfg.PKRefreshInterval,
+		HUP:               hup,
 		Source: source.Config{
-			Conn:            connCfg,
+			Conn:            replConn,
 			Slot:            cfg.SlotName,
 			Plugin:          cfg.Plugin,
 			CreateSlot:      cfg.CreateSlot,
@@ -59,4 +62,51 @@ func replicate(ctx context.Context, cfg *config.Config, out, logOut io.Writer) e
 			MaxBackoff:      cfg.MaxBackoff,
 		},
 	})
+}
+
+// relaySIGHUP turns each SIGHUP into a non-blocking send on hup (signals
+// that arrive during a refresh coalesce) until the returned stop is called.
+func relaySIGHUP(hup chan<- struct{}) (stop func()) {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-sigs:
+				select {
+				case hup <- struct{}{}:
+				default:
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(sigs)
+		close(done)
+	}
+}
+
+// sinkFactory checks the destination now, so that a missing stream fails
+// before replication starts, and returns how to build the sink once the
+// pipeline has its acknowledgement function.
+func sinkFactory(ctx context.Context, cfg *config.Config, out io.Writer, log *slog.Logger) (func(sink.AckFunc) (sink.Sink, error), error) {
+	if cfg.Sink == "stdout" {
+		return func(ack sink.AckFunc) (sink.Sink, error) { return stdout.New(out, ack), nil }, nil
+	}
+	client, region, err := kinesis.NewClient(ctx, kinesis.ClientConfig{Region: cfg.AWSRegion, Endpoint: cfg.KinesisEndpoint})
+	if err != nil {
+		return nil, err
+	}
+	if err := kinesis.EnsureStream(ctx, client, cfg.StreamName, region, cfg.CreateStream, cfg.ShardCount); err != nil {
+		return nil, err
+	}
+	return func(ack sink.AckFunc) (sink.Sink, error) {
+		return kinesis.New(ctx, kinesis.Config{
+			API: client, Stream: cfg.StreamName, Aggregate: cfg.Aggregate,
+			FlushInterval: cfg.FlushInterval, MaxBackoff: cfg.MaxBackoff, Ack: ack, Logger: log,
+		})
+	}, nil
 }

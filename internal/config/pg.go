@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
@@ -69,6 +70,16 @@ func (p *PG) ReplicationConfig() (*pgconn.Config, error) {
 	cfg, err := pgconn.ParseConfig(withSettings(p.DSN, kv))
 	if err != nil {
 		// pgconn's message can quote the DSN, password included: keep it out.
+		return nil, usagef("invalid Postgres connection settings (--pg-dsn and --pg-* flags): %s", redactParseError(err))
+	}
+	return cfg, nil
+}
+
+// QueryConfig parses the connection settings for a normal connection, as
+// the primary-key catalog needs.
+func (p *PG) QueryConfig() (*pgx.ConnConfig, error) {
+	cfg, err := pgx.ParseConfig(p.ConnString())
+	if err != nil {
 		return nil, usagef("invalid Postgres connection settings (--pg-dsn and --pg-* flags): %s", redactParseError(err))
 	}
 	return cfg, nil

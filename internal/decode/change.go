@@ -159,3 +159,39 @@ func NewParseError(p Plugin, lsn pglogrepl.LSN, data []byte, err error, format s
 	}
 	return &ParseError{Plugin: p, LSN: lsn, Msg: fmt.Sprintf(format, args...), Data: d, Err: err}
 }
+
+// ParseLSN reads an LSN written as Postgres does ("16/B374D848") without
+// allocating, unlike pglogrepl.ParseLSN, which scans with fmt.
+func ParseLSN(b []byte) (pglogrepl.LSN, bool) {
+	var hi, lo uint64
+	slash := false
+	digits := 0
+	for _, c := range b {
+		var d uint64
+		switch {
+		case c == '/' && !slash && digits > 0:
+			slash, digits = true, 0
+			continue
+		case c >= '0' && c <= '9':
+			d = uint64(c - '0')
+		case c >= 'A' && c <= 'F':
+			d = uint64(c-'A') + 10
+		case c >= 'a' && c <= 'f':
+			d = uint64(c-'a') + 10
+		default:
+			return 0, false
+		}
+		if digits++; digits > 8 {
+			return 0, false
+		}
+		if slash {
+			lo = lo<<4 | d
+		} else {
+			hi = hi<<4 | d
+		}
+	}
+	if !slash || digits == 0 {
+		return 0, false
+	}
+	return pglogrepl.LSN(hi<<32 | lo), true
+}

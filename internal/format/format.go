@@ -107,3 +107,15 @@ func appendKeyText(dst []byte, cols []*decode.Column, sep string) []byte {
 	}
 	return append(dst, ']')
 }
+
+// KeyText is the primary key of the change to t as CSV's pkey field holds
+// it before quoting: the value, or a JSON array for a composite key; empty
+// when the change does not carry it.
+func KeyText(ev *decode.Event, key []string) string {
+	var buf [4]*decode.Column
+	cols, ok := keyColumns(buf[:0], ev, key)
+	if !ok {
+		return ""
+	}
+	return string(appendKeyText(nil, cols, ","))
+}

@@ -1,14 +1,25 @@
-// Package pipeline wires the stages of a run: source → sink, with the slot
-// flushed only past what the sink has delivered. It owns the errgroup.
+// Package pipeline wires the stages of a run: source → decode → filter →
+// format → sink, with the slot flushed only past what the sink delivered.
+// It owns the errgroup.
 package pipeline
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"regexp"
+	"time"
 
 	"github.com/jackc/pglogrepl"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/pg2kinesis/pg2kinesis/internal/catalog"
+	"github.com/pg2kinesis/pg2kinesis/internal/checkpoint"
+	"github.com/pg2kinesis/pg2kinesis/internal/decode"
+	"github.com/pg2kinesis/pg2kinesis/internal/decode/testdecoding"
+	"github.com/pg2kinesis/pg2kinesis/internal/decode/wal2json"
+	"github.com/pg2kinesis/pg2kinesis/internal/filter"
+	"github.com/pg2kinesis/pg2kinesis/internal/format"
 	"github.com/pg2kinesis/pg2kinesis/internal/sink"
 	"github.com/pg2kinesis/pg2kinesis/internal/source"
 )
@@ -16,48 +27,84 @@ import (
 // Config is what a run needs.
 type Config struct {
 	Source source.Config
-	Sink   sink.Sink
+	// NewSink builds the sink; it acknowledges delivered records with ack.
+	NewSink      func(ack sink.AckFunc) (sink.Sink, error)
+	PartitionKey string // xid (default), table, pk or const
+	Oversize     string // fail (default) or skip
+	Formatter    string // --message-formatter
+	FullChange   bool
+	TablePat     *regexp.Regexp // nil: every table
+	Operations   []string       // empty: every operation
+
+	Keys              catalog.Loader
+	PKRefreshInterval time.Duration
+	HUP               <-chan struct{} // each value refreshes the primary-key cache
+
 	Logger *slog.Logger
 }
 
-// Run streams until ctx is cancelled (a clean stop: nil) or a stage fails.
-//
-// Until decoding and formats land, each plugin message is one record, as
-// the plugin printed it.
-func Run(ctx context.Context, cfg Config) error {
-	if cfg.Logger != nil {
-		cfg.Source.Logger = cfg.Logger
+// parser decodes one plugin's messages; see decode/testdecoding and
+// decode/wal2json.
+type parser interface {
+	Parse(data []byte, lsn pglogrepl.LSN) (*decode.Event, error)
+}
+
+func newParser(p decode.Plugin) (parser, error) {
+	switch p {
+	case decode.TestDecoding:
+		return testdecoding.New(), nil
+	case decode.Wal2JSON:
+		return wal2json.New(), nil
 	}
-	src := source.New(cfg.Source)
-	h := &rawHandler{src: src, sink: cfg.Sink}
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return src.Run(gctx, h) })
-	return g.Wait()
+	return nil, fmt.Errorf("output plugin %s is not supported yet", p)
 }
 
-// rawHandler passes plugin messages to a synchronous sink and flushes each
-// one's LSN once it is delivered. Flushing a change's LSN mid-transaction is
-// safe: Postgres re-sends every transaction that commits after the flushed
-// LSN in full, and all transactions that committed before it were sent
-// before it.
-type rawHandler struct {
-	src  *source.Source
-	sink sink.Sink
-}
-
-func (h *rawHandler) HandleData(ctx context.Context, m pglogrepl.XLogData) error {
-	if err := h.sink.Write(ctx, sink.Record{Data: m.WALData, LSN: m.WALStart}); err != nil {
+// Run streams until ctx is cancelled (a clean stop: nil) or a stage fails.
+func Run(ctx context.Context, cfg Config) error {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cfg.Source.Logger = log
+	p, err := newParser(cfg.Source.Plugin)
+	if err != nil {
 		return err
 	}
-	h.src.Flush(m.WALStart)
-	return nil
-}
+	f, err := format.New(cfg.Formatter, format.Options{Plugin: cfg.Source.Plugin, FullChange: cfg.FullChange})
+	if err != nil {
+		return err
+	}
+	keys := catalog.New(cfg.Keys, log)
+	if err := keys.Refresh(ctx); err != nil {
+		return err
+	}
 
-// HandleKeepalive flushes the server's WAL end: the sink is synchronous, so
-// nothing is in flight, and an idle or filtered database must not pin WAL.
-func (h *rawHandler) HandleKeepalive(_ context.Context, walEnd pglogrepl.LSN) error {
-	h.src.Flush(walEnd)
-	return nil
-}
+	src := source.New(cfg.Source)
+	tracker := checkpoint.New(0)
+	snk, err := cfg.NewSink(func(seq uint64) {
+		tracker.Ack(seq)
+		src.Flush(tracker.Flush())
+	})
+	if err != nil {
+		return err
+	}
+	defer snk.Close()
+	h := newChangeHandler(src, tracker, p, filter.New(cfg.TablePat, cfg.Operations), keys, f, snk, cfg, log)
 
-func (h *rawHandler) Drain(context.Context) error { return nil }
+	// The sink and the cache refresher outlive the source's context: at a
+	// clean stop the source drains the sink before they end. A fatal error
+	// of any of them stops the source at once.
+	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRun()
+	g, gctx := errgroup.WithContext(runCtx)
+	srcCtx, stopSource := context.WithCancel(ctx)
+	defer stopSource()
+	context.AfterFunc(gctx, stopSource)
+	g.Go(func() error { return snk.Run(gctx) })
+	g.Go(func() error { return keys.RefreshEvery(gctx, cfg.PKRefreshInterval, cfg.HUP) })
+	g.Go(func() error {
+		defer stopRun()
+		return src.Run(srcCtx, h)
+	})
+	return g.Wait()
+}

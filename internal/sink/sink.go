@@ -4,28 +4,50 @@ package sink
 
 import (
 	"context"
-
-	"github.com/jackc/pglogrepl"
+	"fmt"
 )
 
-// Record is one message to publish.
+// Record is one change to publish.
 type Record struct {
-	// Data is the record's payload. It is only valid during Write.
+	// Data is the formatted change. The sink copies it: the caller may
+	// reuse the buffer once Put returns.
 	Data []byte
 	// PartitionKey routes the record (Kinesis); sinks without routing ignore it.
 	PartitionKey string
-	// LSN is the stream position the record came from.
-	LSN pglogrepl.LSN
+	// Seq numbers the record for acknowledgement (see checkpoint.Tracker).
+	Seq uint64
 }
 
-// Sink delivers records in the order it is given them.
+// AckFunc is called once for every record that has been delivered for good,
+// possibly from another goroutine and possibly before Put returns.
+type AckFunc func(seq uint64)
+
+// Sink delivers records. Records with the same partition key are delivered
+// in the order they were Put, even across retries; nothing is acknowledged
+// that was not delivered.
 type Sink interface {
-	// Write delivers r. A nil error means r is delivered for good: the
-	// caller may then flush r.LSN to the replication slot. An error is
-	// final for the run; the caller stops and nothing past the last
-	// delivered record is flushed.
-	Write(ctx context.Context, r Record) error
-	// Close releases the sink's resources. Records not yet delivered by a
-	// successful Write are not delivered.
+	// Put hands r over. It may return before r is delivered and blocks
+	// while the sink's buffer is full. An error is final for the run:
+	// the caller stops, and nothing past the last acknowledged record is
+	// flushed. A record too large for the sink returns an *OversizeError.
+	Put(ctx context.Context, r Record) error
+	// Run does the sink's background work (sending, retrying) until ctx
+	// ends or a fatal error, which it returns. Synchronous sinks return
+	// nil when ctx ends.
+	Run(ctx context.Context) error
+	// Drain sends whatever is buffered without waiting for the flush
+	// interval and waits until everything Put so far is acknowledged or
+	// ctx ends. It is called at shutdown, after the last Put.
+	Drain(ctx context.Context) error
+	// Close releases the sink's resources.
 	Close() error
+}
+
+// OversizeError is a record larger than the sink can ever send.
+type OversizeError struct {
+	Size, Max int
+}
+
+func (e *OversizeError) Error() string {
+	return fmt.Sprintf("record of %d bytes (with its partition key) is over the %d-byte limit", e.Size, e.Max)
 }

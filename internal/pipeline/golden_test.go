@@ -1,0 +1,268 @@
+package pipeline
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pglogrepl"
+
+	"github.com/pg2kinesis/pg2kinesis/internal/catalog"
+	"github.com/pg2kinesis/pg2kinesis/internal/checkpoint"
+	"github.com/pg2kinesis/pg2kinesis/internal/decode"
+	"github.com/pg2kinesis/pg2kinesis/internal/filter"
+	"github.com/pg2kinesis/pg2kinesis/internal/format"
+	"github.com/pg2kinesis/pg2kinesis/internal/sink"
+	"github.com/pg2kinesis/pg2kinesis/internal/source"
+	"github.com/pg2kinesis/pg2kinesis/internal/testenv"
+)
+
+var (
+	update  = flag.Bool("update", false, "rewrite testdata/*.golden from the captured inputs")
+	capture = flag.Bool("capture", false, "capture testdata/*.input again from the local Postgres (make services)")
+)
+
+// The golden workload (testdata/workload.sql) is captured once from a real
+// server as plugin messages (testdata/<plugin>.input), and each formatter's
+// records for them are pinned in testdata/<plugin>.<variant>.golden. The
+// live test below checks that the server still produces the same records.
+
+var goldenPlugins = []decode.Plugin{decode.TestDecoding, decode.Wal2JSON}
+
+type variant struct {
+	name       string
+	formatter  string
+	fullChange bool
+}
+
+var variants = []variant{{"CSV", "CSV", false}, {"CSVPayload", "CSVPayload", false}, {"full-change", "CSVPayload", true}}
+
+// goldenKeys are the primary keys that workload.sql creates.
+var goldenKeys = catalog.Keys{
+	"public.text_key": {"k"}, "public.composite": {"a", "b"}, "public.uuid_key": {"id"},
+	"Sales Dept.Order": {"Order Id"}, "public.orders": {"code"}, "public.docs": {"id"},
+	"public.types": {"id"}, "public.full_ident": {"id"}, "public.t1": {"id"}, "public.t2": {"id"},
+}
+
+type captured struct {
+	LSN  string `json:"lsn"`
+	Data string `json:"data"`
+}
+
+// captureSink keeps every record as a line and acknowledges it at once.
+type captureSink struct {
+	ack   sink.AckFunc
+	mu    sync.Mutex
+	lines []string
+}
+
+func (s *captureSink) Put(_ context.Context, r sink.Record) error {
+	s.mu.Lock()
+	s.lines = append(s.lines, string(r.Data))
+	s.mu.Unlock()
+	if s.ack != nil {
+		s.ack(r.Seq)
+	}
+	return nil
+}
+
+func (s *captureSink) Run(ctx context.Context) error { <-ctx.Done(); return nil }
+func (s *captureSink) Drain(context.Context) error   { return nil }
+func (s *captureSink) Close() error                  { return nil }
+
+func (s *captureSink) snapshot() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.lines...)
+}
+
+func readInput(t *testing.T, p decode.Plugin) []captured {
+	t.Helper()
+	f, err := os.Open(filepath.Join("testdata", p.String()+".input"))
+	if err != nil {
+		t.Fatalf("%v (capture it with go test ./internal/pipeline -run TestGolden -capture)", err)
+	}
+	defer f.Close()
+	var msgs []captured
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var m captured
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs
+}
+
+// labelled runs msgs through a change handler and returns its records, each
+// prefixed with the workload case it belongs to.
+func labelled(t *testing.T, p decode.Plugin, v variant, msgs []captured) []string {
+	t.Helper()
+	handlerParser, _ := newParser(p)
+	labelParser, _ := newParser(p)
+	f, err := format.New(v.formatter, format.Options{Plugin: p, FullChange: v.fullChange})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := catalog.New(func(context.Context) (catalog.Keys, error) { return goldenKeys, nil }, nil)
+	snk := &captureSink{}
+	cfg := Config{FullChange: v.fullChange}
+	h := newChangeHandler(source.New(source.Config{}), checkpoint.New(0), handlerParser, filter.New(nil, nil), keys, f, snk, cfg, nil)
+	var out []string
+	label := "-"
+	for _, m := range msgs {
+		lsn, err := pglogrepl.ParseLSN(m.LSN)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, err := labelParser.Parse([]byte(m.Data), lsn)
+		if err != nil {
+			t.Fatalf("parse %q: %v", m.Data, err)
+		}
+		if ev.Kind == decode.KindMessage && ev.MessagePrefix == "pg2kinesis-case" {
+			label = string(ev.MessageContent)
+		}
+		before := len(snk.lines)
+		if err := h.HandleData(t.Context(), pglogrepl.XLogData{WALStart: lsn, WALData: []byte(m.Data)}); err != nil {
+			t.Fatalf("handle %q: %v", m.Data, err)
+		}
+		for _, r := range snk.lines[before:] {
+			out = append(out, label+"\t"+r)
+		}
+	}
+	return out
+}
+
+func goldenPath(p decode.Plugin, v variant) string {
+	return filepath.Join("testdata", p.String()+"."+v.name+".golden")
+}
+
+func TestGolden(t *testing.T) {
+	if *capture {
+		for _, p := range goldenPlugins {
+			captureInput(t, p)
+		}
+	}
+	for _, p := range goldenPlugins {
+		msgs := readInput(t, p)
+		for _, v := range variants {
+			t.Run(p.String()+"/"+v.name, func(t *testing.T) {
+				got := strings.Join(labelled(t, p, v, msgs), "\n") + "\n"
+				path := goldenPath(p, v)
+				if *update {
+					if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+						t.Fatal(err)
+					}
+					return
+				}
+				want, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatalf("%v (write it with -update)", err)
+				}
+				if got != string(want) {
+					t.Errorf("records differ from %s (rewrite with -update and review the diff):\n%s", path, lineDiff(string(want), got))
+				}
+			})
+		}
+	}
+}
+
+func lineDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	var b strings.Builder
+	for i := 0; i < max(len(w), len(g)); i++ {
+		var wl, gl string
+		if i < len(w) {
+			wl = w[i]
+		}
+		if i < len(g) {
+			gl = g[i]
+		}
+		if wl != gl {
+			fmt.Fprintf(&b, "line %d\n  want %s\n  got  %s\n", i+1, wl, gl)
+		}
+	}
+	return b.String()
+}
+
+// captureInput runs workload.sql on a fresh database and stores what the
+// plugin's slot produced.
+func captureInput(t *testing.T, p decode.Plugin) {
+	t.Helper()
+	dsn := testenv.Database(t)
+	conn := testenv.Connect(t, dsn)
+	if _, err := conn.Exec(t.Context(), "SELECT pg_create_logical_replication_slot($1, $2)", slotName(p), p.String()); err != nil {
+		t.Fatal(err)
+	}
+	workload, err := os.ReadFile(filepath.Join("testdata", "workload.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(t.Context(), string(workload)); err != nil {
+		t.Fatalf("workload.sql: %v", err)
+	}
+	var opts []string
+	for _, o := range p.StartOptions() { // `"name" 'value'` → name, value
+		parts := strings.SplitN(o, " ", 2)
+		opts = append(opts, strings.Trim(parts[0], `"`), strings.Trim(parts[1], `'`))
+	}
+	args := []any{}
+	sql := "SELECT lsn::text, data FROM pg_logical_slot_peek_changes('" + slotName(p) + "', NULL, NULL"
+	for i, o := range opts {
+		sql += ", $" + strconv.Itoa(i+1)
+		args = append(args, o)
+	}
+	rows, err := conn.Query(t.Context(), sql+")", args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for rows.Next() {
+		var m captured
+		if err := rows.Scan(&m.LSN, &m.Data); err != nil {
+			t.Fatal(err)
+		}
+		line, _ := json.Marshal(m)
+		b.Write(line)
+		b.WriteByte('\n')
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join("testdata", p.String()+".input"), []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+var xidField = regexp.MustCompile(`^0,CDC,(\d+),|^0,CDC,\{"xid": "?(\d+)"?`)
+
+// normaliseXIDs replaces each transaction id by its order of appearance, so
+// that records from two runs of the same workload compare equal.
+func normaliseXIDs(lines []string) []string {
+	seen := map[string]int{}
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		out[i] = xidField.ReplaceAllStringFunc(l, func(m string) string {
+			sub := xidField.FindStringSubmatch(m)
+			xid := sub[1] + sub[2]
+			if _, ok := seen[xid]; !ok {
+				seen[xid] = len(seen) + 1
+			}
+			return strings.Replace(m, xid, "X"+strconv.Itoa(seen[xid]), 1)
+		})
+	}
+	return out
+}
+
+func slotName(p decode.Plugin) string { return "golden_" + p.String() }

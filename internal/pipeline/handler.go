@@ -1,0 +1,166 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+
+	"github.com/jackc/pglogrepl"
+
+	"github.com/pg2kinesis/pg2kinesis/internal/catalog"
+	"github.com/pg2kinesis/pg2kinesis/internal/checkpoint"
+	"github.com/pg2kinesis/pg2kinesis/internal/decode"
+	"github.com/pg2kinesis/pg2kinesis/internal/filter"
+	"github.com/pg2kinesis/pg2kinesis/internal/format"
+	"github.com/pg2kinesis/pg2kinesis/internal/sink"
+	"github.com/pg2kinesis/pg2kinesis/internal/source"
+)
+
+// changeHandler decodes, filters and formats each plugin message and hands
+// the records to the sink. Every record is numbered by the checkpoint
+// tracker; a transaction's commit is flushed to Postgres only once all its
+// records, and all records before them, are acknowledged.
+type changeHandler struct {
+	src     *source.Source
+	tracker *checkpoint.Tracker
+	parser  parser
+	filter  *filter.Filter
+	keys    *catalog.Cache
+	format  format.Formatter
+	sink    sink.Sink
+	log     *slog.Logger
+
+	fullChange   bool
+	partitionKey string // xid, table, pk or const
+	skipOversize bool
+
+	buf          []byte
+	keyBuf       []byte
+	noKeyWarned  map[string]bool
+	skippedNoKey int // changes of tables without a primary key, not published
+	skippedLarge int // changes over the record limit, skipped by --oversize=skip
+}
+
+func newChangeHandler(src *source.Source, tr *checkpoint.Tracker, p parser, f *filter.Filter, keys *catalog.Cache,
+	fm format.Formatter, snk sink.Sink, cfg Config, log *slog.Logger) *changeHandler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	pk := cfg.PartitionKey
+	if pk == "" {
+		pk = "xid"
+	}
+	return &changeHandler{
+		src: src, tracker: tr, parser: p, filter: f, keys: keys, format: fm, sink: snk, log: log,
+		fullChange: cfg.FullChange, partitionKey: pk, skipOversize: cfg.Oversize == "skip",
+		noKeyWarned: map[string]bool{},
+	}
+}
+
+// HandleData publishes what m holds. A message that cannot be parsed stops
+// the run; nothing at or after it is flushed.
+func (h *changeHandler) HandleData(ctx context.Context, m pglogrepl.XLogData) error {
+	ev, err := h.parser.Parse(m.WALData, m.WALStart)
+	if err != nil {
+		return err
+	}
+	switch ev.Kind {
+	case decode.KindChange:
+		if !h.filter.Op(ev.Op) {
+			return nil
+		}
+		if ev.Op != decode.Truncate {
+			return h.publish(ctx, ev, ev.Table)
+		}
+		for _, t := range ev.Truncated {
+			if err := h.publish(ctx, ev, t); err != nil {
+				return err
+			}
+		}
+	case decode.KindCommit:
+		h.tracker.Commit(m.WALStart)
+		h.src.Flush(h.tracker.Flush())
+	}
+	return nil
+}
+
+func (h *changeHandler) publish(ctx context.Context, ev *decode.Event, t decode.Table) error {
+	if !h.filter.Table(t) {
+		return nil
+	}
+	key, ok, err := h.keys.Key(ctx, t.Schema, t.Name)
+	if err != nil {
+		return fmt.Errorf("primary key of %s (change at LSN %s): %w", t.Raw, ev.LSN, err)
+	}
+	if !ok && !h.fullChange {
+		h.skippedNoKey++
+		if !h.noKeyWarned[t.Raw] {
+			h.noKeyWarned[t.Raw] = true
+			h.log.Warn("table has no primary key: its changes are not published (add a primary key, or run with --full-change)", "table", t.Raw)
+		}
+		return nil
+	}
+	h.buf = h.format.Append(h.buf[:0], ev, t, key)
+	seq := h.tracker.Record()
+	err = h.sink.Put(ctx, sink.Record{Data: h.buf, PartitionKey: h.partition(ev, t, key), Seq: seq})
+	var over *sink.OversizeError
+	if errors.As(err, &over) {
+		what := fmt.Sprintf("%s change to %s (key %s) at LSN %s", ev.Op, t.Raw, keyText(ev, key), ev.LSN)
+		if !h.skipOversize {
+			return fmt.Errorf("%s: %w; start with --oversize=skip to skip such changes", what, err)
+		}
+		h.skippedLarge++
+		h.log.Warn("skipping a change too large for Kinesis (--oversize=skip)", "change", what, "err", err)
+		h.tracker.Ack(seq)
+		return nil
+	}
+	return err
+}
+
+// partition is the record's partition key per --partition-key. Kinesis
+// takes at most 256 characters, so a longer pk key is replaced by its MD5:
+// still the same key for the same row, which is what ordering needs.
+func (h *changeHandler) partition(ev *decode.Event, t decode.Table, key []string) string {
+	switch h.partitionKey {
+	case "table":
+		return t.Schema + "." + t.Name
+	case "pk":
+		h.keyBuf = append(append(append(h.keyBuf[:0], t.Schema...), '.'), t.Name...)
+		h.keyBuf = append(h.keyBuf, ':')
+		h.keyBuf = append(h.keyBuf, keyText(ev, key)...)
+		if len(h.keyBuf) > 256 {
+			sum := md5.Sum(h.keyBuf)
+			return hex.EncodeToString(sum[:])
+		}
+		return string(h.keyBuf)
+	case "const":
+		return "pg2kinesis"
+	}
+	return strconv.FormatUint(uint64(ev.XID), 10)
+}
+
+// keyText is the key as CSV's pkey field shows it, for logs and the pk
+// partition key.
+func keyText(ev *decode.Event, key []string) string {
+	return format.KeyText(ev, key)
+}
+
+// HandleKeepalive offers the server's WAL end to the tracker: with nothing
+// in flight it is flushed, so an idle or filtered database does not pin WAL.
+func (h *changeHandler) HandleKeepalive(_ context.Context, walEnd pglogrepl.LSN) error {
+	h.tracker.Idle(walEnd)
+	h.src.Flush(h.tracker.Flush())
+	return nil
+}
+
+// Drain lets the sink deliver what it holds, then flushes what that
+// acknowledged.
+func (h *changeHandler) Drain(ctx context.Context) error {
+	err := h.sink.Drain(ctx)
+	h.src.Flush(h.tracker.Flush())
+	return err
+}

@@ -1,0 +1,168 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pglogrepl"
+
+	"github.com/pg2kinesis/pg2kinesis/internal/catalog"
+	"github.com/pg2kinesis/pg2kinesis/internal/checkpoint"
+	"github.com/pg2kinesis/pg2kinesis/internal/decode"
+	"github.com/pg2kinesis/pg2kinesis/internal/decode/testdecoding"
+	"github.com/pg2kinesis/pg2kinesis/internal/filter"
+	"github.com/pg2kinesis/pg2kinesis/internal/format"
+	"github.com/pg2kinesis/pg2kinesis/internal/sink"
+	"github.com/pg2kinesis/pg2kinesis/internal/source"
+)
+
+type failingSink struct{ captureSink }
+
+func (*failingSink) Put(context.Context, sink.Record) error { return errors.New("sink down") }
+
+// heldSink keeps records unacknowledged until release.
+type heldSink struct {
+	captureSink
+	held []uint64
+}
+
+func (s *heldSink) Put(_ context.Context, r sink.Record) error {
+	s.held = append(s.held, r.Seq)
+	return nil
+}
+
+func testHandler(t *testing.T, snk sink.Sink, flt *filter.Filter, cfg Config) (*changeHandler, *source.Source, *checkpoint.Tracker) {
+	t.Helper()
+	name := "CSV"
+	if cfg.FullChange {
+		name = "CSVPayload"
+	}
+	f, err := format.New(name, format.Options{Plugin: decode.TestDecoding, FullChange: cfg.FullChange})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := catalog.New(func(context.Context) (catalog.Keys, error) {
+		return catalog.Keys{"public.items": {"id"}}, nil
+	}, nil)
+	src := source.New(source.Config{})
+	tr := checkpoint.New(0)
+	if cs, ok := snk.(*captureSink); ok {
+		cs.ack = func(seq uint64) { tr.Ack(seq); src.Flush(tr.Flush()) }
+	}
+	return newChangeHandler(src, tr, testdecoding.New(), flt, keys, f, snk, cfg, nil), src, tr
+}
+
+func feed(t *testing.T, h *changeHandler, lsn pglogrepl.LSN, data string) error {
+	t.Helper()
+	return h.HandleData(t.Context(), pglogrepl.XLogData{WALStart: lsn, WALData: []byte(data)})
+}
+
+func TestHandlerFlushesCommitsOnceDelivered(t *testing.T) {
+	snk := &captureSink{}
+	h, src, _ := testHandler(t, snk, filter.New(nil, nil), Config{})
+	for i, m := range []string{"BEGIN 7", "table public.items: INSERT: id[integer]:1", "COMMIT 7"} {
+		if err := feed(t, h, pglogrepl.LSN(100+i), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if src.Flushed() != 102 || len(snk.lines) != 1 || snk.lines[0] != "0,CDC,7,public.items,INSERT,1" {
+		t.Fatalf("flushed %d, records %q", src.Flushed(), snk.lines)
+	}
+
+	// An unparsable message stops the run and nothing moves.
+	err := feed(t, h, 200, "table public.items: UPSERT: id[integer]:2")
+	var pe *decode.ParseError
+	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "0/C8") {
+		t.Fatalf("HandleData = %v, want a ParseError naming LSN 0/C8", err)
+	}
+	if src.Flushed() != 102 {
+		t.Fatalf("flushed %d after a parse error, want 102", src.Flushed())
+	}
+}
+
+func TestHandlerWaitsForAcks(t *testing.T) {
+	snk := &heldSink{}
+	h, src, tr := testHandler(t, snk, filter.New(nil, nil), Config{})
+	for i, m := range []string{"BEGIN 7", "table public.items: INSERT: id[integer]:1", "COMMIT 7", "BEGIN 8", "COMMIT 8"} {
+		if err := feed(t, h, pglogrepl.LSN(100+i), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = h.HandleKeepalive(t.Context(), 500)
+	if src.Flushed() != 0 {
+		t.Fatalf("flushed %d with a record unacknowledged", src.Flushed())
+	}
+	tr.Ack(snk.held[0])
+	_ = h.HandleKeepalive(t.Context(), 500)
+	if src.Flushed() != 500 {
+		t.Fatalf("flushed %d after the ack and an idle keepalive, want 500", src.Flushed())
+	}
+}
+
+func TestHandlerSinkErrorStops(t *testing.T) {
+	h, src, _ := testHandler(t, &failingSink{}, filter.New(nil, nil), Config{})
+	_ = feed(t, h, 10, "BEGIN 8")
+	if err := feed(t, h, 11, "table public.items: INSERT: id[integer]:1"); err == nil || !strings.Contains(err.Error(), "sink down") {
+		t.Fatalf("HandleData = %v, want the sink's error", err)
+	}
+	if src.Flushed() != 0 {
+		t.Fatalf("flushed %d, want 0", src.Flushed())
+	}
+}
+
+func TestHandlerFiltersAndAcknowledges(t *testing.T) {
+	snk := &captureSink{}
+	h, src, _ := testHandler(t, snk, filter.New(nil, []string{"delete"}), Config{})
+	for i, m := range []string{"BEGIN 9", "table public.items: INSERT: id[integer]:1", "table public.items: DELETE: id[integer]:1", "COMMIT 9",
+		"BEGIN 10", "table public.items: INSERT: id[integer]:2", "COMMIT 10"} {
+		if err := feed(t, h, pglogrepl.LSN(1+i), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(snk.lines) != 1 || !strings.HasSuffix(snk.lines[0], ",DELETE,1") || src.Flushed() != 7 {
+		t.Fatalf("records %q, flushed %d; want the delete only, and the filtered transaction flushed", snk.lines, src.Flushed())
+	}
+}
+
+func TestHandlerTableWithoutKey(t *testing.T) {
+	snk := &captureSink{}
+	h, _, _ := testHandler(t, snk, filter.New(nil, nil), Config{})
+	_ = feed(t, h, 1, "BEGIN 9")
+	for i := 0; i < 3; i++ {
+		if err := feed(t, h, pglogrepl.LSN(2+i), "table public.nokey: INSERT: v[text]:'x'"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(snk.lines) != 0 || h.skippedNoKey != 3 {
+		t.Fatalf("records %q, skipped %d", snk.lines, h.skippedNoKey)
+	}
+
+	full, _, _ := testHandler(t, snk, filter.New(nil, nil), Config{FullChange: true})
+	_ = feed(t, full, 1, "BEGIN 9")
+	if err := feed(t, full, 2, "table public.nokey: INSERT: v[text]:'x'"); err != nil {
+		t.Fatal(err)
+	}
+	want := `0,CDC,{"xid": "9", "change": {"kind": "insert", "schema": "public", "table": "nokey", "columnnames": ["v"], "columntypes": ["text"], "columnvalues": ["x"]}}`
+	if len(snk.lines) != 1 || snk.lines[0] != want {
+		t.Fatalf("full change records %q, want %q", snk.lines, want)
+	}
+}
+
+func TestPartitionKeys(t *testing.T) {
+	ev := &decode.Event{Kind: decode.KindChange, XID: 42, Op: decode.Insert,
+		New: []decode.Column{{Name: "id", Value: []byte("7"), Kind: decode.Number}}}
+	tbl := decode.Table{Schema: "public", Name: "Order", Raw: `public."Order"`}
+	for mode, want := range map[string]string{"xid": "42", "": "42", "table": "public.Order", "pk": "public.Order:7", "const": "pg2kinesis"} {
+		h := newChangeHandler(nil, nil, nil, nil, nil, nil, nil, Config{PartitionKey: mode}, nil)
+		if got := h.partition(ev, tbl, []string{"id"}); got != want {
+			t.Errorf("--partition-key %q = %q, want %q", mode, got, want)
+		}
+	}
+	long := &decode.Event{New: []decode.Column{{Name: "id", Value: []byte(strings.Repeat("x", 300))}}}
+	h := newChangeHandler(nil, nil, nil, nil, nil, nil, nil, Config{PartitionKey: "pk"}, nil)
+	if got := h.partition(long, tbl, []string{"id"}); len(got) != 32 {
+		t.Errorf("a key over 256 characters gives %q, want its MD5", got)
+	}
+}

@@ -1,0 +1,106 @@
+package pipeline
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pg2kinesis/pg2kinesis/internal/catalog"
+	"github.com/pg2kinesis/pg2kinesis/internal/decode"
+	"github.com/pg2kinesis/pg2kinesis/internal/sink"
+	"github.com/pg2kinesis/pg2kinesis/internal/source"
+	"github.com/pg2kinesis/pg2kinesis/internal/testenv"
+)
+
+// The golden workload run on the local server, streamed through the whole
+// pipeline (replication, catalog, decode, format), prints the golden
+// records, transaction ids aside.
+func TestLiveWorkloadMatchesGolden(t *testing.T) {
+	workload, err := os.ReadFile(filepath.Join("testdata", "workload.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range goldenPlugins {
+		for _, v := range variants {
+			t.Run(p.String()+"/"+v.name, func(t *testing.T) {
+				t.Parallel()
+				golden, err := os.ReadFile(goldenPath(p, v))
+				if err != nil {
+					t.Fatal(err)
+				}
+				var want []string
+				for _, l := range strings.Split(strings.TrimSuffix(string(golden), "\n"), "\n") {
+					want = append(want, l[strings.IndexByte(l, '\t')+1:])
+				}
+				got := runLive(t, p, v, string(workload), len(want))
+				want, got = normaliseXIDs(want), normaliseXIDs(got)
+				if strings.Join(got, "\n") != strings.Join(want, "\n") {
+					t.Errorf("live records differ from %s:\n%s", goldenPath(p, v), lineDiff(strings.Join(want, "\n"), strings.Join(got, "\n")))
+				}
+			})
+		}
+	}
+}
+
+// runLive streams workload through Run and returns the first n records,
+// and any that arrive shortly after.
+func runLive(t *testing.T, p decode.Plugin, v variant, workload string, n int) []string {
+	t.Helper()
+	dsn := testenv.Database(t)
+	conn := testenv.Connect(t, dsn)
+	replConn, err := pgconn.ParseConfig(dsn + " replication=database")
+	if err != nil {
+		t.Fatal(err)
+	}
+	queryConn, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slot := testenv.Name(t)
+	snk := &captureSink{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Config{
+			Source: source.Config{Conn: replConn, Slot: slot, Plugin: p, CreateSlot: true,
+				StatusInterval: 100 * time.Millisecond},
+			NewSink:   func(ack sink.AckFunc) (sink.Sink, error) { snk.ack = ack; return snk, nil },
+			Formatter: v.formatter, FullChange: v.fullChange,
+			Keys: catalog.PGLoader(queryConn), PKRefreshInterval: time.Hour,
+		})
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run = %v", err)
+		}
+	}()
+	waitFor(t, 10*time.Second, "the slot to be active", func() bool {
+		var active bool
+		err := conn.QueryRow(t.Context(), "SELECT active FROM pg_replication_slots WHERE slot_name = $1", slot).Scan(&active)
+		return err == nil && active
+	})
+	if _, err := conn.Exec(t.Context(), workload); err != nil {
+		t.Fatalf("workload.sql: %v", err)
+	}
+	waitFor(t, 20*time.Second, "the golden number of records", func() bool { return len(snk.snapshot()) >= n })
+	time.Sleep(300 * time.Millisecond) // room for records that should not be there
+	return snk.snapshot()
+}
+
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -1,0 +1,296 @@
+package kinesis
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
+
+	"github.com/pg2kinesis/pg2kinesis/internal/sink"
+)
+
+// Config says where and how to send.
+type Config struct {
+	API           API
+	Stream        string
+	Aggregate     bool          // KPL aggregates (the original's format) or plain records
+	FlushInterval time.Duration // longest wait before a partial aggregate or batch goes out
+	MaxBackoff    time.Duration // cap of the retry backoff
+	MaxBuffered   int           // bytes of user data held before Put blocks (default 32 MiB)
+	Ack           sink.AckFunc
+	Logger        *slog.Logger
+}
+
+// Sink is the Kinesis sink. Create it with New, then call Run.
+type Sink struct {
+	cfg    Config
+	log    *slog.Logger
+	shards *shardMap
+	queues map[string]*shardQueue
+	buffer *semaphore.Weighted
+	stats  statsBox
+
+	stopped chan struct{} // closed when Run returns: nothing will be sent any more
+}
+
+var _ sink.Sink = (*Sink)(nil)
+
+// New lists the stream's shards and prepares one queue per open shard.
+func New(ctx context.Context, cfg Config) (*Sink, error) {
+	if cfg.FlushInterval <= 0 {
+		cfg.FlushInterval = 250 * time.Millisecond
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 30 * time.Second
+	}
+	if cfg.MaxBuffered <= 0 {
+		cfg.MaxBuffered = 32 << 20
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	shards, err := listShards(ctx, cfg.API, cfg.Stream)
+	if err != nil {
+		return nil, err
+	}
+	s := &Sink{
+		cfg: cfg, log: cfg.Logger.With("stream", cfg.Stream), shards: shards,
+		queues: map[string]*shardQueue{}, buffer: semaphore.NewWeighted(int64(cfg.MaxBuffered)),
+		stopped: make(chan struct{}),
+	}
+	for _, id := range shards.ids() {
+		var agg aggregator
+		if cfg.Aggregate {
+			agg = newAggregator()
+		}
+		s.queues[id] = newShardQueue(id, shards.startKey(id), agg)
+	}
+	return s, nil
+}
+
+// Put routes r to its shard's queue. It blocks while MaxBuffered bytes of
+// user data are waiting.
+func (s *Sink) Put(ctx context.Context, r sink.Record) error {
+	size := len(r.Data) + len(r.PartitionKey)
+	if max := s.maxUserRecord(r.PartitionKey); size > max {
+		return &sink.OversizeError{Size: size, Max: max}
+	}
+	if err := s.buffer.Acquire(ctx, int64(len(r.Data))); err != nil {
+		return err
+	}
+	q := s.queues[s.shards.route(r.PartitionKey)]
+	q.mu.Lock()
+	if q.empty() {
+		q.oldest = time.Now()
+	}
+	if q.agg != nil {
+		if q.agg.Len() > 0 && q.agg.SizeWith(r.PartitionKey, r.Data) > maxRecordSize {
+			q.seal()
+		}
+		q.agg.Add(r.PartitionKey, r.Data)
+		q.aggSeqs = append(q.aggSeqs, r.Seq)
+		q.aggUser += len(r.Data)
+	} else {
+		q.ready = append(q.ready, &entry{
+			data: append([]byte(nil), r.Data...), pk: r.PartitionKey, // Kinesis routes it by its key
+			seqs: []uint64{r.Seq}, userSize: len(r.Data),
+		})
+	}
+	q.mu.Unlock()
+	q.signal()
+	return nil
+}
+
+// maxUserRecord is the largest user record (data + key) that fits alone.
+func (s *Sink) maxUserRecord(pk string) int {
+	if !s.cfg.Aggregate {
+		return maxRecordSize
+	}
+	return maxRecordSize - aggregateOverhead(pk)
+}
+
+// Run sends until ctx ends or a fatal error: one goroutine per shard, one
+// request in flight per shard.
+func (s *Sink) Run(ctx context.Context) error {
+	defer close(s.stopped)
+	g, ctx := errgroup.WithContext(ctx)
+	for _, q := range s.queues {
+		g.Go(func() error { return s.sendLoop(ctx, q) })
+	}
+	return g.Wait()
+}
+
+// Drain sends at once whatever waits and returns when every queue is
+// empty (everything acknowledged), ctx ends or Run has stopped.
+func (s *Sink) Drain(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-s.stopped:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	for _, q := range s.queues {
+		q.mu.Lock()
+		q.flushNow = true
+		q.mu.Unlock()
+		q.signal()
+	}
+	// Holding the whole buffer means every byte Put was released: acked.
+	if err := s.buffer.Acquire(ctx, int64(s.cfg.MaxBuffered)); err != nil {
+		return fmt.Errorf("drain Kinesis sink: %w", err)
+	}
+	s.buffer.Release(int64(s.cfg.MaxBuffered))
+	return nil
+}
+
+// Close has nothing to release: Run's goroutines end with its context.
+func (s *Sink) Close() error { return nil }
+
+func (s *Sink) sendLoop(ctx context.Context, q *shardQueue) error {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		batch, wait := q.take(time.Now(), s.cfg.FlushInterval)
+		if batch == nil {
+			if wait < 0 {
+				wait = time.Hour
+			}
+			timer.Reset(wait)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-q.wake:
+			case <-timer.C:
+			}
+			continue
+		}
+		if err := s.deliver(ctx, q, batch); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// deliver sends batch until every entry is stored. After a partial
+// failure only the failed entries are sent again, in their order: the
+// batch holds at most one entry per partition key (one aggregate, or
+// distinct plain keys), so no key's records are reordered.
+func (s *Sink) deliver(ctx context.Context, q *shardQueue, batch []*entry) error {
+	pending := append([]*entry(nil), batch...)
+	sent := make(map[*entry]bool, len(batch))
+	for attempt := 0; ; attempt++ {
+		failed, class, err := s.putRecords(ctx, q, pending)
+		for _, e := range pending {
+			if !failed[e] && err == nil {
+				sent[e] = true
+				s.ack(e)
+			}
+		}
+		if err == nil && len(failed) == 0 {
+			q.done(sent, time.Now())
+			return nil
+		}
+		if class == classFatal {
+			return fmt.Errorf("put records to Kinesis stream %q: %w", s.cfg.Stream, err)
+		}
+		if err == nil {
+			next := pending[:0]
+			for _, e := range pending {
+				if failed[e] {
+					next = append(next, e)
+				}
+			}
+			pending = next
+		}
+		s.stats.add(func(st *Stats) {
+			st.Retries++
+			if class == classThrottle {
+				st.Throttles++
+			}
+		})
+		wait := backoff(attempt, s.cfg.MaxBackoff)
+		s.log.Warn("Kinesis did not store every record; retrying", "shard", q.id, "records", len(pending),
+			"err", errOrCount(err, len(failed)), "retry_in", wait.Round(time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+func errOrCount(err error, failed int) any {
+	if err != nil {
+		return err
+	}
+	return fmt.Sprintf("%d records failed", failed)
+}
+
+// putRecords makes one call. A call-level error fails every entry.
+func (s *Sink) putRecords(ctx context.Context, q *shardQueue, entries []*entry) (failed map[*entry]bool, class errorClass, err error) {
+	in := &kinesis.PutRecordsInput{StreamName: aws.String(s.cfg.Stream), Records: make([]types.PutRecordsRequestEntry, len(entries))}
+	for i, e := range entries {
+		in.Records[i] = types.PutRecordsRequestEntry{Data: e.data, PartitionKey: aws.String(e.pk)}
+		if e.ehk != "" {
+			in.Records[i].ExplicitHashKey = aws.String(e.ehk)
+		}
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	out, err := s.cfg.API.PutRecords(cctx, in)
+	s.stats.add(func(st *Stats) { st.Calls++; st.CallTime += time.Since(start) })
+	if err != nil {
+		return nil, classify(err), err
+	}
+	if len(out.Records) != len(entries) {
+		return nil, classRetry, fmt.Errorf("PutRecords answered %d results for %d records", len(out.Records), len(entries))
+	}
+	failed = map[*entry]bool{}
+	class = classRetry
+	for i, res := range out.Records {
+		if res.ErrorCode != nil {
+			failed[entries[i]] = true
+			if recordErrorClass(*res.ErrorCode) == classThrottle {
+				class = classThrottle
+			}
+			continue
+		}
+		if res.ShardId != nil && *res.ShardId != q.id {
+			s.log.Warn("Kinesis stored a record on another shard than predicted: the stream was resharded; restart pg2kinesis to re-read the shards",
+				"predicted", q.id, "actual", *res.ShardId)
+		}
+	}
+	return failed, class, nil
+}
+
+func (s *Sink) ack(e *entry) {
+	for _, seq := range e.seqs {
+		s.cfg.Ack(seq)
+	}
+	s.buffer.Release(int64(e.userSize))
+	s.stats.add(func(st *Stats) { st.Records += len(e.seqs); st.KinesisRecords++; st.Bytes += len(e.data) })
+}
+
+// backoff is exponential with full jitter: up to 100ms, 200ms, 400ms …
+// capped at max.
+func backoff(attempt int, max time.Duration) time.Duration {
+	d := 100 * time.Millisecond
+	for i := 0; i < attempt && d < max; i++ {
+		d *= 2
+	}
+	d = min(d, max)
+	return d/2 + rand.N(d/2+1)
+}

@@ -1,0 +1,119 @@
+package kinesis
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/pg2kinesis/pg2kinesis/internal/sink/kinesis/kpl"
+)
+
+// ReadAPI is the part of the Kinesis client that Tail uses.
+type ReadAPI interface {
+	ListShards(ctx context.Context, in *kinesis.ListShardsInput, opts ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error)
+	GetShardIterator(ctx context.Context, in *kinesis.GetShardIteratorInput, opts ...func(*kinesis.Options)) (*kinesis.GetShardIteratorOutput, error)
+	GetRecords(ctx context.Context, in *kinesis.GetRecordsInput, opts ...func(*kinesis.Options)) (*kinesis.GetRecordsOutput, error)
+}
+
+// TailRecord is one user record read back from the stream.
+type TailRecord struct {
+	ShardID        string
+	SequenceNumber string // of the Kinesis record that carried it
+	PartitionKey   string
+	Data           []byte
+}
+
+// Tail reads every shard of stream, from its oldest record (TRIM_HORIZON)
+// or only new ones (latest), de-aggregates KPL aggregates and calls fn for
+// each user record, one call at a time, in order within a shard. It
+// returns when ctx ends (nil), when every shard is closed and read, or at
+// the first error from Kinesis or fn. Shards created after it started are
+// not read.
+func Tail(ctx context.Context, api ReadAPI, stream string, latest bool, fn func(TailRecord) error) error {
+	var ids []string
+	var token *string
+	for {
+		in := &kinesis.ListShardsInput{NextToken: token}
+		if token == nil {
+			in.StreamName = aws.String(stream)
+		}
+		out, err := api.ListShards(ctx, in)
+		if err != nil {
+			return fmt.Errorf("list shards of %q: %w", stream, err)
+		}
+		for _, sh := range out.Shards {
+			ids = append(ids, aws.ToString(sh.ShardId))
+		}
+		if token = out.NextToken; token == nil {
+			break
+		}
+	}
+	var mu sync.Mutex
+	emit := func(r TailRecord) error {
+		mu.Lock()
+		defer mu.Unlock()
+		return fn(r)
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	for _, id := range ids {
+		g.Go(func() error { return tailShard(ctx, api, stream, id, latest, emit) })
+	}
+	err := g.Wait()
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+func tailShard(ctx context.Context, api ReadAPI, stream, id string, latest bool, emit func(TailRecord) error) error {
+	typ := types.ShardIteratorTypeTrimHorizon
+	if latest {
+		typ = types.ShardIteratorTypeLatest
+	}
+	it, err := api.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{
+		StreamName: aws.String(stream), ShardId: aws.String(id), ShardIteratorType: typ,
+	})
+	if err != nil {
+		return fmt.Errorf("shard iterator of %s: %w", id, err)
+	}
+	iter := it.ShardIterator
+	for iter != nil {
+		out, err := api.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(10000)})
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("get records of %s: %w", id, err)
+		}
+		for _, rec := range out.Records {
+			users, err := kpl.Decode(rec.Data)
+			if err != nil {
+				return fmt.Errorf("record %s of %s: %w", aws.ToString(rec.SequenceNumber), id, err)
+			}
+			for _, u := range users {
+				pk := u.PartitionKey
+				if pk == "" {
+					pk = aws.ToString(rec.PartitionKey)
+				}
+				if err := emit(TailRecord{ShardID: id, SequenceNumber: aws.ToString(rec.SequenceNumber), PartitionKey: pk, Data: u.Data}); err != nil {
+					return err
+				}
+			}
+		}
+		iter = out.NextShardIterator
+		if len(out.Records) == 0 {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
