@@ -32,6 +32,9 @@ func main() {
 
 // run is main without the process: it returns the exit code.
 func run(ctx context.Context, args []string, getenv func(string) (string, bool), stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "tail" {
+		return tail(ctx, args[1:], getenv, stdout, stderr)
+	}
 	cfg, err := config.Parse(args, getenv)
 	if errors.Is(err, flag.ErrHelp) {
 		config.Usage(stdout)

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/pg2kinesis/pg2kinesis/internal/config"
+	"github.com/pg2kinesis/pg2kinesis/internal/sink/kinesis"
+)
+
+const tailUsage = `Usage: pg2kinesis tail [flags]
+
+Reads a Kinesis stream from every shard, unpacks KPL aggregates and prints
+each record as <partition key> TAB <data>, one per line.
+
+Flags:
+`
+
+// errStop ends a tail that has printed --count records.
+var errStop = errors.New("stop")
+
+// tail is the tail subcommand; it returns the exit code.
+func tail(ctx context.Context, args []string, getenv func(string) (string, bool), stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("pg2kinesis tail", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	env := func(name, def string) string {
+		if v, ok := getenv(config.EnvName(name)); ok {
+			return v
+		}
+		return def
+	}
+	stream := fs.String("stream-name", env("stream-name", "pg2kinesis"), "Kinesis stream to read.")
+	fs.StringVar(stream, "k", *stream, "Short for --stream-name.")
+	region := fs.String("aws-region", env("aws-region", ""), "AWS region; empty uses the SDK's default chain.")
+	endpoint := fs.String("kinesis-endpoint", env("kinesis-endpoint", ""), "Kinesis endpoint URL, for a local Kinesis-protocol server.")
+	from := fs.String("from", "trim_horizon", "Where to start in each shard: trim_horizon (the oldest record) or latest.")
+	count := fs.Int("count", 0, "Stop after printing this many records (0: never).")
+	timeout := fs.Duration("timeout", 0, "Stop after this long (0: never).")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, tailUsage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if *from != "trim_horizon" && *from != "latest" {
+		fmt.Fprintf(stderr, "pg2kinesis tail: invalid value %q for --from: choose trim_horizon or latest\n", *from)
+		return exitUsage
+	}
+	if *timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *timeout)
+		defer cancel()
+	}
+	client, _, err := kinesis.NewClient(ctx, kinesis.ClientConfig{Region: *region, Endpoint: *endpoint})
+	if err != nil {
+		fmt.Fprintf(stderr, "pg2kinesis tail: %v\n", err)
+		return exitFatal
+	}
+	w := bufio.NewWriter(stdout)
+	defer w.Flush()
+	printed := 0
+	err = kinesis.Tail(ctx, client, *stream, *from == "latest", func(r kinesis.TailRecord) error {
+		fmt.Fprintf(w, "%s\t%s\n", r.PartitionKey, r.Data)
+		printed++
+		if *count > 0 && printed >= *count {
+			return errStop
+		}
+		return w.Flush()
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		fmt.Fprintf(stderr, "pg2kinesis tail: %v\n", err)
+		return exitFatal
+	}
+	return exitOK
+}
+
