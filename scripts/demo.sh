@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# make demo: run pg2kinesis against the local services on a small workload
-# and show what it streams. Until the Kinesis sink lands, records go to
-# standard output, as the output plugin writes them.
+# make demo: run pg2kinesis against the local services: Postgres changes go
+# to a kinesalite stream, and `pg2kinesis tail` reads them back.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PG_PORT=${PG2KINESIS_SERVICES_PG_PORT:-55432}
+KINESIS=http://127.0.0.1:${PG2KINESIS_SERVICES_KINESIS_PORT:-4567}
 DB=pg2kinesis_demo
+STREAM=pg2kinesis_demo_$$
+BIN=$ROOT/bin/pg2kinesis
+# kinesalite checks no credentials, but the AWS SDK wants some.
+export AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
+
 sql() { # sql DB [psql args...]
 	local db=$1
 	shift
@@ -13,12 +18,13 @@ sql() { # sql DB [psql args...]
 }
 
 sql postgres -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = 'pg2kinesis_demo' AND NOT active" >/dev/null
-sql postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
+sql postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" 2>/dev/null
 sql "$DB" -c "CREATE TABLE orders (id bigint PRIMARY KEY, customer text NOT NULL, total numeric(12,2))"
 
-echo "== pg2kinesis --sink stdout --create-slot (wal2json)" >&2
-"$ROOT/bin/pg2kinesis" -h 127.0.0.1 -p "$PG_PORT" -u postgres -d "$DB" --pg-sslmode disable \
-	-s pg2kinesis_demo --create-slot --pg-slot-output-plugin wal2json --sink stdout &
+echo "== pg2kinesis: wal2json slot → Kinesis stream $STREAM (2 shards, KPL aggregation)" >&2
+"$BIN" -h 127.0.0.1 -p "$PG_PORT" -u postgres -d "$DB" --pg-sslmode disable \
+	-s pg2kinesis_demo --create-slot --pg-slot-output-plugin wal2json \
+	--kinesis-endpoint "$KINESIS" -k "$STREAM" --create-stream --shard-count 2 &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true' EXIT
 
@@ -30,13 +36,15 @@ done
 
 echo "== a few transactions" >&2
 sql "$DB" <<'SQL'
-INSERT INTO orders VALUES (1, 'Ada', 12.50), (2, 'Grace, "Amazing"', 99.00);
+INSERT INTO orders VALUES (1, 'Ada', 12.50), (2, 'Grace, "Amazing"', 99.00), (3, 'Zoë', 7);
 UPDATE orders SET total = 15.00 WHERE id = 1;
 DELETE FROM orders WHERE id = 2;
 SQL
-sleep 1
 
-echo "== SIGTERM: pg2kinesis flushes its position and exits" >&2
+echo "== pg2kinesis tail: <partition key> TAB <record>" >&2
+"$BIN" tail --kinesis-endpoint "$KINESIS" -k "$STREAM" --count 5 --timeout 20s
+
+echo "== SIGTERM: pg2kinesis drains, reports its position to Postgres and exits 0" >&2
 kill -TERM "$pid"
 wait "$pid"
 trap - EXIT
