@@ -166,3 +166,30 @@ func TestPartitionKeys(t *testing.T) {
 		t.Errorf("a key over 256 characters gives %q, want its MD5", got)
 	}
 }
+
+type oversizeSink struct{ captureSink }
+
+func (*oversizeSink) Put(context.Context, sink.Record) error {
+	return &sink.OversizeError{Size: 2 << 20, Max: 1 << 20}
+}
+
+func TestHandlerOversize(t *testing.T) {
+	h, _, _ := testHandler(t, &oversizeSink{}, filter.New(nil, nil), Config{})
+	_ = feed(t, h, 1, "BEGIN 5")
+	err := feed(t, h, 0x16B3748, "table public.items: INSERT: id[integer]:77")
+	for _, want := range []string{"public.items", "key 77", "0/16B3748", "--oversize=skip"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("--oversize=fail: %v, want an error naming %q", err, want)
+		}
+	}
+
+	h, src, _ := testHandler(t, &oversizeSink{}, filter.New(nil, nil), Config{Oversize: "skip"})
+	for i, m := range []string{"BEGIN 6", "table public.items: INSERT: id[integer]:78", "COMMIT 6"} {
+		if err := feed(t, h, pglogrepl.LSN(10+i), m); err != nil {
+			t.Fatalf("--oversize=skip: %v", err)
+		}
+	}
+	if h.skippedLarge != 1 || src.Flushed() != 12 {
+		t.Fatalf("skipped %d, flushed %d; want 1 and the commit flushed", h.skippedLarge, src.Flushed())
+	}
+}

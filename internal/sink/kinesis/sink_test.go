@@ -2,6 +2,7 @@ package kinesis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
@@ -202,6 +203,43 @@ func TestFaultsLoseNothingAndNeverReorder(t *testing.T) {
 			if st.FailedRecords == 0 || st.Throttled == 0 || st.DroppedBefore == 0 || st.DroppedAfter == 0 {
 				t.Fatalf("not every fault was injected: %+v", st)
 			}
+		})
+	}
+}
+
+func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+// BenchmarkSink measures the sink alone against the local server: records
+// of 200 bytes over 100 keys into 4 shards.
+func BenchmarkSink(b *testing.B) {
+	ep := testenv.KinesisEndpoint(b)
+	stream := testenv.Stream(b, testenv.KinesisClient(b, ep), 4)
+	for _, aggregate := range []bool{true, false} {
+		b.Run(fmt.Sprintf("aggregate=%t", aggregate), func(b *testing.B) {
+			a := &acks{seen: map[uint64]int{}}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			s, err := New(ctx, Config{API: client(ep), Stream: stream, Aggregate: aggregate, Ack: a.ack})
+			if err != nil {
+				b.Fatal(err)
+			}
+			go func() { _ = s.Run(ctx) }()
+			data := []byte(strings.Repeat("x", 200))
+			keys := make([]string, 100)
+			for i := range keys {
+				keys[i] = strconv.Itoa(i)
+			}
+			b.SetBytes(int64(len(data)))
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if err := s.Put(ctx, sink.Record{Data: data, PartitionKey: keys[i%len(keys)], Seq: uint64(i + 1)}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := s.Drain(ctx); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 		})
 	}
 }

@@ -1,0 +1,60 @@
+package kinesis
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+
+	"github.com/pg2kinesis/pg2kinesis/internal/sink"
+	"github.com/pg2kinesis/pg2kinesis/internal/testenv"
+)
+
+func TestEnsureStream(t *testing.T) {
+	ep := testenv.KinesisEndpoint(t)
+	c := client(ep)
+	name := testenv.Name(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	err := EnsureStream(ctx, c, name, "us-east-1", false, 1)
+	if err == nil || !strings.Contains(err.Error(), `"`+name+`"`) || !strings.Contains(err.Error(), "us-east-1") || !strings.Contains(err.Error(), "--create-stream") {
+		t.Fatalf("missing stream: %v, want an error naming it, the region and --create-stream", err)
+	}
+	if err := EnsureStream(ctx, c, name, "us-east-1", true, 3); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = c.DeleteStream(context.Background(), &kinesis.DeleteStreamInput{StreamName: aws.String(name)}) })
+	out, err := c.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(name)})
+	if err != nil || aws.ToInt32(out.StreamDescriptionSummary.OpenShardCount) != 3 {
+		t.Fatalf("created stream: %+v %v, want 3 open shards", out, err)
+	}
+	if err := EnsureStream(ctx, c, name, "us-east-1", true, 3); err != nil {
+		t.Fatalf("existing stream with --create-stream: %v", err)
+	}
+}
+
+func TestOversizeRecord(t *testing.T) {
+	ep := testenv.KinesisEndpoint(t)
+	stream := testenv.Stream(t, testenv.KinesisClient(t, ep), 1)
+	for _, aggregate := range []bool{true, false} {
+		s, err := New(context.Background(), Config{API: client(ep), Stream: stream, Aggregate: aggregate, Ack: func(uint64) {}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		big := make([]byte, 1<<20)
+		err = s.Put(context.Background(), sink.Record{Data: big, PartitionKey: "k", Seq: 1})
+		var over *sink.OversizeError
+		if !errorsAs(err, &over) || over.Size != 1<<20+1 {
+			t.Fatalf("aggregate=%t: Put of 1 MiB = %v, want an OversizeError", aggregate, err)
+		}
+		// The largest record that fits is accepted.
+		fits := make([]byte, s.maxUserRecord("k")-1)
+		if err := s.Put(context.Background(), sink.Record{Data: fits, PartitionKey: "k", Seq: 2}); err != nil {
+			t.Fatalf("aggregate=%t: Put of the largest record: %v", aggregate, err)
+		}
+	}
+}
