@@ -29,7 +29,7 @@ pid=$!
 trap 'kill "$pid" 2>/dev/null || true' EXIT
 
 for _ in $(seq 1 50); do
-	active=$(sql postgres -Atc "SELECT active FROM pg_replication_slots WHERE slot_name = 'pg2kinesis_demo'")
+	active=$(sql postgres -Atc "SELECT active AND confirmed_flush_lsn IS NOT NULL FROM pg_replication_slots WHERE slot_name = 'pg2kinesis_demo'")
 	[ "$active" = t ] && break
 	sleep 0.2
 done

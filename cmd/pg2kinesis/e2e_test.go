@@ -222,11 +222,7 @@ func TestEndToEndOrderPerRow(t *testing.T) {
 
 func waitSlotActive(t *testing.T, conn *pgx.Conn, slot string) {
 	t.Helper()
-	waitFor(t, 20*time.Second, "slot "+slot+" to be active", func() bool {
-		var active bool
-		err := conn.QueryRow(t.Context(), "SELECT active FROM pg_replication_slots WHERE slot_name = $1", slot).Scan(&active)
-		return err == nil && active
-	})
+	testenv.WaitSlotStreaming(t, conn, slot)
 }
 
 // kill -9 in the middle of a 100,000-row workload loses nothing: after a

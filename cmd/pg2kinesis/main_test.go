@@ -170,25 +170,30 @@ func TestStreamsAndStopsCleanlyOnSIGTERM(t *testing.T) {
 		}
 		close(lines)
 	}()
-	waitFor(t, 10*time.Second, "slot to be active", func() bool {
-		var active bool
-		err := conn.QueryRow(t.Context(), "SELECT active FROM pg_replication_slots WHERE slot_name = 'pg2kinesis'").Scan(&active)
-		return err == nil && active
-	})
+	testenv.WaitSlotStreaming(t, conn, "pg2kinesis")
 	var commitLSN, xid string
 	if err := conn.QueryRow(t.Context(), "INSERT INTO items VALUES (42) RETURNING pg_current_wal_insert_lsn()::text, pg_current_xact_id()::text").Scan(&commitLSN, &xid); err != nil {
 		t.Fatal(err)
 	}
-	want := "0,CDC," + xid + ",public.items,insert,42"
-	deadline := time.After(10 * time.Second)
-	for found := false; !found; {
-		select {
-		case l := <-lines:
-			found = l == want
-		case <-deadline:
-			t.Fatalf("no line %q on stdout; stderr:\n%s", want, stderr.String())
+	waitLine := func(want string) {
+		t.Helper()
+		deadline := time.After(10 * time.Second)
+		for found := false; !found; {
+			select {
+			case l := <-lines:
+				found = l == want
+			case <-deadline:
+				t.Fatalf("no line %q on stdout; stderr:\n%s", want, stderr.String())
+			}
 		}
 	}
+	waitLine("0,CDC," + xid + ",public.items,insert,42")
+	// Row 43's record comes after row 42's commit in the stream: once it is
+	// printed, that commit has been handled and acknowledged.
+	if err := conn.QueryRow(t.Context(), "INSERT INTO items VALUES (43) RETURNING pg_current_xact_id()::text").Scan(&xid); err != nil {
+		t.Fatal(err)
+	}
+	waitLine("0,CDC," + xid + ",public.items,insert,43")
 
 	// The status interval is an hour: only the final update at shutdown
 	// can have moved the slot past the insert.

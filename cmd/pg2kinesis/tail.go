@@ -81,4 +81,3 @@ func tail(ctx context.Context, args []string, getenv func(string) (string, bool)
 	}
 	return exitOK
 }
-

@@ -81,15 +81,18 @@ func runLive(t *testing.T, p decode.Plugin, v variant, workload string, n int) [
 			t.Errorf("Run = %v", err)
 		}
 	}()
-	waitFor(t, 10*time.Second, "the slot to be active", func() bool {
-		var active bool
-		err := conn.QueryRow(t.Context(), "SELECT active FROM pg_replication_slots WHERE slot_name = $1", slot).Scan(&active)
-		return err == nil && active
-	})
+	testenv.WaitSlotStreaming(t, conn, slot)
 	if _, err := conn.Exec(t.Context(), workload); err != nil {
 		t.Fatalf("workload.sql: %v", err)
 	}
-	waitFor(t, 20*time.Second, "the golden number of records", func() bool { return len(snk.snapshot()) >= n })
+	deadline := time.Now().Add(30 * time.Second)
+	for len(snk.snapshot()) < n {
+		if time.Now().After(deadline) {
+			got := snk.snapshot()
+			t.Fatalf("%d of %d records after 30s; the last: %q", len(got), n, got[max(0, len(got)-3):])
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	time.Sleep(300 * time.Millisecond) // room for records that should not be there
 	return snk.snapshot()
 }

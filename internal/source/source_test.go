@@ -3,7 +3,6 @@ package source
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pg2kinesis/pg2kinesis/internal/decode"
+	"github.com/pg2kinesis/pg2kinesis/internal/testenv"
 )
 
 // recorder is a Handler that passes every message to a channel and, when
@@ -173,8 +173,5 @@ func exec(t *testing.T, conn *pgx.Conn, sql string, args ...any) {
 
 func waitActive(t *testing.T, conn *pgx.Conn, slot string) {
 	t.Helper()
-	eventually(t, 10*time.Second, fmt.Sprintf("slot %s to be active", slot), func() bool {
-		r, ok := readSlot(t, conn, slot)
-		return ok && r.active
-	})
+	testenv.WaitSlotStreaming(t, conn, slot)
 }

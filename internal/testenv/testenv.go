@@ -117,3 +117,23 @@ func dropDatabase(t testing.TB, name string) {
 		t.Logf("drop test database %s: %v", name, err)
 	}
 }
+
+// WaitSlotStreaming waits until slot is in use and has reached its
+// consistent point: a slot being created is active before that, and
+// changes committed before it are, by design, not decoded.
+func WaitSlotStreaming(t testing.TB, conn *pgx.Conn, slot string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var ok bool
+		err := conn.QueryRow(context.Background(),
+			"SELECT active AND confirmed_flush_lsn IS NOT NULL FROM pg_replication_slots WHERE slot_name = $1", slot).Scan(&ok)
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("slot %s is not streaming after 30s (last error: %v)", slot, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

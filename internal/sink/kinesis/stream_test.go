@@ -27,7 +27,9 @@ func TestEnsureStream(t *testing.T) {
 	if err := EnsureStream(ctx, c, name, "us-east-1", true, 3); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _, _ = c.DeleteStream(context.Background(), &kinesis.DeleteStreamInput{StreamName: aws.String(name)}) })
+	t.Cleanup(func() {
+		_, _ = c.DeleteStream(context.Background(), &kinesis.DeleteStreamInput{StreamName: aws.String(name)})
+	})
 	out, err := c.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(name)})
 	if err != nil || aws.ToInt32(out.StreamDescriptionSummary.OpenShardCount) != 3 {
 		t.Fatalf("created stream: %+v %v, want 3 open shards", out, err)
