@@ -96,14 +96,3 @@ func runLive(t *testing.T, p decode.Plugin, v variant, workload string, n int) [
 	time.Sleep(300 * time.Millisecond) // room for records that should not be there
 	return snk.snapshot()
 }
-
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
