@@ -92,7 +92,7 @@ type Table struct {
 type Event struct {
 	Kind Kind
 	LSN  pglogrepl.LSN // the message's WAL position (XLogData WALStart)
-	XID  uint32        // the transaction's id; set on every kind
+	XID  uint32        // the transaction's id; 0 for a non-transactional message
 
 	// Set when the plugin says (wal2json on begin and commit); zero otherwise.
 	CommitLSN  pglogrepl.LSN

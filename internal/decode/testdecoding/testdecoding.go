@@ -1,5 +1,5 @@
 // Package testdecoding parses the output of PostgreSQL's test_decoding
-// plugin (as PostgreSQL 15 prints it with its default options) into
+// plugin, as PostgreSQL 15 prints it with its default options, into
 // decode.Events. The grammar is the one of contrib/test_decoding:
 //
 //	BEGIN 1234
@@ -9,12 +9,16 @@
 //	table public.a, public.b: TRUNCATE: restart_seqs cascade
 //	message: transactional: 1 prefix: p, sz: 5 content:hello
 //	COMMIT 1234
+//
+// The forms of the options include-xids=0 ("BEGIN", "COMMIT") and
+// include-timestamp=1 ("COMMIT 1234 (at 2026-11-24 15:17:20.043531+00)")
+// are read too. Streaming and two-phase output are not.
 package testdecoding
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pglogrepl"
@@ -22,299 +26,283 @@ import (
 	"github.com/pg2kinesis/pg2kinesis/internal/decode"
 )
 
-// Parser decodes test_decoding messages. It remembers the xid of the open
+const (
+	// maxNames bounds the interned names: a schema with more distinct
+	// tables, columns and types than this still parses, it just allocates.
+	maxNames = 4096
+	// maxKeep is the most buffer capacity kept from one message to the
+	// next, so one huge value does not pin its memory for the process's life.
+	maxKeep = 1 << 20
+)
+
+// Parser decodes test_decoding messages (PostgreSQL 15, default options:
+// xids included, no timestamps). It remembers the xid of the open
 // transaction, since change lines do not carry it. Not safe for concurrent
 // use.
 type Parser struct {
 	ev      decode.Event
-	xid     uint32
-	scratch []byte            // unescaped values; sized per message so it never moves
-	intern  map[string]string // column names and type names
+	xid     uint32            // of the open transaction, 0 outside one
+	scratch []byte            // unescaped values of the current message
+	names   map[string]string // interned identifiers, type names, prefixes
+	last    decode.Table      // the previous change's table: rows come in runs
 }
 
 // New returns a Parser.
 func New() *Parser {
-	return &Parser{intern: map[string]string{}}
+	return &Parser{names: make(map[string]string)}
 }
 
 // Parse decodes one message. It returns the same *decode.Event on every
-// call; the event and its byte slices are valid until the next call.
+// call; the event and its byte slices are valid until the next call, and
+// column values may alias data. lsn is the message's WAL position
+// (XLogData WALStart); it goes to ev.LSN and to errors. Errors are
+// *decode.ParseError.
 func (p *Parser) Parse(data []byte, lsn pglogrepl.LSN) (*decode.Event, error) {
+	if cap(p.scratch) > maxKeep {
+		p.scratch = nil
+	}
+	if cap(p.ev.MessageContent) > maxKeep {
+		p.ev.MessageContent = nil
+	}
 	p.ev.Reset()
 	p.ev.LSN = lsn
-	if cap(p.scratch) < len(data) {
-		p.scratch = make([]byte, 0, len(data))
-	}
 	p.scratch = p.scratch[:0]
-	s := &scanner{data: data}
+	s := scanner{data: data}
 	var err error
 	switch {
-	case s.consume("BEGIN"):
-		err = p.begin(s)
-	case s.consume("COMMIT"):
-		err = p.commit(s)
-	case s.consume("table "):
-		err = p.change(s)
-	case s.consume("message: "):
-		err = p.message(s)
+	case s.word("BEGIN"):
+		err = p.begin(&s)
+	case s.word("COMMIT"):
+		err = p.commit(&s)
+	case s.lit("table "):
+		err = p.change(&s)
+	case s.lit("message: "):
+		err = p.message(&s)
 	default:
-		err = s.fail("unknown message: want BEGIN, COMMIT, table or message")
+		err = errors.New("unknown message: want BEGIN, COMMIT, table or message")
 	}
 	if err != nil {
+		if hint := unsupported(data); hint != "" {
+			return nil, decode.NewParseError(decode.TestDecoding, lsn, data, nil, "%s", hint)
+		}
 		return nil, decode.NewParseError(decode.TestDecoding, lsn, data, nil, "%v", err)
 	}
-	p.ev.XID = p.xid
 	return &p.ev, nil
+}
+
+// unsupported explains lines that only plugin options we never set produce.
+func unsupported(data []byte) string {
+	for _, pre := range []string{"PREPARE TRANSACTION", "COMMIT PREPARED", "ROLLBACK PREPARED"} {
+		if bytes.HasPrefix(data, []byte(pre)) {
+			return "two-phase output is not supported: use a slot created without two_phase"
+		}
+	}
+	for _, pre := range []string{"opening a streamed", "closing a streamed", "aborting streamed", "preparing streamed", "committing streamed", "streaming "} {
+		if bytes.HasPrefix(data, []byte(pre)) {
+			return "streaming output is not supported: do not set stream-changes"
+		}
+	}
+	return ""
 }
 
 func (p *Parser) begin(s *scanner) error {
 	p.ev.Kind = decode.KindBegin
-	p.xid = 0
-	if s.done() {
-		return nil
+	var xid uint32
+	if s.lit(" ") {
+		var err error
+		if xid, err = s.uint32("xid"); err != nil {
+			return err
+		}
 	}
-	if !s.consume(" ") {
-		return s.fail("want a space and the xid after BEGIN")
-	}
-	xid, err := s.uint32()
-	if err != nil {
+	if err := s.end(); err != nil {
 		return err
 	}
 	p.xid = xid
-	return s.end()
+	p.ev.XID = xid
+	return nil
 }
 
 func (p *Parser) commit(s *scanner) error {
 	p.ev.Kind = decode.KindCommit
-	if s.done() {
-		return nil
-	}
-	if !s.consume(" ") {
-		return s.fail("want a space and the xid after COMMIT")
-	}
-	if s.peek() != '(' {
-		xid, err := s.uint32()
-		if err != nil {
+	xid := p.xid // include-xids=0 prints none
+	if r := s.rest(); len(r) > 1 && r[0] == ' ' && r[1] != '(' {
+		s.pos++
+		var err error
+		if xid, err = s.uint32("xid"); err != nil {
 			return err
 		}
-		p.xid = xid
-		if s.done() {
-			return nil
+	}
+	if !s.done() {
+		// include-timestamp: " (at 2026-11-24 15:17:20.043531+00)".
+		r := s.rest()
+		if !s.lit(" (at ") || r[len(r)-1] != ')' {
+			return s.fail("want the end of the line or (at TIMESTAMP) after the xid")
 		}
-		if !s.consume(" ") {
-			return s.fail("want the end of the line after the xid")
+		t, err := commitTime(s.rest()[:len(s.rest())-1])
+		if err != nil {
+			return s.fail(err.Error())
+		}
+		p.ev.CommitTime = t
+	}
+	p.xid, p.ev.XID = 0, xid
+	return nil
+}
+
+// commitTime reads timestamptz_to_str's ISO form, whose zone offset has
+// hours, minutes or seconds depending on the session's time zone.
+func commitTime(b []byte) (time.Time, error) {
+	v := string(b)
+	var err error
+	for _, layout := range []string{
+		"2006-01-02 15:04:05.999999999-07",
+		"2006-01-02 15:04:05.999999999-07:00",
+		"2006-01-02 15:04:05.999999999-07:00:00",
+	} {
+		var t time.Time
+		if t, err = time.Parse(layout, v); err == nil {
+			return t, nil
 		}
 	}
-	// include-timestamp adds " (at 2026-11-24 15:17:20.043531+00)".
-	if !s.consume("(at ") || !bytes.HasSuffix(s.rest(), []byte(")")) {
-		return s.fail("want (at TIMESTAMP)")
-	}
-	ts := string(s.rest()[:len(s.rest())-1])
-	for _, layout := range []string{"2006-01-02 15:04:05.999999-07", "2006-01-02 15:04:05.999999-07:00", "2006-01-02 15:04:05.999999-07:00:00"} {
-		if t, err := time.Parse(layout, ts); err == nil {
-			p.ev.CommitTime = t
-			return nil
-		}
-	}
-	return s.fail(fmt.Sprintf("unparsable commit time %q", ts))
+	return time.Time{}, fmt.Errorf("commit time %q: %v", v, err)
 }
 
 func (p *Parser) message(s *scanner) error {
 	p.ev.Kind = decode.KindMessage
-	if !s.consume("transactional: ") {
+	if !s.lit("transactional: ") {
 		return s.fail("want transactional:")
 	}
 	switch {
-	case s.consume("1"):
+	case s.lit("1"):
 		p.ev.MessageTransact = true
-	case s.consume("0"):
+		p.ev.XID = p.xid
+	case s.lit("0"):
+		// Non-transactional messages are sent at once, outside any
+		// transaction's BEGIN and COMMIT: p.xid is not theirs.
 	default:
 		return s.fail("want transactional: 0 or 1")
 	}
-	if !s.consume(" prefix: ") {
+	if !s.lit(" prefix: ") {
 		return s.fail("want prefix:")
 	}
-	// Prefix and content are printed raw and may contain ", sz: "; the
-	// split is the one whose sz matches the length of what follows.
+	// Prefix and content are printed raw, so either may hold ", sz: N
+	// content:". The plugin's own is the first whose N is the length of
+	// what follows it.
 	rest := s.rest()
-	for off := 0; ; {
-		i := bytes.Index(rest[off:], []byte(", sz: "))
+	for from := 0; ; {
+		i := bytes.Index(rest[from:], []byte(", sz: "))
 		if i < 0 {
-			return s.fail("want , sz: N content: with N the content's length")
+			return s.fail("want , sz: N content: with N the length of the content")
 		}
-		off += i
-		t := &scanner{data: rest, pos: off + len(", sz: ")}
-		if n, err := t.uint32(); err == nil && t.consume(" content:") && len(t.rest()) == int(n) {
-			p.ev.MessagePrefix = string(rest[:off])
-			s.pos += t.pos
-			break
+		i += from
+		from = i + 1
+		t := scanner{data: rest, pos: i + len(", sz: ")}
+		n, err := t.uint32("sz")
+		if err != nil || !t.lit(" content:") || uint64(len(rest)-t.pos) != uint64(n) {
+			continue
 		}
-		off++
+		p.ev.MessagePrefix = p.str(rest[:i])
+		p.ev.MessageContent = append(p.ev.MessageContent, rest[t.pos:]...)
+		return nil
 	}
-	p.ev.MessageContent = append(p.ev.MessageContent, s.rest()...)
-	return nil
 }
 
 func (p *Parser) change(s *scanner) error {
 	p.ev.Kind = decode.KindChange
-	start := s.pos
-	t, err := s.qualifiedName()
+	p.ev.XID = p.xid
+	t, err := p.tableName(s)
 	if err != nil {
 		return err
 	}
-	if s.consume(", ") || bytes.HasPrefix(s.rest(), []byte(": TRUNCATE:")) {
-		s.pos = start
-		return p.truncate(s)
+	if bytes.HasPrefix(s.rest(), []byte(", ")) || bytes.HasPrefix(s.rest(), []byte(": TRUNCATE:")) {
+		return p.truncate(s, t)
 	}
-	p.ev.Table = p.table(t, s.data[start:s.pos])
-	if !s.consume(": ") {
+	p.ev.Table = t
+	if !s.lit(": ") {
 		return s.fail("want : after the table name")
 	}
 	switch {
-	case s.consume("INSERT:"):
+	case s.lit("INSERT:"):
 		p.ev.Op = decode.Insert
-		return p.tuple(s, &p.ev.New, "")
-	case s.consume("UPDATE:"):
+		return p.tuple(s, &p.ev.New, "new tuple", "")
+	case s.lit("UPDATE:"):
 		p.ev.Op = decode.Update
-		if s.consume(" old-key:") {
-			if err := p.tuple(s, &p.ev.Old, " new-tuple:"); err != nil {
+		if s.lit(" old-key:") {
+			if err := p.tuple(s, &p.ev.Old, "old key", " new-tuple:"); err != nil {
 				return err
 			}
-			if !s.consume(" new-tuple:") {
-				return s.fail("want new-tuple: after old-key:")
+			if !s.lit(" new-tuple:") {
+				return s.fail("want new-tuple: after the old key")
 			}
 		}
-		return p.tuple(s, &p.ev.New, "")
-	case s.consume("DELETE:"):
+		return p.tuple(s, &p.ev.New, "new tuple", "")
+	case s.lit("DELETE:"):
 		p.ev.Op = decode.Delete
-		return p.tuple(s, &p.ev.Old, "")
+		return p.tuple(s, &p.ev.Old, "old key", "")
 	}
-	return s.fail("unknown operation: want INSERT, UPDATE, DELETE or TRUNCATE")
+	return s.fail("unknown operation: want INSERT:, UPDATE:, DELETE: or TRUNCATE:")
 }
 
-func (p *Parser) truncate(s *scanner) error {
+// truncate reads the rest of "table a, b: TRUNCATE: flags" once the first
+// table is read. ev.Table stays zero: a truncate names several.
+func (p *Parser) truncate(s *scanner, first decode.Table) error {
 	p.ev.Op = decode.Truncate
-	for {
-		start := s.pos
-		t, err := s.qualifiedName()
+	p.ev.Truncated = append(p.ev.Truncated, first)
+	for s.lit(", ") {
+		t, err := p.tableName(s)
 		if err != nil {
 			return err
 		}
-		p.ev.Truncated = append(p.ev.Truncated, p.table(t, s.data[start:s.pos]))
-		if !s.consume(", ") {
-			break
-		}
+		p.ev.Truncated = append(p.ev.Truncated, t)
 	}
-	if !s.consume(": TRUNCATE:") {
-		return s.fail("want : TRUNCATE: after the table names")
+	if !s.lit(": TRUNCATE:") {
+		return s.fail("want , or : TRUNCATE: after a table name")
 	}
-	if s.consume(" (no-flags)") {
+	if s.lit(" (no-flags)") {
 		return s.end()
 	}
-	if s.consume(" restart_seqs") {
-		p.ev.RestartSeqs = true
-	}
-	if s.consume(" cascade") {
-		p.ev.Cascade = true
-	}
+	p.ev.RestartSeqs = s.lit(" restart_seqs")
+	p.ev.Cascade = s.lit(" cascade")
 	if !p.ev.RestartSeqs && !p.ev.Cascade {
-		return s.fail("want (no-flags), restart_seqs or cascade")
+		return s.fail("want (no-flags), restart_seqs or cascade after TRUNCATE:")
 	}
 	return s.end()
 }
 
-func (p *Parser) table(t [2][]byte, raw []byte) decode.Table {
-	return decode.Table{Schema: p.str(t[0]), Name: p.str(t[1]), Raw: p.str(raw)}
-}
-
-// tuple parses " name[type]:value" columns into cols until the end of the
-// line or stop. A lone " (no-tuple-data)" means the plugin had no row.
-func (p *Parser) tuple(s *scanner, cols *[]decode.Column, stop string) error {
-	if s.consume(" (no-tuple-data)") {
-		if stop == "" {
-			return s.end()
-		}
-		return nil
+// tableName reads schema.table as quote_qualified_identifier prints it.
+func (p *Parser) tableName(s *scanner) (decode.Table, error) {
+	// The previous table again is the common case; a prefix match is
+	// enough since the name ends where a ':' or ',' follows it.
+	if r := s.rest(); len(p.last.Raw) > 0 && len(r) > len(p.last.Raw) &&
+		string(r[:len(p.last.Raw)]) == p.last.Raw && (r[len(p.last.Raw)] == ':' || r[len(p.last.Raw)] == ',') {
+		s.pos += len(p.last.Raw)
+		return p.last, nil
 	}
-	for !s.done() && (stop == "" || !bytes.HasPrefix(s.rest(), []byte(stop))) {
-		if !s.consume(" ") {
-			return s.fail("want a space before the next column")
-		}
-		if err := p.column(s, cols); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (p *Parser) column(s *scanner, cols *[]decode.Column) error {
-	name, err := s.ident('[')
+	start := s.pos
+	schema, err := p.ident(s, "schema name", ".:, ")
 	if err != nil {
-		return err
+		return decode.Table{}, err
 	}
-	if !s.consume("[") {
-		return s.fail("want [type] after the column name")
+	if !s.lit(".") {
+		return decode.Table{}, s.fail("want . after the schema name")
 	}
-	end := bytes.Index(s.rest(), []byte("]:"))
-	if end < 0 {
-		return s.fail("want ]: after the column type")
+	name, err := p.ident(s, "table name", ":, ")
+	if err != nil {
+		return decode.Table{}, err
 	}
-	typ := s.rest()[:end]
-	if len(typ) == 0 {
-		return s.fail("empty column type")
-	}
-	s.pos += end + 2
-	c := decode.Column{Name: p.str(name), Type: p.str(typ)}
-	switch {
-	case s.consumeWord("null"):
-		c.Null = true
-	case s.consumeWord("unchanged-toast-datum"):
-		p.ev.UnchangedToast = append(p.ev.UnchangedToast, c.Name)
-		return nil
-	case s.peek() == '\'':
-		v, err := s.quoted(&p.scratch)
-		if err != nil {
-			return err
-		}
-		c.Value = v
-	case s.consume("B'"):
-		i := bytes.IndexByte(s.rest(), '\'')
-		if i < 0 {
-			return s.fail("unterminated bit string")
-		}
-		c.Value = s.rest()[:i]
-		s.pos += i + 1
-	default:
-		v := s.word()
-		if len(v) == 0 {
-			return s.fail("want a value after the column type")
-		}
-		c.Value, c.Kind = v, decode.Number
-		if string(v) == "true" || string(v) == "false" {
-			c.Kind = decode.Bool
-		}
-	}
-	if !s.done() && s.peek() != ' ' {
-		return s.fail("want a space or the end of the line after the value")
-	}
-	*cols = append(*cols, c)
-	return nil
+	p.last = decode.Table{Schema: schema, Name: name, Raw: p.str(s.data[start:s.pos])}
+	return p.last, nil
 }
 
-// str interns b: names and types repeat on every row.
+// str interns b: names and types repeat on every row, and a map lookup
+// keyed by string(b) does not allocate.
 func (p *Parser) str(b []byte) string {
-	if v, ok := p.intern[string(b)]; ok {
+	if v, ok := p.names[string(b)]; ok {
 		return v
 	}
-	if len(p.intern) > 10000 {
-		clear(p.intern)
+	if len(p.names) >= maxNames {
+		clear(p.names)
 	}
 	v := string(b)
-	p.intern[v] = v
+	p.names[v] = v
 	return v
-}
-
-func parseUint32(b []byte) (uint32, error) {
-	n, err := strconv.ParseUint(string(b), 10, 32)
-	return uint32(n), err
 }
