@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/pg2kinesis/pg2kinesis/internal/sink/kinesis"
 	"github.com/pg2kinesis/pg2kinesis/internal/testenv"
+	"github.com/pg2kinesis/pg2kinesis/internal/testenv/kinesisproxy"
 )
 
 // daemon is a running pg2kinesis process.
@@ -278,4 +280,58 @@ func TestKillNineLosesNothing(t *testing.T) {
 		}
 	}
 	t.Logf("killed with %d records in the stream; %d records for %d rows: %d re-sent", before, len(recs), rows, len(recs)-rows)
+}
+
+// While Kinesis takes nothing (every call's connection is dropped), the
+// slot does not move past the changes waiting to be delivered; once
+// Kinesis is back they arrive and the slot moves on.
+func TestSlotWaitsForKinesis(t *testing.T) {
+	ep := testenv.KinesisEndpoint(t)
+	dsn := testenv.Database(t)
+	conn := testenv.Connect(t, dsn)
+	if _, err := conn.Exec(t.Context(), "CREATE TABLE items (id int PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	stream := testenv.Stream(t, testenv.KinesisClient(t, ep), 2)
+	proxy := kinesisproxy.Start(t, ep)
+	var down atomic.Bool
+	down.Store(true)
+	proxy.Plan = func(int) kinesisproxy.Fault {
+		if down.Load() {
+			return kinesisproxy.DropBefore
+		}
+		return kinesisproxy.Pass
+	}
+	d := startDaemon(t, append(connArgs(t, dsn), "--create-slot", "--kinesis-endpoint", proxy.URL, "-k", stream,
+		"-f", "CSV", "--status-interval", "100ms", "--max-backoff", "500ms")...)
+	waitSlotActive(t, conn, "pg2kinesis")
+	// The slot may pass the inserts of a transaction that is not delivered
+	// yet (Postgres re-sends a transaction whole when its commit is past the
+	// slot), but never its commit, which ends before afterCommit.
+	if _, err := conn.Exec(t.Context(), "INSERT INTO items SELECT generate_series(1, 100)"); err != nil {
+		t.Fatal(err)
+	}
+	var afterCommit string
+	if err := conn.QueryRow(t.Context(), "SELECT pg_current_wal_lsn()::text").Scan(&afterCommit); err != nil {
+		t.Fatal(err)
+	}
+	passed := func() bool {
+		var ok bool
+		if err := conn.QueryRow(t.Context(),
+			"SELECT confirmed_flush_lsn >= $1::pg_lsn FROM pg_replication_slots WHERE slot_name = 'pg2kinesis'", afterCommit).Scan(&ok); err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	waitFor(t, 10*time.Second, "calls to reach the broken Kinesis", func() bool { return proxy.Stats().DroppedBefore >= 3 })
+	time.Sleep(time.Second) // ten status intervals
+	if passed() {
+		t.Fatal("the slot moved past changes Kinesis has not stored")
+	}
+	down.Store(false)
+	reader := readStream(t, ep, stream)
+	reader.waitDistinct(t, 100, 30*time.Second, d)
+	waitFor(t, 10*time.Second, "the slot to move past the delivered changes", passed)
+	d.stop(t)
+	t.Logf("proxy: %+v", proxy.Stats())
 }
