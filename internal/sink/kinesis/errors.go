@@ -2,7 +2,6 @@ package kinesis
 
 import (
 	"errors"
-	"net"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
@@ -63,9 +62,5 @@ func classify(err error) errorClass {
 		}
 		return classRetry
 	}
-	var ne net.Error
-	if errors.As(err, &ne) {
-		return classRetry
-	}
-	return classRetry
+	return classRetry // network errors, timeouts, cut connections
 }
