@@ -2,9 +2,11 @@ package kinesis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -37,7 +39,10 @@ type Sink struct {
 	buffer *semaphore.Weighted
 	stats  statsBox
 
-	stopped chan struct{} // closed when Run returns: nothing will be sent any more
+	stopped   chan struct{} // closed when Run returns: nothing will be sent any more
+	resharded chan struct{} // capacity 1: a result came from an unexpected shard
+
+	mu sync.RWMutex // guards shards and queues, which resharding replaces
 }
 
 var _ sink.Sink = (*Sink)(nil)
@@ -61,18 +66,24 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 		return nil, err
 	}
 	s := &Sink{
-		cfg: cfg, log: cfg.Logger.With("stream", cfg.Stream), shards: shards,
-		queues: map[string]*shardQueue{}, buffer: semaphore.NewWeighted(int64(cfg.MaxBuffered)),
-		stopped: make(chan struct{}),
+		cfg: cfg, log: cfg.Logger.With("stream", cfg.Stream),
+		buffer:  semaphore.NewWeighted(int64(cfg.MaxBuffered)),
+		stopped: make(chan struct{}), resharded: make(chan struct{}, 1),
 	}
+	s.useShards(shards)
+	return s, nil
+}
+
+// useShards sets up one queue per open shard. Caller holds s.mu or is New.
+func (s *Sink) useShards(shards *shardMap) {
+	s.shards, s.queues = shards, map[string]*shardQueue{}
 	for _, id := range shards.ids() {
 		var agg aggregator
-		if cfg.Aggregate {
+		if s.cfg.Aggregate {
 			agg = newAggregator()
 		}
 		s.queues[id] = newShardQueue(id, shards.startKey(id), agg)
 	}
-	return s, nil
 }
 
 // Put routes r to its shard's queue. It blocks while MaxBuffered bytes of
@@ -85,6 +96,8 @@ func (s *Sink) Put(ctx context.Context, r sink.Record) error {
 	if err := s.buffer.Acquire(ctx, int64(len(r.Data))); err != nil {
 		return err
 	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	q := s.queues[s.shards.route(r.PartitionKey)]
 	q.mu.Lock()
 	if q.empty() {
@@ -117,13 +130,41 @@ func (s *Sink) maxUserRecord(pk string) int {
 }
 
 // Run sends until ctx ends or a fatal error: one goroutine per shard, one
-// request in flight per shard.
+// request in flight per shard. When the stream was resharded it stops the
+// senders, sends what the old queues hold and starts again on the new
+// shards (see reshard).
 func (s *Sink) Run(ctx context.Context) error {
 	defer close(s.stopped)
-	g, ctx := errgroup.WithContext(ctx)
+	for {
+		err := s.runShards(ctx)
+		if !errors.Is(err, errResharded) || ctx.Err() != nil {
+			return err
+		}
+		if err := s.reshard(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+func (s *Sink) runShards(ctx context.Context) error {
+	s.mu.RLock()
+	queues := make([]*shardQueue, 0, len(s.queues))
 	for _, q := range s.queues {
+		queues = append(queues, q)
+	}
+	s.mu.RUnlock()
+	g, ctx := errgroup.WithContext(ctx)
+	for _, q := range queues {
 		g.Go(func() error { return s.sendLoop(ctx, q) })
 	}
+	g.Go(func() error {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.resharded:
+			return errResharded
+		}
+	})
 	return g.Wait()
 }
 
@@ -139,12 +180,14 @@ func (s *Sink) Drain(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}()
+	s.mu.RLock()
 	for _, q := range s.queues {
 		q.mu.Lock()
 		q.flushNow = true
 		q.mu.Unlock()
 		q.signal()
 	}
+	s.mu.RUnlock()
 	// Holding the whole buffer means every byte Put was released: acked.
 	if err := s.buffer.Acquire(ctx, int64(s.cfg.MaxBuffered)); err != nil {
 		return fmt.Errorf("drain Kinesis sink: %w", err)
@@ -269,8 +312,12 @@ func (s *Sink) putRecords(ctx context.Context, q *shardQueue, entries []*entry) 
 			continue
 		}
 		if res.ShardId != nil && *res.ShardId != q.id {
-			s.log.Warn("Kinesis stored a record on another shard than predicted: the stream was resharded; restart pg2kinesis to re-read the shards",
-				"predicted", q.id, "actual", *res.ShardId)
+			select {
+			case s.resharded <- struct{}{}:
+				s.log.Info("Kinesis stored a record on another shard than predicted: the stream was resharded; re-reading its shards",
+					"predicted", q.id, "actual", *res.ShardId)
+			default:
+			}
 		}
 	}
 	return failed, class, nil

@@ -33,10 +33,11 @@ type TailRecord struct {
 // or only new ones (latest), de-aggregates KPL aggregates and calls fn for
 // each user record, one call at a time, in order within a shard. It
 // returns when ctx ends (nil), when every shard is closed and read, or at
-// the first error from Kinesis or fn. Shards created after it started are
-// not read.
+// the first error from Kinesis or fn. As Kinesis consumers must, it reads a
+// shard made by resharding only after its parents, so that each key's
+// records come in order. Shards created after it started are not read.
 func Tail(ctx context.Context, api ReadAPI, stream string, latest bool, fn func(TailRecord) error) error {
-	var ids []string
+	var shards []types.Shard
 	var token *string
 	for {
 		in := &kinesis.ListShardsInput{NextToken: token}
@@ -47,9 +48,7 @@ func Tail(ctx context.Context, api ReadAPI, stream string, latest bool, fn func(
 		if err != nil {
 			return fmt.Errorf("list shards of %q: %w", stream, err)
 		}
-		for _, sh := range out.Shards {
-			ids = append(ids, aws.ToString(sh.ShardId))
-		}
+		shards = append(shards, out.Shards...)
 		if token = out.NextToken; token == nil {
 			break
 		}
@@ -60,9 +59,29 @@ func Tail(ctx context.Context, api ReadAPI, stream string, latest bool, fn func(
 		defer mu.Unlock()
 		return fn(r)
 	}
+	done := map[string]chan struct{}{}
+	for _, sh := range shards {
+		done[aws.ToString(sh.ShardId)] = make(chan struct{})
+	}
 	g, ctx := errgroup.WithContext(ctx)
-	for _, id := range ids {
-		g.Go(func() error { return tailShard(ctx, api, stream, id, latest, emit) })
+	for _, sh := range shards {
+		id := aws.ToString(sh.ShardId)
+		g.Go(func() error {
+			for _, parent := range []*string{sh.ParentShardId, sh.AdjacentParentShardId} {
+				if ch, ok := done[aws.ToString(parent)]; ok && parent != nil {
+					select {
+					case <-ch:
+					case <-ctx.Done():
+						return nil
+					}
+				}
+			}
+			if err := tailShard(ctx, api, stream, id, latest, emit); err != nil {
+				return err
+			}
+			close(done[id])
+			return nil
+		})
 	}
 	err := g.Wait()
 	if ctx.Err() != nil {
