@@ -12,6 +12,18 @@ const server = kinesalite({
   shardLimit: 1000,
 })
 
+// kinesalite throws from a request's 'error' handler when a client aborts a
+// request (ECONNRESET, "aborted"), which would kill the whole server. A
+// client hanging up is normal for Kinesis; keep serving.
+process.on('uncaughtException', (err) => {
+  if (err && (err.code === 'ECONNRESET' || err.message === 'aborted')) {
+    console.error(`kinesalite: a client aborted a request (${err.message}); still serving`)
+    return
+  }
+  console.error(err)
+  process.exit(1)
+})
+
 server.listen(port, '127.0.0.1', (err) => {
   if (err) {
     console.error(`kinesalite: listen 127.0.0.1:${port}: ${err.message}`)

@@ -3,6 +3,7 @@ package kinesis
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"testing"
 	"time"
@@ -29,9 +30,10 @@ func TestResharding(t *testing.T) {
 			c := client(ep)
 			stream := testenv.Stream(t, testenv.KinesisClient(t, ep), 1)
 			a := &acks{seen: map[uint64]int{}}
-			ctx, cancel := context.WithCancel(context.Background())
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			s, err := New(ctx, Config{API: c, Stream: stream, Aggregate: aggregate, FlushInterval: 10 * time.Millisecond, Ack: a.ack})
+			s, err := New(ctx, Config{API: c, Stream: stream, Aggregate: aggregate, FlushInterval: 10 * time.Millisecond, Ack: a.ack,
+				MaxBackoff: 500 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -127,4 +129,11 @@ func checkComplete(t *testing.T, recs []TailRecord, n int) (dups int) {
 		}
 	}
 	return dups
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(p))
+	return len(p), nil
 }

@@ -153,19 +153,25 @@ func (s *Sink) runShards(ctx context.Context) error {
 		queues = append(queues, q)
 	}
 	s.mu.RUnlock()
+	stop := make(chan struct{})
+	resharded := false
 	g, ctx := errgroup.WithContext(ctx)
 	for _, q := range queues {
-		g.Go(func() error { return s.sendLoop(ctx, q) })
+		g.Go(func() error { return s.sendLoop(ctx, q, stop) })
 	}
 	g.Go(func() error {
 		select {
 		case <-ctx.Done():
-			return nil
 		case <-s.resharded:
-			return errResharded
+			resharded = true
+			close(stop)
 		}
+		return nil
 	})
-	return g.Wait()
+	if err := g.Wait(); err != nil || !resharded {
+		return err
+	}
+	return errResharded
 }
 
 // Drain sends at once whatever waits and returns when every queue is
@@ -199,10 +205,17 @@ func (s *Sink) Drain(ctx context.Context) error {
 // Close has nothing to release: Run's goroutines end with its context.
 func (s *Sink) Close() error { return nil }
 
-func (s *Sink) sendLoop(ctx context.Context, q *shardQueue) error {
+// sendLoop sends q's batches until ctx ends or stop is closed. stop lets
+// a call in flight finish: aborting it would only make a duplicate.
+func (s *Sink) sendLoop(ctx context.Context, q *shardQueue, stop <-chan struct{}) error {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
+		select {
+		case <-stop:
+			return nil
+		default:
+		}
 		batch, wait := q.take(time.Now(), s.cfg.FlushInterval)
 		if batch == nil {
 			if wait < 0 {
@@ -211,6 +224,8 @@ func (s *Sink) sendLoop(ctx context.Context, q *shardQueue) error {
 			timer.Reset(wait)
 			select {
 			case <-ctx.Done():
+				return nil
+			case <-stop:
 				return nil
 			case <-q.wake:
 			case <-timer.C:
