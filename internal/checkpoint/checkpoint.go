@@ -99,17 +99,6 @@ func (t *Tracker) InFlight() uint64 {
 	return t.next - 1 - t.watermark
 }
 
-// Reset forgets everything in flight, after the source reconnected and
-// Postgres re-sends from the flush LSN. Acks for records numbered before
-// the reset are ignored.
-func (t *Tracker) Reset() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.watermark = t.next - 1
-	t.acked = ring{}
-	t.commits = t.commits[:0]
-}
-
 func (t *Tracker) advance() {
 	i := 0
 	for i < len(t.commits) && t.commits[i].lastSeq <= t.watermark {

@@ -104,23 +104,6 @@ func TestRandomAckOrders(t *testing.T) {
 	}
 }
 
-func TestResetIgnoresOldAcks(t *testing.T) {
-	tr := New(0)
-	old := tr.Record()
-	tr.Commit(10)
-	tr.Reset()
-	fresh := tr.Record()
-	tr.Commit(20)
-	tr.Ack(old)
-	if tr.Flush() != 0 {
-		t.Fatalf("an ack from before the reset moved flush to %s", tr.Flush())
-	}
-	tr.Ack(fresh)
-	if tr.Flush() != 20 {
-		t.Fatalf("flush %s, want 20", tr.Flush())
-	}
-}
-
 func TestConcurrentAcks(t *testing.T) {
 	tr := New(0)
 	const n = 10000

@@ -37,22 +37,6 @@ func TestClassify(t *testing.T) {
 	}
 }
 
-func TestBackoffIsCappedAndGrows(t *testing.T) {
-	max := 4 * time.Second
-	for attempt := 1; attempt <= 12; attempt++ {
-		d := backoff(attempt, max)
-		if d > max || d <= 0 {
-			t.Fatalf("backoff(%d) = %s, want within (0, %s]", attempt, d, max)
-		}
-	}
-	if d := backoff(1, max); d > 500*time.Millisecond {
-		t.Errorf("first backoff %s, want at most 500ms", d)
-	}
-	if d := backoff(10, max); d < max/2 {
-		t.Errorf("backoff(10) = %s, want at least %s", d, max/2)
-	}
-}
-
 func TestMissingSlotNamesTheFlag(t *testing.T) {
 	dsn := testenv.Database(t)
 	err := runOnce(t, testConfig(t, dsn, "missing_slot", decode.TestDecoding))

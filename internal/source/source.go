@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync/atomic"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 
+	"github.com/pg2kinesis/pg2kinesis/internal/backoff"
 	"github.com/pg2kinesis/pg2kinesis/internal/decode"
 )
 
@@ -123,7 +123,7 @@ func (s *Source) Run(ctx context.Context, h Handler) error {
 				return err
 			}
 			attempt++
-			wait = backoff(attempt, s.cfg.MaxBackoff)
+			wait = backoff.Delay(attempt-1, 500*time.Millisecond, s.cfg.MaxBackoff)
 			s.log.Warn("replication connection lost; reconnecting", "err", err, "retry_in", wait.Round(time.Millisecond))
 		}
 		t := time.NewTimer(wait)
@@ -134,16 +134,6 @@ func (s *Source) Run(ctx context.Context, h Handler) error {
 		case <-t.C:
 		}
 	}
-}
-
-// backoff is capped exponential with jitter: 0.5s, 1s, 2s ... up to max.
-func backoff(attempt int, max time.Duration) time.Duration {
-	d := 500 * time.Millisecond
-	for i := 1; i < attempt && d < max; i++ {
-		d *= 2
-	}
-	d = min(d, max)
-	return d/2 + rand.N(d/2+1)
 }
 
 // session runs one replication connection. streamed reports whether

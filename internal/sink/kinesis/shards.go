@@ -6,6 +6,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/pg2kinesis/pg2kinesis/internal/sink/kinesis/kpl"
 )
@@ -35,8 +36,14 @@ type shardMap struct {
 	start map[string]string // shard id → starting hash key, decimal
 }
 
-func listShards(ctx context.Context, api API, stream string) (*shardMap, error) {
-	var open []kpl.Shard
+// shardLister is the part of the client that lists shards.
+type shardLister interface {
+	ListShards(ctx context.Context, in *kinesis.ListShardsInput, opts ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error)
+}
+
+// allShards lists every shard of stream, open and closed, page by page.
+func allShards(ctx context.Context, api shardLister, stream string) ([]types.Shard, error) {
+	var shards []types.Shard
 	var token *string
 	for {
 		in := &kinesis.ListShardsInput{NextToken: token}
@@ -47,23 +54,32 @@ func listShards(ctx context.Context, api API, stream string) (*shardMap, error) 
 		if err != nil {
 			return nil, fmt.Errorf("list shards of Kinesis stream %q: %w", stream, err)
 		}
-		for _, sh := range out.Shards {
-			if sh.SequenceNumberRange != nil && sh.SequenceNumberRange.EndingSequenceNumber != nil {
-				continue // closed by resharding: nothing more goes there
-			}
-			start, err := kpl.ParseHash(aws.ToString(sh.HashKeyRange.StartingHashKey))
-			if err != nil {
-				return nil, fmt.Errorf("shard %s: %w", aws.ToString(sh.ShardId), err)
-			}
-			end, err := kpl.ParseHash(aws.ToString(sh.HashKeyRange.EndingHashKey))
-			if err != nil {
-				return nil, fmt.Errorf("shard %s: %w", aws.ToString(sh.ShardId), err)
-			}
-			open = append(open, kpl.Shard{ID: aws.ToString(sh.ShardId), Start: start, End: end})
-		}
+		shards = append(shards, out.Shards...)
 		if token = out.NextToken; token == nil {
-			break
+			return shards, nil
 		}
+	}
+}
+
+func listShards(ctx context.Context, api shardLister, stream string) (*shardMap, error) {
+	shards, err := allShards(ctx, api, stream)
+	if err != nil {
+		return nil, err
+	}
+	var open []kpl.Shard
+	for _, sh := range shards {
+		if sh.SequenceNumberRange != nil && sh.SequenceNumberRange.EndingSequenceNumber != nil {
+			continue // closed by resharding: nothing more goes there
+		}
+		start, err := kpl.ParseHash(aws.ToString(sh.HashKeyRange.StartingHashKey))
+		if err != nil {
+			return nil, fmt.Errorf("shard %s: %w", aws.ToString(sh.ShardId), err)
+		}
+		end, err := kpl.ParseHash(aws.ToString(sh.HashKeyRange.EndingHashKey))
+		if err != nil {
+			return nil, fmt.Errorf("shard %s: %w", aws.ToString(sh.ShardId), err)
+		}
+		open = append(open, kpl.Shard{ID: aws.ToString(sh.ShardId), Start: start, End: end})
 	}
 	m, err := kpl.NewShardMap(open)
 	if err != nil {

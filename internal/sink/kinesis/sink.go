@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/semaphore"
 
+	"github.com/pg2kinesis/pg2kinesis/internal/backoff"
 	"github.com/pg2kinesis/pg2kinesis/internal/sink"
 )
 
@@ -278,7 +278,7 @@ func (s *Sink) deliver(ctx context.Context, q *shardQueue, batch []*entry) error
 				st.Throttles++
 			}
 		})
-		wait := backoff(attempt, s.cfg.MaxBackoff)
+		wait := backoff.Delay(attempt, 100*time.Millisecond, s.cfg.MaxBackoff)
 		s.log.Warn("Kinesis did not store every record; retrying", "shard", q.id, "records", len(pending),
 			"err", errOrCount(err, len(failed)), "retry_in", wait.Round(time.Millisecond))
 		select {
@@ -344,15 +344,4 @@ func (s *Sink) ack(e *entry) {
 	}
 	s.buffer.Release(int64(e.userSize))
 	s.stats.add(func(st *Stats) { st.Records += len(e.seqs); st.KinesisRecords++; st.Bytes += len(e.data) })
-}
-
-// backoff is exponential with full jitter: up to 100ms, 200ms, 400ms …
-// capped at max.
-func backoff(attempt int, max time.Duration) time.Duration {
-	d := 100 * time.Millisecond
-	for i := 0; i < attempt && d < max; i++ {
-		d *= 2
-	}
-	d = min(d, max)
-	return d/2 + rand.N(d/2+1)
 }

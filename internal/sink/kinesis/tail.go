@@ -37,21 +37,9 @@ type TailRecord struct {
 // shard made by resharding only after its parents, so that each key's
 // records come in order. Shards created after it started are not read.
 func Tail(ctx context.Context, api ReadAPI, stream string, latest bool, fn func(TailRecord) error) error {
-	var shards []types.Shard
-	var token *string
-	for {
-		in := &kinesis.ListShardsInput{NextToken: token}
-		if token == nil {
-			in.StreamName = aws.String(stream)
-		}
-		out, err := api.ListShards(ctx, in)
-		if err != nil {
-			return fmt.Errorf("list shards of %q: %w", stream, err)
-		}
-		shards = append(shards, out.Shards...)
-		if token = out.NextToken; token == nil {
-			break
-		}
+	shards, err := allShards(ctx, api, stream)
+	if err != nil {
+		return err
 	}
 	var mu sync.Mutex
 	emit := func(r TailRecord) error {
@@ -83,7 +71,7 @@ func Tail(ctx context.Context, api ReadAPI, stream string, latest bool, fn func(
 			return nil
 		})
 	}
-	err := g.Wait()
+	err = g.Wait()
 	if ctx.Err() != nil {
 		return nil
 	}
