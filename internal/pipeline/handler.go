@@ -40,6 +40,8 @@ type changeHandler struct {
 
 	buf          []byte
 	keyBuf       []byte
+	xid          uint32 // the transaction whose xid xidKey holds
+	xidKey       string
 	noKeyWarned  map[string]bool
 	skippedNoKey int // changes of tables without a primary key, not published
 	skippedLarge int // changes over the record limit, skipped by --oversize=skip
@@ -140,7 +142,10 @@ func (h *changeHandler) partition(ev *decode.Event, t decode.Table, key []string
 	case "const":
 		return "pg2kinesis"
 	}
-	return strconv.FormatUint(uint64(ev.XID), 10)
+	if ev.XID != h.xid || h.xidKey == "" {
+		h.xid, h.xidKey = ev.XID, strconv.FormatUint(uint64(ev.XID), 10)
+	}
+	return h.xidKey
 }
 
 // keyText is the key as CSV's pkey field shows it, for logs and the pk

@@ -193,3 +193,15 @@ func TestHandlerOversize(t *testing.T) {
 		t.Fatalf("skipped %d, flushed %d; want 1 and the commit flushed", h.skippedLarge, src.Flushed())
 	}
 }
+
+// countingSink acknowledges at once and keeps nothing.
+type countingSink struct {
+	captureSink
+	n int
+}
+
+func (s *countingSink) Put(_ context.Context, r sink.Record) error {
+	s.n++
+	s.ack(r.Seq)
+	return nil
+}

@@ -100,12 +100,17 @@ func (s *Sink) Put(ctx context.Context, r sink.Record) error {
 	defer s.mu.RUnlock()
 	q := s.queues[s.shards.route(r.PartitionKey)]
 	q.mu.Lock()
-	if q.empty() {
+	// Wake the sender only when it has something new to do: arm its flush
+	// timer for a first record, or send a sealed aggregate or a full batch.
+	// Waking it for every record costs more than the record.
+	wake := q.empty()
+	if wake {
 		q.oldest = time.Now()
 	}
 	if q.agg != nil {
 		if q.agg.Len() > 0 && q.agg.SizeWith(r.PartitionKey, r.Data) > maxRecordSize {
 			q.seal()
+			wake = true
 		}
 		q.agg.Add(r.PartitionKey, r.Data)
 		q.aggSeqs = append(q.aggSeqs, r.Seq)
@@ -115,9 +120,12 @@ func (s *Sink) Put(ctx context.Context, r sink.Record) error {
 			data: append([]byte(nil), r.Data...), pk: r.PartitionKey, // Kinesis routes it by its key
 			seqs: []uint64{r.Seq}, userSize: len(r.Data),
 		})
+		wake = wake || len(q.ready) == maxCallRecords
 	}
 	q.mu.Unlock()
-	q.signal()
+	if wake {
+		q.signal()
+	}
 	return nil
 }
 
