@@ -209,6 +209,9 @@ func (s *Source) receive(ctx context.Context, conn *pgconn.PgConn, h Handler) er
 		}
 		replyNow, err := s.dispatch(ctx, raw, h)
 		if err != nil {
+			if ctx.Err() != nil { // the handler was cut short by the stop itself
+				return s.shutdown(conn, h)
+			}
 			return err
 		}
 		if replyNow {
