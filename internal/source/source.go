@@ -170,34 +170,20 @@ func (s *Source) session(ctx context.Context, h Handler) (streamed bool, err err
 
 // receive reads the stream until ctx ends or the connection fails.
 func (s *Source) receive(ctx context.Context, conn *pgconn.PgConn, h Handler) error {
-	// A cancellable context given to ReceiveMessage is watched by a new
-	// goroutine on every call, which costs more than decoding a row. The
-	// socket's read deadline does the same work for the whole session: it
-	// is the time of the next status update, or the past once ctx ends.
-	netConn := conn.Conn()
-	stop := context.AfterFunc(ctx, func() { _ = netConn.SetReadDeadline(time.Unix(1, 0)) })
-	defer stop()
 	nextStatus := time.Now().Add(s.cfg.StatusInterval)
-	var deadline time.Time
 	for {
+		if ctx.Err() != nil {
+			return s.shutdown(conn, h)
+		}
 		if !time.Now().Before(nextStatus) {
 			if err := s.sendStatus(conn); err != nil {
 				return err
 			}
 			nextStatus = time.Now().Add(s.cfg.StatusInterval)
 		}
-		if !nextStatus.Equal(deadline) {
-			if err := netConn.SetReadDeadline(nextStatus); err != nil {
-				return fmt.Errorf("set read deadline: %w", err)
-			}
-			deadline = nextStatus
-		}
-		// Checked after setting the deadline: a cancellation from now on
-		// moves the deadline to the past after us.
-		if ctx.Err() != nil {
-			return s.shutdown(conn, h)
-		}
-		raw, err := conn.ReceiveMessage(context.Background())
+		rctx, cancel := context.WithDeadline(ctx, nextStatus)
+		raw, err := conn.ReceiveMessage(rctx)
+		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
 				return s.shutdown(conn, h)
