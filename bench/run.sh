@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# make bench: drain the same slot contents with pg_recvlogical (the ceiling)
+# and with pg2kinesis (stdout sink to /dev/null, and Kinesis into the local
+# kinesalite, aggregated), for each plugin and two workload shapes, and
+# report rows/s, the ratio to the ceiling, CPU per row and peak RSS.
+#
+#   make bench BENCH_ROWS=1000000 BENCH_SINGLE_ROWS=100000
+#
+# Not measured yet: commit-to-acknowledgement latency at a steady rate.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ROWS=${BENCH_ROWS:-1000000}
+SINGLE_ROWS=${BENCH_SINGLE_ROWS:-100000}
+PG_PORT=${PG2KINESIS_SERVICES_PG_PORT:-55432}
+KINESIS=http://127.0.0.1:${PG2KINESIS_SERVICES_KINESIS_PORT:-4567}
+PG_BIN=/usr/lib/postgresql/15/bin
+BIN=$ROOT/bin/pg2kinesis
+DB=pg2kinesis_bench
+OUT=$ROOT/bench/results/latest.md
+export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
+
+command -v /usr/bin/time >/dev/null || { apt-get install -y -qq time >/dev/null || apt-get update -qq && apt-get install -y -qq time >/dev/null; }
+"$ROOT/scripts/services.sh" start >/dev/null
+(cd "$ROOT" && go build -o "$BIN" ./cmd/pg2kinesis)
+
+sql() { psql -X -q -v ON_ERROR_STOP=1 -At "host=127.0.0.1 port=$PG_PORT user=postgres dbname=$1" -c "$2"; }
+
+recv_options() { # the options pg2kinesis passes, for a like-for-like ceiling
+	case $1 in
+	wal2json) echo "-o format-version=2 -o include-xids=1 -o include-timestamp=1 -o include-lsn=1" ;;
+	*) echo "" ;;
+	esac
+}
+
+prepare() { # prepare PLUGIN SHAPE: fresh database, one slot per reader, then the workload
+	local plugin=$1 shape=$2
+	sql postgres "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE 'bench_%'" >/dev/null
+	sql postgres "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
+	sql postgres "CREATE DATABASE $DB"
+	sql $DB "CREATE TABLE t (id bigint PRIMARY KEY, n int, body text, ts timestamptz, j jsonb)"
+	for r in recv stdout kinesis; do
+		sql $DB "SELECT pg_create_logical_replication_slot('bench_$r', '$plugin')" >/dev/null
+	done
+	local row="g, g % 1000, repeat(md5(g::text), 3), now(), jsonb_build_object('k', g, 'v', 'x')"
+	if [ "$shape" = batch ]; then
+		sql $DB "DO \$\$ BEGIN FOR i IN 0..$((ROWS / 1000 - 1)) LOOP
+			INSERT INTO t SELECT $row FROM generate_series(i * 1000 + 1, i * 1000 + 1000) g; COMMIT; END LOOP; END \$\$"
+	else
+		sql $DB "DO \$\$ BEGIN FOR g IN 1..$SINGLE_ROWS LOOP
+			INSERT INTO t SELECT $row; COMMIT; END LOOP; END \$\$"
+	fi
+	sql $DB "SELECT pg_current_wal_lsn()"
+}
+
+# Each reader prints: seconds cpu_seconds rss_kb
+run_recv() { # PLUGIN ENDLSN
+	# shellcheck disable=SC2046
+	/usr/bin/time -f "%e %U %S %M" -o /tmp/bench-recv.time "$PG_BIN/pg_recvlogical" -h 127.0.0.1 -p "$PG_PORT" -U postgres -d $DB \
+		-S bench_recv --start --endpos "$2" $(recv_options "$1") -f /dev/null
+	awk '{printf "%s %.2f %s\n", $1, $2 + $3, $4}' /tmp/bench-recv.time
+}
+
+run_p2k() { # PLUGIN ENDLSN SLOT args...
+	local plugin=$1 end=$2 slot=$3
+	shift 3
+	local start pid stat hz
+	start=$(date +%s.%N)
+	"$BIN" -h 127.0.0.1 -p "$PG_PORT" -u postgres -d $DB --pg-sslmode disable -s "$slot" \
+		--pg-slot-output-plugin "$plugin" -f CSV --status-interval 100ms "$@" >/dev/null 2>/tmp/bench-$slot.log &
+	pid=$!
+	until [ "$(sql postgres "SELECT confirmed_flush_lsn >= '$end' FROM pg_replication_slots WHERE slot_name = '$slot'")" = t ]; do
+		kill -0 $pid 2>/dev/null || { echo "pg2kinesis exited; see /tmp/bench-$slot.log" >&2; exit 1; }
+		sleep 0.02
+	done
+	local secs
+	secs=$(echo "$(date +%s.%N) - $start" | bc)
+	stat=$(awk '{print $14 + $15}' /proc/$pid/stat)
+	hz=$(getconf CLK_TCK)
+	local rss
+	rss=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
+	kill -TERM $pid
+	wait $pid
+	echo "$secs $(echo "scale=2; $stat / $hz" | bc) $rss"
+}
+
+mkdir -p "$(dirname "$OUT")"
+{
+	echo "# pg2kinesis benchmark"
+	echo
+	echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores; rows of bigint, int, ~100 B text, timestamptz, jsonb; every reader drains the same slot contents (one slot each, created before the workload)."
+	echo
+	echo "| plugin | workload | reader | rows/s | vs ceiling | CPU µs/row | peak RSS MB |"
+	echo "|---|---|---|---:|---:|---:|---:|"
+} >"$OUT"
+
+for plugin in test_decoding wal2json; do
+	for shape in batch single; do
+		rows=$ROWS
+		label="$ROWS rows, 1000 per transaction"
+		if [ "$shape" = single ]; then
+			rows=$SINGLE_ROWS
+			label="$SINGLE_ROWS single-row transactions"
+		fi
+		echo "== $plugin, $label" >&2
+		end=$(prepare "$plugin" "$shape")
+		read -r rsec rcpu rrss < <(run_recv "$plugin" "$end")
+		read -r ssec scpu srss < <(run_p2k "$plugin" "$end" bench_stdout --sink stdout)
+		read -r ksec kcpu krss < <(run_p2k "$plugin" "$end" bench_kinesis --kinesis-endpoint "$KINESIS" \
+			-k "bench_$(date +%s%N)" --create-stream --shard-count 4)
+		for r in "pg_recvlogical (ceiling)|$rsec|$rcpu|$rrss" "pg2kinesis → stdout|$ssec|$scpu|$srss" "pg2kinesis → kinesalite (aggregated)|$ksec|$kcpu|$krss"; do
+			IFS='|' read -r name sec cpu rss <<<"$r"
+			printf '| %s | %s | %s | %.0f | %.0f %% | %.1f | %.0f |\n' "$plugin" "$label" "$name" \
+				"$(echo "$rows / $sec" | bc -l)" "$(echo "100 * $rsec / $sec" | bc -l)" \
+				"$(echo "1000000 * $cpu / $rows" | bc -l)" "$(echo "$rss / 1024" | bc -l)" >>"$OUT"
+		done
+	done
+done
+sql postgres "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE 'bench_%'" >/dev/null
+sql postgres "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
+{
+	echo
+	echo "Not measured yet: p50/p99 latency from commit to Kinesis acknowledgement at a steady rate; pgoutput."
+} >>"$OUT"
+cat "$OUT"
