@@ -37,11 +37,12 @@ type ClientConfig struct {
 	AccessKeyID, SecretAccessKey string
 }
 
-// NewClient builds a Kinesis client. The SDK's own retries are off: the
-// sink retries itself, so that a retry never reorders records.
+// NewClient builds a Kinesis client. The SDK's standard retries stay on
+// for control-plane and read calls (a reused keep-alive connection that
+// the server just closed is common); PutRecords is sent without them, as
+// the sink retries it itself so that a retry never reorders records.
 func NewClient(ctx context.Context, cc ClientConfig) (*kinesis.Client, string, error) {
 	opts := []func(*awsconfig.LoadOptions) error{
-		awsconfig.WithRetryer(func() aws.Retryer { return aws.NopRetryer{} }),
 		awsconfig.WithHTTPClient(awshttp.NewBuildableClient().
 			WithTimeout(30 * time.Second).
 			WithTransportOptions(func(tr *http.Transport) {

@@ -304,6 +304,10 @@ func errOrCount(err error, failed int) any {
 	return fmt.Sprintf("%d records failed", failed)
 }
 
+// noSDKRetries leaves retrying PutRecords to deliver, which never lets a
+// retry reorder a key.
+func noSDKRetries(o *kinesis.Options) { o.Retryer = aws.NopRetryer{} }
+
 // putRecords makes one call. A call-level error fails every entry.
 func (s *Sink) putRecords(ctx context.Context, q *shardQueue, entries []*entry) (failed map[*entry]bool, class errorClass, err error) {
 	in := &kinesis.PutRecordsInput{StreamName: aws.String(s.cfg.Stream), Records: make([]types.PutRecordsRequestEntry, len(entries))}
@@ -316,7 +320,7 @@ func (s *Sink) putRecords(ctx context.Context, q *shardQueue, entries []*entry) 
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	start := time.Now()
-	out, err := s.cfg.API.PutRecords(cctx, in)
+	out, err := s.cfg.API.PutRecords(cctx, in, noSDKRetries)
 	s.stats.add(func(st *Stats) { st.Calls++; st.CallTime += time.Since(start) })
 	if err != nil {
 		return nil, classify(err), err

@@ -22,7 +22,7 @@ import (
 
 func client(endpoint string) *kinesis.Client {
 	return kinesis.New(kinesis.Options{
-		Region: testenv.Region, BaseEndpoint: aws.String(endpoint), Retryer: aws.NopRetryer{},
+		Region: testenv.Region, BaseEndpoint: aws.String(endpoint),
 		Credentials: credentials.NewStaticCredentialsProvider(testenv.AccessKeyID, testenv.SecretAccessKey, ""),
 	})
 }
