@@ -1,7 +1,10 @@
 // Package kpl encodes and decodes the Kinesis Producer Library's aggregated
 // record format, which the Kinesis Client Library and the AWS
-// de-aggregation libraries read: the magic bytes F3 89 9A C2, a protobuf
-// AggregatedRecord, and the MD5 of the protobuf bytes.
+// de-aggregation libraries read, and predicts the shard of a partition key.
+// It does no I/O.
+//
+// An aggregated record is the magic bytes F3 89 9A C2, a protobuf
+// AggregatedRecord, and the 16-byte MD5 of the protobuf bytes:
 //
 //	AggregatedRecord { repeated string partition_key_table = 1;
 //	                   repeated string explicit_hash_key_table = 2;
@@ -9,230 +12,188 @@
 //	Record { required uint64 partition_key_index = 1;
 //	         optional uint64 explicit_hash_key_index = 2;
 //	         required bytes data = 3; repeated Tag tags = 4; }
+//	Tag    { required string key = 1; optional string value = 2; }
+//
+// The KCL drops every user record of an aggregate as soon as one of them
+// hashes (by its explicit hash key, or else the MD5 of its partition key)
+// outside the range of the shard the aggregate landed on. So an aggregate
+// must hold only user records of one shard, and be sent with an explicit
+// hash key inside that shard's range: see ShardMap.
 package kpl
 
 import (
-	"bytes"
 	"crypto/md5"
-	"errors"
-	"fmt"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
-// Magic starts every aggregated record.
 var magic = [4]byte{0xF3, 0x89, 0x9A, 0xC2}
 
 const (
-	fieldPartitionKeyTable = 1
-	fieldExplicitHashTable = 2
-	fieldRecords           = 3
+	fieldPartitionKeyTable    = 1
+	fieldExplicitHashKeyTable = 2
+	fieldRecords              = 3
 
-	fieldRecordPKIndex  = 1
-	fieldRecordEHKIndex = 2
-	fieldRecordData     = 3
+	fieldRecordPartitionKeyIndex    = 1
+	fieldRecordExplicitHashKeyIndex = 2
+	fieldRecordData                 = 3
 )
 
-// overhead is the magic and the MD5 trailer.
+// Every field number here is below 16, so every tag is one byte; the size
+// arithmetic below relies on it.
+const tagSize = 1
+
+// overhead is what an aggregate adds around its protobuf bytes.
 const overhead = len(magic) + md5.Size
 
-// Aggregator packs user records into one aggregated record. Its size is
-// known after every Add without encoding, so a caller can stop before the
-// Kinesis record limit. The zero value is not ready: use NewAggregator.
+// Aggregator packs user records into one aggregated record and knows the
+// size of the result after every Add without encoding anything, so that a
+// caller can stop before Kinesis' 1 MiB record limit.
+//
+// The zero value is an empty Aggregator ready to use. An Aggregator is not
+// safe for concurrent use.
 type Aggregator struct {
-	keys    map[string]uint64
-	table   []byte // encoded partition_key_table entries
-	records []byte // encoded records entries
-	n       int
-	first   string
+	pkIndex  map[string]uint64
+	ehkIndex map[string]uint64
+	pkTable  []byte // encoded partition_key_table fields, in index order
+	ehkTable []byte // encoded explicit_hash_key_table fields, in index order
+	records  []byte // encoded records fields, in Add order
+	n        int
+	first    string
 }
 
-// NewAggregator returns an empty Aggregator.
-func NewAggregator() *Aggregator {
-	return &Aggregator{keys: map[string]uint64{}}
-}
+// NewAggregator returns an empty Aggregator; the zero value works as well.
+func NewAggregator() *Aggregator { return &Aggregator{} }
 
-// Len is the number of user records added since the last Reset.
+// Len returns the number of user records added since the last Reset.
 func (a *Aggregator) Len() int { return a.n }
 
-// PartitionKey is the partition key of the first user record: the one to
-// send the aggregate with. Route it with an explicit hash key so that it
-// lands on the shard all its user records belong to.
+// PartitionKey returns the partition key of the first user record added
+// since the last Reset, or "" when there is none. It is the partition key
+// to send the aggregate with; the caller also sets the PutRecords
+// ExplicitHashKey (see Hash.String and ShardMap) so that the aggregate
+// lands on the shard every one of its user records hashes to, whatever
+// this key hashes to.
 func (a *Aggregator) PartitionKey() string { return a.first }
 
-// Size is the size Kinesis counts for the encoded aggregate sent with
-// PartitionKey: data plus partition key.
+// Size returns what Kinesis counts against its record limit for the
+// encoded aggregate sent with PartitionKey: len(Encode(nil)) plus
+// len(PartitionKey()). It is 0 when the Aggregator is empty.
 func (a *Aggregator) Size() int {
 	if a.n == 0 {
 		return 0
 	}
-	return overhead + len(a.table) + len(a.records) + len(a.first)
+	return a.protoSize() + overhead + len(a.first)
 }
 
-// SizeWith is what Size would be after Add(pk, data).
+// SizeWith returns what Size would be after Add(pk, data), without adding.
 func (a *Aggregator) SizeWith(pk string, data []byte) int {
-	first := a.first
-	if a.n == 0 {
-		first = pk
-	}
-	idx, known := a.keys[pk]
-	table := 0
-	if !known {
-		idx = uint64(len(a.keys))
-		table = stringFieldSize(fieldPartitionKeyTable, len(pk))
-	}
-	return overhead + len(a.table) + table + len(a.records) + recordFieldSize(idx, len(data)) + len(first)
+	return a.SizeWithHashKey(pk, "", data)
 }
 
-// Add appends a user record.
-func (a *Aggregator) Add(pk string, data []byte) {
-	idx, known := a.keys[pk]
+// SizeWithHashKey returns what Size would be after
+// AddWithHashKey(pk, ehk, data), without adding. It takes constant time.
+func (a *Aggregator) SizeWithHashKey(pk, ehk string, data []byte) int {
+	size := a.protoSize() + overhead
+	if a.n == 0 {
+		size += len(pk)
+	} else {
+		size += len(a.first)
+	}
+	pkIdx, known := a.pkIndex[pk]
 	if !known {
-		idx = uint64(len(a.keys))
-		a.keys[pk] = idx
-		a.table = protowire.AppendTag(a.table, fieldPartitionKeyTable, protowire.BytesType)
-		a.table = protowire.AppendString(a.table, pk)
+		pkIdx = uint64(len(a.pkIndex))
+		size += tagSize + protowire.SizeBytes(len(pk))
+	}
+	ehkIdx, hasEHK := uint64(0), ehk != ""
+	if hasEHK {
+		if ehkIdx, known = a.ehkIndex[ehk]; !known {
+			ehkIdx = uint64(len(a.ehkIndex))
+			size += tagSize + protowire.SizeBytes(len(ehk))
+		}
+	}
+	return size + tagSize + protowire.SizeBytes(recordSize(pkIdx, ehkIdx, hasEHK, len(data)))
+}
+
+// Add appends a user record without an explicit hash key: readers route
+// and check it by the MD5 of pk. It never fails; checking the size first
+// (SizeWith) is the caller's business.
+func (a *Aggregator) Add(pk string, data []byte) { a.AddWithHashKey(pk, "", data) }
+
+// AddWithHashKey appends a user record. A non-empty ehk is recorded as the
+// user record's explicit hash key, which readers then use instead of the
+// MD5 of pk; it must be a decimal number from 0 to 2^128-1 (Hash.String),
+// which is not checked here. An empty ehk means none, as in Add.
+func (a *Aggregator) AddWithHashKey(pk, ehk string, data []byte) {
+	pkIdx, known := a.pkIndex[pk]
+	if !known {
+		if a.pkIndex == nil {
+			a.pkIndex = map[string]uint64{}
+		}
+		pkIdx = uint64(len(a.pkIndex))
+		a.pkIndex[pk] = pkIdx
+		a.pkTable = protowire.AppendTag(a.pkTable, fieldPartitionKeyTable, protowire.BytesType)
+		a.pkTable = protowire.AppendString(a.pkTable, pk)
+	}
+	ehkIdx, hasEHK := uint64(0), ehk != ""
+	if hasEHK {
+		if ehkIdx, known = a.ehkIndex[ehk]; !known {
+			if a.ehkIndex == nil {
+				a.ehkIndex = map[string]uint64{}
+			}
+			ehkIdx = uint64(len(a.ehkIndex))
+			a.ehkIndex[ehk] = ehkIdx
+			a.ehkTable = protowire.AppendTag(a.ehkTable, fieldExplicitHashKeyTable, protowire.BytesType)
+			a.ehkTable = protowire.AppendString(a.ehkTable, ehk)
+		}
 	}
 	if a.n == 0 {
 		a.first = pk
 	}
 	a.n++
-	a.records = protowire.AppendTag(a.records, fieldRecords, protowire.BytesType)
-	a.records = protowire.AppendVarint(a.records, uint64(recordSize(idx, len(data))))
-	a.records = protowire.AppendTag(a.records, fieldRecordPKIndex, protowire.VarintType)
-	a.records = protowire.AppendVarint(a.records, idx)
-	a.records = protowire.AppendTag(a.records, fieldRecordData, protowire.BytesType)
-	a.records = protowire.AppendBytes(a.records, data)
+	r := protowire.AppendTag(a.records, fieldRecords, protowire.BytesType)
+	r = protowire.AppendVarint(r, uint64(recordSize(pkIdx, ehkIdx, hasEHK, len(data))))
+	r = protowire.AppendTag(r, fieldRecordPartitionKeyIndex, protowire.VarintType)
+	r = protowire.AppendVarint(r, pkIdx)
+	if hasEHK {
+		r = protowire.AppendTag(r, fieldRecordExplicitHashKeyIndex, protowire.VarintType)
+		r = protowire.AppendVarint(r, ehkIdx)
+	}
+	r = protowire.AppendTag(r, fieldRecordData, protowire.BytesType)
+	a.records = protowire.AppendBytes(r, data)
 }
 
-// Encode appends the aggregated record to dst.
+// Encode appends the aggregated record to dst and returns the extended
+// slice; the Aggregator is unchanged. The tables come first, then the
+// records in Add order, as the KPL writes them. An empty Aggregator
+// encodes to 20 bytes that readers take for a plain record, not an
+// aggregate: do not send it.
 func (a *Aggregator) Encode(dst []byte) []byte {
 	dst = append(dst, magic[:]...)
 	start := len(dst)
-	dst = append(dst, a.table...)
+	dst = append(dst, a.pkTable...)
+	dst = append(dst, a.ehkTable...)
 	dst = append(dst, a.records...)
-	h := md5.New()
-	h.Write(dst[start:])
-	return h.Sum(dst)
+	sum := md5.Sum(dst[start:])
+	return append(dst, sum[:]...)
 }
 
-// Reset empties the Aggregator, keeping its buffers.
+// Reset empties the Aggregator and keeps its buffers and maps for reuse.
 func (a *Aggregator) Reset() {
-	clear(a.keys)
-	a.table, a.records, a.n, a.first = a.table[:0], a.records[:0], 0, ""
+	clear(a.pkIndex)
+	clear(a.ehkIndex)
+	a.pkTable, a.ehkTable, a.records = a.pkTable[:0], a.ehkTable[:0], a.records[:0]
+	a.n, a.first = 0, ""
 }
 
-func recordSize(idx uint64, dataLen int) int {
-	return 1 + protowire.SizeVarint(idx) + 1 + protowire.SizeBytes(dataLen)
-}
+func (a *Aggregator) protoSize() int { return len(a.pkTable) + len(a.ehkTable) + len(a.records) }
 
-func recordFieldSize(idx uint64, dataLen int) int {
-	n := recordSize(idx, dataLen)
-	return 1 + protowire.SizeBytes(n)
-}
-
-func stringFieldSize(_ protowire.Number, n int) int { return 1 + protowire.SizeBytes(n) }
-
-// UserRecord is one record inside an aggregate.
-type UserRecord struct {
-	PartitionKey    string // empty for a plain (non-aggregated) record
-	ExplicitHashKey string // empty when the aggregate did not set one
-	Data            []byte // aliases the input
-}
-
-// Decode returns the user records of a Kinesis record. A record without
-// the magic (or too short to be an aggregate) is a plain record and comes
-// back whole, as the KCL treats it. An aggregate whose MD5 does not match,
-// or whose protobuf is malformed, is an error.
-func Decode(b []byte) ([]UserRecord, error) {
-	if len(b) < overhead || !bytes.Equal(b[:len(magic)], magic[:]) {
-		return []UserRecord{{Data: b}}, nil
-	}
-	body, sum := b[len(magic):len(b)-md5.Size], b[len(b)-md5.Size:]
-	if got := md5.Sum(body); !bytes.Equal(got[:], sum) {
-		return nil, errors.New("aggregated record: MD5 does not match its contents")
-	}
-	var keys, hashes []string
-	var recs [][]byte
-	for len(body) > 0 {
-		num, typ, n := protowire.ConsumeTag(body)
-		if n < 0 {
-			return nil, fmt.Errorf("aggregated record: %w", protowire.ParseError(n))
-		}
-		body = body[n:]
-		if typ == protowire.BytesType && num >= fieldPartitionKeyTable && num <= fieldRecords {
-			v, n := protowire.ConsumeBytes(body)
-			if n < 0 {
-				return nil, fmt.Errorf("aggregated record field %d: %w", num, protowire.ParseError(n))
-			}
-			body = body[n:]
-			switch num {
-			case fieldPartitionKeyTable:
-				keys = append(keys, string(v))
-			case fieldExplicitHashTable:
-				hashes = append(hashes, string(v))
-			case fieldRecords:
-				recs = append(recs, v)
-			}
-			continue
-		}
-		n = protowire.ConsumeFieldValue(num, typ, body)
-		if n < 0 {
-			return nil, fmt.Errorf("aggregated record field %d: %w", num, protowire.ParseError(n))
-		}
-		body = body[n:]
-	}
-	out := make([]UserRecord, 0, len(recs))
-	for i, r := range recs {
-		u, err := decodeRecord(r, keys, hashes)
-		if err != nil {
-			return nil, fmt.Errorf("aggregated record, user record %d: %w", i, err)
-		}
-		out = append(out, u)
-	}
-	return out, nil
-}
-
-func decodeRecord(b []byte, keys, hashes []string) (UserRecord, error) {
-	var u UserRecord
-	var pk, ehk uint64
-	hasPK, hasEHK, hasData := false, false, false
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return u, protowire.ParseError(n)
-		}
-		b = b[n:]
-		switch {
-		case num == fieldRecordPKIndex && typ == protowire.VarintType:
-			pk, n = protowire.ConsumeVarint(b)
-			hasPK = true
-		case num == fieldRecordEHKIndex && typ == protowire.VarintType:
-			ehk, n = protowire.ConsumeVarint(b)
-			hasEHK = true
-		case num == fieldRecordData && typ == protowire.BytesType:
-			u.Data, n = protowire.ConsumeBytes(b)
-			hasData = true
-		default:
-			n = protowire.ConsumeFieldValue(num, typ, b)
-		}
-		if n < 0 {
-			return u, protowire.ParseError(n)
-		}
-		b = b[n:]
-	}
-	if !hasPK || !hasData {
-		return u, errors.New("missing partition key index or data")
-	}
-	if pk >= uint64(len(keys)) {
-		return u, fmt.Errorf("partition key index %d out of a table of %d", pk, len(keys))
-	}
-	u.PartitionKey = keys[pk]
+// recordSize is the size of a Record message's contents, which its
+// length prefix (and so its own size as a field) depends on.
+func recordSize(pkIdx, ehkIdx uint64, hasEHK bool, dataLen int) int {
+	n := tagSize + protowire.SizeVarint(pkIdx) + tagSize + protowire.SizeBytes(dataLen)
 	if hasEHK {
-		if ehk >= uint64(len(hashes)) {
-			return u, fmt.Errorf("explicit hash key index %d out of a table of %d", ehk, len(hashes))
-		}
-		u.ExplicitHashKey = hashes[ehk]
+		n += tagSize + protowire.SizeVarint(ehkIdx)
 	}
-	return u, nil
+	return n
 }

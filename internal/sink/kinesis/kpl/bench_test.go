@@ -1,0 +1,72 @@
+package kpl
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// BenchmarkAggregate fills an aggregate as the sink does, checking the
+// size before each of 500 records of 200 bytes, then encodes it.
+func BenchmarkAggregate(b *testing.B) {
+	const perAggregate = 500
+	rng := rand.New(rand.NewPCG(1, 1))
+	data := make([][]byte, perAggregate)
+	keys := make([]string, perAggregate)
+	for i := range data {
+		data[i] = make([]byte, 190+rng.IntN(21))
+		for j := range data[i] {
+			data[i][j] = byte(rng.Uint32())
+		}
+		keys[i] = fmt.Sprint(1_000_000 + i/10) // transactions of ten changes
+	}
+	var a Aggregator
+	var buf []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		a.Reset()
+		for i := range data {
+			if a.SizeWith(keys[i], data[i]) > 1<<20 {
+				b.Fatal("over 1 MiB")
+			}
+			a.Add(keys[i], data[i])
+		}
+		buf = a.Encode(buf[:0])
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*perAggregate), "ns/record")
+	b.SetBytes(int64(len(buf)))
+}
+
+func BenchmarkDecode(b *testing.B) {
+	var a Aggregator
+	for i := range 500 {
+		a.Add(fmt.Sprint(1_000_000+i/10), make([]byte, 200))
+	}
+	enc := a.Encode(nil)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(enc)))
+	for b.Loop() {
+		if _, err := Decode(enc); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkLookup predicts the shard of a partition key among 64 shards:
+// the MD5 and the binary search, as the sink does per record.
+func BenchmarkLookup(b *testing.B) {
+	m, err := ParseShardMap(evenSplit(64))
+	if err != nil {
+		b.Fatal(err)
+	}
+	keys := make([]string, 1024)
+	for i := range keys {
+		keys[i] = fmt.Sprint("public.orders:", i)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		m.Lookup(HashKey(keys[i%len(keys)]))
+		i++
+	}
+}
