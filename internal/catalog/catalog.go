@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -83,6 +84,30 @@ func (c *Cache) Key(ctx context.Context, schema, table string) (key []string, ok
 		c.missed[name] = true
 	}
 	return key, ok, nil
+}
+
+// Ordered returns cols, key columns that the plugin named (pgoutput's
+// replica identity, in column order), in the order of schema.table's
+// primary key when the cache knows it with the same columns, so that a
+// composite key reads the same whichever plugin names it. Otherwise cols
+// as given. It never refreshes: the plugin's word is enough to know the
+// table has a key.
+func (c *Cache) Ordered(schema, table string, cols []string) []string {
+	if len(cols) < 2 {
+		return cols
+	}
+	c.mu.RLock()
+	key, ok := c.keys[schema+"."+table]
+	c.mu.RUnlock()
+	if !ok || len(key) != len(cols) {
+		return cols
+	}
+	for _, k := range key {
+		if !slices.Contains(cols, k) {
+			return cols
+		}
+	}
+	return key
 }
 
 // RefreshEvery refreshes on every tick of interval and on every value from

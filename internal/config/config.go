@@ -22,6 +22,14 @@ type Config struct {
 	CreateSlot   bool
 	RecreateSlot bool // wins over CreateSlot when both are given
 
+	// pgoutput: the publication, whether a new one covers only the tables
+	// that --table-pat matches at start, and streaming of large
+	// in-progress transactions (spilled under SpoolDir).
+	Publication            string
+	PublicationFromPattern bool
+	Streaming              bool
+	SpoolDir               string
+
 	StreamName      string
 	Formatter       string
 	TablePat        *regexp.Regexp // nil: every table
@@ -80,10 +88,16 @@ func (c *Config) validate(raw rawValues) error {
 	if err != nil {
 		return usagef("--pg-slot-output-plugin: %v", err)
 	}
-	if p == decode.PGOutput {
-		return usagef("--pg-slot-output-plugin pgoutput is not supported yet: use test_decoding or wal2json")
-	}
 	c.Plugin = p
+	if p != decode.PGOutput && c.PublicationFromPattern {
+		return usagef("--publication-tables-from-pattern applies to --pg-slot-output-plugin pgoutput only")
+	}
+	if c.PublicationFromPattern && raw.tablePat == "" {
+		return usagef("--publication-tables-from-pattern needs --table-pat to pick the tables")
+	}
+	if c.Publication == "" {
+		return usagef("--publication must not be empty")
+	}
 	if !slotNameRE.MatchString(c.SlotName) {
 		return usagef("invalid --pg-slot-name %q: use 1 to 63 lower-case letters, digits or underscores", c.SlotName)
 	}

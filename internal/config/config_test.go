@@ -106,7 +106,9 @@ func TestUsageErrors(t *testing.T) {
 		want []string // all must appear in the message
 	}{
 		{"unknown plugin", []string{"--pg-slot-output-plugin", "decoderbufs"}, nil, []string{`"decoderbufs"`, "test_decoding", "wal2json"}},
-		{"pgoutput not yet", []string{"--pg-slot-output-plugin", "pgoutput"}, nil, []string{"pgoutput", "not supported yet"}},
+		{"publication tables need pgoutput", []string{"--publication-tables-from-pattern", "--table-pat", "x"}, nil, []string{"--publication-tables-from-pattern", "pgoutput only"}},
+		{"publication tables need a pattern", []string{"--pg-slot-output-plugin", "pgoutput", "--publication-tables-from-pattern"}, nil, []string{"needs --table-pat"}},
+		{"empty publication", []string{"--pg-slot-output-plugin", "pgoutput", "--publication", ""}, nil, []string{"--publication must not be empty"}},
 		{"JSON not yet", []string{"-f", "JSON"}, nil, []string{"JSON", "not supported yet"}},
 		{"unknown formatter", []string{"-f", "XML"}, nil, []string{`"XML"`, "--message-formatter", "CSVPayload"}},
 		{"unknown operation", []string{"--operations", "upsert"}, nil, []string{`"upsert"`, "--operations", "truncate"}},

@@ -15,6 +15,17 @@ const (
 	KindCommit                  // the transaction ends
 	KindChange                  // an insert, update, delete or truncate
 	KindMessage                 // a pg_logical_emit_message message: not published
+	// KindInfo describes the stream to the parser (pgoutput's relation,
+	// type and origin messages): nothing to publish.
+	KindInfo
+	// pgoutput protocol 2 streams large transactions before they commit,
+	// in segments. Their changes must be held until KindStreamCommit and
+	// dropped on KindStreamAbort.
+	KindStreamStart  // a segment of transaction XID begins
+	KindStreamStop   // the segment ends
+	KindStreamed     // a message inside a segment, of (sub)transaction XID, not yet decoded
+	KindStreamCommit // transaction XID commits at CommitLSN
+	KindStreamAbort  // (sub)transaction SubXID of transaction XID aborts
 )
 
 func (k Kind) String() string {
@@ -27,6 +38,18 @@ func (k Kind) String() string {
 		return "change"
 	case KindMessage:
 		return "message"
+	case KindInfo:
+		return "info"
+	case KindStreamStart:
+		return "stream start"
+	case KindStreamStop:
+		return "stream stop"
+	case KindStreamed:
+		return "streamed"
+	case KindStreamCommit:
+		return "stream commit"
+	case KindStreamAbort:
+		return "stream abort"
 	}
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }
@@ -98,9 +121,19 @@ type Event struct {
 	CommitLSN  pglogrepl.LSN
 	CommitTime time.Time
 
+	// KindStreamStart: the first segment of the transaction. KindStreamAbort:
+	// the aborted subtransaction (XID itself when the whole transaction aborts).
+	FirstSegment bool
+	SubXID       uint32
+
 	// KindChange:
 	Op    Op
 	Table Table // insert, update, delete
+	// IdentityKey names the table's replica identity columns, in column
+	// order, when the plugin says them (pgoutput) and they are the key:
+	// REPLICA IDENTITY DEFAULT (the primary key) or USING INDEX. Nil
+	// otherwise; the catalog then names the primary key.
+	IdentityKey []string
 	// New is the new row: insert and update.
 	New []Column
 	// Old is what the plugin gives of the old row: the key (REPLICA

@@ -42,6 +42,7 @@ type changeHandler struct {
 	keyBuf       []byte
 	xid          uint32 // the transaction whose xid xidKey holds
 	xidKey       string
+	streams      *streams // pgoutput's streamed transactions; nil for other plugins
 	noKeyWarned  map[string]bool
 	skippedNoKey int // changes of tables without a primary key, not published
 	skippedLarge int // changes over the record limit, skipped by --oversize=skip
@@ -72,29 +73,43 @@ func (h *changeHandler) HandleData(ctx context.Context, m pglogrepl.XLogData) er
 	}
 	switch ev.Kind {
 	case decode.KindChange:
-		if !h.filter.Op(ev.Op) {
-			return nil
-		}
-		if ev.Op != decode.Truncate {
-			return h.publish(ctx, ev, ev.Table)
-		}
-		for _, t := range ev.Truncated {
-			if err := h.publish(ctx, ev, t); err != nil {
-				return err
-			}
-		}
+		return h.change(ctx, ev)
 	case decode.KindCommit:
-		h.tracker.Commit(m.WALStart)
-		h.src.Flush(h.tracker.Flush())
+		h.commit(m.WALStart)
+	case decode.KindStreamStart, decode.KindStreamed, decode.KindStreamCommit, decode.KindStreamAbort:
+		return h.streamed(ctx, ev, m)
 	}
 	return nil
+}
+
+// change publishes a change event: one record, or one per truncated table.
+func (h *changeHandler) change(ctx context.Context, ev *decode.Event) error {
+	if !h.filter.Op(ev.Op) {
+		return nil
+	}
+	if ev.Op != decode.Truncate {
+		return h.publish(ctx, ev, ev.Table)
+	}
+	for _, t := range ev.Truncated {
+		if err := h.publish(ctx, ev, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// commit ends a transaction at WAL position lsn: it is flushed once its
+// records, and all before them, are acknowledged.
+func (h *changeHandler) commit(lsn pglogrepl.LSN) {
+	h.tracker.Commit(lsn)
+	h.src.Flush(h.tracker.Flush())
 }
 
 func (h *changeHandler) publish(ctx context.Context, ev *decode.Event, t decode.Table) error {
 	if !h.filter.Table(t) {
 		return nil
 	}
-	key, ok, err := h.keys.Key(ctx, t.Schema, t.Name)
+	key, ok, err := h.key(ctx, ev, t)
 	if err != nil {
 		return fmt.Errorf("primary key of %s (change at LSN %s): %w", t.Raw, ev.LSN, err)
 	}
@@ -121,6 +136,15 @@ func (h *changeHandler) publish(ctx context.Context, ev *decode.Event, t decode.
 		return nil
 	}
 	return err
+}
+
+// key names t's primary-key columns: the replica identity that the plugin
+// named (pgoutput), else the catalog's.
+func (h *changeHandler) key(ctx context.Context, ev *decode.Event, t decode.Table) ([]string, bool, error) {
+	if ev.IdentityKey != nil {
+		return h.keys.Ordered(t.Schema, t.Name, ev.IdentityKey), true, nil
+	}
+	return h.keys.Key(ctx, t.Schema, t.Name)
 }
 
 // partition is the record's partition key per --partition-key. Kinesis

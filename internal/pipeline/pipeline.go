@@ -16,12 +16,14 @@ import (
 	"github.com/pg2kinesis/pg2kinesis/internal/catalog"
 	"github.com/pg2kinesis/pg2kinesis/internal/checkpoint"
 	"github.com/pg2kinesis/pg2kinesis/internal/decode"
+	"github.com/pg2kinesis/pg2kinesis/internal/decode/pgoutput"
 	"github.com/pg2kinesis/pg2kinesis/internal/decode/testdecoding"
 	"github.com/pg2kinesis/pg2kinesis/internal/decode/wal2json"
 	"github.com/pg2kinesis/pg2kinesis/internal/filter"
 	"github.com/pg2kinesis/pg2kinesis/internal/format"
 	"github.com/pg2kinesis/pg2kinesis/internal/sink"
 	"github.com/pg2kinesis/pg2kinesis/internal/source"
+	"github.com/pg2kinesis/pg2kinesis/internal/spool"
 )
 
 // Config is what a run needs.
@@ -35,6 +37,11 @@ type Config struct {
 	FullChange   bool
 	TablePat     *regexp.Regexp // nil: every table
 	Operations   []string       // empty: every operation
+
+	SpoolDir string // where streamed transactions wait for their commit ("": the temp dir)
+	// PublicationFromPattern creates a missing pgoutput publication for the
+	// tables TablePat matches at start, instead of for all tables.
+	PublicationFromPattern bool
 
 	Keys              catalog.Loader
 	PKRefreshInterval time.Duration
@@ -55,6 +62,8 @@ func newParser(p decode.Plugin) (parser, error) {
 		return testdecoding.New(), nil
 	case decode.Wal2JSON:
 		return wal2json.New(), nil
+	case decode.PGOutput:
+		return pgoutput.New(), nil
 	}
 	return nil, fmt.Errorf("output plugin %s is not supported yet", p)
 }
@@ -79,6 +88,12 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 
+	flt := filter.New(cfg.TablePat, cfg.Operations)
+	if cfg.PublicationFromPattern {
+		cfg.Source.PublicationTables = func(schema, table string) bool {
+			return flt.Table(decode.Table{Schema: schema, Name: table, Raw: schema + "." + table})
+		}
+	}
 	src := source.New(cfg.Source)
 	tracker := checkpoint.New(0)
 	snk, err := cfg.NewSink(func(seq uint64) {
@@ -89,7 +104,11 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer snk.Close()
-	h := newChangeHandler(src, tracker, p, filter.New(cfg.TablePat, cfg.Operations), keys, f, snk, cfg, log)
+	h := newChangeHandler(src, tracker, p, flt, keys, f, snk, cfg, log)
+	if po, ok := p.(*pgoutput.Parser); ok {
+		h.streams = &streams{parser: po, spool: spool.New(cfg.SpoolDir)}
+		defer func() { _ = h.streams.spool.Close() }()
+	}
 
 	// The sink and the cache refresher outlive the source's context: at a
 	// clean stop the source drains the sink before they end. A fatal error

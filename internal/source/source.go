@@ -28,6 +28,13 @@ type Config struct {
 	CreateSlot   bool // create the slot if missing, on the first connection only
 	RecreateSlot bool // drop and create the slot, on the first connection only
 
+	// pgoutput only: the publication to stream, created when missing (for
+	// every table, or those PublicationTables picks when it is set), and
+	// whether to turn off streaming of large in-progress transactions.
+	Publication       string
+	PublicationTables func(schema, table string) bool
+	NoStreaming       bool
+
 	StatusInterval  time.Duration // longest time between status updates (default 10s)
 	ShutdownTimeout time.Duration // bound on Handler.Drain at shutdown (default 30s)
 	StandbyRetry    time.Duration // retry period while another process holds the slot (default 5s)
@@ -50,6 +57,13 @@ type Handler interface {
 	Drain(ctx context.Context) error
 }
 
+// SessionStarter is a Handler that wants to know when a replication
+// session starts: the server then streams again from the flush LSN, and
+// whatever the handler kept of an unfinished transaction is stale.
+type SessionStarter interface {
+	SessionStart()
+}
+
 // Source streams one slot. Create it with New.
 type Source struct {
 	cfg     Config
@@ -57,7 +71,12 @@ type Source struct {
 	flushed atomic.Uint64
 
 	connected bool // a connection has succeeded once: later failures are retried
-	prepared  bool // slot creation and recreation are done; never redo them
+
+	// The streaming session's connection and when its next status update
+	// is due; used only from Run's goroutine (and the Handler it calls).
+	conn       *pgconn.PgConn
+	nextStatus time.Time
+	prepared   bool // slot creation and recreation are done; never redo them
 }
 
 // New returns a Source for cfg, with defaults filled in.
@@ -153,6 +172,11 @@ func (s *Source) session(ctx context.Context, h Handler) (streamed bool, err err
 	if err := checkServer(ctx, conn); err != nil {
 		return false, err
 	}
+	if s.cfg.Plugin == decode.PGOutput && !s.prepared {
+		if err := s.ensurePublication(ctx, conn); err != nil {
+			return false, err
+		}
+	}
 	info, err := s.prepareSlot(ctx, conn)
 	if err != nil {
 		return false, err
@@ -160,28 +184,45 @@ func (s *Source) session(ctx context.Context, h Handler) (streamed bool, err err
 	s.Flush(info.confirmedFlush)
 	start := s.Flushed()
 	err = pglogrepl.StartReplication(ctx, conn, s.cfg.Slot, start,
-		pglogrepl.StartReplicationOptions{PluginArgs: s.cfg.Plugin.StartOptions()})
+		pglogrepl.StartReplicationOptions{PluginArgs: s.pluginArgs(conn)})
 	if err != nil {
 		return false, fmt.Errorf("start replication on slot %q: %w", s.cfg.Slot, err)
+	}
+	if r, ok := h.(SessionStarter); ok {
+		r.SessionStart()
 	}
 	s.log.Info("streaming from replication slot", "plugin", s.cfg.Plugin, "from_lsn", start)
 	return true, s.receive(ctx, conn, h)
 }
 
+// StatusIfDue sends a status update if one is due. A Handler whose
+// HandleData runs long (a large streamed transaction replayed at its
+// commit) calls it now and then, so that the server, which hears nothing
+// else meanwhile, does not time the connection out (wal_sender_timeout).
+// Call it only from the Handler's methods.
+func (s *Source) StatusIfDue() error {
+	if s.conn == nil || time.Now().Before(s.nextStatus) {
+		return nil
+	}
+	if err := s.sendStatus(s.conn); err != nil {
+		return err
+	}
+	s.nextStatus = time.Now().Add(s.cfg.StatusInterval)
+	return nil
+}
+
 // receive reads the stream until ctx ends or the connection fails.
 func (s *Source) receive(ctx context.Context, conn *pgconn.PgConn, h Handler) error {
-	nextStatus := time.Now().Add(s.cfg.StatusInterval)
+	s.conn, s.nextStatus = conn, time.Now().Add(s.cfg.StatusInterval)
+	defer func() { s.conn = nil }()
 	for {
 		if ctx.Err() != nil {
 			return s.shutdown(conn, h)
 		}
-		if !time.Now().Before(nextStatus) {
-			if err := s.sendStatus(conn); err != nil {
-				return err
-			}
-			nextStatus = time.Now().Add(s.cfg.StatusInterval)
+		if err := s.StatusIfDue(); err != nil {
+			return err
 		}
-		rctx, cancel := context.WithDeadline(ctx, nextStatus)
+		rctx, cancel := context.WithDeadline(ctx, s.nextStatus)
 		raw, err := conn.ReceiveMessage(rctx)
 		cancel()
 		if err != nil {
@@ -201,7 +242,7 @@ func (s *Source) receive(ctx context.Context, conn *pgconn.PgConn, h Handler) er
 			return err
 		}
 		if replyNow {
-			nextStatus = time.Time{}
+			s.nextStatus = time.Time{}
 		}
 	}
 }

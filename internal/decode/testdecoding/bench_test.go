@@ -41,7 +41,7 @@ func BenchmarkParseTransaction(b *testing.B) {
 func BenchmarkParseCorpus(b *testing.B) {
 	var msgs [][]byte
 	for _, m := range readCorpus(b, "testdata/pg15.txt") {
-		msgs = append(msgs, m.data)
+		msgs = append(msgs, m.Data)
 	}
 	bench(b, msgs...)
 }

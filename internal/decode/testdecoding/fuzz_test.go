@@ -18,7 +18,7 @@ import (
 // messages (the xid aside, which is meant to).
 func FuzzParse(f *testing.F) {
 	for _, m := range readCorpus(f, "testdata/pg15.txt") {
-		f.Add(m.data)
+		f.Add(m.Data)
 	}
 	for _, s := range []string{
 		`table public.items: INSERT: k[text]:'hello world, it''s x[integer]:1 ''' v[integer]:2`,

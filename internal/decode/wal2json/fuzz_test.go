@@ -13,7 +13,7 @@ import (
 // and that whatever parses and is valid JSON reads as encoding/json reads it.
 func FuzzParse(f *testing.F) {
 	for _, m := range readCorpus(f, "testdata/pg15.txt") {
-		f.Add(m.data)
+		f.Add(m.Data)
 	}
 	for _, tc := range cases {
 		f.Add([]byte(tc.in))

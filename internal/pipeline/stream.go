@@ -1,0 +1,86 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pglogrepl"
+
+	"github.com/pg2kinesis/pg2kinesis/internal/decode"
+	"github.com/pg2kinesis/pg2kinesis/internal/decode/pgoutput"
+	"github.com/pg2kinesis/pg2kinesis/internal/spool"
+)
+
+// streams holds pgoutput's streamed transactions (protocol 2) on disk
+// until they commit; an aborted one, or an aborted subtransaction of one,
+// publishes nothing.
+type streams struct {
+	parser *pgoutput.Parser
+	spool  *spool.Spool
+	open   uint32 // the transaction of the open segment
+}
+
+// statusEvery is how many replayed messages go by between checks that a
+// status update is due, so that a long replay keeps the connection alive.
+const statusEvery = 1024
+
+func (h *changeHandler) streamed(ctx context.Context, ev *decode.Event, m pglogrepl.XLogData) error {
+	s := h.streams
+	if s == nil {
+		return fmt.Errorf("%s message at LSN %s from a plugin that does not stream", ev.Kind, m.WALStart)
+	}
+	switch ev.Kind {
+	case decode.KindStreamStart:
+		if ev.FirstSegment { // sent again from its start: drop any stale copy
+			if err := s.spool.Discard(ev.XID); err != nil {
+				return err
+			}
+		}
+		s.open = ev.XID
+	case decode.KindStreamed:
+		return s.spool.Append(s.open, ev.XID, m.WALStart, m.WALData)
+	case decode.KindStreamAbort:
+		return s.spool.Abort(ev.XID, ev.SubXID)
+	case decode.KindStreamCommit:
+		if err := s.replay(ctx, h, ev.XID, ev.CommitLSN, ev); err != nil {
+			return err
+		}
+		h.commit(m.WALStart)
+	}
+	return nil
+}
+
+// replay publishes the held messages of transaction xid. commit is the
+// Stream Commit event, which parsing the held messages overwrites: its
+// fields are read first.
+func (s *streams) replay(ctx context.Context, h *changeHandler, xid uint32, commitLSN pglogrepl.LSN, commit *decode.Event) error {
+	commitTime := commit.CommitTime
+	n := 0
+	return s.spool.Replay(xid, func(lsn pglogrepl.LSN, data []byte) error {
+		if n++; n%statusEvery == 0 {
+			if err := h.src.StatusIfDue(); err != nil {
+				return err
+			}
+		}
+		ev, err := s.parser.ParseStreamed(data, lsn, xid)
+		if err != nil {
+			return err
+		}
+		if ev.Kind != decode.KindChange {
+			return nil
+		}
+		ev.CommitLSN, ev.CommitTime = commitLSN, commitTime
+		return h.change(ctx, ev)
+	})
+}
+
+// SessionStart forgets what the last session left unfinished: the server
+// describes the relations again and re-sends every transaction that
+// commits after the flush LSN from its start.
+func (h *changeHandler) SessionStart() {
+	if s := h.streams; s != nil {
+		s.parser.Reset()
+		_ = s.spool.Close()
+		s.open = 0
+	}
+}
