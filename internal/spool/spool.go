@@ -95,7 +95,7 @@ func (s *Spool) open(xid uint32) (*txn, error) {
 	}
 	f, err := os.CreateTemp(s.dir, "pg2kinesis-txn-*.spool")
 	if err != nil {
-		return nil, fmt.Errorf("spool streamed transaction %d: %w (set TMPDIR to a writable directory with room)", xid, err)
+		return nil, fmt.Errorf("spool streamed transaction %d: %w (point --spool-dir at a writable directory with room)", xid, err)
 	}
 	if err := os.Remove(f.Name()); err != nil {
 		_ = f.Close()

@@ -21,6 +21,8 @@ func readCorpus(tb testing.TB, path string) []decodetest.Message {
 
 func dump(ev *decode.Event) string { return decodetest.Dump(ev, 80) }
 
+func dumpColumn(c decode.Column) string { return decodetest.DumpColumn(c, 80) }
+
 // TestGolden parses every message of two real sessions on PostgreSQL 15, in
 // order with one Parser, and compares the events with the golden files:
 // testdata/workload.sql in protocol 1, and testdata/streaming.sql in

@@ -30,8 +30,8 @@ type Parser struct {
 	ev        decode.Event
 	relations map[uint32]*relation
 	types     map[uint32]described // described by Type messages
-	xid       uint32            // the open transaction (Begin … Commit)
-	inStream  bool              // between Stream Start and Stream Stop
+	xid       uint32               // the open transaction (Begin … Commit)
+	inStream  bool                 // between Stream Start and Stream Stop
 }
 
 type relation struct {
@@ -108,6 +108,9 @@ func (p *Parser) decode(data []byte, lsn pglogrepl.LSN, inStream bool) (ev *deco
 			ev, err = nil, decode.NewParseError(decode.PGOutput, lsn, data, nil, "malformed %s message: %v", typ, r)
 		}
 	}()
+	if err := checkLengths(data, inStream); err != nil {
+		return nil, decode.NewParseError(decode.PGOutput, lsn, data, err, "decode %s message", typ)
+	}
 	msg, err := pglogrepl.ParseV2(zeroColumnsInsert(data, inStream), inStream)
 	if err != nil {
 		return nil, decode.NewParseError(decode.PGOutput, lsn, data, err, "decode %s message", typ)
@@ -278,6 +281,9 @@ func (p *Parser) truncate(m *pglogrepl.TruncateMessage) error {
 	e := &p.ev
 	e.Kind, e.Op, e.XID = decode.KindChange, decode.Truncate, p.xid
 	e.Cascade, e.RestartSeqs = m.Option&1 != 0, m.Option&2 != 0
+	if len(m.RelationIDs) == 0 {
+		return fmt.Errorf("truncate of no relation")
+	}
 	for _, id := range m.RelationIDs {
 		r, err := p.rel(id)
 		if err != nil {
