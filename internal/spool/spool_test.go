@@ -142,4 +142,3 @@ func TestSpoolUnwritableDir(t *testing.T) {
 		t.Fatalf("error %q does not say what to do (%s)", err, want)
 	}
 }
-
