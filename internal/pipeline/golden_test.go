@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bufio"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -36,7 +37,7 @@ var (
 // records for them are pinned in testdata/<plugin>.<variant>.golden. The
 // live test below checks that the server still produces the same records.
 
-var goldenPlugins = []decode.Plugin{decode.TestDecoding, decode.Wal2JSON}
+var goldenPlugins = []decode.Plugin{decode.TestDecoding, decode.Wal2JSON, decode.PGOutput}
 
 type variant struct {
 	name       string
@@ -53,9 +54,22 @@ var goldenKeys = catalog.Keys{
 	"public.types": {"id"}, "public.full_ident": {"id"}, "public.t1": {"id"}, "public.t2": {"id"},
 }
 
+// captured is one plugin message: text (Data), or binary as hex (pgoutput).
 type captured struct {
 	LSN  string `json:"lsn"`
-	Data string `json:"data"`
+	Data string `json:"data,omitempty"`
+	Hex  string `json:"hex,omitempty"`
+}
+
+func (m captured) bytes(t *testing.T) []byte {
+	if m.Hex == "" {
+		return []byte(m.Data)
+	}
+	b, err := hex.DecodeString(m.Hex)
+	if err != nil {
+		t.Fatalf("message at %s: %v", m.LSN, err)
+	}
+	return b
 }
 
 // captureSink keeps every record as a line and acknowledges it at once.
@@ -126,16 +140,17 @@ func labelled(t *testing.T, p decode.Plugin, v variant, msgs []captured) []strin
 		if err != nil {
 			t.Fatal(err)
 		}
-		ev, err := labelParser.Parse([]byte(m.Data), lsn)
+		data := m.bytes(t)
+		ev, err := labelParser.Parse(data, lsn)
 		if err != nil {
-			t.Fatalf("parse %q: %v", m.Data, err)
+			t.Fatalf("parse %q: %v", data, err)
 		}
 		if ev.Kind == decode.KindMessage && ev.MessagePrefix == "pg2kinesis-case" {
 			label = string(ev.MessageContent)
 		}
 		before := len(snk.lines)
-		if err := h.HandleData(t.Context(), pglogrepl.XLogData{WALStart: lsn, WALData: []byte(m.Data)}); err != nil {
-			t.Fatalf("handle %q: %v", m.Data, err)
+		if err := h.HandleData(t.Context(), pglogrepl.XLogData{WALStart: lsn, WALData: data}); err != nil {
+			t.Fatalf("handle %q: %v", data, err)
 		}
 		for _, r := range snk.lines[before:] {
 			out = append(out, label+"\t"+r)
@@ -202,6 +217,11 @@ func captureInput(t *testing.T, p decode.Plugin) {
 	t.Helper()
 	dsn := testenv.Database(t)
 	conn := testenv.Connect(t, dsn)
+	if p == decode.PGOutput { // before the slot, which must see it
+		if _, err := conn.Exec(t.Context(), "CREATE PUBLICATION pg2kinesis FOR ALL TABLES"); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if _, err := conn.Exec(t.Context(), "SELECT pg_create_logical_replication_slot($1, $2)", slotName(p), p.String()); err != nil {
 		t.Fatal(err)
 	}
@@ -219,6 +239,10 @@ func captureInput(t *testing.T, p decode.Plugin) {
 	}
 	args := []any{}
 	sql := "SELECT lsn::text, data FROM pg_logical_slot_peek_changes('" + slotName(p) + "', NULL, NULL"
+	if p == decode.PGOutput { // binary; messages on, for the case labels
+		opts = []string{"proto_version", "1", "publication_names", "pg2kinesis", "messages", "true"}
+		sql = "SELECT lsn::text, encode(data, 'hex') FROM pg_logical_slot_peek_binary_changes('" + slotName(p) + "', NULL, NULL"
+	}
 	for i, o := range opts {
 		sql += ", $" + strconv.Itoa(i+1)
 		args = append(args, o)
@@ -232,6 +256,9 @@ func captureInput(t *testing.T, p decode.Plugin) {
 		var m captured
 		if err := rows.Scan(&m.LSN, &m.Data); err != nil {
 			t.Fatal(err)
+		}
+		if p == decode.PGOutput {
+			m.Hex, m.Data = m.Data, ""
 		}
 		line, _ := json.Marshal(m)
 		b.Write(line)

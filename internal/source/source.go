@@ -96,6 +96,9 @@ func New(cfg Config) *Source {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Publication == "" {
+		cfg.Publication = "pg2kinesis"
+	}
 	return &Source{cfg: cfg, log: cfg.Logger.With("slot", cfg.Slot)}
 }
 

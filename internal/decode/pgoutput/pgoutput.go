@@ -19,6 +19,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pglogrepl"
 
@@ -225,6 +226,16 @@ func (p *Parser) change(op decode.Op, relID uint32, oldType uint8, old, new *pgl
 	if new != nil {
 		if e.New, err = p.tuple(e.New, r, new, &e.UnchangedToast, false); err != nil {
 			return fmt.Errorf("new tuple: %w", err)
+		}
+	}
+	if op == decode.Update && old == nil && r.key != nil {
+		// pgoutput leaves the old key out when it did not change: it is the
+		// new row's. Saying so keeps the old key on every update, as
+		// wal2json and test_decoding have it.
+		for i := range e.New {
+			if slices.Contains(r.key, e.New[i].Name) {
+				e.Old = append(e.Old, e.New[i])
+			}
 		}
 	}
 	return nil
