@@ -54,6 +54,23 @@ func runLive(t *testing.T, p decode.Plugin, v variant, workload string, n int) [
 	t.Helper()
 	dsn := testenv.Database(t)
 	conn := testenv.Connect(t, dsn)
+	slot := testenv.Name(t)
+	snk := startLive(t, dsn, Config{
+		Source:    source.Config{Slot: slot, Plugin: p, CreateSlot: true},
+		Formatter: v.formatter, FullChange: v.fullChange,
+	})
+	testenv.WaitSlotStreaming(t, conn, slot)
+	if _, err := conn.Exec(t.Context(), workload); err != nil {
+		t.Fatalf("workload.sql: %v", err)
+	}
+	return waitRecords(t, snk, n)
+}
+
+// startLive runs the pipeline of cfg on the database of dsn into a
+// capturing sink until the test ends. cfg gets the connections, the
+// catalog and short intervals.
+func startLive(t *testing.T, dsn string, cfg Config) *captureSink {
+	t.Helper()
 	replConn, err := pgconn.ParseConfig(dsn + " replication=database")
 	if err != nil {
 		t.Fatal(err)
@@ -62,29 +79,29 @@ func runLive(t *testing.T, p decode.Plugin, v variant, workload string, n int) [
 	if err != nil {
 		t.Fatal(err)
 	}
-	slot := testenv.Name(t)
+	if cfg.Source.Conn == nil {
+		cfg.Source.Conn = replConn
+	}
+	cfg.Source.StatusInterval = 100 * time.Millisecond
 	snk := &captureSink{}
+	cfg.NewSink = func(ack sink.AckFunc) (sink.Sink, error) { snk.ack = ack; return snk, nil }
+	cfg.Keys, cfg.PKRefreshInterval = catalog.PGLoader(queryConn), time.Hour
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Config{
-			Source: source.Config{Conn: replConn, Slot: slot, Plugin: p, CreateSlot: true,
-				StatusInterval: 100 * time.Millisecond},
-			NewSink:   func(ack sink.AckFunc) (sink.Sink, error) { snk.ack = ack; return snk, nil },
-			Formatter: v.formatter, FullChange: v.fullChange,
-			Keys: catalog.PGLoader(queryConn), PKRefreshInterval: time.Hour,
-		})
-	}()
-	defer func() {
+	go func() { done <- Run(ctx, cfg) }()
+	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("Run = %v", err)
 		}
-	}()
-	testenv.WaitSlotStreaming(t, conn, slot)
-	if _, err := conn.Exec(t.Context(), workload); err != nil {
-		t.Fatalf("workload.sql: %v", err)
-	}
+	})
+	return snk
+}
+
+// waitRecords waits up to 30 s for n records, then a moment for records
+// that should not be there, and returns them all.
+func waitRecords(t *testing.T, snk *captureSink, n int) []string {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for len(snk.snapshot()) < n {
 		if time.Now().After(deadline) {
@@ -93,6 +110,6 @@ func runLive(t *testing.T, p decode.Plugin, v variant, workload string, n int) [
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	time.Sleep(300 * time.Millisecond) // room for records that should not be there
+	time.Sleep(300 * time.Millisecond)
 	return snk.snapshot()
 }
