@@ -17,9 +17,7 @@ package pgoutput
 
 import (
 	"encoding/binary"
-	"encoding/hex"
 	"fmt"
-	"slices"
 
 	"github.com/jackc/pglogrepl"
 
@@ -109,10 +107,22 @@ func (p *Parser) decode(data []byte, lsn pglogrepl.LSN, inStream bool) (ev *deco
 			ev, err = nil, decode.NewParseError(decode.PGOutput, lsn, data, nil, "malformed %s message: %v", typ, r)
 		}
 	}()
-	if err := checkLengths(data, inStream); err != nil {
-		return nil, decode.NewParseError(decode.PGOutput, lsn, data, err, "decode %s message", typ)
+	switch typ {
+	case pglogrepl.MessageTypeInsert, pglogrepl.MessageTypeUpdate, pglogrepl.MessageTypeDelete:
+		if err := p.row(data, inStream); err != nil {
+			return nil, decode.NewParseError(decode.PGOutput, lsn, data, err, "%s message", typ)
+		}
+		return &p.ev, nil
+	case pglogrepl.MessageTypeTruncate:
+		b := data[1:]
+		if inStream {
+			b = skip(b, 4)
+		}
+		if err := checkTruncate(b); err != nil {
+			return nil, decode.NewParseError(decode.PGOutput, lsn, data, err, "decode %s message", typ)
+		}
 	}
-	msg, err := pglogrepl.ParseV2(zeroColumnsInsert(data, inStream), inStream)
+	msg, err := pglogrepl.ParseV2(data, inStream)
 	if err != nil {
 		return nil, decode.NewParseError(decode.PGOutput, lsn, data, err, "decode %s message", typ)
 	}
@@ -132,12 +142,6 @@ func (p *Parser) decode(data []byte, lsn pglogrepl.LSN, inStream bool) (ev *deco
 	case *pglogrepl.TypeMessageV2:
 		p.types[m.DataType] = describe(m.Namespace, m.Name)
 		e.Kind = decode.KindInfo
-	case *pglogrepl.InsertMessageV2:
-		err = p.change(decode.Insert, m.RelationID, 0, nil, m.Tuple)
-	case *pglogrepl.UpdateMessageV2:
-		err = p.change(decode.Update, m.RelationID, m.OldTupleType, m.OldTuple, m.NewTuple)
-	case *pglogrepl.DeleteMessageV2:
-		err = p.change(decode.Delete, m.RelationID, m.OldTupleType, m.OldTuple, nil)
 	case *pglogrepl.TruncateMessageV2:
 		err = p.truncate(&m.TruncateMessage)
 	case *pglogrepl.LogicalDecodingMessageV2:
@@ -163,22 +167,6 @@ func (p *Parser) decode(data []byte, lsn pglogrepl.LSN, inStream bool) (ev *deco
 		return nil, decode.NewParseError(decode.PGOutput, lsn, data, err, "%s message", typ)
 	}
 	return e, nil
-}
-
-// zeroColumnsInsert works around pglogrepl's length check on Insert
-// messages, which wants 8 bytes after the type where an insert into a
-// table without columns (CREATE TABLE t ()) has 7: relation id, 'N' and a
-// column count of 0. One padding byte, which the decoder does not read,
-// lets it through.
-func zeroColumnsInsert(data []byte, inStream bool) []byte {
-	n := 8
-	if inStream {
-		n += 4 // the transaction id
-	}
-	if len(data) == n && data[0] == byte(pglogrepl.MessageTypeInsert) && data[n-3] == 'N' && data[n-2] == 0 && data[n-1] == 0 {
-		return append(data[:n:n], 0)
-	}
-	return data
 }
 
 func (p *Parser) relation(m *pglogrepl.RelationMessage) {
@@ -207,85 +195,6 @@ func (p *Parser) rel(id uint32) (*relation, error) {
 		return nil, fmt.Errorf("relation id %d was not described by a Relation message first", id)
 	}
 	return r, nil
-}
-
-func (p *Parser) change(op decode.Op, relID uint32, oldType uint8, old, new *pglogrepl.TupleData) error {
-	r, err := p.rel(relID)
-	if err != nil {
-		return err
-	}
-	e := &p.ev
-	e.Kind, e.Op, e.XID, e.Table, e.IdentityKey = decode.KindChange, op, p.xid, r.table, r.key
-	if old != nil {
-		// A key tuple ('K') carries every column, the ones outside the
-		// identity as nulls that say nothing about the old row.
-		if e.Old, err = p.tuple(e.Old, r, old, nil, oldType == 'K'); err != nil {
-			return fmt.Errorf("old tuple: %w", err)
-		}
-	}
-	if new != nil {
-		if e.New, err = p.tuple(e.New, r, new, &e.UnchangedToast, false); err != nil {
-			return fmt.Errorf("new tuple: %w", err)
-		}
-	}
-	if op == decode.Update && old == nil && r.key != nil {
-		// pgoutput leaves the old key out when it did not change: it is the
-		// new row's. Saying so keeps the old key on every update, as
-		// wal2json and test_decoding have it.
-		for i := range e.New {
-			if slices.Contains(r.key, e.New[i].Name) {
-				e.Old = append(e.Old, e.New[i])
-			}
-		}
-	}
-	return nil
-}
-
-var (
-	textTrue  = []byte("true")
-	textFalse = []byte("false")
-)
-
-// tuple appends t's columns to dst. An unchanged TOASTed value ('u') is
-// not a column of the row: its name goes to *toast (nil: dropped, as in
-// an old tuple, where it means the same value as the new row's). With
-// keyOnly, only the replica identity's columns are kept.
-func (p *Parser) tuple(dst []decode.Column, r *relation, t *pglogrepl.TupleData, toast *[]string, keyOnly bool) ([]decode.Column, error) {
-	if len(t.Columns) != len(r.cols) {
-		return dst, fmt.Errorf("%d columns, but the Relation message of %s has %d", len(t.Columns), r.table.Raw, len(r.cols))
-	}
-	for i, c := range t.Columns {
-		rc := &r.cols[i]
-		if keyOnly && !rc.identity {
-			continue
-		}
-		col := decode.Column{Name: rc.name, Type: rc.typ}
-		switch c.DataType {
-		case pglogrepl.TupleDataTypeNull:
-			col.Null = true
-		case pglogrepl.TupleDataTypeToast:
-			if toast != nil {
-				*toast = append(*toast, rc.name)
-			}
-			continue
-		case pglogrepl.TupleDataTypeText:
-			col.Value, col.Kind = c.Data, valueKind(rc.oid, c.Data)
-			if col.Kind == decode.Bool {
-				col.Value = textFalse
-				if len(c.Data) == 1 && c.Data[0] == 't' {
-					col.Value = textTrue
-				}
-			}
-		case pglogrepl.TupleDataTypeBinary:
-			// Only sent when the binary option is on, which pg2kinesis never
-			// asks for: carried as bytea's hex text rather than raw bytes.
-			col.Value = append([]byte(`\x`), hex.EncodeToString(c.Data)...)
-		default:
-			return dst, fmt.Errorf("column %q: unknown tuple data type %q", rc.name, c.DataType)
-		}
-		dst = append(dst, col)
-	}
-	return dst, nil
 }
 
 func (p *Parser) truncate(m *pglogrepl.TruncateMessage) error {
