@@ -85,6 +85,10 @@ func TestFlagsEnvAndShortForms(t *testing.T) {
 			func(c *Config) bool { return c.TablePat.MatchString("public.a") && !c.TablePat.MatchString("public.c") }},
 		{"full change with CSVPayload", []string{"-f", "CSVPayload", "--full-change"}, nil,
 			func(c *Config) bool { return c.Formatter == "CSVPayload" && c.FullChange }},
+		{"JSON", []string{"-f", "JSON", "--pg-slot-output-plugin", "wal2json"}, nil,
+			func(c *Config) bool { return c.Formatter == "JSON" && !c.FullChange && c.Plugin == decode.Wal2JSON }},
+		{"JSON with full change (tables without a key too)", []string{"--message-formatter=JSON", "--full-change"}, nil,
+			func(c *Config) bool { return c.Formatter == "JSON" && c.FullChange }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := Parse(tc.args, env(tc.env...))
@@ -107,7 +111,6 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{"unknown plugin", []string{"--pg-slot-output-plugin", "decoderbufs"}, nil, []string{`"decoderbufs"`, "test_decoding", "wal2json"}},
 		{"pgoutput not yet", []string{"--pg-slot-output-plugin", "pgoutput"}, nil, []string{"pgoutput", "not supported yet"}},
-		{"JSON not yet", []string{"-f", "JSON"}, nil, []string{"JSON", "not supported yet"}},
 		{"unknown formatter", []string{"-f", "XML"}, nil, []string{`"XML"`, "--message-formatter", "CSVPayload"}},
 		{"unknown operation", []string{"--operations", "upsert"}, nil, []string{`"upsert"`, "--operations", "truncate"}},
 		{"full change with CSV", []string{"-f", "CSV", "--full-change"}, nil, []string{"--full-change", "CSV"}},
