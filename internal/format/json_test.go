@@ -191,3 +191,20 @@ func FuzzJSONString(f *testing.F) {
 		}
 	})
 }
+
+// Appending into a buffer with room allocates nothing, whatever the values:
+// non-ASCII names, escapes, nested json, a commit time.
+func TestJSONAppendDoesNotAllocate(t *testing.T) {
+	ev := change(1, decode.Update, table("public", "naïve", `public."naïve"`), []decode.Column{
+		col("id", "bigint", "1", decode.Number), col("j", "jsonb", `{"k": [1, 2]}`, decode.String),
+		col("s", "text", "a\"\n\xffé", decode.String), nullCol("n", "text")},
+		[]decode.Column{col("id", "bigint", "1", decode.Number)})
+	ev.LSN, ev.CommitLSN, ev.CommitTime = 0x16B3748, 0x16B3800, time.Date(2026, 1, 2, 3, 4, 5, 6000, time.FixedZone("", 3600))
+	ev.UnchangedToast = []string{"body"}
+	f, _ := New("JSON", Options{Plugin: decode.Wal2JSON})
+	key := []string{"id"}
+	buf := f.Append(nil, ev, ev.Table, key)
+	if n := testing.AllocsPerRun(100, func() { buf = f.Append(buf[:0], ev, ev.Table, key) }); n != 0 {
+		t.Errorf("Append allocates %v times per record", n)
+	}
+}
