@@ -114,9 +114,6 @@ func (c *Config) validate(raw rawValues) error {
 			return err
 		}
 	}
-	if c.Formatter == "JSON" {
-		return usagef("-f JSON is not supported yet: use CSVPayload (the default) or CSV")
-	}
 	if c.FullChange && c.Formatter == "CSV" {
 		return usagef("--full-change needs a formatter that can carry the row: use -f CSVPayload or -f JSON, not CSV")
 	}

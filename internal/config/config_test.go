@@ -85,6 +85,10 @@ func TestFlagsEnvAndShortForms(t *testing.T) {
 			func(c *Config) bool { return c.TablePat.MatchString("public.a") && !c.TablePat.MatchString("public.c") }},
 		{"full change with CSVPayload", []string{"-f", "CSVPayload", "--full-change"}, nil,
 			func(c *Config) bool { return c.Formatter == "CSVPayload" && c.FullChange }},
+		{"JSON", []string{"-f", "JSON", "--pg-slot-output-plugin", "wal2json"}, nil,
+			func(c *Config) bool { return c.Formatter == "JSON" && !c.FullChange && c.Plugin == decode.Wal2JSON }},
+		{"JSON with full change (tables without a key too)", []string{"--message-formatter=JSON", "--full-change"}, nil,
+			func(c *Config) bool { return c.Formatter == "JSON" && c.FullChange }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := Parse(tc.args, env(tc.env...))
@@ -109,7 +113,6 @@ func TestUsageErrors(t *testing.T) {
 		{"publication tables need pgoutput", []string{"--publication-tables-from-pattern", "--table-pat", "x"}, nil, []string{"--publication-tables-from-pattern", "pgoutput only"}},
 		{"publication tables need a pattern", []string{"--pg-slot-output-plugin", "pgoutput", "--publication-tables-from-pattern"}, nil, []string{"needs --table-pat"}},
 		{"empty publication", []string{"--pg-slot-output-plugin", "pgoutput", "--publication", ""}, nil, []string{"--publication must not be empty"}},
-		{"JSON not yet", []string{"-f", "JSON"}, nil, []string{"JSON", "not supported yet"}},
 		{"unknown formatter", []string{"-f", "XML"}, nil, []string{`"XML"`, "--message-formatter", "CSVPayload"}},
 		{"unknown operation", []string{"--operations", "upsert"}, nil, []string{`"upsert"`, "--operations", "truncate"}},
 		{"full change with CSV", []string{"-f", "CSV", "--full-change"}, nil, []string{"--full-change", "CSV"}},

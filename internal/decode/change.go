@@ -117,7 +117,10 @@ type Event struct {
 	LSN  pglogrepl.LSN // the message's WAL position (XLogData WALStart)
 	XID  uint32        // the transaction's id; 0 for a non-transactional message
 
-	// Set when the plugin says (wal2json on begin and commit); zero otherwise.
+	// Set when the plugin says, zero otherwise: wal2json gives both on
+	// begin and commit and the time on each change too; test_decoding only
+	// the time, on COMMIT, with include-timestamp. The change handler copies
+	// a begin's values onto the changes of its transaction that lack them.
 	CommitLSN  pglogrepl.LSN
 	CommitTime time.Time
 

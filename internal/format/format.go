@@ -1,7 +1,8 @@
 // Package format turns decoded changes into the records pg2kinesis
 // publishes: CSV and CSVPayload exactly as the original pg2kinesis wrote
-// them, and its full-change payload. FORMATS.md is the contract; the
-// golden files under testdata/ pin it byte for byte.
+// them, its full-change payload, and our JSON format. FORMATS.md is the
+// contract; the pipeline's golden files (internal/pipeline/testdata) pin it
+// byte for byte.
 package format
 
 import (
@@ -25,7 +26,8 @@ type Options struct {
 	// Plugin decides the details the original varied by plugin: the case
 	// of the operation, and whether the xid is a JSON string or number.
 	Plugin decode.Plugin
-	// FullChange publishes every column (CSVPayload only).
+	// FullChange publishes every column (CSVPayload only: JSON always
+	// does, and CSV cannot).
 	FullChange bool
 }
 
@@ -38,6 +40,8 @@ func New(name string, opts Options) (Formatter, error) {
 		return fullChange{opts}, nil
 	case name == "CSVPayload":
 		return payload{opts}, nil
+	case name == "JSON": // the same with and without full change
+		return jsonFormatter{}, nil
 	}
 	return nil, fmt.Errorf("message formatter %q with full change %t is not available yet", name, opts.FullChange)
 }

@@ -31,7 +31,7 @@ func BenchmarkHandler(b *testing.B) {
 			`{"action":"B","xid":1234,"timestamp":"2026-11-24 16:06:09.837805+00","lsn":"0/158CDF70","nextlsn":"0/158CDFA0"}`,
 			`{"action":"C","xid":1234,"timestamp":"2026-11-24 16:06:09.837805+00","lsn":"0/158CDF70","nextlsn":"0/158CDFA0"}`},
 	} {
-		for _, name := range []string{"CSV", "CSVPayload"} {
+		for _, name := range []string{"CSV", "CSVPayload", "JSON"} {
 			b.Run(fmt.Sprintf("%s/%s", tc.plugin, name), func(b *testing.B) {
 				p, _ := newParser(tc.plugin)
 				f, _ := format.New(name, format.Options{Plugin: tc.plugin})

@@ -45,7 +45,7 @@ type variant struct {
 	fullChange bool
 }
 
-var variants = []variant{{"CSV", "CSV", false}, {"CSVPayload", "CSVPayload", false}, {"full-change", "CSVPayload", true}}
+var variants = []variant{{"CSV", "CSV", false}, {"CSVPayload", "CSVPayload", false}, {"full-change", "CSVPayload", true}, {"JSON", "JSON", false}}
 
 // goldenKeys are the primary keys that workload.sql creates.
 var goldenKeys = catalog.Keys{
@@ -272,12 +272,19 @@ func captureInput(t *testing.T, p decode.Plugin) {
 	}
 }
 
-var xidField = regexp.MustCompile(`^0,CDC,(\d+),|^0,CDC,\{"xid": "?(\d+)"?`)
+var (
+	xidField = regexp.MustCompile(`^0,CDC,(\d+),|^0,CDC,\{"xid": "?(\d+)"?`)
+	// The JSON record's fields that differ between runs.
+	jsonRunFields = regexp.MustCompile(`"(xid|lsn|commit_lsn|commit_time)":("[^"]*"|\d+)`)
+)
 
-// normaliseXIDs replaces each transaction id by its order of appearance, so
-// that records from two runs of the same workload compare equal.
+// normaliseXIDs replaces each transaction id, and in JSON records each LSN
+// and commit time, by its order of appearance (per field), so that records
+// from two runs of the same workload compare equal while which records
+// share a transaction, an LSN or a commit still has to match.
 func normaliseXIDs(lines []string) []string {
 	seen := map[string]int{}
+	jsonSeen := map[string]map[string]int{}
 	out := make([]string, len(lines))
 	for i, l := range lines {
 		out[i] = xidField.ReplaceAllStringFunc(l, func(m string) string {
@@ -288,8 +295,88 @@ func normaliseXIDs(lines []string) []string {
 			}
 			return strings.Replace(m, xid, "X"+strconv.Itoa(seen[xid]), 1)
 		})
+		if !strings.HasPrefix(l, "{") {
+			continue
+		}
+		out[i] = jsonRunFields.ReplaceAllStringFunc(out[i], func(m string) string {
+			sub := jsonRunFields.FindStringSubmatch(m)
+			field, v := sub[1], sub[2]
+			if jsonSeen[field] == nil {
+				jsonSeen[field] = map[string]int{}
+			}
+			if _, ok := jsonSeen[field][v]; !ok {
+				jsonSeen[field][v] = len(jsonSeen[field]) + 1
+			}
+			return `"` + field + `":"#` + strconv.Itoa(jsonSeen[field][v]) + `"`
+		})
 	}
 	return out
 }
 
 func slotName(p decode.Plugin) string { return "golden_" + p.String() }
+
+// jsonKeys are the JSON record's keys, in order (FORMATS.md §4).
+var jsonKeys = []string{"op", "schema", "table", "xid", "lsn", "commit_lsn", "commit_time", "pk", "before", "after", "unchanged_toast"}
+
+// Every JSON golden record is one valid JSON object with the keys of
+// FORMATS.md §4 in their order, and types that do not vary by plugin.
+func TestGoldenJSONIsValid(t *testing.T) {
+	for _, p := range goldenPlugins {
+		golden, err := os.ReadFile(goldenPath(p, variant{name: "JSON"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for n, l := range strings.Split(strings.TrimSuffix(string(golden), "\n"), "\n") {
+			rec := []byte(l[strings.IndexByte(l, '\t')+1:])
+			var m map[string]any
+			if err := json.Unmarshal(rec, &m); err != nil {
+				t.Fatalf("%s line %d: %v", p, n+1, err)
+			}
+			dec := json.NewDecoder(strings.NewReader(string(rec)))
+			dec.UseNumber()
+			var keys []string
+			if tok, _ := dec.Token(); tok != json.Delim('{') {
+				t.Fatalf("%s line %d: not an object", p, n+1)
+			}
+			for dec.More() {
+				k, _ := dec.Token()
+				keys = append(keys, k.(string))
+				var skip json.RawMessage
+				if err := dec.Decode(&skip); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if strings.Join(keys, ",") != strings.Join(jsonKeys, ",") {
+				t.Errorf("%s line %d: keys %v, want %v", p, n+1, keys, jsonKeys)
+			}
+			_, xidIsNumber := m["xid"].(float64)
+			_, toastIsArray := m["unchanged_toast"].([]any)
+			if !xidIsNumber || !toastIsArray || m["op"] == nil || m["lsn"] == nil {
+				t.Errorf("%s line %d: xid %T, unchanged_toast %T, op %v, lsn %v", p, n+1, m["xid"], m["unchanged_toast"], m["op"], m["lsn"])
+			}
+		}
+	}
+}
+
+// JSON carries the whole row either way: --full-change only adds the
+// changes of tables without a primary key, and changes no record.
+func TestGoldenJSONFullChangeOnlyAddsTablesWithoutKey(t *testing.T) {
+	for _, p := range goldenPlugins {
+		msgs := readInput(t, p)
+		plain := labelled(t, p, variant{"JSON", "JSON", false}, msgs)
+		full := labelled(t, p, variant{"JSON", "JSON", true}, msgs)
+		var rest []string
+		for _, l := range full {
+			if strings.HasPrefix(l, "no-primary-key\t") {
+				if !strings.Contains(l, `"table":"nokey"`) || !strings.Contains(l, `"pk":null`) {
+					t.Errorf("%s: %s, want the nokey insert with pk null", p, l)
+				}
+				continue
+			}
+			rest = append(rest, l)
+		}
+		if len(rest) == len(full) || strings.Join(rest, "\n") != strings.Join(plain, "\n") {
+			t.Errorf("%s: JSON with --full-change is not JSON plus the table without a key:\n%s", p, lineDiff(strings.Join(plain, "\n"), strings.Join(rest, "\n")))
+		}
+	}
+}

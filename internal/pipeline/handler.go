@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"time"
 
 	"github.com/jackc/pglogrepl"
 
@@ -46,6 +47,12 @@ type changeHandler struct {
 	noKeyWarned  map[string]bool
 	skippedNoKey int // changes of tables without a primary key, not published
 	skippedLarge int // changes over the record limit, skipped by --oversize=skip
+
+	// The open transaction's commit LSN and time, when its begin message
+	// gives them (wal2json, pgoutput): not every change message repeats
+	// them, and the JSON record carries them on each change.
+	commitLSN  pglogrepl.LSN
+	commitTime time.Time
 }
 
 func newChangeHandler(src *source.Source, tr *checkpoint.Tracker, p parser, f *filter.Filter, keys *catalog.Cache,
@@ -72,9 +79,12 @@ func (h *changeHandler) HandleData(ctx context.Context, m pglogrepl.XLogData) er
 		return err
 	}
 	switch ev.Kind {
+	case decode.KindBegin:
+		h.commitLSN, h.commitTime = ev.CommitLSN, ev.CommitTime
 	case decode.KindChange:
 		return h.change(ctx, ev)
 	case decode.KindCommit:
+		h.commitLSN, h.commitTime = 0, time.Time{}
 		h.commit(m.WALStart)
 	case decode.KindStreamStart, decode.KindStreamed, decode.KindStreamCommit, decode.KindStreamAbort:
 		return h.streamed(ctx, ev, m)
@@ -86,6 +96,12 @@ func (h *changeHandler) HandleData(ctx context.Context, m pglogrepl.XLogData) er
 func (h *changeHandler) change(ctx context.Context, ev *decode.Event) error {
 	if !h.filter.Op(ev.Op) {
 		return nil
+	}
+	if ev.CommitLSN == 0 {
+		ev.CommitLSN = h.commitLSN
+	}
+	if ev.CommitTime.IsZero() {
+		ev.CommitTime = h.commitTime
 	}
 	if ev.Op != decode.Truncate {
 		return h.publish(ctx, ev, ev.Table)

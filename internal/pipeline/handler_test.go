@@ -205,3 +205,47 @@ func (s *countingSink) Put(_ context.Context, r sink.Record) error {
 	s.ack(r.Seq)
 	return nil
 }
+
+// The JSON record of every change carries its transaction's commit LSN and
+// time, which wal2json gives on its begin message (the time on each change
+// too) and test_decoding not at all.
+func TestHandlerCarriesCommitPosition(t *testing.T) {
+	run := func(p decode.Plugin, msgs []string) []string {
+		t.Helper()
+		ps, _ := newParser(p)
+		f, _ := format.New("JSON", format.Options{Plugin: p})
+		keys := catalog.New(func(context.Context) (catalog.Keys, error) { return catalog.Keys{"public.items": {"id"}}, nil }, nil)
+		snk := &captureSink{}
+		h := newChangeHandler(source.New(source.Config{}), checkpoint.New(0), ps, filter.New(nil, nil), keys, f, snk, Config{}, nil)
+		for i, m := range msgs {
+			if err := feed(t, h, pglogrepl.LSN(0x100+i), m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return snk.lines
+	}
+	w := func(action, xid, ts, lsn, rest string) string {
+		return `{"action":"` + action + `","xid":` + xid + `,"timestamp":"` + ts + `","lsn":"` + lsn + `"` + rest + `}`
+	}
+	ins := `,"schema":"public","table":"items","columns":[{"name":"id","type":"integer","value":1}]`
+	got := run(decode.Wal2JSON, []string{
+		w("B", "7", "2026-11-24 16:07:38.054722+00", "0/169D9E70", `,"nextlsn":"0/169DCC28"`),
+		w("I", "7", "2026-11-24 16:07:38.054722+00", "0/104", ins),
+		w("C", "7", "2026-11-24 16:07:38.054722+00", "0/169D9E70", `,"nextlsn":"0/169DCC28"`),
+		w("B", "8", "2026-11-24 18:00:00.5+02", "0/169DCE78", `,"nextlsn":"0/169DCEA8"`),
+		w("I", "8", "2026-11-24 18:00:00.5+02", "0/105", ins),
+		w("C", "8", "2026-11-24 18:00:00.5+02", "0/169DCE78", `,"nextlsn":"0/169DCEA8"`),
+	})
+	want := []string{
+		`"xid":7,"lsn":"0/101","commit_lsn":"0/169D9E70","commit_time":"2026-11-24T16:07:38.054722Z",`,
+		`"xid":8,"lsn":"0/104","commit_lsn":"0/169DCE78","commit_time":"2026-11-24T16:00:00.500000Z",`,
+	}
+	if len(got) != 2 || !strings.Contains(got[0], want[0]) || !strings.Contains(got[1], want[1]) {
+		t.Fatalf("wal2json records\n%q\nwant them to contain\n%q", got, want)
+	}
+
+	got = run(decode.TestDecoding, []string{"BEGIN 9", "table public.items: INSERT: id[integer]:1", "COMMIT 9"})
+	if len(got) != 1 || !strings.Contains(got[0], `"xid":9,"lsn":"0/101","commit_lsn":null,"commit_time":null,`) {
+		t.Fatalf("test_decoding records %q, want commit_lsn and commit_time null", got)
+	}
+}
