@@ -19,7 +19,7 @@ import (
 
 // replicate runs the main job until ctx is cancelled or a fatal error.
 func replicate(ctx context.Context, cfg *config.Config, out, logOut io.Writer) error {
-	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log := newLogger(logOut, cfg.LogFormat, cfg.LogLevel)
 	replConn, err := cfg.PG.ReplicationConfig()
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ package config
 
 import (
 	"fmt"
+	"log/slog"
 	"regexp"
 	"slices"
 	"strings"
@@ -42,6 +43,9 @@ type Config struct {
 	PKRefreshInterval time.Duration
 	ShutdownTimeout   time.Duration
 
+	LogFormat string     // text or json
+	LogLevel  slog.Level // parsed from --log-level
+
 	ShowVersion bool
 }
 
@@ -61,6 +65,8 @@ var (
 	PartitionKeys = []string{"xid", "table", "pk", "const"}
 	OversizeModes = []string{"fail", "skip"}
 	Sinks         = []string{"kinesis", "stdout"}
+	LogFormats    = []string{"text", "json"}
+	LogLevels     = []string{"debug", "info", "warn", "error"}
 )
 
 // Postgres restricts slot names to these characters; checking here gives a
@@ -76,6 +82,7 @@ func oneOf(flag, value string, allowed []string) error {
 
 // validate checks the values that parsing alone cannot, and normalises them.
 func (c *Config) validate(raw rawValues) error {
+	raw.logLevel = strings.ToLower(raw.logLevel)
 	p, err := decode.ParsePlugin(raw.plugin)
 	if err != nil {
 		return usagef("--pg-slot-output-plugin: %v", err)
@@ -95,11 +102,16 @@ func (c *Config) validate(raw rawValues) error {
 		{"partition-key", c.PartitionKey, PartitionKeys},
 		{"oversize", c.Oversize, OversizeModes},
 		{"sink", c.Sink, Sinks},
+		{"log-format", c.LogFormat, LogFormats},
+		{"log-level", raw.logLevel, LogLevels},
 	} {
 		if err := oneOf(check.flag, check.value, check.allowed); err != nil {
 			return err
 		}
 	}
+	// Only the four names --help lists: slog would also take "INFO+2",
+	// which is no help to an operator.
+	_ = c.LogLevel.UnmarshalText([]byte(raw.logLevel))
 	if c.Formatter == "JSON" {
 		return usagef("-f JSON is not supported yet: use CSVPayload (the default) or CSV")
 	}

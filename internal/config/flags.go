@@ -24,6 +24,7 @@ type rawValues struct {
 	plugin     string
 	tablePat   string
 	operations []string
+	logLevel   string
 }
 
 // spec describes one flag: its long name, optional short name and help.
@@ -151,6 +152,8 @@ func specs(c *Config, raw *rawValues) []spec {
 		{"status-interval", "", duration(&c.StatusInterval), "Longest time between status updates to Postgres."},
 		{"pk-refresh-interval", "", duration(&c.PKRefreshInterval), "Reload the primary-key cache this often (also on SIGHUP)."},
 		{"shutdown-timeout", "", duration(&c.ShutdownTimeout), "On SIGINT/SIGTERM, wait this long for in-flight records before exiting."},
+		{"log-format", "", str(&c.LogFormat), "Log format on standard error: text (key=value) or json (one object per line)."},
+		{"log-level", "", str(&raw.logLevel), "Least severe log level written: debug, info, warn or error."},
 		{"version", "", boolean(&c.ShowVersion), "Print the version and exit."},
 	}
 }
@@ -172,8 +175,10 @@ func defaults() (Config, rawValues) {
 			StatusInterval:    10 * time.Second,
 			PKRefreshInterval: time.Hour,
 			ShutdownTimeout:   30 * time.Second,
+			LogFormat:         "text",
 		}, rawValues{
-			plugin: "test_decoding",
+			plugin:   "test_decoding",
+			logLevel: "info",
 		}
 }
 
