@@ -12,7 +12,7 @@ import (
 // error stays one plain line after it, whatever the format.
 func TestLogFormatAndLevel(t *testing.T) {
 	dsn := testenv.Database(t)
-	base := append(connArgs(t, dsn), "--sink", "stdout")
+	base := append(connArgs(t, dsn), "--sink", "stdout", "-s", testenv.Name(t))
 
 	_, stderr, code := pg2kinesis(t, append(base, "--log-format", "json", "--log-level", "debug")...)
 	if code != 1 {

@@ -8,7 +8,6 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/pg2kinesis/pg2kinesis/internal/catalog"
 	"github.com/pg2kinesis/pg2kinesis/internal/config"
 	"github.com/pg2kinesis/pg2kinesis/internal/pipeline"
 	"github.com/pg2kinesis/pg2kinesis/internal/sink"
@@ -28,6 +27,10 @@ func replicate(ctx context.Context, cfg *config.Config, out, logOut io.Writer) e
 	if err != nil {
 		return err
 	}
+	beforeConnect, err := passwordHook(ctx, cfg)
+	if err != nil {
+		return err
+	}
 	newSink, err := sinkFactory(ctx, cfg, out, log)
 	if err != nil {
 		return err
@@ -39,7 +42,7 @@ func replicate(ctx context.Context, cfg *config.Config, out, logOut io.Writer) e
 
 	log.Info("starting", "version", version(), "slot", cfg.SlotName, "plugin", cfg.Plugin,
 		"formatter", cfg.Formatter, "full_change", cfg.FullChange, "sink", cfg.Sink)
-	return pipeline.Run(ctx, pipeline.Config{
+	err = pipeline.Run(ctx, pipeline.Config{
 		Logger:            log,
 		NewSink:           newSink,
 		PartitionKey:      cfg.PartitionKey,
@@ -48,11 +51,12 @@ func replicate(ctx context.Context, cfg *config.Config, out, logOut io.Writer) e
 		FullChange:        cfg.FullChange,
 		TablePat:          cfg.TablePat,
 		Operations:        cfg.Operations,
-		Keys:              catalog.PGLoader(queryConn),
+		Keys:              keysLoader(queryConn, beforeConnect),
 		PKRefreshInterval: cfg.PKRefreshInterval,
 		HUP:               hup,
 		Source: source.Config{
 			Conn:            replConn,
+			BeforeConnect:   beforeConnect,
 			Slot:            cfg.SlotName,
 			Plugin:          cfg.Plugin,
 			CreateSlot:      cfg.CreateSlot,
@@ -62,6 +66,7 @@ func replicate(ctx context.Context, cfg *config.Config, out, logOut io.Writer) e
 			MaxBackoff:      cfg.MaxBackoff,
 		},
 	})
+	return config.ExplainTLS(err)
 }
 
 // relaySIGHUP turns each SIGHUP into a non-blocking send on hup (signals

@@ -83,6 +83,9 @@ func oneOf(flag, value string, allowed []string) error {
 // validate checks the values that parsing alone cannot, and normalises them.
 func (c *Config) validate(raw rawValues) error {
 	raw.logLevel = strings.ToLower(raw.logLevel)
+	if err := c.PG.validate(); err != nil {
+		return err
+	}
 	p, err := decode.ParsePlugin(raw.plugin)
 	if err != nil {
 		return usagef("--pg-slot-output-plugin: %v", err)
