@@ -174,4 +174,3 @@ func TestVerifyFull(t *testing.T) {
 		t.Fatalf("CA with sslmode disable: exit %d, stderr %q", code, stderr)
 	}
 }
-
