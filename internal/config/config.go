@@ -46,6 +46,7 @@ type Config struct {
 	LogFormat string     // text or json
 	LogLevel  slog.Level // parsed from --log-level
 
+	ConfigFile  string // the file the settings were read from, if any
 	ShowVersion bool
 }
 
