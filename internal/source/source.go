@@ -22,16 +22,11 @@ import (
 
 // Config says which slot to stream and how.
 type Config struct {
-	Conn *pgconn.Config // a replication=database connection
-	// BeforeConnect, if set, adjusts a copy of Conn before each connection
-	// attempt, the first and every reconnect: it is where a password that
-	// expires (an RDS IAM token) is made fresh. Its error is handled like a
-	// failed connection.
-	BeforeConnect func(ctx context.Context, cfg *pgconn.Config) error
-	Slot          string
-	Plugin        decode.Plugin
-	CreateSlot    bool // create the slot if missing, on the first connection only
-	RecreateSlot  bool // drop and create the slot, on the first connection only
+	Conn         *pgconn.Config // a replication=database connection
+	Slot         string
+	Plugin       decode.Plugin
+	CreateSlot   bool // create the slot if missing, on the first connection only
+	RecreateSlot bool // drop and create the slot, on the first connection only
 
 	StatusInterval  time.Duration // longest time between status updates (default 10s)
 	ShutdownTimeout time.Duration // bound on Handler.Drain at shutdown (default 30s)
@@ -39,6 +34,12 @@ type Config struct {
 	MaxBackoff      time.Duration // cap of the reconnect backoff (default 30s)
 
 	Logger *slog.Logger
+
+	// BeforeConnect, if set, adjusts a copy of Conn before each connection
+	// attempt, the first and every reconnect: it is where a password that
+	// expires (an RDS IAM token) is made fresh. Its error is handled like a
+	// failed connection.
+	BeforeConnect func(ctx context.Context, cfg *pgconn.Config) error
 }
 
 // Handler receives the stream. Its methods are called from Run's goroutine,
