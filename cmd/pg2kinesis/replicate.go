@@ -41,7 +41,7 @@ func replicate(ctx context.Context, cfg *config.Config, out, logOut io.Writer) e
 	defer stop()
 
 	log.Info("starting", "version", version(), "slot", cfg.SlotName, "plugin", cfg.Plugin,
-		"formatter", cfg.Formatter, "full_change", cfg.FullChange, "sink", cfg.Sink)
+		"formatter", cfg.Formatter, "full_change", cfg.FullChange, "sink", cfg.Sink, "config_file", cfg.ConfigFile)
 	err = pipeline.Run(ctx, pipeline.Config{
 		Logger:            log,
 		NewSink:           newSink,

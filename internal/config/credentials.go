@@ -9,10 +9,18 @@ import (
 	"strings"
 )
 
+// SSLModes are libpq's, weakest first.
+var SSLModes = []string{"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
+
 // validate checks the credential and TLS flags before anything connects,
 // so that a typo in a path is a usage error naming the flag, not a
 // connection failure.
 func (p *PG) validate() error {
+	if p.set["pg-sslmode"] {
+		if err := oneOf("pg-sslmode", p.SSLMode, SSLModes); err != nil {
+			return err
+		}
+	}
 	if p.PasswordFile != "" {
 		if p.IAMAuth {
 			return usagef("--pg-password-file and --pg-iam-auth both set the password: choose one")

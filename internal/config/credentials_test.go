@@ -62,6 +62,7 @@ func TestCredentialUsageErrors(t *testing.T) {
 		{"empty password file", []string{"--pg-password-file", writeFile(t, "empty", "\n")}, []string{"--pg-password-file", "empty"}},
 		{"two-line password file", []string{"--pg-password-file", writeFile(t, "two", "a\nb\n")}, []string{"--pg-password-file", "more than one line"}},
 		{"password file and IAM", []string{"--pg-password-file", writeFile(t, "pw", "x"), "--pg-iam-auth"}, []string{"--pg-password-file", "--pg-iam-auth"}},
+		{"unknown sslmode", []string{"--pg-sslmode", "verify"}, []string{`"verify"`, "--pg-sslmode", "verify-full"}},
 		{"unreadable CA", []string{"--pg-sslrootcert", missing, "--pg-sslmode", "verify-full"}, []string{"--pg-sslrootcert", missing}},
 		{"cert without key", []string{"--pg-sslcert", caFile}, []string{"--pg-sslcert", "--pg-sslkey"}},
 	} {
