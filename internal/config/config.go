@@ -113,8 +113,8 @@ func (c *Config) validate(raw rawValues) error {
 			return err
 		}
 	}
-	// Only the four names --help lists: slog would also take "INFO+2",
-	// which is no help to an operator.
+	// Cannot fail: the check above admits only the four names --help lists
+	// (slog alone would also take "INFO+2", no help to an operator).
 	_ = c.LogLevel.UnmarshalText([]byte(raw.logLevel))
 	if c.Formatter == "JSON" {
 		return usagef("-f JSON is not supported yet: use CSVPayload (the default) or CSV")
