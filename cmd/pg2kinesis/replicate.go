@@ -8,7 +8,6 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/pg2kinesis/pg2kinesis/internal/catalog"
 	"github.com/pg2kinesis/pg2kinesis/internal/config"
 	"github.com/pg2kinesis/pg2kinesis/internal/pipeline"
 	"github.com/pg2kinesis/pg2kinesis/internal/sink"
@@ -19,12 +18,16 @@ import (
 
 // replicate runs the main job until ctx is cancelled or a fatal error.
 func replicate(ctx context.Context, cfg *config.Config, out, logOut io.Writer) error {
-	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log := newLogger(logOut, cfg.LogFormat, cfg.LogLevel)
 	replConn, err := cfg.PG.ReplicationConfig()
 	if err != nil {
 		return err
 	}
 	queryConn, err := cfg.PG.QueryConfig()
+	if err != nil {
+		return err
+	}
+	beforeConnect, err := passwordHook(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -38,8 +41,8 @@ func replicate(ctx context.Context, cfg *config.Config, out, logOut io.Writer) e
 	defer stop()
 
 	log.Info("starting", "version", version(), "slot", cfg.SlotName, "plugin", cfg.Plugin,
-		"formatter", cfg.Formatter, "full_change", cfg.FullChange, "sink", cfg.Sink)
-	return pipeline.Run(ctx, pipeline.Config{
+		"formatter", cfg.Formatter, "full_change", cfg.FullChange, "sink", cfg.Sink, "config_file", cfg.ConfigFile)
+	err = pipeline.Run(ctx, pipeline.Config{
 		Logger:                 log,
 		NewSink:                newSink,
 		PartitionKey:           cfg.PartitionKey,
@@ -50,11 +53,12 @@ func replicate(ctx context.Context, cfg *config.Config, out, logOut io.Writer) e
 		SpoolDir:               cfg.SpoolDir,
 		PublicationFromPattern: cfg.PublicationFromPattern,
 		Operations:             cfg.Operations,
-		Keys:                   catalog.PGLoader(queryConn),
+		Keys:                   keysLoader(queryConn, beforeConnect),
 		PKRefreshInterval:      cfg.PKRefreshInterval,
 		HUP:                    hup,
 		Source: source.Config{
 			Conn:            replConn,
+			BeforeConnect:   beforeConnect,
 			Slot:            cfg.SlotName,
 			Plugin:          cfg.Plugin,
 			CreateSlot:      cfg.CreateSlot,
@@ -66,6 +70,7 @@ func replicate(ctx context.Context, cfg *config.Config, out, logOut io.Writer) e
 			MaxBackoff:      cfg.MaxBackoff,
 		},
 	})
+	return config.ExplainTLS(err)
 }
 
 // relaySIGHUP turns each SIGHUP into a non-blocking send on hup (signals

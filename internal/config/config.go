@@ -5,6 +5,7 @@ package config
 
 import (
 	"fmt"
+	"log/slog"
 	"regexp"
 	"slices"
 	"strings"
@@ -50,6 +51,10 @@ type Config struct {
 	PKRefreshInterval time.Duration
 	ShutdownTimeout   time.Duration
 
+	LogFormat string     // text or json
+	LogLevel  slog.Level // parsed from --log-level
+
+	ConfigFile  string // the file the settings were read from, if any
 	ShowVersion bool
 }
 
@@ -69,6 +74,8 @@ var (
 	PartitionKeys = []string{"xid", "table", "pk", "const"}
 	OversizeModes = []string{"fail", "skip"}
 	Sinks         = []string{"kinesis", "stdout"}
+	LogFormats    = []string{"text", "json"}
+	LogLevels     = []string{"debug", "info", "warn", "error"}
 )
 
 // Postgres restricts slot names to these characters; checking here gives a
@@ -84,6 +91,10 @@ func oneOf(flag, value string, allowed []string) error {
 
 // validate checks the values that parsing alone cannot, and normalises them.
 func (c *Config) validate(raw rawValues) error {
+	raw.logLevel = strings.ToLower(raw.logLevel)
+	if err := c.PG.validate(); err != nil {
+		return err
+	}
 	p, err := decode.ParsePlugin(raw.plugin)
 	if err != nil {
 		return usagef("--pg-slot-output-plugin: %v", err)
@@ -109,11 +120,16 @@ func (c *Config) validate(raw rawValues) error {
 		{"partition-key", c.PartitionKey, PartitionKeys},
 		{"oversize", c.Oversize, OversizeModes},
 		{"sink", c.Sink, Sinks},
+		{"log-format", c.LogFormat, LogFormats},
+		{"log-level", raw.logLevel, LogLevels},
 	} {
 		if err := oneOf(check.flag, check.value, check.allowed); err != nil {
 			return err
 		}
 	}
+	// Cannot fail: the check above admits only the four names --help lists
+	// (slog alone would also take "INFO+2", no help to an operator).
+	_ = c.LogLevel.UnmarshalText([]byte(raw.logLevel))
 	if c.FullChange && c.Formatter == "CSV" {
 		return usagef("--full-change needs a formatter that can carry the row: use -f CSVPayload or -f JSON, not CSV")
 	}

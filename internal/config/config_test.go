@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"log/slog"
 	"reflect"
 	"strings"
 	"testing"
@@ -83,6 +84,10 @@ func TestFlagsEnvAndShortForms(t *testing.T) {
 			func(c *Config) bool { return c.CreateSlot && c.RecreateSlot }},
 		{"table pattern compiles", []string{"--table-pat", `^public\.(a|b)$`}, nil,
 			func(c *Config) bool { return c.TablePat.MatchString("public.a") && !c.TablePat.MatchString("public.c") }},
+		{"log settings", []string{"--log-format", "json", "--log-level", "WARN"}, nil,
+			func(c *Config) bool { return c.LogFormat == "json" && c.LogLevel == slog.LevelWarn }},
+		{"log defaults", nil, nil,
+			func(c *Config) bool { return c.LogFormat == "text" && c.LogLevel == slog.LevelInfo }},
 		{"full change with CSVPayload", []string{"-f", "CSVPayload", "--full-change"}, nil,
 			func(c *Config) bool { return c.Formatter == "CSVPayload" && c.FullChange }},
 		{"JSON", []string{"-f", "JSON", "--pg-slot-output-plugin", "wal2json"}, nil,
@@ -126,6 +131,8 @@ func TestUsageErrors(t *testing.T) {
 		{"bad oversize", []string{"--oversize", "truncate"}, nil, []string{"--oversize", "skip"}},
 		{"bad shard count", []string{"--shard-count", "0"}, nil, []string{"--shard-count"}},
 		{"positional argument", []string{"extra"}, nil, []string{`"extra"`}},
+		{"bad log level", []string{"--log-level", "verbose"}, nil, []string{`"verbose"`, "--log-level", "debug, info, warn, error"}},
+		{"bad log format", nil, []string{"PG2KINESIS_LOG_FORMAT", "xml"}, []string{`"xml"`, "--log-format", "text, json"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse(tc.args, env(tc.env...))

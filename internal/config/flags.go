@@ -24,6 +24,11 @@ type rawValues struct {
 	plugin     string
 	tablePat   string
 	operations []string
+	logLevel   string
+
+	// layer counts the sources applied so far (file, environment, flags);
+	// opsLayer is the one that last set operations.
+	layer, opsLayer int
 }
 
 // spec describes one flag: its long name, optional short name and help.
@@ -34,8 +39,13 @@ type spec struct {
 	help        string
 }
 
-// stringList is a repeatable flag.
-type stringList struct{ values *[]string }
+// stringList is a repeatable flag. Repeats add up within one source, but
+// a later source replaces the list: --operations on the command line
+// overrides the config file's list rather than adding to it.
+type stringList struct {
+	values       *[]string
+	layer, owner *int // the source being applied; the one values came from
+}
 
 func (l stringList) String() string {
 	if l.values == nil || len(*l.values) == 0 {
@@ -44,7 +54,16 @@ func (l stringList) String() string {
 	return strings.Join(*l.values, ",")
 }
 
-func (l stringList) Set(v string) error { *l.values = append(*l.values, v); return nil }
+func (l stringList) Set(v string) error {
+	if *l.owner != *l.layer {
+		*l.values, *l.owner = nil, *l.layer
+	}
+	*l.values = append(*l.values, v)
+	return nil
+}
+
+// isRepeatable lets a config file give a list for the flag.
+func (l stringList) isRepeatable() bool { return true }
 
 // boolValue lets --no-aggregate clear the field that --aggregate sets.
 type boolValue struct {
@@ -127,6 +146,11 @@ func specs(c *Config, raw *rawValues) []spec {
 		{"pg-port", "p", str(&c.PG.Port), "Postgres port (libpq: PGPORT)."},
 		{"pg-user", "u", str(&c.PG.User), "Postgres user; needs the REPLICATION attribute (libpq: PGUSER)."},
 		{"pg-sslmode", "", str(&c.PG.SSLMode), "Postgres SSL mode: disable, allow, prefer, require, verify-ca or verify-full (libpq: PGSSLMODE)."},
+		{"pg-sslrootcert", "", str(&c.PG.SSLRootCert), "CA certificates (PEM) that verify the server, for --pg-sslmode verify-ca or verify-full (libpq: PGSSLROOTCERT)."},
+		{"pg-sslcert", "", str(&c.PG.SSLCert), "Client certificate (PEM) for certificate authentication, with --pg-sslkey (libpq: PGSSLCERT)."},
+		{"pg-sslkey", "", str(&c.PG.SSLKey), "Private key (PEM) of --pg-sslcert (libpq: PGSSLKEY)."},
+		{"pg-password-file", "", str(&c.PG.PasswordFile), "File holding the Postgres password (a trailing newline is ignored); wins over the DSN, PGPASSWORD and ~/.pgpass."},
+		{"pg-iam-auth", "", boolean(&c.PG.IAMAuth), "Authenticate with an RDS/Aurora IAM token, made from the AWS credentials before each connection, instead of a password."},
 		{"pg-dsn", "", str(&c.PG.DSN), "libpq connection string or postgres:// URL; the --pg-* flags given explicitly override its fields."},
 		{"pg-slot-name", "s", str(&c.SlotName), "Logical replication slot to stream from."},
 		{"pg-slot-output-plugin", "", str(&raw.plugin), "Output plugin of the slot: test_decoding, wal2json or pgoutput."},
@@ -140,7 +164,7 @@ func specs(c *Config, raw *rawValues) []spec {
 		{"message-formatter", "f", str(&c.Formatter), "Record format: CSVPayload, CSV or JSON."},
 		{"table-pat", "", str(&raw.tablePat), "Publish only tables whose schema.table this regular expression finds (a search, not a full match)."},
 		{"full-change", "", boolean(&c.FullChange), "Publish tables without a primary key too, and with CSVPayload every column of a changed row (JSON always carries the row)."},
-		{"operations", "", stringList{&raw.operations}, "Operations to publish, repeatable or comma-separated: all, insert, update, delete, truncate."},
+		{"operations", "", stringList{&raw.operations, &raw.layer, &raw.opsLayer}, "Operations to publish, repeatable or comma-separated: all, insert, update, delete, truncate."},
 		{"partition-key", "", str(&c.PartitionKey), "Kinesis partition key: xid, table, pk (schema.table plus key) or const."},
 		{"aggregate", "", boolean(&c.Aggregate), "Pack records into KPL aggregates (the original's format)."},
 		{"no-aggregate", "", boolValue{p: &c.Aggregate, invert: true}, "Send one plain Kinesis record per change."},
@@ -155,6 +179,9 @@ func specs(c *Config, raw *rawValues) []spec {
 		{"status-interval", "", duration(&c.StatusInterval), "Longest time between status updates to Postgres."},
 		{"pk-refresh-interval", "", duration(&c.PKRefreshInterval), "Reload the primary-key cache this often (also on SIGHUP)."},
 		{"shutdown-timeout", "", duration(&c.ShutdownTimeout), "On SIGINT/SIGTERM, wait this long for in-flight records before exiting."},
+		{"log-format", "", str(&c.LogFormat), "Log format on standard error: text (key=value) or json (one object per line)."},
+		{"log-level", "", str(&raw.logLevel), "Least severe log level written: debug, info, warn or error."},
+		{"config", "", str(&c.ConfigFile), "YAML file of settings keyed by the long flag names (pg-slot-name: x); the environment and flags win over it."},
 		{"version", "", boolean(&c.ShowVersion), "Print the version and exit."},
 	}
 }
@@ -178,32 +205,72 @@ func defaults() (Config, rawValues) {
 			StatusInterval:    10 * time.Second,
 			PKRefreshInterval: time.Hour,
 			ShutdownTimeout:   30 * time.Second,
+			LogFormat:         "text",
 		}, rawValues{
-			plugin: "test_decoding",
+			plugin:   "test_decoding",
+			logLevel: "info",
 		}
 }
 
-// Parse reads args (without the program name) and the PG2KINESIS_* variables
-// from getenv. Flags win over the environment. It returns flag.ErrHelp for
-// --help and a *UsageError for anything it rejects.
+// Parse reads args (without the program name), the PG2KINESIS_* variables
+// from getenv and the config file that --config or PG2KINESIS_CONFIG names.
+// Flags win over the environment, which wins over the file, which wins over
+// the defaults. It returns flag.ErrHelp for --help and a *UsageError for
+// anything it rejects.
 func Parse(args []string, getenv func(string) (string, bool)) (*Config, error) {
+	// A first pass over the flags only finds --config (and reports bad
+	// flags): the file must be applied before the environment and flags.
+	scratch, scratchRaw := defaults()
+	if _, err := parseFlags(args, &scratch, &scratchRaw); err != nil {
+		return nil, err
+	}
+	path := scratch.ConfigFile
+	if path == "" {
+		path, _ = getenv(EnvName("config"))
+	}
+
 	c, raw := defaults()
-	fs := flag.NewFlagSet("pg2kinesis", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
-	for _, s := range specs(&c, &raw) {
-		fs.Var(s.value, s.name, s.help)
-		if s.short != "" {
-			fs.Var(s.value, s.short, s.help)
+	c.ConfigFile = path
+	raw.layer++
+	if path != "" {
+		set, err := applyFile(path, specs(&c, &raw))
+		if err != nil {
+			return nil, err
+		}
+		for _, name := range set {
+			c.PG.markSet(name)
 		}
 	}
-	// The environment first, so that flags parsed afterwards win.
+	raw.layer++
 	for _, s := range specs(&c, &raw) {
 		if v, ok := getenv(EnvName(s.name)); ok {
 			if err := s.value.Set(v); err != nil {
-				return nil, usagef("invalid value %q for %s: %v", v, EnvName(s.name), err)
+				return nil, usagef("invalid value %s for %s: %v", quoted(s.name, v), EnvName(s.name), err)
 			}
 			c.PG.markSet(s.name)
+		}
+	}
+	raw.layer++
+	fs, err := parseFlags(args, &c, &raw)
+	if err != nil {
+		return nil, err
+	}
+	fs.Visit(func(f *flag.Flag) { c.PG.markSet(longName(f.Name)) })
+	if err := c.validate(raw); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// parseFlags parses args into c and raw.
+func parseFlags(args []string, c *Config, raw *rawValues) (*flag.FlagSet, error) {
+	fs := flag.NewFlagSet("pg2kinesis", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	for _, s := range specs(c, raw) {
+		fs.Var(s.value, s.name, s.help)
+		if s.short != "" {
+			fs.Var(s.value, s.short, s.help)
 		}
 	}
 	if err := fs.Parse(args); err != nil {
@@ -215,11 +282,16 @@ func Parse(args []string, getenv func(string) (string, bool)) (*Config, error) {
 	if fs.NArg() > 0 {
 		return nil, usagef("unexpected argument %q (see --help)", fs.Arg(0))
 	}
-	fs.Visit(func(f *flag.Flag) { c.PG.markSet(longName(f.Name)) })
-	if err := c.validate(raw); err != nil {
-		return nil, err
+	return fs, nil
+}
+
+// quoted is v in quotes for an error message, unless the setting may hold
+// a password.
+func quoted(name, v string) string {
+	if name == "pg-dsn" {
+		return "(not shown: it may hold a password)"
 	}
-	return &c, nil
+	return strconv.Quote(v)
 }
 
 func longName(name string) string {
@@ -245,11 +317,12 @@ func Usage(w io.Writer) {
 Streams the changes of a PostgreSQL database from a logical replication slot
 to an AWS Kinesis stream, at least once and in commit order.
 
-Every flag can also be set with an environment variable, shown after it;
-flags win over the environment. The libpq variables (PGHOST, PGPORT,
-PGDATABASE, PGUSER, PGPASSWORD, PGSSLMODE, ...) and ~/.pgpass apply as well;
-the --pg-* flags win over them when given. -h is the host (as in the
-original pg2kinesis); help is --help only.
+Every flag can also be set with an environment variable, shown after it,
+and in the YAML file of --config under its long name. Flags win over the
+environment, which wins over the file, which wins over the defaults. The
+libpq variables (PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD, PGSSLMODE,
+...) and ~/.pgpass apply as well; the --pg-* settings win over them when
+given. -h is the host (as in the original pg2kinesis); help is --help only.
 
 Flags:
 `)
@@ -261,7 +334,7 @@ Flags:
 		def := s.value.String()
 		_, isBool := s.value.(boolValue)
 		switch {
-		case s.name == "no-aggregate" || s.name == "version":
+		case s.name == "no-aggregate" || s.name == "version" || s.name == "config":
 			def = ""
 		case isBool:
 			def = "default " + def

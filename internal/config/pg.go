@@ -22,15 +22,34 @@ type PG struct {
 	User    string
 	SSLMode string
 
+	// The TLS files go into the connection string like the fields above,
+	// so that pgconn loads and checks them exactly as libpq would.
+	SSLRootCert string
+	SSLCert     string
+	SSLKey      string
+
+	// PasswordFile holds the password (one line); validate reads it into
+	// password, which is set on the parsed configs and never put into a
+	// connection string, where an error message could quote it.
+	PasswordFile string
+	password     string
+
+	// IAMAuth replaces the password with an RDS IAM token made before each
+	// connection (see internal/pgauth).
+	IAMAuth bool
+
 	set map[string]bool // flag names given explicitly
 }
 
 var pgFlagKeys = map[string]string{
-	"pg-dbname":  "dbname",
-	"pg-host":    "host",
-	"pg-port":    "port",
-	"pg-user":    "user",
-	"pg-sslmode": "sslmode",
+	"pg-dbname":      "dbname",
+	"pg-host":        "host",
+	"pg-port":        "port",
+	"pg-user":        "user",
+	"pg-sslmode":     "sslmode",
+	"pg-sslrootcert": "sslrootcert",
+	"pg-sslcert":     "sslcert",
+	"pg-sslkey":      "sslkey",
 }
 
 func (p *PG) markSet(flagName string) {
@@ -47,6 +66,7 @@ func (p *PG) overrides() map[string]string {
 	values := map[string]string{
 		"pg-dbname": p.DBName, "pg-host": p.Host, "pg-port": p.Port,
 		"pg-user": p.User, "pg-sslmode": p.SSLMode,
+		"pg-sslrootcert": p.SSLRootCert, "pg-sslcert": p.SSLCert, "pg-sslkey": p.SSLKey,
 	}
 	kv := map[string]string{}
 	for name, key := range pgFlagKeys {
@@ -72,7 +92,31 @@ func (p *PG) ReplicationConfig() (*pgconn.Config, error) {
 		// pgconn's message can quote the DSN, password included: keep it out.
 		return nil, usagef("invalid Postgres connection settings (--pg-dsn and --pg-* flags): %s", redactParseError(err))
 	}
+	if err := p.checkTLS(cfg); err != nil {
+		return nil, err
+	}
+	if p.password != "" {
+		cfg.Password = p.password
+	}
 	return cfg, nil
+}
+
+// checkTLS refuses a CA file that the sslmode in effect (from a flag, the
+// DSN or PGSSLMODE) would not use: the operator asked for verification and
+// would silently not get it.
+func (p *PG) checkTLS(cfg *pgconn.Config) error {
+	rootCert := p.SSLRootCert
+	if !p.set["pg-sslrootcert"] {
+		rootCert = "" // from the DSN or PGSSLROOTCERT: libpq's rules, not ours
+	}
+	if rootCert == "" {
+		return nil
+	}
+	t := cfg.TLSConfig
+	if t == nil || (t.InsecureSkipVerify && t.VerifyPeerCertificate == nil) {
+		return usagef("--pg-sslrootcert %s is set, but the sslmode in effect (disable, allow or prefer) does not verify the server: add --pg-sslmode verify-full (or verify-ca)", rootCert)
+	}
+	return nil
 }
 
 // QueryConfig parses the connection settings for a normal connection, as
@@ -81,6 +125,12 @@ func (p *PG) QueryConfig() (*pgx.ConnConfig, error) {
 	cfg, err := pgx.ParseConfig(p.ConnString())
 	if err != nil {
 		return nil, usagef("invalid Postgres connection settings (--pg-dsn and --pg-* flags): %s", redactParseError(err))
+	}
+	if err := p.checkTLS(&cfg.Config); err != nil {
+		return nil, err
+	}
+	if p.password != "" {
+		cfg.Password = p.password
 	}
 	return cfg, nil
 }

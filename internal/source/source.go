@@ -41,6 +41,12 @@ type Config struct {
 	MaxBackoff      time.Duration // cap of the reconnect backoff (default 30s)
 
 	Logger *slog.Logger
+
+	// BeforeConnect, if set, adjusts a copy of Conn before each connection
+	// attempt, the first and every reconnect: it is where a password that
+	// expires (an RDS IAM token) is made fresh. Its error is handled like a
+	// failed connection.
+	BeforeConnect func(ctx context.Context, cfg *pgconn.Config) error
 }
 
 // Handler receives the stream. Its methods are called from Run's goroutine,
@@ -161,7 +167,14 @@ func (s *Source) Run(ctx context.Context, h Handler) error {
 // session runs one replication connection. streamed reports whether
 // START_REPLICATION succeeded, which resets the backoff.
 func (s *Source) session(ctx context.Context, h Handler) (streamed bool, err error) {
-	conn, err := pgconn.ConnectConfig(ctx, s.cfg.Conn)
+	connCfg := s.cfg.Conn
+	if s.cfg.BeforeConnect != nil {
+		connCfg = s.cfg.Conn.Copy()
+		if err := s.cfg.BeforeConnect(ctx, connCfg); err != nil {
+			return false, fmt.Errorf("prepare the replication connection: %w", err)
+		}
+	}
+	conn, err := pgconn.ConnectConfig(ctx, connCfg)
 	if err != nil {
 		return false, fmt.Errorf("connect to Postgres for replication: %w", err)
 	}

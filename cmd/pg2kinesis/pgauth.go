@@ -1,0 +1,42 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pg2kinesis/pg2kinesis/internal/catalog"
+	"github.com/pg2kinesis/pg2kinesis/internal/config"
+	"github.com/pg2kinesis/pg2kinesis/internal/pgauth"
+)
+
+// passwordHook is what makes each Postgres connection's password when it is
+// not fixed: with --pg-iam-auth, a fresh RDS IAM token. nil otherwise.
+func passwordHook(ctx context.Context, cfg *config.Config) (func(context.Context, *pgconn.Config) error, error) {
+	if !cfg.PG.IAMAuth {
+		return nil, nil
+	}
+	tokens, err := pgauth.NewRDSTokens(ctx, cfg.AWSRegion)
+	if err != nil {
+		return nil, err
+	}
+	return pgauth.BeforeConnect(tokens), nil
+}
+
+// keysLoader is the catalog's loader, with the hook applied to a copy of
+// the settings before each of its connections (one per refresh, so a token
+// made at start would have expired by the next).
+func keysLoader(conn *pgx.ConnConfig, hook func(context.Context, *pgconn.Config) error) catalog.Loader {
+	if hook == nil {
+		return catalog.PGLoader(conn)
+	}
+	return func(ctx context.Context) (catalog.Keys, error) {
+		c := conn.Copy()
+		if err := hook(ctx, &c.Config); err != nil {
+			return nil, fmt.Errorf("prepare the catalog connection: %w", err)
+		}
+		return catalog.PGLoader(c)(ctx)
+	}
+}
