@@ -136,9 +136,12 @@ func TestEndToEndOrderPerRow(t *testing.T) {
 		}
 	}
 	stream := testenv.Stream(t, testenv.KinesisClient(t, ep), 4)
-	d := startDaemon(t, append(connArgs(t, dsn), "--create-slot", "--kinesis-endpoint", ep, "-k", stream,
+	// Slot names are global to the server, which other packages and
+	// clones share: a name of the test's own.
+	slot := testenv.Name(t)
+	d := startDaemon(t, append(connArgs(t, dsn), "-s", slot, "--create-slot", "--kinesis-endpoint", ep, "-k", stream,
 		"--full-change", "--partition-key", "pk", "--status-interval", "200ms", "--flush-interval", "50ms")...)
-	waitSlotActive(t, conn, "pg2kinesis")
+	waitSlotActive(t, conn, slot)
 	reader := readStream(t, ep, stream)
 
 	// want[table:id] is the sequence of v values the row's changes carry,

@@ -147,7 +147,8 @@ func TestStreamsAndStopsCleanlyOnSIGTERM(t *testing.T) {
 	if _, err := conn.Exec(t.Context(), "CREATE TABLE items (id int PRIMARY KEY)"); err != nil {
 		t.Fatal(err)
 	}
-	args := append(connArgs(t, dsn), "--sink", "stdout", "--create-slot", "--status-interval", "1h",
+	slot := testenv.Name(t) // slot names are global to the shared server
+	args := append(connArgs(t, dsn), "-s", slot, "--sink", "stdout", "--create-slot", "--status-interval", "1h",
 		"-f", "CSV", "--pg-slot-output-plugin", "wal2json")
 	cmd := exec.Command(binary, args...)
 	cmd.Env = cleanEnv()
@@ -170,7 +171,7 @@ func TestStreamsAndStopsCleanlyOnSIGTERM(t *testing.T) {
 		}
 		close(lines)
 	}()
-	testenv.WaitSlotStreaming(t, conn, "pg2kinesis")
+	testenv.WaitSlotStreaming(t, conn, slot)
 	var commitLSN, xid string
 	if err := conn.QueryRow(t.Context(), "INSERT INTO items VALUES (42) RETURNING pg_current_wal_insert_lsn()::text, pg_current_xact_id()::text").Scan(&commitLSN, &xid); err != nil {
 		t.Fatal(err)
@@ -216,7 +217,7 @@ func TestStreamsAndStopsCleanlyOnSIGTERM(t *testing.T) {
 	}
 	var passed bool
 	if err := conn.QueryRow(t.Context(),
-		"SELECT confirmed_flush_lsn >= $1::pg_lsn FROM pg_replication_slots WHERE slot_name = 'pg2kinesis'", commitLSN).Scan(&passed); err != nil {
+		"SELECT confirmed_flush_lsn >= $1::pg_lsn FROM pg_replication_slots WHERE slot_name = $2", commitLSN, slot).Scan(&passed); err != nil {
 		t.Fatal(err)
 	}
 	if !passed {

@@ -330,10 +330,11 @@ func checkStream(t *testing.T, recs []kinesis.TailRecord, want map[string][]int)
 	}
 	bad := 0
 	for key, w := range want {
-		if fmt.Sprint(got[key]) != fmt.Sprint(w) {
+		if i := firstDifference(got[key], w); i >= 0 {
 			bad++
 			if bad <= 5 {
-				t.Errorf("row %s: changes arrived as %v, committed as %v", key, got[key], w)
+				t.Errorf("row %s: %d changes committed, %d arrived; they differ from change %d on: committed %v, arrived %v",
+					key, len(w), len(got[key]), i+1, head(w[i:]), head(got[key][min(i, len(got[key])):]))
 			}
 		}
 	}
@@ -346,4 +347,22 @@ func checkStream(t *testing.T, recs []kinesis.TailRecord, want map[string][]int)
 		t.Errorf("... %d rows in all are wrong", bad)
 	}
 	t.Logf("%d records read, %d distinct", len(recs), len(seen))
+}
+
+// firstDifference is the index where a and b first differ, -1 if equal.
+func firstDifference(a, b []int) int {
+	for i := range max(len(a), len(b)) {
+		if i >= len(a) || i >= len(b) || a[i] != b[i] {
+			return i
+		}
+	}
+	return -1
+}
+
+// head is the first few values, for a readable failure.
+func head(v []int) string {
+	if len(v) > 5 {
+		return fmt.Sprint(v[:5])[:len(fmt.Sprint(v[:5]))-1] + " ...]"
+	}
+	return fmt.Sprint(v)
 }
