@@ -49,6 +49,7 @@ func replicate(ctx context.Context, cfg *config.Config, out, logOut io.Writer) e
 		TablePat:          cfg.TablePat,
 		Operations:        cfg.Operations,
 		Keys:              catalog.PGLoader(queryConn),
+		Tables:            catalog.PGTables(queryConn),
 		PKRefreshInterval: cfg.PKRefreshInterval,
 		HUP:               hup,
 		Source: source.Config{

@@ -37,6 +37,7 @@ type Config struct {
 	Operations   []string       // empty: every operation
 
 	Keys              catalog.Loader
+	Tables            catalog.TableLister // nil: no check of TablePat at start
 	PKRefreshInterval time.Duration
 	HUP               <-chan struct{} // each value refreshes the primary-key cache
 
@@ -79,6 +80,9 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 
+	flt := filter.New(cfg.TablePat, cfg.Operations)
+	warnUnmatchedPattern(ctx, cfg, flt, log)
+
 	src := source.New(cfg.Source)
 	tracker := checkpoint.New(0)
 	snk, err := cfg.NewSink(func(seq uint64) {
@@ -89,7 +93,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer snk.Close()
-	h := newChangeHandler(src, tracker, p, filter.New(cfg.TablePat, cfg.Operations), keys, f, snk, cfg, log)
+	h := newChangeHandler(src, tracker, p, flt, keys, f, snk, cfg, log)
 
 	// The sink and the cache refresher outlive the source's context: at a
 	// clean stop the source drains the sink before they end. A fatal error
@@ -107,4 +111,25 @@ func Run(ctx context.Context, cfg Config) error {
 		return src.Run(srcCtx, h)
 	})
 	return g.Wait()
+}
+
+// warnUnmatchedPattern warns once at start when --table-pat finds no
+// table: most likely a typo, but not fatal, since a matching table may be
+// created later and its changes will then be published.
+func warnUnmatchedPattern(ctx context.Context, cfg Config, flt *filter.Filter, log *slog.Logger) {
+	if cfg.TablePat == nil || cfg.Tables == nil {
+		return
+	}
+	tables, err := cfg.Tables(ctx)
+	if err != nil {
+		log.Warn("cannot check which tables --table-pat matches", "table_pat", cfg.TablePat.String(), "err", err)
+		return
+	}
+	for _, t := range tables {
+		if flt.Table(t) {
+			return
+		}
+	}
+	log.Warn("--table-pat matches no table of the database: nothing is published until a matching table is created",
+		"table_pat", cfg.TablePat.String(), "tables", len(tables))
 }
