@@ -217,8 +217,9 @@ func TestFaultKinesisOutage(t *testing.T) {
 	cut := time.Now()
 	// A transaction that commits after the cut cannot be delivered before
 	// the end of the outage; the WAL position after its commit bounds its
-	// commit record from above.
-	r.w.waitTxns(t, 1)
+	// commit record from above. The second one counted after the cut
+	// surely began after it.
+	r.w.waitTxns(t, 2)
 	undelivered := r.w.lastCommitLSN()
 	for time.Since(cut) < 10*time.Second {
 		running(t, d)

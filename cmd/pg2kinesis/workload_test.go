@@ -223,14 +223,24 @@ func (w *workload) resolve(err error, ops []op) error {
 		return rerr
 	}
 	defer conn.Close(context.Background())
-	var status *string
-	if err := conn.QueryRow(context.Background(), "SELECT pg_xact_status($1::xid8)", ce.xid).Scan(&status); err != nil {
-		return fmt.Errorf("workload: status of xid %s after %v: %w", ce.xid, ce.err, err)
+	// A backend that lost its client may still be finishing the commit.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var status *string
+		if err := conn.QueryRow(context.Background(), "SELECT pg_xact_status($1::xid8)", ce.xid).Scan(&status); err != nil {
+			return fmt.Errorf("workload: status of xid %s after %v: %w", ce.xid, ce.err, err)
+		}
+		switch {
+		case status != nil && *status == "committed":
+			w.apply(ops, "")
+			return nil
+		case status == nil || *status != "in progress":
+			return nil
+		case time.Now().After(deadline):
+			return fmt.Errorf("workload: xid %s still in progress 30s after %v", ce.xid, ce.err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	if status != nil && *status == "committed" {
-		w.apply(ops, "")
-	}
-	return nil
 }
 
 // reconnect waits up to a minute for the server (it may be restarting).
