@@ -2,7 +2,7 @@
 GO          ?= go
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build services services-stop services-status lint test demo bench
+.PHONY: all build services services-stop services-status lint test faults demo bench
 
 all: build
 
@@ -26,6 +26,15 @@ lint:
 # The test command: CI runs exactly this (see .ci/run).
 test: services lint
 	$(GO) test -race -count=1 ./...
+
+# The fault suite alone (make test runs it too): kill -9, Postgres restart,
+# Kinesis outage, network cut, dropped slot, standby takeover.
+faults: services
+	@log=$$(mktemp); \
+	{ $(GO) test -race -count=1 -run 'TestFault' ./cmd/pg2kinesis/ -v 2>&1; echo $$? >"$$log.rc"; } | tee "$$log"; \
+	rc=$$(cat "$$log.rc"); \
+	echo "$$(grep -c -- '^--- PASS: TestFault' "$$log") passed, $$(grep -c -- '^--- FAIL: TestFault' "$$log") failed"; \
+	rm -f "$$log" "$$log.rc"; exit $$rc
 
 # Streams a small workload from the local Postgres and prints it.
 demo: build services

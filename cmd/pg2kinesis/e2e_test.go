@@ -6,10 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os/exec"
-	"regexp"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -18,7 +15,6 @@ import (
 
 	"github.com/pg2kinesis/pg2kinesis/internal/sink/kinesis"
 	"github.com/pg2kinesis/pg2kinesis/internal/testenv"
-	"github.com/pg2kinesis/pg2kinesis/internal/testenv/kinesisproxy"
 )
 
 // daemon is a running pg2kinesis process.
@@ -126,8 +122,6 @@ func (r *streamReader) waitDistinct(t *testing.T, want int, timeout time.Duratio
 	}
 }
 
-var pkeyField = regexp.MustCompile(`"columnvalues": \[(\d+), (\d+)\]|"keyvalues": \[(\d+)`)
-
 // Several tables, transactions of inserts, updates and deletes, 4 shards:
 // every change arrives, and for every row the changes arrive in commit
 // order.
@@ -142,9 +136,12 @@ func TestEndToEndOrderPerRow(t *testing.T) {
 		}
 	}
 	stream := testenv.Stream(t, testenv.KinesisClient(t, ep), 4)
-	d := startDaemon(t, append(connArgs(t, dsn), "--create-slot", "--kinesis-endpoint", ep, "-k", stream,
+	// Slot names are global to the server, which other packages and
+	// clones share: a name of the test's own.
+	slot := testenv.Name(t)
+	d := startDaemon(t, append(connArgs(t, dsn), "-s", slot, "--create-slot", "--kinesis-endpoint", ep, "-k", stream,
 		"--full-change", "--partition-key", "pk", "--status-interval", "200ms", "--flush-interval", "50ms")...)
-	waitSlotActive(t, conn, "pg2kinesis")
+	waitSlotActive(t, conn, slot)
 	reader := readStream(t, ep, stream)
 
 	// want[table:id] is the sequence of v values the row's changes carry,
@@ -189,151 +186,10 @@ func TestEndToEndOrderPerRow(t *testing.T) {
 	recs := reader.waitDistinct(t, total, 60*time.Second, d)
 	d.stop(t)
 
-	got := map[string][]int{}
-	seen := map[string]bool{}
-	for _, rec := range recs {
-		if seen[string(rec.Data)] {
-			continue // a re-send
-		}
-		seen[string(rec.Data)] = true
-		table := regexp.MustCompile(`"table": "(\w+)"`).FindSubmatch(rec.Data)
-		m := pkeyField.FindSubmatch(rec.Data)
-		if table == nil || m == nil {
-			t.Fatalf("unexpected record %s", rec.Data)
-		}
-		if len(m[1]) > 0 {
-			key := fmt.Sprintf("%s:%s", table[1], m[1])
-			if rec.PartitionKey != "public."+key {
-				t.Fatalf("record %s has partition key %q, want public.%s", rec.Data, rec.PartitionKey, key)
-			}
-			var val int
-			fmt.Sscan(string(m[2]), &val)
-			got[key] = append(got[key], val)
-		} else {
-			key := fmt.Sprintf("%s:%s", table[1], m[3])
-			got[key] = append(got[key], -1)
-		}
-	}
-	for key, w := range want {
-		if fmt.Sprint(got[key]) != fmt.Sprint(w) {
-			t.Errorf("row %s: changes arrived as %v, committed as %v", key, got[key], w)
-		}
-	}
-	t.Logf("%d changes in %d transactions; %d records read, %d distinct", total, 150, len(recs), len(seen))
+	checkStream(t, recs, want)
 }
 
 func waitSlotActive(t *testing.T, conn *pgx.Conn, slot string) {
 	t.Helper()
 	testenv.WaitSlotStreaming(t, conn, slot)
-}
-
-// kill -9 in the middle of a 100,000-row workload loses nothing: after a
-// restart every row is in the stream at least once.
-func TestKillNineLosesNothing(t *testing.T) {
-	ep := testenv.KinesisEndpoint(t)
-	dsn := testenv.Database(t)
-	conn := testenv.Connect(t, dsn)
-	if _, err := conn.Exec(t.Context(), "CREATE TABLE items (id int PRIMARY KEY, note text)"); err != nil {
-		t.Fatal(err)
-	}
-	stream := testenv.Stream(t, testenv.KinesisClient(t, ep), 2)
-	args := append(connArgs(t, dsn), "--create-slot", "--kinesis-endpoint", ep, "-k", stream, "-f", "CSV", "--status-interval", "100ms")
-	d := startDaemon(t, args...)
-	waitSlotActive(t, conn, "pg2kinesis")
-	reader := readStream(t, ep, stream)
-
-	const rows, perTxn = 100000, 1000
-	load := make(chan error, 1)
-	go func() {
-		for i := 0; i < rows; i += perTxn {
-			_, err := conn.Exec(context.Background(),
-				"INSERT INTO items SELECT g, 'row ' || g FROM generate_series($1::int, $2::int) g", i+1, i+perTxn)
-			if err != nil {
-				load <- err
-				return
-			}
-		}
-		load <- nil
-	}()
-	// Kill once a part of the workload is in the stream.
-	waitFor(t, 60*time.Second, "a third of the rows in the stream", func() bool { return len(reader.snapshot()) > rows/3 })
-	if err := d.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-d.done
-	before := len(reader.snapshot())
-	if err := <-load; err != nil {
-		t.Fatal(err)
-	}
-	d = startDaemon(t, args...)
-	recs := reader.waitDistinct(t, rows, 120*time.Second, d)
-	d.stop(t)
-
-	ids := map[string]int{}
-	for _, rec := range recs {
-		f := strings.Split(string(rec.Data), ",")
-		ids[f[len(f)-1]]++
-	}
-	for i := 1; i <= rows; i++ {
-		if ids[fmt.Sprint(i)] == 0 {
-			t.Fatalf("row %d is not in the stream", i)
-		}
-	}
-	t.Logf("killed with %d records in the stream; %d records for %d rows: %d re-sent", before, len(recs), rows, len(recs)-rows)
-}
-
-// While Kinesis takes nothing (every call's connection is dropped), the
-// slot does not move past the changes waiting to be delivered; once
-// Kinesis is back they arrive and the slot moves on.
-func TestSlotWaitsForKinesis(t *testing.T) {
-	ep := testenv.KinesisEndpoint(t)
-	dsn := testenv.Database(t)
-	conn := testenv.Connect(t, dsn)
-	if _, err := conn.Exec(t.Context(), "CREATE TABLE items (id int PRIMARY KEY)"); err != nil {
-		t.Fatal(err)
-	}
-	stream := testenv.Stream(t, testenv.KinesisClient(t, ep), 2)
-	proxy := kinesisproxy.Start(t, ep)
-	var down atomic.Bool
-	down.Store(true)
-	proxy.Plan = func(int) kinesisproxy.Fault {
-		if down.Load() {
-			return kinesisproxy.DropBefore
-		}
-		return kinesisproxy.Pass
-	}
-	d := startDaemon(t, append(connArgs(t, dsn), "--create-slot", "--kinesis-endpoint", proxy.URL, "-k", stream,
-		"-f", "CSV", "--status-interval", "100ms", "--max-backoff", "500ms")...)
-	waitSlotActive(t, conn, "pg2kinesis")
-	// The slot may pass the inserts of a transaction that is not delivered
-	// yet (Postgres re-sends a transaction whole when its commit is past the
-	// slot), but never its commit, which ends before afterCommit. The insert
-	// position, not pg_current_wal_lsn: with synchronous_commit=off the
-	// written position can lag behind the commit record.
-	if _, err := conn.Exec(t.Context(), "INSERT INTO items SELECT generate_series(1, 100)"); err != nil {
-		t.Fatal(err)
-	}
-	var afterCommit string
-	if err := conn.QueryRow(t.Context(), "SELECT pg_current_wal_insert_lsn()::text").Scan(&afterCommit); err != nil {
-		t.Fatal(err)
-	}
-	passed := func() bool {
-		var ok bool
-		if err := conn.QueryRow(t.Context(),
-			"SELECT confirmed_flush_lsn >= $1::pg_lsn FROM pg_replication_slots WHERE slot_name = 'pg2kinesis'", afterCommit).Scan(&ok); err != nil {
-			t.Fatal(err)
-		}
-		return ok
-	}
-	waitFor(t, 10*time.Second, "calls to reach the broken Kinesis", func() bool { return proxy.Stats().DroppedBefore >= 3 })
-	time.Sleep(time.Second) // ten status intervals
-	if passed() {
-		t.Fatal("the slot moved past changes Kinesis has not stored")
-	}
-	down.Store(false)
-	reader := readStream(t, ep, stream)
-	reader.waitDistinct(t, 100, 30*time.Second, d)
-	waitFor(t, 10*time.Second, "the slot to move past the delivered changes", passed)
-	d.stop(t)
-	t.Logf("proxy: %+v", proxy.Stats())
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/pg2kinesis/pg2kinesis/internal/config"
@@ -41,7 +42,7 @@ func run(ctx context.Context, args []string, getenv func(string) (string, bool),
 		return exitOK
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "pg2kinesis: %v\n", err)
+		fmt.Fprintf(stderr, "pg2kinesis: %s\n", oneLine(err))
 		return exitUsage
 	}
 	if cfg.ShowVersion {
@@ -51,11 +52,30 @@ func run(ctx context.Context, args []string, getenv func(string) (string, bool),
 	if err := replicate(ctx, cfg, stdout, stderr); err != nil {
 		var ue *config.UsageError
 		if errors.As(err, &ue) {
-			fmt.Fprintf(stderr, "pg2kinesis: %v\n", err)
+			fmt.Fprintf(stderr, "pg2kinesis: %s\n", oneLine(err))
 			return exitUsage
 		}
-		fmt.Fprintf(stderr, "pg2kinesis: %v\n", err)
+		fmt.Fprintf(stderr, "pg2kinesis: %s\n", oneLine(err))
 		return exitFatal
 	}
 	return exitOK
+}
+
+// oneLine joins the lines of a multi-line error (pgconn lists one line per
+// address it tried) so that the fatal error is one line, as promised.
+func oneLine(err error) string {
+	var b strings.Builder
+	for _, l := range strings.Split(err.Error(), "\n") {
+		if l = strings.TrimSpace(l); l == "" {
+			continue
+		}
+		if b.Len() > 0 {
+			if !strings.HasSuffix(b.String(), ":") {
+				b.WriteByte(';')
+			}
+			b.WriteByte(' ')
+		}
+		b.WriteString(l)
+	}
+	return b.String()
 }

@@ -83,45 +83,6 @@ func TestHelpAndVersion(t *testing.T) {
 	}
 }
 
-func TestBadUsageExitsTwo(t *testing.T) {
-	for _, tc := range []struct {
-		args []string
-		want string
-	}{
-		{[]string{"--pg-slot-output-plugin", "nope"}, `unknown output plugin "nope"`},
-		{[]string{"-f", "YAML"}, `"YAML" for --message-formatter`},
-		{[]string{"--operations", "merge"}, `"merge" for --operations`},
-		{[]string{"-f", "CSV", "--full-change"}, "--full-change"},
-		{[]string{"--table-pat", "("}, "invalid --table-pat"},
-	} {
-		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
-			_, stderr, code := pg2kinesis(t, tc.args...)
-			if code != 2 {
-				t.Errorf("exit %d, want 2", code)
-			}
-			if !strings.Contains(stderr, tc.want) || strings.Count(stderr, "\n") != 1 {
-				t.Errorf("stderr %q, want one line containing %q", stderr, tc.want)
-			}
-		})
-	}
-}
-
-func TestMissingStreamIsAClearError(t *testing.T) {
-	ep := testenv.KinesisEndpoint(t)
-	cmd := exec.Command(binary, "-h", "127.0.0.1", "--kinesis-endpoint", ep, "-k", "no_such_stream")
-	cmd.Env = append(cleanEnv(), testenv.AWSEnv()...)
-	out, err := cmd.CombinedOutput()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
-		t.Fatalf("exit %v, want 1; output %s", err, out)
-	}
-	for _, want := range []string{`"no_such_stream"`, "us-east-1", "--create-stream"} {
-		if !strings.Contains(string(out), want) {
-			t.Errorf("output %q lacks %q", out, want)
-		}
-	}
-}
-
 func connArgs(t *testing.T, dsn string) []string {
 	t.Helper()
 	cfg, err := pgx.ParseConfig(dsn)
@@ -129,14 +90,6 @@ func connArgs(t *testing.T, dsn string) []string {
 		t.Fatal(err)
 	}
 	return []string{"-h", cfg.Host, "-p", fmt.Sprint(cfg.Port), "-u", cfg.User, "-d", cfg.Database, "--pg-sslmode", "disable"}
-}
-
-func TestMissingSlotExitsOne(t *testing.T) {
-	dsn := testenv.Database(t)
-	_, stderr, code := pg2kinesis(t, append(connArgs(t, dsn), "--sink", "stdout")...)
-	if code != 1 || !strings.Contains(stderr, `slot "pg2kinesis" does not exist`) || !strings.Contains(stderr, "--create-slot") {
-		t.Fatalf("exit %d, stderr %q", code, stderr)
-	}
 }
 
 // The daemon streams CSV records to stdout and, on SIGTERM, stops reading, reports its

@@ -9,6 +9,7 @@ import (
 
 	"github.com/pg2kinesis/pg2kinesis/internal/catalog"
 	"github.com/pg2kinesis/pg2kinesis/internal/config"
+	"github.com/pg2kinesis/pg2kinesis/internal/decode"
 	"github.com/pg2kinesis/pg2kinesis/internal/pgauth"
 )
 
@@ -33,10 +34,34 @@ func keysLoader(conn *pgx.ConnConfig, hook func(context.Context, *pgconn.Config)
 		return catalog.PGLoader(conn)
 	}
 	return func(ctx context.Context) (catalog.Keys, error) {
-		c := conn.Copy()
-		if err := hook(ctx, &c.Config); err != nil {
-			return nil, fmt.Errorf("prepare the catalog connection: %w", err)
+		c, err := hooked(ctx, conn, hook)
+		if err != nil {
+			return nil, err
 		}
 		return catalog.PGLoader(c)(ctx)
 	}
+}
+
+// tablesLister lists the tables as the catalog's loader loads keys: with
+// the hook applied before its connection.
+func tablesLister(conn *pgx.ConnConfig, hook func(context.Context, *pgconn.Config) error) catalog.TableLister {
+	if hook == nil {
+		return catalog.PGTables(conn)
+	}
+	return func(ctx context.Context) ([]decode.Table, error) {
+		c, err := hooked(ctx, conn, hook)
+		if err != nil {
+			return nil, err
+		}
+		return catalog.PGTables(c)(ctx)
+	}
+}
+
+// hooked is a copy of conn prepared by hook for one connection.
+func hooked(ctx context.Context, conn *pgx.ConnConfig, hook func(context.Context, *pgconn.Config) error) (*pgx.ConnConfig, error) {
+	c := conn.Copy()
+	if err := hook(ctx, &c.Config); err != nil {
+		return nil, fmt.Errorf("prepare the catalog connection: %w", err)
+	}
+	return c, nil
 }

@@ -54,6 +54,7 @@ func replicate(ctx context.Context, cfg *config.Config, out, logOut io.Writer) e
 		PublicationFromPattern: cfg.PublicationFromPattern,
 		Operations:             cfg.Operations,
 		Keys:                   keysLoader(queryConn, beforeConnect),
+		Tables:                 tablesLister(queryConn, beforeConnect),
 		PKRefreshInterval:      cfg.PKRefreshInterval,
 		HUP:                    hup,
 		Source: source.Config{

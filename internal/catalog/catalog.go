@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/pg2kinesis/pg2kinesis/internal/decode"
 )
 
 // Keys maps "schema.table" (unquoted names) to the table's primary-key
@@ -168,5 +170,43 @@ func PGLoader(cfg *pgx.ConnConfig) Loader {
 			return nil, fmt.Errorf("read primary keys: %w", err)
 		}
 		return keys, nil
+	}
+}
+
+// TableLister lists the connected database's user tables.
+type TableLister func(ctx context.Context) ([]decode.Table, error)
+
+// tablesQuery lists the ordinary and partitioned tables outside the system
+// schemas, with the spelling test_decoding gives them (quoted where needed).
+const tablesQuery = `
+SELECT n.nspname, c.relname, quote_ident(n.nspname) || '.' || quote_ident(c.relname)
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p')
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\_toast%'`
+
+// PGTables lists tables over a fresh connection.
+func PGTables(cfg *pgx.ConnConfig) TableLister {
+	return func(ctx context.Context) ([]decode.Table, error) {
+		conn, err := pgx.ConnectConfig(ctx, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("connect to Postgres: %w", err)
+		}
+		defer conn.Close(context.Background())
+		rows, err := conn.Query(ctx, tablesQuery)
+		if err != nil {
+			return nil, fmt.Errorf("list tables: %w", err)
+		}
+		var tables []decode.Table
+		var t decode.Table
+		_, err = pgx.ForEachRow(rows, []any{&t.Schema, &t.Name, &t.Raw}, func() error {
+			tables = append(tables, t)
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read tables: %w", err)
+		}
+		return tables, nil
 	}
 }

@@ -44,6 +44,7 @@ type Config struct {
 	PublicationFromPattern bool
 
 	Keys              catalog.Loader
+	Tables            catalog.TableLister // nil: no check of TablePat at start
 	PKRefreshInterval time.Duration
 	HUP               <-chan struct{} // each value refreshes the primary-key cache
 
@@ -89,6 +90,8 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 
 	flt := filter.New(cfg.TablePat, cfg.Operations)
+	warnUnmatchedPattern(ctx, cfg, flt, log)
+
 	if cfg.PublicationFromPattern {
 		cfg.Source.PublicationTables = func(schema, table string) bool {
 			return flt.Table(decode.Table{Schema: schema, Name: table, Raw: schema + "." + table})
@@ -126,4 +129,25 @@ func Run(ctx context.Context, cfg Config) error {
 		return src.Run(srcCtx, h)
 	})
 	return g.Wait()
+}
+
+// warnUnmatchedPattern warns once at start when --table-pat finds no
+// table: most likely a typo, but not fatal, since a matching table may be
+// created later and its changes will then be published.
+func warnUnmatchedPattern(ctx context.Context, cfg Config, flt *filter.Filter, log *slog.Logger) {
+	if cfg.TablePat == nil || cfg.Tables == nil {
+		return
+	}
+	tables, err := cfg.Tables(ctx)
+	if err != nil {
+		log.Warn("cannot check which tables --table-pat matches", "table_pat", cfg.TablePat.String(), "err", err)
+		return
+	}
+	for _, t := range tables {
+		if flt.Table(t) {
+			return
+		}
+	}
+	log.Warn("--table-pat matches no table of the database: nothing is published until a matching table is created",
+		"table_pat", cfg.TablePat.String(), "tables", len(tables))
 }
