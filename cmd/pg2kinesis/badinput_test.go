@@ -53,9 +53,10 @@ func TestBadUsageExitsTwo(t *testing.T) {
 		want []string
 	}{
 		{args: []string{"--pg-slot-output-plugin", "nope"}, want: []string{`unknown output plugin "nope"`}},
-		{args: []string{"--pg-slot-output-plugin", "pgoutput"}, want: []string{"pgoutput", "not supported yet"}},
+		{args: []string{"--publication-tables-from-pattern", "--table-pat", "x"}, want: []string{"--publication-tables-from-pattern", "pgoutput only"}},
+		{args: []string{"--pg-slot-output-plugin", "pgoutput", "--publication-tables-from-pattern"}, want: []string{"needs --table-pat"}},
+		{args: []string{"--pg-slot-output-plugin", "pgoutput", "--publication", ""}, want: []string{"--publication must not be empty"}},
 		{args: []string{"-f", "YAML"}, want: []string{`"YAML" for --message-formatter`}},
-		{args: []string{"-f", "JSON"}, want: []string{"JSON", "not supported yet"}},
 		{args: []string{"--operations", "merge"}, want: []string{`"merge" for --operations`}},
 		{args: []string{"-f", "CSV", "--full-change"}, want: []string{"--full-change", "CSV"}},
 		{args: []string{"--table-pat", "("}, want: []string{"invalid --table-pat"}},
