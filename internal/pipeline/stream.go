@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pglogrepl"
 
@@ -42,7 +43,7 @@ func (h *changeHandler) streamed(ctx context.Context, ev *decode.Event, m pglogr
 	case decode.KindStreamAbort:
 		return s.spool.Abort(ev.XID, ev.SubXID)
 	case decode.KindStreamCommit:
-		if err := s.replay(ctx, h, ev.XID, ev.CommitLSN, ev); err != nil {
+		if err := s.replay(ctx, h, ev.XID, ev.CommitLSN, ev.CommitTime); err != nil {
 			return err
 		}
 		h.commit(m.WALStart)
@@ -50,11 +51,10 @@ func (h *changeHandler) streamed(ctx context.Context, ev *decode.Event, m pglogr
 	return nil
 }
 
-// replay publishes the held messages of transaction xid. commit is the
-// Stream Commit event, which parsing the held messages overwrites: its
-// fields are read first.
-func (s *streams) replay(ctx context.Context, h *changeHandler, xid uint32, commitLSN pglogrepl.LSN, commit *decode.Event) error {
-	commitTime := commit.CommitTime
+// replay publishes the held messages of transaction xid, which commits at
+// commitLSN and commitTime. (Parsing them reuses the parser's event, so the
+// Stream Commit event's fields must be read before.)
+func (s *streams) replay(ctx context.Context, h *changeHandler, xid uint32, commitLSN pglogrepl.LSN, commitTime time.Time) error {
 	n := 0
 	return s.spool.Replay(xid, func(lsn pglogrepl.LSN, data []byte) error {
 		if n++; n%statusEvery == 0 {

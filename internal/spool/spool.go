@@ -63,7 +63,7 @@ func (s *Spool) Append(xid, subxid uint32, lsn pglogrepl.LSN, data []byte) error
 	if err != nil {
 		return err
 	}
-	if subxid != xid && (len(t.subs) == 0 || t.subs[len(t.subs)-1].xid != subxid) && !t.hasSub(subxid) {
+	if subxid != xid && !t.hasSub(subxid) {
 		t.subs = append(t.subs, sub{xid: subxid, off: t.size, n: t.n})
 	}
 	var hdr [headerSize]byte
@@ -80,9 +80,11 @@ func (s *Spool) Append(xid, subxid uint32, lsn pglogrepl.LSN, data []byte) error
 	return nil
 }
 
+// hasSub looks from the latest subtransaction back: a run of changes
+// nearly always belongs to the latest.
 func (t *txn) hasSub(xid uint32) bool {
-	for _, s := range t.subs {
-		if s.xid == xid {
+	for i := len(t.subs) - 1; i >= 0; i-- {
+		if t.subs[i].xid == xid {
 			return true
 		}
 	}
