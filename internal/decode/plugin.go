@@ -51,9 +51,13 @@ func ParsePlugin(name string) (Plugin, error) {
 // StartOptions are the START_REPLICATION plugin options our parsers rely on,
 // already quoted for the replication protocol. wal2json is read in
 // format-version 2 (one message per change, so a huge transaction is never
-// held whole in memory) with the xid, commit time and LSNs included.
+// held whole in memory) with the xid, commit time and LSNs included;
+// test_decoding with the commit time. pgoutput's depend on the server and
+// the publication: see the source.
 func (p Plugin) StartOptions() []string {
 	switch p {
+	case TestDecoding:
+		return []string{`"include-timestamp" '1'`}
 	case Wal2JSON:
 		return []string{
 			`"format-version" '2'`,

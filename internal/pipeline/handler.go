@@ -43,7 +43,8 @@ type changeHandler struct {
 	keyBuf       []byte
 	xid          uint32 // the transaction whose xid xidKey holds
 	xidKey       string
-	streams      *streams // pgoutput's streamed transactions; nil for other plugins
+	streams      *streams  // pgoutput's streamed transactions; nil for other plugins
+	delivery     *delivery // nil unless debug logging is on
 	noKeyWarned  map[string]bool
 	skippedNoKey int // changes of tables without a primary key, not published
 	skippedLarge int // changes over the record limit, skipped by --oversize=skip
@@ -67,7 +68,7 @@ func newChangeHandler(src *source.Source, tr *checkpoint.Tracker, p parser, f *f
 	return &changeHandler{
 		src: src, tracker: tr, parser: p, filter: f, keys: keys, format: fm, sink: snk, log: log,
 		fullChange: cfg.FullChange, partitionKey: pk, skipOversize: cfg.Oversize == "skip",
-		noKeyWarned: map[string]bool{},
+		noKeyWarned: map[string]bool{}, delivery: newDelivery(log),
 	}
 }
 
@@ -84,8 +85,12 @@ func (h *changeHandler) HandleData(ctx context.Context, m pglogrepl.XLogData) er
 	case decode.KindChange:
 		return h.change(ctx, ev)
 	case decode.KindCommit:
+		at := ev.CommitTime
+		if at.IsZero() {
+			at = h.commitTime
+		}
 		h.commitLSN, h.commitTime = 0, time.Time{}
-		h.commit(m.WALStart)
+		h.commit(m.WALStart, at)
 	case decode.KindStreamStart, decode.KindStreamed, decode.KindStreamCommit, decode.KindStreamAbort:
 		return h.streamed(ctx, ev, m)
 	}
@@ -114,11 +119,21 @@ func (h *changeHandler) change(ctx context.Context, ev *decode.Event) error {
 	return nil
 }
 
-// commit ends a transaction at WAL position lsn: it is flushed once its
-// records, and all before them, are acknowledged.
-func (h *changeHandler) commit(lsn pglogrepl.LSN) {
+// commit ends a transaction at WAL position lsn, committed on the server
+// at time at: it is flushed once its records, and all before them, are
+// acknowledged.
+func (h *changeHandler) commit(lsn pglogrepl.LSN, at time.Time) {
 	h.tracker.Commit(lsn)
-	h.src.Flush(h.tracker.Flush())
+	h.delivery.committed(lsn, at)
+	h.flush()
+}
+
+// flush reports the tracker's flush LSN to the source. The sink's
+// acknowledgements call it too, from the sink's goroutines.
+func (h *changeHandler) flush() {
+	lsn := h.tracker.Flush()
+	h.src.Flush(lsn)
+	h.delivery.flushed(lsn)
 }
 
 func (h *changeHandler) publish(ctx context.Context, ev *decode.Event, t decode.Table) error {
@@ -198,7 +213,7 @@ func keyText(ev *decode.Event, key []string) string {
 // in flight it is flushed, so an idle or filtered database does not pin WAL.
 func (h *changeHandler) HandleKeepalive(_ context.Context, walEnd pglogrepl.LSN) error {
 	h.tracker.Idle(walEnd)
-	h.src.Flush(h.tracker.Flush())
+	h.flush()
 	return nil
 }
 
@@ -206,6 +221,6 @@ func (h *changeHandler) HandleKeepalive(_ context.Context, walEnd pglogrepl.LSN)
 // acknowledged.
 func (h *changeHandler) Drain(ctx context.Context) error {
 	err := h.sink.Drain(ctx)
-	h.src.Flush(h.tracker.Flush())
+	h.flush()
 	return err
 }

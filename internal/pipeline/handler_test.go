@@ -3,8 +3,10 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pglogrepl"
 
@@ -247,5 +249,42 @@ func TestHandlerCarriesCommitPosition(t *testing.T) {
 	got = run(decode.TestDecoding, []string{"BEGIN 9", "table public.items: INSERT: id[integer]:1", "COMMIT 9"})
 	if len(got) != 1 || !strings.Contains(got[0], `"xid":9,"lsn":"0/101","commit_lsn":null,"commit_time":null,`) {
 		t.Fatalf("test_decoding records %q, want commit_lsn and commit_time null", got)
+	}
+}
+
+// With debug logging, each transaction is logged once the flush LSN has
+// passed its commit, with its latency since the server's commit time; a
+// transaction still waiting for an acknowledgement is not.
+func TestDeliveryLogged(t *testing.T) {
+	var logs strings.Builder
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	snk := &heldSink{}
+	f, err := format.New("CSV", format.Options{Plugin: decode.TestDecoding})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := catalog.New(func(context.Context) (catalog.Keys, error) { return catalog.Keys{"public.items": {"id"}}, nil }, nil)
+	tr := checkpoint.New(0)
+	h := newChangeHandler(source.New(source.Config{}), tr, testdecoding.New(), filter.New(nil, nil), keys, f, snk, Config{}, log)
+	at := time.Now().Add(-1500 * time.Millisecond).UTC().Format("2006-01-02 15:04:05.999999-07")
+	for _, m := range []struct {
+		lsn  pglogrepl.LSN
+		data string
+	}{
+		{100, "BEGIN 7"}, {110, "table public.items: INSERT: id[integer]:1"}, {120, "COMMIT 7 (at " + at + ")"},
+		{130, "BEGIN 8"}, {140, "table public.items: INSERT: id[integer]:2"}, {150, "COMMIT 8 (at " + at + ")"},
+	} {
+		if err := feed(t, h, m.lsn, m.data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if strings.Contains(logs.String(), "delivered") {
+		t.Fatalf("logged before any acknowledgement:\n%s", logs.String())
+	}
+	tr.Ack(snk.held[0])
+	h.flush()
+	lines := strings.Count(logs.String(), "transaction delivered")
+	if lines != 1 || !strings.Contains(logs.String(), "commit_lsn=0/78") || !strings.Contains(logs.String(), "latency_ms=15") {
+		t.Fatalf("want one delivery of the commit at 0/78 with a latency of about 1500 ms, got:\n%s", logs.String())
 	}
 }

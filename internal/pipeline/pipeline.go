@@ -99,15 +99,16 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	src := source.New(cfg.Source)
 	tracker := checkpoint.New(0)
+	var h *changeHandler // set before the sink runs, and so before any ack
 	snk, err := cfg.NewSink(func(seq uint64) {
 		tracker.Ack(seq)
-		src.Flush(tracker.Flush())
+		h.flush()
 	})
 	if err != nil {
 		return err
 	}
 	defer snk.Close()
-	h := newChangeHandler(src, tracker, p, flt, keys, f, snk, cfg, log)
+	h = newChangeHandler(src, tracker, p, flt, keys, f, snk, cfg, log)
 	if po, ok := p.(*pgoutput.Parser); ok {
 		h.streams = &streams{parser: po, spool: spool.New(cfg.SpoolDir)}
 		defer func() { _ = h.streams.spool.Close() }()

@@ -43,10 +43,12 @@ func (h *changeHandler) streamed(ctx context.Context, ev *decode.Event, m pglogr
 	case decode.KindStreamAbort:
 		return s.spool.Abort(ev.XID, ev.SubXID)
 	case decode.KindStreamCommit:
-		if err := s.replay(ctx, h, ev.XID, ev.CommitLSN, ev.CommitTime); err != nil {
+		xid, commitLSN, commitTime := ev.XID, ev.CommitLSN, ev.CommitTime
+		if err := s.replay(ctx, h, xid, commitLSN, commitTime); err != nil {
 			return err
 		}
-		h.commit(m.WALStart)
+		h.commit(m.WALStart, commitTime)
+		return nil
 	}
 	return nil
 }
