@@ -7,12 +7,17 @@
 #   make bench BENCH_ROWS=1000000 BENCH_SINGLE_ROWS=100000
 #
 # Shapes: 1000-row transactions, single-row transactions, and one
-# transaction of BENCH_ROWS rows (its peak RSS shows memory stays flat).
-# Not measured yet: commit-to-acknowledgement latency at a steady rate.
+# transaction of BENCH_ROWS rows (its peak RSS shows memory stays flat;
+# pg_recvlogical and the stdout sink only). Then, per plugin, the latency
+# from commit to Kinesis acknowledgement of single-row transactions at a
+# steady BENCH_RATE rows/s for BENCH_LATENCY_SECONDS (pgbench), from
+# pg2kinesis' debug log ("transaction delivered", latency_ms).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ROWS=${BENCH_ROWS:-1000000}
 SINGLE_ROWS=${BENCH_SINGLE_ROWS:-100000}
+RATE=${BENCH_RATE:-2000}
+LATENCY_SECONDS=${BENCH_LATENCY_SECONDS:-30}
 PG_PORT=${PG2KINESIS_SERVICES_PG_PORT:-55432}
 KINESIS=http://127.0.0.1:${PG2KINESIS_SERVICES_KINESIS_PORT:-4567}
 PG_BIN=/usr/lib/postgresql/15/bin
@@ -31,7 +36,7 @@ recv_options() { # the options pg2kinesis passes, for a like-for-like ceiling
 	case $1 in
 	wal2json) echo "-o format-version=2 -o include-xids=1 -o include-timestamp=1 -o include-lsn=1" ;;
 	pgoutput) echo "-o proto_version=2 -o publication_names=pg2kinesis -o streaming=on" ;;
-	*) echo "" ;;
+	test_decoding) echo "-o include-timestamp=1" ;;
 	esac
 }
 
@@ -46,7 +51,9 @@ prepare() { # prepare PLUGIN SHAPE: fresh database, one slot per reader, then th
 		sql $DB "SELECT pg_create_logical_replication_slot('bench_$r', '$plugin')" >/dev/null
 	done
 	local row="g, g % 1000, repeat(md5(g::text), 3), now(), jsonb_build_object('k', g, 'v', 'x')"
-	if [ "$shape" = huge ]; then
+	if [ "$shape" = none ]; then
+		:
+	elif [ "$shape" = huge ]; then
 		sql $DB "INSERT INTO t SELECT $row FROM generate_series(1, $ROWS) g"
 	elif [ "$shape" = batch ]; then
 		sql $DB "DO \$\$ BEGIN FOR i IN 0..$((ROWS / 1000 - 1)) LOOP
@@ -113,9 +120,13 @@ for plugin in test_decoding wal2json pgoutput; do
 		end=$(prepare "$plugin" "$shape")
 		read -r rsec rcpu rrss < <(run_recv "$plugin" "$end")
 		read -r ssec scpu srss < <(run_p2k "$plugin" "$end" bench_stdout --sink stdout)
-		read -r ksec kcpu krss < <(run_p2k "$plugin" "$end" bench_kinesis --kinesis-endpoint "$KINESIS" \
-			-k "bench_$(date +%s%N)" --create-stream --shard-count 4)
-		for r in "pg_recvlogical (ceiling)|$rsec|$rcpu|$rrss" "pg2kinesis → stdout|$ssec|$scpu|$srss" "pg2kinesis → kinesalite (aggregated)|$ksec|$kcpu|$krss"; do
+		readers=("pg_recvlogical (ceiling)|$rsec|$rcpu|$rrss" "pg2kinesis → stdout|$ssec|$scpu|$srss")
+		if [ "$shape" != huge ]; then
+			read -r ksec kcpu krss < <(run_p2k "$plugin" "$end" bench_kinesis --kinesis-endpoint "$KINESIS" \
+				-k "bench_$(date +%s%N)" --create-stream --shard-count 4)
+			readers+=("pg2kinesis → kinesalite (aggregated)|$ksec|$kcpu|$krss")
+		fi
+		for r in "${readers[@]}"; do
 			IFS='|' read -r name sec cpu rss <<<"$r"
 			printf '| %s | %s | %s | %.0f | %.0f %% | %.1f | %.0f |\n' "$plugin" "$label" "$name" \
 				"$(echo "$rows / $sec" | bc -l)" "$(echo "100 * $rsec / $sec" | bc -l)" \
@@ -123,12 +134,43 @@ for plugin in test_decoding wal2json pgoutput; do
 		done
 	done
 done
+latency() { # PLUGIN: p50 and p99 ms from commit to acknowledgement at a steady rate
+	local plugin=$1 log=/tmp/bench-latency-$1.log pid end
+	prepare "$plugin" none >/dev/null
+	sql $DB "CREATE SEQUENCE s"
+	sql $DB "SELECT pg_create_logical_replication_slot('bench_lat', '$plugin')" >/dev/null
+	"$BIN" -h 127.0.0.1 -p "$PG_PORT" -u postgres -d $DB --pg-sslmode disable -s bench_lat \
+		--pg-slot-output-plugin "$plugin" -f CSV --status-interval 100ms --log-level debug \
+		--kinesis-endpoint "$KINESIS" -k "bench_$(date +%s%N)" --create-stream --shard-count 4 >/dev/null 2>"$log" &
+	pid=$!
+	until [ "$(sql postgres "SELECT active FROM pg_replication_slots WHERE slot_name = 'bench_lat'")" = t ]; do sleep 0.1; done
+	echo "INSERT INTO t SELECT nextval('s'), 1, repeat(md5(random()::text), 3), now(), jsonb_build_object('k', 1, 'v', 'x');" >/tmp/bench-latency.sql
+	"$PG_BIN/pgbench" -h 127.0.0.1 -p "$PG_PORT" -U postgres -n -c 4 -j 2 -R "$RATE" -T "$LATENCY_SECONDS" -f /tmp/bench-latency.sql $DB >/dev/null 2>&1
+	end=$(sql $DB "SELECT pg_current_wal_lsn()")
+	until [ "$(sql postgres "SELECT confirmed_flush_lsn >= '$end' FROM pg_replication_slots WHERE slot_name = 'bench_lat'")" = t ]; do sleep 0.1; done
+	kill -TERM $pid
+	wait $pid
+	sed -n 's/.*msg="transaction delivered".*latency_ms=\([0-9.]*\).*/\1/p' "$log" | sort -n |
+		awk '{v[NR] = $1} END {printf "%d %.0f %.0f\n", NR, v[int(NR * 0.5 + 0.5)], v[int(NR * 0.99 + 0.5)]}'
+}
+
+{
+	echo
+	echo "Commit to Kinesis acknowledgement, single-row transactions at a steady $RATE rows/s for $LATENCY_SECONDS s (pgbench -R), into kinesalite aggregated with the default flags (--flush-interval 250ms):"
+	echo
+	echo "| plugin | transactions | p50 ms | p99 ms |"
+	echo "|---|---:|---:|---:|"
+} >>"$OUT"
+for plugin in test_decoding wal2json pgoutput; do
+	echo "== $plugin, latency at $RATE rows/s" >&2
+	read -r n p50 p99 < <(latency "$plugin")
+	echo "| $plugin | $n | $p50 | $p99 |" >>"$OUT"
+done
+
 sql postgres "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE 'bench_%'" >/dev/null
 sql postgres "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
 {
 	echo
 	echo "pgoutput runs with protocol 2 and streaming on, for pg_recvlogical and pg2kinesis alike: a transaction larger than logical_decoding_work_mem (64 MB by default) arrives before it commits, and pg2kinesis spools it to disk until the commit."
-	echo
-	echo "Not measured yet: p50/p99 latency from commit to Kinesis acknowledgement at a steady rate."
 } >>"$OUT"
 cat "$OUT"
