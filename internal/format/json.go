@@ -110,17 +110,10 @@ func appendRow(dst []byte, cols []decode.Column) []byte {
 // booleans bare, null, everything else a string), except that json and
 // jsonb values are nested as JSON.
 func appendJSONValue(dst []byte, c *decode.Column) []byte {
-	switch {
-	case c.Null:
-		return append(dst, "null"...)
-	case c.Kind == decode.Bool:
-		if string(c.Value) == "true" || string(c.Value) == "t" {
-			return append(dst, "true"...)
-		}
-		return append(dst, "false"...)
-	case c.Kind == decode.Number && isJSONNumber(c.Value):
-		return append(dst, c.Value...)
-	case c.Type == "json" || c.Type == "jsonb":
+	if out, ok := appendScalar(dst, c); ok {
+		return out
+	}
+	if c.Type == "json" || c.Type == "jsonb" {
 		return appendRawJSON(dst, c.Value)
 	}
 	return appendJSONString(dst, c.Value)

@@ -21,27 +21,10 @@ func appendPyString(dst []byte, s []byte) []byte {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			i++
-			switch c {
-			case '"':
-				dst = append(dst, '\\', '"')
-			case '\\':
-				dst = append(dst, '\\', '\\')
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			default:
-				if c < 0x20 || c == 0x7f { // json.dumps keeps only space to tilde
-					dst = appendU(dst, rune(c))
-				} else {
-					dst = append(dst, c)
-				}
+			if c < 0x20 || c == '"' || c == '\\' || c == 0x7f { // json.dumps keeps only space to tilde
+				dst = appendEscapedASCII(dst, c)
+			} else {
+				dst = append(dst, c)
 			}
 			continue
 		}
@@ -58,6 +41,27 @@ func appendPyString(dst []byte, s []byte) []byte {
 	return append(dst, '"')
 }
 
+// appendEscapedASCII appends the escape of an ASCII byte that a JSON
+// string may not hold as it is: the short forms where JSON has them,
+// \u00XX otherwise. Both JSON writers share it.
+func appendEscapedASCII(dst []byte, c byte) []byte {
+	switch c {
+	case '"', '\\':
+		return append(dst, '\\', c)
+	case '\n':
+		return append(dst, '\\', 'n')
+	case '\r':
+		return append(dst, '\\', 'r')
+	case '\t':
+		return append(dst, '\\', 't')
+	case '\b':
+		return append(dst, '\\', 'b')
+	case '\f':
+		return append(dst, '\\', 'f')
+	}
+	return appendU(dst, rune(c))
+}
+
 func appendU(dst []byte, r rune) []byte {
 	return append(dst, '\\', 'u',
 		hexDigits[(r>>12)&0xf], hexDigits[(r>>8)&0xf], hexDigits[(r>>4)&0xf], hexDigits[r&0xf])
@@ -71,18 +75,27 @@ func appendPyStr(dst []byte, s string) []byte {
 // bare, NULL as null, everything else a string. A "number" that JSON cannot
 // carry (NaN, Infinity) becomes a string rather than invalid JSON.
 func appendPyValue(dst []byte, c *decode.Column) []byte {
-	switch {
-	case c.Null:
-		return append(dst, "null"...)
-	case c.Kind == decode.Bool:
-		if string(c.Value) == "true" || string(c.Value) == "t" {
-			return append(dst, "true"...)
-		}
-		return append(dst, "false"...)
-	case c.Kind == decode.Number && isJSONNumber(c.Value):
-		return append(dst, c.Value...)
+	if out, ok := appendScalar(dst, c); ok {
+		return out
 	}
 	return appendPyString(dst, c.Value)
+}
+
+// appendScalar appends what both JSON writers write alike: null, a boolean
+// or a number JSON can carry. ok is false for every other value.
+func appendScalar(dst []byte, c *decode.Column) (out []byte, ok bool) {
+	switch {
+	case c.Null:
+		return append(dst, "null"...), true
+	case c.Kind == decode.Bool:
+		if string(c.Value) == "true" || string(c.Value) == "t" {
+			return append(dst, "true"...), true
+		}
+		return append(dst, "false"...), true
+	case c.Kind == decode.Number && isJSONNumber(c.Value):
+		return append(dst, c.Value...), true
+	}
+	return dst, false
 }
 
 // isJSONNumber reports whether b is a number in JSON's grammar.
