@@ -6,6 +6,7 @@ package decodetest
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"strconv"
@@ -52,6 +53,33 @@ func ReadCorpus(tb testing.TB, path string, unquote func(string) ([]byte, error)
 		tb.Fatal(err)
 	}
 	return msgs
+}
+
+// JSONText reads a message written as a JSON string, as the text plugins'
+// corpora hold them (SELECT lsn || ' ' || to_json(data)::text ...), since a
+// message may hold newlines.
+func JSONText(s string) ([]byte, error) {
+	var data string
+	err := json.Unmarshal([]byte(s), &data)
+	return []byte(data), err
+}
+
+// ParseGolden parses every message of the corpus at corpusPath, in order
+// with one parse function (one Parser), and compares the events, dumped
+// with values cut at maxValue, with the golden file (see Golden).
+func ParseGolden(t *testing.T, corpusPath, goldenPath string, unquote func(string) ([]byte, error),
+	parse func([]byte, pglogrepl.LSN) (*decode.Event, error), maxValue int, update bool) {
+	t.Helper()
+	var got bytes.Buffer
+	for _, m := range ReadCorpus(t, corpusPath, unquote) {
+		ev, err := parse(m.Data, m.LSN)
+		if err != nil {
+			t.Fatalf("%v", err)
+		}
+		got.WriteString(Dump(ev, maxValue))
+		got.WriteByte('\n')
+	}
+	Golden(t, goldenPath, got.Bytes(), update)
 }
 
 // Dump renders an event for golden files and failure messages: every

@@ -1,8 +1,6 @@
 package wal2json
 
 import (
-	"bytes"
-	"encoding/json"
 	"flag"
 	"testing"
 
@@ -12,15 +10,8 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from what the parser gives")
 
-// readCorpus reads lines "LSN JSON-string", as this query prints them:
-//
-//	SELECT lsn || ' ' || to_json(data)::text FROM pg_logical_slot_peek_changes(...)
 func readCorpus(tb testing.TB, path string) []decodetest.Message {
-	return decodetest.ReadCorpus(tb, path, func(s string) ([]byte, error) {
-		var data string
-		err := json.Unmarshal([]byte(s), &data)
-		return []byte(data), err
-	})
+	return decodetest.ReadCorpus(tb, path, decodetest.JSONText)
 }
 
 func dump(ev *decode.Event) string { return decodetest.Dump(ev, 80) }
@@ -31,15 +22,5 @@ func dumpColumn(c decode.Column) string { return decodetest.DumpColumn(c, 80) }
 // with one Parser, and compares the events with the golden file.
 // Regenerate with go test -update and review the diff.
 func TestGolden(t *testing.T) {
-	p := New()
-	var got bytes.Buffer
-	for _, m := range readCorpus(t, "testdata/pg15.txt") {
-		ev, err := p.Parse(m.Data, m.LSN)
-		if err != nil {
-			t.Fatalf("%v", err)
-		}
-		got.WriteString(dump(ev))
-		got.WriteByte('\n')
-	}
-	decodetest.Golden(t, "testdata/pg15.golden", got.Bytes(), *update)
+	decodetest.ParseGolden(t, "testdata/pg15.txt", "testdata/pg15.golden", decodetest.JSONText, New().Parse, 80, *update)
 }
