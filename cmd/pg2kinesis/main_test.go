@@ -57,8 +57,11 @@ func pg2kinesis(t *testing.T, args ...string) (stdout, stderr string, code int) 
 	return out.String(), errOut.String(), code
 }
 
+// cleanEnv is the test process' environment without the PG2KINESIS_* and
+// libpq variables, and with the metrics on a port of their own: daemons
+// of tests that run in parallel cannot all listen on 127.0.0.1:9187.
 func cleanEnv() []string {
-	var env []string
+	env := []string{"PG2KINESIS_METRICS_ADDR=127.0.0.1:0"}
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "PG2KINESIS_") && !strings.HasPrefix(kv, "PG") {
 			env = append(env, kv)

@@ -57,6 +57,21 @@ func tablesLister(conn *pgx.ConnConfig, hook func(context.Context, *pgconn.Confi
 	}
 }
 
+// connector opens the slot watcher's normal connections, with the hook
+// applied before each.
+func connector(conn *pgx.ConnConfig, hook func(context.Context, *pgconn.Config) error) func(context.Context) (*pgx.Conn, error) {
+	return func(ctx context.Context) (*pgx.Conn, error) {
+		c := conn
+		if hook != nil {
+			var err error
+			if c, err = hooked(ctx, conn, hook); err != nil {
+				return nil, err
+			}
+		}
+		return pgx.ConnectConfig(ctx, c)
+	}
+}
+
 // hooked is a copy of conn prepared by hook for one connection.
 func hooked(ctx context.Context, conn *pgx.ConnConfig, hook func(context.Context, *pgconn.Config) error) (*pgx.ConnConfig, error) {
 	c := conn.Copy()

@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/pg2kinesis/pg2kinesis/internal/config"
+	"github.com/pg2kinesis/pg2kinesis/internal/metrics"
 	"github.com/pg2kinesis/pg2kinesis/internal/pipeline"
 	"github.com/pg2kinesis/pg2kinesis/internal/sink"
 	"github.com/pg2kinesis/pg2kinesis/internal/sink/kinesis"
@@ -31,7 +32,8 @@ func replicate(ctx context.Context, cfg *config.Config, out, logOut io.Writer) e
 	if err != nil {
 		return err
 	}
-	newSink, err := sinkFactory(ctx, cfg, out, log)
+	m := metrics.New(version())
+	newSink, err := sinkFactory(ctx, cfg, out, log, m.Kinesis)
 	if err != nil {
 		return err
 	}
@@ -57,6 +59,11 @@ func replicate(ctx context.Context, cfg *config.Config, out, logOut io.Writer) e
 		Tables:                 tablesLister(queryConn, beforeConnect),
 		PKRefreshInterval:      cfg.PKRefreshInterval,
 		HUP:                    hup,
+		Metrics:                m,
+		MetricsAddr:            cfg.MetricsAddr,
+		StallTimeout:           cfg.StallTimeout,
+		Connect:                connector(queryConn, beforeConnect),
+		Heartbeat:              cfg.HeartbeatInterval,
 		Source: source.Config{
 			Conn:            replConn,
 			BeforeConnect:   beforeConnect,
@@ -102,7 +109,7 @@ func relaySIGHUP(hup chan<- struct{}) (stop func()) {
 // sinkFactory checks the destination now, so that a missing stream fails
 // before replication starts, and returns how to build the sink once the
 // pipeline has its acknowledgement function.
-func sinkFactory(ctx context.Context, cfg *config.Config, out io.Writer, log *slog.Logger) (func(sink.AckFunc) (sink.Sink, error), error) {
+func sinkFactory(ctx context.Context, cfg *config.Config, out io.Writer, log *slog.Logger, m *metrics.Kinesis) (func(sink.AckFunc) (sink.Sink, error), error) {
 	if cfg.Sink == "stdout" {
 		return func(ack sink.AckFunc) (sink.Sink, error) { return stdout.New(out, ack), nil }, nil
 	}
@@ -116,7 +123,7 @@ func sinkFactory(ctx context.Context, cfg *config.Config, out io.Writer, log *sl
 	return func(ack sink.AckFunc) (sink.Sink, error) {
 		return kinesis.New(ctx, kinesis.Config{
 			API: client, Stream: cfg.StreamName, Aggregate: cfg.Aggregate,
-			FlushInterval: cfg.FlushInterval, MaxBackoff: cfg.MaxBackoff, Ack: ack, Logger: log,
+			FlushInterval: cfg.FlushInterval, MaxBackoff: cfg.MaxBackoff, Ack: ack, Logger: log, Metrics: m,
 		})
 	}, nil
 }

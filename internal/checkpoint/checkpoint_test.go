@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pglogrepl"
 )
@@ -139,5 +140,37 @@ func BenchmarkRecordAck(b *testing.B) {
 			tr.Commit(pglogrepl.LSN(i))
 		}
 		tr.Ack(s)
+	}
+}
+
+// Progress moves when records start to wait after none did and when the
+// watermark moves; an ack above a gap, or a record behind others still
+// waiting, does not move it.
+func TestProgress(t *testing.T) {
+	tr := New(0)
+	if n, since := tr.Progress(); n != 0 || !since.IsZero() {
+		t.Fatalf("new tracker: %d in flight since %v", n, since)
+	}
+	before := time.Now()
+	a := tr.Record()
+	n, started := tr.Progress()
+	if n != 1 || started.Before(before) {
+		t.Fatalf("after the first record: %d in flight since %v (before %v)", n, started, before)
+	}
+	time.Sleep(2 * time.Millisecond)
+	b := tr.Record()
+	c := tr.Record()
+	tr.Ack(c) // above the gap: the oldest still waits
+	if n, since := tr.Progress(); n != 3 || !since.Equal(started) {
+		t.Fatalf("after two more records and an ack above a gap: %d in flight since %v, want 3 (up to the watermark) since %v", n, since, started)
+	}
+	tr.Ack(a)
+	n, moved := tr.Progress()
+	if n != 2 || !moved.After(started) {
+		t.Fatalf("after the oldest is acked: %d in flight since %v, want 2 since after %v", n, moved, started)
+	}
+	tr.Ack(b)
+	if n, _ := tr.Progress(); n != 0 {
+		t.Fatalf("after every ack: %d in flight", n)
 	}
 }

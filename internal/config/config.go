@@ -6,6 +6,7 @@ package config
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"regexp"
 	"slices"
 	"strings"
@@ -53,6 +54,10 @@ type Config struct {
 
 	LogFormat string     // text or json
 	LogLevel  slog.Level // parsed from --log-level
+
+	MetricsAddr       string        // host:port of /metrics, /healthz, /readyz; "" for none
+	StallTimeout      time.Duration // /readyz fails after this long without progress
+	HeartbeatInterval time.Duration // 0: no heartbeat
 
 	ConfigFile  string // the file the settings were read from, if any
 	ShowVersion bool
@@ -148,6 +153,9 @@ func (c *Config) validate(raw rawValues) error {
 	if c.ShardCount < 1 {
 		return usagef("invalid --shard-count %d: must be at least 1", c.ShardCount)
 	}
+	if err := c.validateObservability(); err != nil {
+		return err
+	}
 	for _, d := range []struct {
 		flag string
 		v    time.Duration
@@ -157,10 +165,28 @@ func (c *Config) validate(raw rawValues) error {
 		{"status-interval", c.StatusInterval},
 		{"pk-refresh-interval", c.PKRefreshInterval},
 		{"shutdown-timeout", c.ShutdownTimeout},
+		{"stall-timeout", c.StallTimeout},
 	} {
 		if d.v <= 0 {
 			return usagef("invalid --%s %s: must be greater than 0", d.flag, d.v)
 		}
+	}
+	return nil
+}
+
+// validateObservability checks the metrics address and the intervals that
+// readiness and the heartbeat use.
+func (c *Config) validateObservability() error {
+	if c.MetricsAddr != "" {
+		if _, port, err := net.SplitHostPort(c.MetricsAddr); err != nil || port == "" {
+			return usagef("invalid --metrics-addr %q: want host:port, such as 127.0.0.1:9187 or :9187, or empty to turn metrics off", c.MetricsAddr)
+		}
+	}
+	if c.HeartbeatInterval < 0 {
+		return usagef("invalid --heartbeat-interval %s: must be 0 (off) or more", c.HeartbeatInterval)
+	}
+	if c.StallTimeout > 0 && c.StallTimeout <= c.StatusInterval {
+		return usagef("--stall-timeout %s must be longer than --status-interval %s: readiness waits for a status update to Postgres", c.StallTimeout, c.StatusInterval)
 	}
 	return nil
 }

@@ -94,6 +94,18 @@ func TestFlagsEnvAndShortForms(t *testing.T) {
 			func(c *Config) bool { return c.Formatter == "JSON" && !c.FullChange && c.Plugin == decode.Wal2JSON }},
 		{"JSON with full change (tables without a key too)", []string{"--message-formatter=JSON", "--full-change"}, nil,
 			func(c *Config) bool { return c.Formatter == "JSON" && c.FullChange }},
+		{"observability defaults", nil, nil,
+			func(c *Config) bool {
+				return c.MetricsAddr == "127.0.0.1:9187" && c.StallTimeout == time.Minute && c.HeartbeatInterval == 0
+			}},
+		{"observability settings", []string{"--metrics-addr", ":9999", "--stall-timeout", "2m", "--heartbeat-interval", "30s"}, nil,
+			func(c *Config) bool {
+				return c.MetricsAddr == ":9999" && c.StallTimeout == 2*time.Minute && c.HeartbeatInterval == 30*time.Second
+			}},
+		{"metrics off", nil, []string{"PG2KINESIS_METRICS_ADDR", ""},
+			func(c *Config) bool { return c.MetricsAddr == "" }},
+		{"ipv6 metrics address", []string{"--metrics-addr", "[::1]:9187"}, nil,
+			func(c *Config) bool { return c.MetricsAddr == "[::1]:9187" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := Parse(tc.args, env(tc.env...))
@@ -133,6 +145,10 @@ func TestUsageErrors(t *testing.T) {
 		{"positional argument", []string{"extra"}, nil, []string{`"extra"`}},
 		{"bad log level", []string{"--log-level", "verbose"}, nil, []string{`"verbose"`, "--log-level", "debug, info, warn, error"}},
 		{"bad log format", nil, []string{"PG2KINESIS_LOG_FORMAT", "xml"}, []string{`"xml"`, "--log-format", "text, json"}},
+		{"metrics address without port", []string{"--metrics-addr", "localhost"}, nil, []string{`--metrics-addr "localhost"`, "host:port"}},
+		{"negative heartbeat", []string{"--heartbeat-interval", "-1s"}, nil, []string{"--heartbeat-interval -1s", "0 (off)"}},
+		{"stall timeout within the status interval", []string{"--stall-timeout", "5s"}, nil, []string{"--stall-timeout 5s", "--status-interval 10s"}},
+		{"zero stall timeout", []string{"--stall-timeout", "0s"}, nil, []string{"--stall-timeout", "greater than 0"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse(tc.args, env(tc.env...))

@@ -9,14 +9,17 @@ import (
 	"github.com/jackc/pglogrepl"
 )
 
-// delivery logs, at debug level, every transaction once the flush LSN has
-// passed its commit, with the time since the server committed it: the
-// commit-to-acknowledgement latency, which make bench reports. At any
-// other level it is nil and costs nothing.
+// delivery follows each transaction from its commit to the moment the
+// flush LSN passes it. It gives the lag in seconds (how long the oldest
+// undelivered transaction has been committed) and, at debug level, logs
+// every delivered transaction with its commit-to-acknowledgement latency,
+// which make bench reports.
 type delivery struct {
-	log     *slog.Logger
-	mu      sync.Mutex
-	pending []commitAt // in commit order
+	log      *slog.Logger // nil unless debug logging is on
+	mu       sync.Mutex
+	pending  []commitAt // in commit order
+	head     int        // pending[:head] are delivered
+	flushLSN pglogrepl.LSN
 }
 
 type commitAt struct {
@@ -25,34 +28,57 @@ type commitAt struct {
 }
 
 func newDelivery(log *slog.Logger) *delivery {
-	if !log.Enabled(context.Background(), slog.LevelDebug) {
-		return nil
+	d := &delivery{}
+	if log.Enabled(context.Background(), slog.LevelDebug) {
+		d.log = log
 	}
-	return &delivery{log: log}
+	return d
 }
 
 // committed notes a transaction that commits at lsn, at the server's time
-// at (zero when the plugin does not say: not logged).
+// at (zero when the plugin does not say: not followed).
 func (d *delivery) committed(lsn pglogrepl.LSN, at time.Time) {
-	if d == nil || at.IsZero() {
+	if at.IsZero() {
 		return
 	}
 	d.mu.Lock()
-	d.pending = append(d.pending, commitAt{lsn, at})
+	if lsn > d.flushLSN {
+		d.pending = append(d.pending, commitAt{lsn, at})
+	}
 	d.mu.Unlock()
 }
 
-// flushed logs the transactions that flush LSN lsn has delivered.
+// flushed forgets (and at debug level logs) the transactions that flush
+// LSN lsn has delivered.
 func (d *delivery) flushed(lsn pglogrepl.LSN) {
-	if d == nil {
-		return
-	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	now, n := time.Now(), 0
-	for ; n < len(d.pending) && d.pending[n].lsn <= lsn; n++ {
-		d.log.Debug("transaction delivered", "commit_lsn", d.pending[n].lsn,
-			"latency_ms", float64(now.Sub(d.pending[n].at).Microseconds())/1000)
+	if lsn <= d.flushLSN {
+		return
 	}
-	d.pending = d.pending[n:]
+	d.flushLSN = lsn
+	now := time.Now()
+	for ; d.head < len(d.pending) && d.pending[d.head].lsn <= lsn; d.head++ {
+		if d.log != nil {
+			d.log.Debug("transaction delivered", "commit_lsn", d.pending[d.head].lsn,
+				"latency_ms", float64(now.Sub(d.pending[d.head].at).Microseconds())/1000)
+		}
+	}
+	// Reuse the array once it is drained, or when the delivered half is
+	// worth moving the rest down.
+	if d.head == len(d.pending) || d.head > len(d.pending)/2 {
+		n := copy(d.pending, d.pending[d.head:])
+		d.pending, d.head = d.pending[:n], 0
+	}
+}
+
+// lag is how long the oldest transaction not yet delivered has been
+// committed at now; 0 when every transaction read is delivered.
+func (d *delivery) lag(now time.Time) time.Duration {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.head == len(d.pending) {
+		return 0
+	}
+	return max(0, now.Sub(d.pending[d.head].at))
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/pg2kinesis/pg2kinesis/internal/decode"
 	"github.com/pg2kinesis/pg2kinesis/internal/filter"
 	"github.com/pg2kinesis/pg2kinesis/internal/format"
+	"github.com/pg2kinesis/pg2kinesis/internal/metrics"
 	"github.com/pg2kinesis/pg2kinesis/internal/sink"
 	"github.com/pg2kinesis/pg2kinesis/internal/source"
 )
@@ -43,11 +44,16 @@ type changeHandler struct {
 	keyBuf       []byte
 	xid          uint32 // the transaction whose xid xidKey holds
 	xidKey       string
-	streams      *streams  // pgoutput's streamed transactions; nil for other plugins
-	delivery     *delivery // nil unless debug logging is on
+	streams      *streams // pgoutput's streamed transactions; nil for other plugins
+	delivery     *delivery
 	noKeyWarned  map[string]bool
 	skippedNoKey int // changes of tables without a primary key, not published
 	skippedLarge int // changes over the record limit, skipped by --oversize=skip
+
+	stats   *stats
+	changes *metrics.Changes
+	tables  map[string]*tableCounters // by decode.Table.Raw
+	last    *tableCounters            // the last table counted: usually the next one too
 
 	// The open transaction's commit LSN and time, when its begin message
 	// gives them (wal2json, pgoutput): not every change message repeats
@@ -65,16 +71,22 @@ func newChangeHandler(src *source.Source, tr *checkpoint.Tracker, p parser, f *f
 	if pk == "" {
 		pk = "xid"
 	}
+	changes := metrics.NewChanges() // counted, not exported
+	if cfg.Metrics != nil {
+		changes = cfg.Metrics.Changes
+	}
 	return &changeHandler{
 		src: src, tracker: tr, parser: p, filter: f, keys: keys, format: fm, sink: snk, log: log,
 		fullChange: cfg.FullChange, partitionKey: pk, skipOversize: cfg.Oversize == "skip",
 		noKeyWarned: map[string]bool{}, delivery: newDelivery(log),
+		stats: &stats{}, changes: changes, tables: map[string]*tableCounters{},
 	}
 }
 
 // HandleData publishes what m holds. A message that cannot be parsed stops
 // the run; nothing at or after it is flushed.
 func (h *changeHandler) HandleData(ctx context.Context, m pglogrepl.XLogData) error {
+	h.stats.walBytes.Add(uint64(len(m.WALData)))
 	ev, err := h.parser.Parse(m.WALData, m.WALStart)
 	if err != nil {
 		return err
@@ -99,9 +111,7 @@ func (h *changeHandler) HandleData(ctx context.Context, m pglogrepl.XLogData) er
 
 // change publishes a change event: one record, or one per truncated table.
 func (h *changeHandler) change(ctx context.Context, ev *decode.Event) error {
-	if !h.filter.Op(ev.Op) {
-		return nil
-	}
+	h.stats.xid.Store(ev.XID)
 	if ev.CommitLSN == 0 {
 		ev.CommitLSN = h.commitLSN
 	}
@@ -137,7 +147,11 @@ func (h *changeHandler) flush() {
 }
 
 func (h *changeHandler) publish(ctx context.Context, ev *decode.Event, t decode.Table) error {
-	if !h.filter.Table(t) {
+	counts := h.counters(t)
+	counts.Read(ev.Op)
+	h.stats.changes.Add(1)
+	if !h.filter.Op(ev.Op) || !h.filter.Table(t) {
+		counts.Filtered(ev.Op)
 		return nil
 	}
 	key, ok, err := h.key(ctx, ev, t)
@@ -146,6 +160,7 @@ func (h *changeHandler) publish(ctx context.Context, ev *decode.Event, t decode.
 	}
 	if !ok && !h.fullChange {
 		h.skippedNoKey++
+		counts.Skipped(ev.Op, metrics.SkipNoPrimaryKey)
 		if !h.noKeyWarned[t.Raw] {
 			h.noKeyWarned[t.Raw] = true
 			h.log.Warn("table has no primary key: its changes are not published (add a primary key, or run with --full-change)", "table", t.Raw)
@@ -162,9 +177,15 @@ func (h *changeHandler) publish(ctx context.Context, ev *decode.Event, t decode.
 			return fmt.Errorf("%s: %w; start with --oversize=skip to skip such changes", what, err)
 		}
 		h.skippedLarge++
+		counts.Skipped(ev.Op, metrics.SkipOversize)
 		h.log.Warn("skipping a change too large for Kinesis (--oversize=skip)", "change", what, "err", err)
 		h.tracker.Ack(seq)
 		return nil
+	}
+	if err == nil {
+		counts.Published(ev.Op)
+		h.stats.published.Add(1)
+		h.stats.recordBytes.Add(uint64(len(h.buf)))
 	}
 	return err
 }

@@ -4,6 +4,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/pg2kinesis/pg2kinesis/internal/catalog"
@@ -21,7 +23,9 @@ import (
 	"github.com/pg2kinesis/pg2kinesis/internal/decode/wal2json"
 	"github.com/pg2kinesis/pg2kinesis/internal/filter"
 	"github.com/pg2kinesis/pg2kinesis/internal/format"
+	"github.com/pg2kinesis/pg2kinesis/internal/metrics"
 	"github.com/pg2kinesis/pg2kinesis/internal/sink"
+	"github.com/pg2kinesis/pg2kinesis/internal/slotwatch"
 	"github.com/pg2kinesis/pg2kinesis/internal/source"
 	"github.com/pg2kinesis/pg2kinesis/internal/spool"
 )
@@ -49,6 +53,23 @@ type Config struct {
 	HUP               <-chan struct{} // each value refreshes the primary-key cache
 
 	Logger *slog.Logger
+
+	// Metrics are updated by the run (nil: a set of its own, not served)
+	// and served on MetricsAddr ("": not served) with /healthz and
+	// /readyz, which fails when the run has made no progress for
+	// StallTimeout (default 1m).
+	Metrics      *metrics.Metrics
+	MetricsAddr  string
+	StallTimeout time.Duration
+	// Connect opens a normal connection to the database for the slot
+	// watcher, which samples the replication lag every LagInterval
+	// (default 10s) and writes a heartbeat every Heartbeat (0: none).
+	// nil: no watcher.
+	Connect     func(ctx context.Context) (*pgx.Conn, error)
+	LagInterval time.Duration
+	Heartbeat   time.Duration
+	// ProgressInterval is the period of the progress line (default 10s).
+	ProgressInterval time.Duration
 }
 
 // parser decodes one plugin's messages; see decode/testdecoding and
@@ -74,6 +95,9 @@ func Run(ctx context.Context, cfg Config) error {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.New("")
 	}
 	cfg.Source.Logger = log
 	p, err := newParser(cfg.Source.Plugin)
@@ -102,6 +126,7 @@ func Run(ctx context.Context, cfg Config) error {
 	var h *changeHandler // set before the sink runs, and so before any ack
 	snk, err := cfg.NewSink(func(seq uint64) {
 		tracker.Ack(seq)
+		h.stats.acked.Add(1)
 		h.flush()
 	})
 	if err != nil {
@@ -114,9 +139,19 @@ func Run(ctx context.Context, cfg Config) error {
 		defer func() { _ = h.streams.spool.Close() }()
 	}
 
-	// The sink and the cache refresher outlive the source's context: at a
-	// clean stop the source drains the sink before they end. A fatal error
-	// of any of them stops the source at once.
+	obs := &observer{src: src, tracker: tracker, keys: keys, delivery: h.delivery, stats: h.stats, watch: newWatcher(cfg, log)}
+	obs.register(cfg.Metrics)
+	var srv *metrics.Server
+	if cfg.MetricsAddr != "" {
+		if srv, err = metrics.Listen(cfg.MetricsAddr, cfg.Metrics, obs.state, cmp.Or(cfg.StallTimeout, time.Minute), log); err != nil {
+			return err
+		}
+		defer srv.Close()
+	}
+
+	// The sink, the cache refresher and the observers outlive the source's
+	// context: at a clean stop the source drains the sink before they end.
+	// A fatal error of any of them stops the source at once.
 	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRun()
 	g, gctx := errgroup.WithContext(runCtx)
@@ -125,11 +160,36 @@ func Run(ctx context.Context, cfg Config) error {
 	context.AfterFunc(gctx, stopSource)
 	g.Go(func() error { return snk.Run(gctx) })
 	g.Go(func() error { return keys.RefreshEvery(gctx, cfg.PKRefreshInterval, cfg.HUP) })
+	g.Go(func() error { return obs.progress(gctx, cmp.Or(cfg.ProgressInterval, 10*time.Second), log) })
+	if srv != nil {
+		g.Go(func() error { return srv.Run(gctx) })
+	}
+	if obs.watch != nil {
+		g.Go(func() error { return obs.watch.Run(gctx) })
+	}
 	g.Go(func() error {
 		defer stopRun()
 		return src.Run(srcCtx, h)
 	})
 	return g.Wait()
+}
+
+// newWatcher is the slot watcher, feeding the lag and heartbeat metrics;
+// nil when the run has no normal connection.
+func newWatcher(cfg Config, log *slog.Logger) *slotwatch.Watcher {
+	if cfg.Connect == nil {
+		return nil
+	}
+	m := cfg.Metrics
+	return slotwatch.New(slotwatch.Config{
+		Connect: cfg.Connect, Slot: cfg.Source.Slot,
+		SampleInterval: cfg.LagInterval, Heartbeat: cfg.Heartbeat, Logger: log,
+		Sampled: func(s slotwatch.Sample) {
+			m.LagBytes.Set(float64(s.Lag))
+			m.RetainedWAL.Set(float64(s.Retained))
+		},
+		OnHeartbeat: m.Heartbeats.Inc,
+	})
 }
 
 // warnUnmatchedPattern warns once at start when --table-pat finds no

@@ -76,6 +76,11 @@ type Source struct {
 	log     *slog.Logger
 	flushed atomic.Uint64
 
+	// For metrics and readiness, read from other goroutines.
+	streaming  atomic.Bool
+	lastStatus atomic.Int64 // Unix nanoseconds of the last status update sent
+	sessions   atomic.Uint64
+
 	connected bool // a connection has succeeded once: later failures are retried
 
 	// The streaming session's connection and when its next status update
@@ -121,6 +126,22 @@ func (s *Source) Flush(lsn pglogrepl.LSN) {
 
 // Flushed is the flush LSN that status updates report.
 func (s *Source) Flushed() pglogrepl.LSN { return pglogrepl.LSN(s.flushed.Load()) }
+
+// Streaming reports whether a replication session streams now.
+func (s *Source) Streaming() bool { return s.streaming.Load() }
+
+// LastStatus is when the last status update was sent to Postgres (zero
+// before the first).
+func (s *Source) LastStatus() time.Time {
+	if ns := s.lastStatus.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
+}
+
+// Sessions counts the replication sessions started (START_REPLICATION
+// accepted): more than one means reconnects or standby takeovers.
+func (s *Source) Sessions() uint64 { return s.sessions.Load() }
 
 // Run streams until ctx is cancelled, reconnecting when the connection is
 // lost and waiting while another process holds the slot. On cancellation it
@@ -208,6 +229,9 @@ func (s *Source) session(ctx context.Context, h Handler) (streamed bool, err err
 		r.SessionStart()
 	}
 	s.log.Info("streaming from replication slot", "plugin", s.cfg.Plugin, "from_lsn", start)
+	s.sessions.Add(1)
+	s.streaming.Store(true)
+	defer s.streaming.Store(false)
 	return true, s.receive(ctx, conn, h)
 }
 
@@ -230,6 +254,7 @@ func (s *Source) StatusIfDue() error {
 // receive reads the stream until ctx ends or the connection fails.
 func (s *Source) receive(ctx context.Context, conn *pgconn.PgConn, h Handler) error {
 	s.conn, s.nextStatus = conn, time.Now().Add(s.cfg.StatusInterval)
+	s.lastStatus.Store(time.Now().UnixNano()) // START_REPLICATION told the server where we are
 	defer func() { s.conn = nil }()
 	for {
 		if ctx.Err() != nil {
@@ -308,6 +333,7 @@ func (s *Source) sendStatus(conn *pgconn.PgConn) error {
 	if err != nil {
 		return fmt.Errorf("send status update (flush %s): %w", lsn, err)
 	}
+	s.lastStatus.Store(time.Now().UnixNano())
 	s.log.Debug("sent status update", "flush_lsn", lsn)
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/pg2kinesis/pg2kinesis/internal/backoff"
+	"github.com/pg2kinesis/pg2kinesis/internal/metrics"
 	"github.com/pg2kinesis/pg2kinesis/internal/sink"
 )
 
@@ -28,6 +29,7 @@ type Config struct {
 	MaxBuffered   int           // bytes of user data held before Put blocks (default 32 MiB)
 	Ack           sink.AckFunc
 	Logger        *slog.Logger
+	Metrics       *metrics.Kinesis // nil: counted, but not exported
 }
 
 // Sink is the Kinesis sink. Create it with New, then call Run.
@@ -60,6 +62,9 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.NewKinesis()
 	}
 	shards, err := listShards(ctx, cfg.API, cfg.Stream)
 	if err != nil {
@@ -289,6 +294,10 @@ func (s *Sink) deliver(ctx context.Context, q *shardQueue, batch []*entry) error
 				st.Throttles++
 			}
 		})
+		s.cfg.Metrics.Retried.Add(float64(len(pending)))
+		if class == classThrottle {
+			s.cfg.Metrics.Throttles.Inc()
+		}
 		wait := backoff.Delay(attempt, 100*time.Millisecond, s.cfg.MaxBackoff)
 		s.log.Warn("Kinesis did not store every record; retrying", "shard", q.id, "records", len(pending),
 			"err", errOrCount(err, len(failed)), "retry_in", wait.Round(time.Millisecond))
@@ -324,7 +333,9 @@ func (s *Sink) putRecords(ctx context.Context, q *shardQueue, entries []*entry) 
 	defer cancel()
 	start := time.Now()
 	out, err := s.cfg.API.PutRecords(cctx, in, noSDKRetries)
-	s.stats.add(func(st *Stats) { st.Calls++; st.CallTime += time.Since(start) })
+	took := time.Since(start)
+	s.stats.add(func(st *Stats) { st.Calls++; st.CallTime += took })
+	s.cfg.Metrics.ObserveCall(took)
 	if err != nil {
 		return nil, classify(err), err
 	}
@@ -359,4 +370,6 @@ func (s *Sink) ack(e *entry) {
 	}
 	s.buffer.Release(int64(e.userSize))
 	s.stats.add(func(st *Stats) { st.Records += len(e.seqs); st.KinesisRecords++; st.Bytes += len(e.data) })
+	s.cfg.Metrics.Records.Inc()
+	s.cfg.Metrics.Bytes.Add(float64(len(e.data)))
 }

@@ -1,0 +1,128 @@
+package pipeline
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/pg2kinesis/pg2kinesis/internal/catalog"
+	"github.com/pg2kinesis/pg2kinesis/internal/checkpoint"
+	"github.com/pg2kinesis/pg2kinesis/internal/decode"
+	"github.com/pg2kinesis/pg2kinesis/internal/metrics"
+	"github.com/pg2kinesis/pg2kinesis/internal/slotwatch"
+	"github.com/pg2kinesis/pg2kinesis/internal/source"
+)
+
+// stats are the run's running totals, for the metrics and the progress
+// line: plain atomics, cheaper per change than a Prometheus counter.
+type stats struct {
+	walBytes    atomic.Uint64 // plugin output received
+	changes     atomic.Uint64 // changes read (one per truncated table)
+	published   atomic.Uint64 // records handed to the sink
+	recordBytes atomic.Uint64 // their formatted size
+	acked       atomic.Uint64 // records the sink delivered
+	xid         atomic.Uint32 // of the last change read
+}
+
+// tableCounters are one table's change counters, under the key that found
+// them (a copy: the event's strings may alias the parser's buffers).
+type tableCounters struct {
+	raw string
+	*metrics.TableCounters
+}
+
+// counters returns t's change counters, made on first use.
+func (h *changeHandler) counters(t decode.Table) *tableCounters {
+	if h.last != nil && h.last.raw == t.Raw {
+		return h.last
+	}
+	c, ok := h.tables[t.Raw]
+	if !ok {
+		c = &tableCounters{raw: strings.Clone(t.Raw), TableCounters: h.changes.Table(t.Schema, t.Name)}
+		h.tables[c.raw] = c
+	}
+	h.last = c
+	return c
+}
+
+// observer is what the metrics, the readiness check and the progress line
+// read of a run.
+type observer struct {
+	src      *source.Source
+	tracker  *checkpoint.Tracker
+	keys     *catalog.Cache
+	delivery *delivery
+	stats    *stats
+	watch    *slotwatch.Watcher // nil without a normal connection
+}
+
+// register adds the metrics that are read from the run's state at each
+// scrape.
+func (o *observer) register(m *metrics.Metrics) {
+	m.CounterFunc("wal_bytes_total", "Bytes of plugin output received from Postgres (bytes in).",
+		func() float64 { return float64(o.stats.walBytes.Load()) })
+	m.CounterFunc("record_bytes_total", "Bytes of formatted records handed to the sink, before aggregation.",
+		func() float64 { return float64(o.stats.recordBytes.Load()) })
+	m.CounterFunc("records_acknowledged_total", "Records the sink has delivered for good (Kinesis stored them).",
+		func() float64 { return float64(o.stats.acked.Load()) })
+	m.GaugeFunc("records_in_flight", "Records handed to the sink and not yet acknowledged.",
+		func() float64 { return float64(o.tracker.InFlight()) })
+	m.GaugeFunc("flushed_lsn", "The flush LSN reported to Postgres, as a number (everything before it is delivered).",
+		func() float64 { return float64(o.src.Flushed()) })
+	m.GaugeFunc("replication_lag_seconds",
+		"How long the oldest transaction read but not yet acknowledged has been committed; 0 when every transaction read is delivered.",
+		func() float64 { return o.delivery.lag(time.Now()).Seconds() })
+	m.GaugeFunc("up", "1 while the replication connection streams; 0 while connecting, reconnecting or standing by.",
+		func() float64 {
+			if o.src.Streaming() {
+				return 1
+			}
+			return 0
+		})
+	m.CounterFunc("reconnects_total", "Replication sessions started after the first (after a lost connection, or a standby taking over).",
+		func() float64 { return float64(max(o.src.Sessions(), 1) - 1) })
+	m.CounterFunc("pk_cache_refreshes_total", "Reloads of the primary-key cache (start, SIGHUP, schedule, unknown table).",
+		func() float64 { return float64(o.keys.Refreshes()) })
+}
+
+// state is the readiness check's input.
+func (o *observer) state() metrics.State {
+	inFlight, since := o.tracker.Progress()
+	return metrics.State{Streaming: o.src.Streaming(), LastStatus: o.src.LastStatus(), InFlight: inFlight, Progress: since}
+}
+
+// progress logs a line every interval until ctx ends: counts and MB of the
+// window and since start, the last xid, the flush LSN and the lag.
+func (o *observer) progress(ctx context.Context, interval time.Duration, log *slog.Logger) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	var prevChanges, prevPublished, prevIn, prevOut uint64
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		changes, published := o.stats.changes.Load(), o.stats.published.Load()
+		in, out := o.stats.walBytes.Load(), o.stats.recordBytes.Load()
+		lagBytes := int64(-1)
+		if o.watch != nil {
+			lagBytes = o.watch.Lag()
+		}
+		log.Info("progress",
+			"window", interval,
+			"changes", changes-prevChanges, "published", published-prevPublished,
+			"mb_in", mb(in-prevIn), "mb_out", mb(out-prevOut),
+			"total_changes", changes, "total_published", published,
+			"total_mb_in", mb(in), "total_mb_out", mb(out),
+			"xid", o.stats.xid.Load(), "flush_lsn", o.src.Flushed(), "in_flight", o.tracker.InFlight(),
+			"lag_bytes", lagBytes, "lag_seconds", o.delivery.lag(time.Now()).Seconds())
+		prevChanges, prevPublished, prevIn, prevOut = changes, published, in, out
+	}
+}
+
+func mb(bytes uint64) float64 {
+	return float64(bytes*100/(1<<20)) / 100 // two decimals
+}

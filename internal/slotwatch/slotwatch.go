@@ -1,0 +1,201 @@
+// Package slotwatch looks at the replication slot from a normal
+// connection, beside the replication stream: it samples how far the slot
+// is behind the server's WAL, and writes the heartbeat messages of
+// --heartbeat-interval. Neither is essential to delivery, so its failures
+// are logged and retried, never fatal.
+package slotwatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Config says what to watch and how often.
+type Config struct {
+	// Connect opens a normal connection to the slot's database.
+	Connect func(ctx context.Context) (*pgx.Conn, error)
+	Slot    string
+	// SampleInterval is how often the lag is sampled (default 10s).
+	SampleInterval time.Duration
+	// Heartbeat is how often a heartbeat message is written; 0 writes none.
+	Heartbeat time.Duration
+	// Sampled receives each sample; OnHeartbeat is called after each
+	// heartbeat written. Either may be nil.
+	Sampled     func(Sample)
+	OnHeartbeat func()
+	Logger      *slog.Logger
+}
+
+// Sample is the slot's position against the server's, in bytes of WAL.
+type Sample struct {
+	// Lag is the server's current WAL position minus the slot's
+	// confirmed_flush_lsn: what the slot has still to confirm.
+	Lag int64
+	// Retained is the server's current WAL position minus the slot's
+	// restart_lsn: WAL the server keeps on disk for the slot.
+	Retained int64
+}
+
+// HeartbeatPrefix is the prefix of the heartbeat messages. The plugins
+// decode them as logical messages, which are never published.
+const HeartbeatPrefix = "pg2kinesis"
+
+// Watcher samples and writes heartbeats until its context ends.
+type Watcher struct {
+	cfg    Config
+	log    *slog.Logger
+	conn   *pgx.Conn
+	failed bool // the last attempt failed: log the recovery
+
+	lag atomic.Int64 // the last Sample.Lag; -1 until the first sample
+}
+
+// New returns a Watcher for cfg.
+func New(cfg Config) *Watcher {
+	if cfg.SampleInterval <= 0 {
+		cfg.SampleInterval = 10 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	w := &Watcher{cfg: cfg, log: cfg.Logger}
+	w.lag.Store(-1)
+	return w
+}
+
+// Lag is the last sampled lag in bytes, -1 before the first sample or
+// after a failed one.
+func (w *Watcher) Lag() int64 { return w.lag.Load() }
+
+// Run samples at once and then every SampleInterval, and writes a
+// heartbeat every Heartbeat, until ctx ends. It returns nil.
+func (w *Watcher) Run(ctx context.Context) error {
+	defer w.close()
+	sample := time.NewTicker(w.cfg.SampleInterval)
+	defer sample.Stop()
+	var beat <-chan time.Time
+	if w.cfg.Heartbeat > 0 {
+		t := time.NewTicker(w.cfg.Heartbeat)
+		defer t.Stop()
+		beat = t.C
+	}
+	w.sampleOrForget(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-sample.C:
+			w.sampleOrForget(ctx)
+		case <-beat:
+			_ = w.attempt(ctx, "write a heartbeat", w.heartbeat)
+		}
+	}
+}
+
+// attempt runs f on the connection, opening it first if needed. A failure
+// closes the connection (the next attempt opens a new one) and is logged
+// once until an attempt succeeds again.
+func (w *Watcher) attempt(ctx context.Context, what string, f func(ctx context.Context) error) error {
+	actx, cancel := context.WithTimeout(ctx, max(w.cfg.SampleInterval, 5*time.Second))
+	defer cancel()
+	err := w.connect(actx)
+	if err == nil {
+		err = f(actx)
+	}
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return err // stopping
+	case err != nil:
+		w.close()
+		if !w.failed {
+			w.log.Warn("cannot "+what+"; retrying on the next tick", "err", err)
+		}
+		w.failed = true
+	case w.failed:
+		w.failed = false
+		w.log.Info("slot watcher connected again")
+	}
+	return err
+}
+
+// sampleOrForget samples, and on failure forgets the last sample: an old
+// figure would look current.
+func (w *Watcher) sampleOrForget(ctx context.Context) {
+	if err := w.attempt(ctx, "sample the slot's lag", w.sample); err != nil {
+		w.lag.Store(-1)
+		w.report(Sample{Lag: -1, Retained: -1})
+	}
+}
+
+func (w *Watcher) connect(ctx context.Context) error {
+	if w.conn != nil {
+		return nil
+	}
+	conn, err := w.cfg.Connect(ctx)
+	if err != nil {
+		return fmt.Errorf("connect to Postgres: %w", err)
+	}
+	w.conn = conn
+	return nil
+}
+
+func (w *Watcher) close() {
+	if w.conn != nil {
+		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = w.conn.Close(cctx)
+		w.conn = nil
+	}
+}
+
+// sample reads the slot's lag. The positions are those of the primary:
+// pg_current_wal_lsn() fails on a standby.
+func (w *Watcher) sample(ctx context.Context) error {
+	var lag, retained *int64
+	err := w.conn.QueryRow(ctx, `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint,
+		pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint
+		FROM pg_replication_slots WHERE slot_name = $1`, w.cfg.Slot).Scan(&lag, &retained)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("replication slot %q does not exist", w.cfg.Slot)
+	}
+	if err != nil {
+		return fmt.Errorf("query pg_replication_slots: %w", err)
+	}
+	s := Sample{Lag: -1, Retained: -1}
+	if lag != nil {
+		s.Lag = *lag
+	}
+	if retained != nil {
+		s.Retained = *retained
+	}
+	w.lag.Store(s.Lag)
+	w.report(s)
+	return nil
+}
+
+func (w *Watcher) report(s Sample) {
+	if w.cfg.Sampled != nil {
+		w.cfg.Sampled(s)
+	}
+}
+
+// heartbeat writes a non-transactional logical message: WAL in the slot's
+// own database, which the slot decodes and pg2kinesis confirms, so that
+// the slot moves even when its database is idle.
+func (w *Watcher) heartbeat(ctx context.Context) error {
+	_, err := w.conn.Exec(ctx, "SELECT pg_logical_emit_message(false, $1, $2)",
+		HeartbeatPrefix, time.Now().UTC().Format(time.RFC3339Nano))
+	if err != nil {
+		return fmt.Errorf("pg_logical_emit_message (the --heartbeat-interval user needs EXECUTE on it): %w", err)
+	}
+	if w.cfg.OnHeartbeat != nil {
+		w.cfg.OnHeartbeat()
+	}
+	return nil
+}
