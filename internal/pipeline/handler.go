@@ -103,10 +103,26 @@ func (h *changeHandler) HandleData(ctx context.Context, m pglogrepl.XLogData) er
 		}
 		h.commitLSN, h.commitTime = 0, time.Time{}
 		h.commit(m.WALStart, at)
+	case decode.KindMessage:
+		h.log.Debug("logical message (not published)", "prefix", ev.MessagePrefix, "transactional", ev.MessageTransact, "lsn", m.WALStart)
+		if !ev.MessageTransact {
+			h.idle(m.WALStart)
+		}
 	case decode.KindStreamStart, decode.KindStreamed, decode.KindStreamCommit, decode.KindStreamAbort:
 		return h.streamed(ctx, ev, m)
 	}
 	return nil
+}
+
+// idle offers lsn as a flush position reached with nothing else to send:
+// every transaction that commits before it has been handed over, and one
+// that commits after it would be sent again after a restart. It is the
+// WAL end of a keepalive, or a non-transactional logical message (the
+// heartbeat), which arrives even while the server is too busy with other
+// databases' WAL to send keepalives.
+func (h *changeHandler) idle(lsn pglogrepl.LSN) {
+	h.tracker.Idle(lsn)
+	h.flush()
 }
 
 // change publishes a change event: one record, or one per truncated table.
@@ -233,8 +249,7 @@ func keyText(ev *decode.Event, key []string) string {
 // HandleKeepalive offers the server's WAL end to the tracker: with nothing
 // in flight it is flushed, so an idle or filtered database does not pin WAL.
 func (h *changeHandler) HandleKeepalive(_ context.Context, walEnd pglogrepl.LSN) error {
-	h.tracker.Idle(walEnd)
-	h.flush()
+	h.idle(walEnd)
 	return nil
 }
 

@@ -288,3 +288,38 @@ func TestDeliveryLogged(t *testing.T) {
 		t.Fatalf("want one delivery of the commit at 0/78 with a latency of about 1500 ms, got:\n%s", logs.String())
 	}
 }
+
+// A non-transactional logical message (the heartbeat) is a flush position
+// when nothing is in flight, like a keepalive's WAL end; a transactional
+// one is part of its transaction, and neither is published.
+func TestHandlerMessagesFlushWhenIdle(t *testing.T) {
+	snk := &heldSink{}
+	h, src, tr := testHandler(t, snk, filter.New(nil, nil), Config{})
+	heartbeat := "message: transactional: 0 prefix: pg2kinesis, sz: 4 content:beat"
+	if err := feed(t, h, 100, heartbeat); err != nil {
+		t.Fatal(err)
+	}
+	if src.Flushed() != 100 {
+		t.Fatalf("flushed %s after a heartbeat with nothing in flight, want 0/64", src.Flushed())
+	}
+	for i, m := range []string{"BEGIN 9", "table public.items: INSERT: id[integer]:1",
+		"message: transactional: 1 prefix: app, sz: 1 content:x", "COMMIT 9"} {
+		if err := feed(t, h, pglogrepl.LSN(110+i), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := feed(t, h, 200, heartbeat); err != nil {
+		t.Fatal(err)
+	}
+	if src.Flushed() != 100 || len(snk.held) != 1 {
+		t.Fatalf("flushed %s with a record in flight, %d records; want 0/64 and the insert alone", src.Flushed(), len(snk.held))
+	}
+	tr.Ack(snk.held[0])
+	h.flush()
+	if err := feed(t, h, 300, heartbeat); err != nil {
+		t.Fatal(err)
+	}
+	if src.Flushed() != 300 {
+		t.Fatalf("flushed %s after the ack and a heartbeat, want 0/12C", src.Flushed())
+	}
+}

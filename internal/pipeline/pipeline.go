@@ -100,6 +100,7 @@ func Run(ctx context.Context, cfg Config) error {
 		cfg.Metrics = metrics.New("")
 	}
 	cfg.Source.Logger = log
+	cfg.Source.Messages = cfg.Connect != nil && cfg.Heartbeat > 0
 	p, err := newParser(cfg.Source.Plugin)
 	if err != nil {
 		return err
@@ -165,7 +166,16 @@ func Run(ctx context.Context, cfg Config) error {
 		g.Go(func() error { return srv.Run(gctx) })
 	}
 	if obs.watch != nil {
-		g.Go(func() error { return obs.watch.Run(gctx) })
+		g.Go(func() error {
+			// Until then the slot may not exist yet, and a standby leaves
+			// the heartbeat to the instance that streams.
+			select {
+			case <-src.Started():
+			case <-gctx.Done():
+				return nil
+			}
+			return obs.watch.Run(gctx)
+		})
 	}
 	g.Go(func() error {
 		defer stopRun()

@@ -119,7 +119,7 @@ func (w *Watcher) attempt(ctx context.Context, what string, f func(ctx context.C
 		w.failed = true
 	case w.failed:
 		w.failed = false
-		w.log.Info("slot watcher connected again")
+		w.log.Info("slot watcher works again: " + what)
 	}
 	return err
 }

@@ -80,10 +80,15 @@ func (s *Source) pluginArgs(conn *pgconn.PgConn) []string {
 		return s.cfg.Plugin.StartOptions()
 	}
 	pub := `"publication_names" '` + strings.ReplaceAll(quoteIdent(s.cfg.Publication), "'", "''") + `'`
-	if serverMajor(conn) >= 14 && !s.cfg.NoStreaming {
-		return []string{`"proto_version" '2'`, pub, `"streaming" 'on'`}
+	major := serverMajor(conn)
+	args := []string{`"proto_version" '1'`, pub}
+	if major >= 14 && !s.cfg.NoStreaming {
+		args = []string{`"proto_version" '2'`, pub, `"streaming" 'on'`}
 	}
-	return []string{`"proto_version" '1'`, pub}
+	if major >= 14 && s.cfg.Messages {
+		args = append(args, `"messages" 'true'`)
+	}
+	return args
 }
 
 // serverMajor is the server's major version from its server_version

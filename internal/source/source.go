@@ -34,6 +34,9 @@ type Config struct {
 	Publication       string
 	PublicationTables func(schema, table string) bool
 	NoStreaming       bool
+	// Messages asks pgoutput (PostgreSQL 14+) for logical messages, which
+	// the heartbeat writes; the other plugins always send them.
+	Messages bool
 
 	StatusInterval  time.Duration // longest time between status updates (default 10s)
 	ShutdownTimeout time.Duration // bound on Handler.Drain at shutdown (default 30s)
@@ -80,6 +83,7 @@ type Source struct {
 	streaming  atomic.Bool
 	lastStatus atomic.Int64 // Unix nanoseconds of the last status update sent
 	sessions   atomic.Uint64
+	started    chan struct{} // closed when the first session starts
 
 	connected bool // a connection has succeeded once: later failures are retried
 
@@ -110,7 +114,7 @@ func New(cfg Config) *Source {
 	if cfg.Publication == "" {
 		cfg.Publication = "pg2kinesis"
 	}
-	return &Source{cfg: cfg, log: cfg.Logger.With("slot", cfg.Slot)}
+	return &Source{cfg: cfg, log: cfg.Logger.With("slot", cfg.Slot), started: make(chan struct{})}
 }
 
 // Flush records that every change up to lsn has been delivered. The next
@@ -138,6 +142,10 @@ func (s *Source) LastStatus() time.Time {
 	}
 	return time.Time{}
 }
+
+// Started is closed when the first replication session starts: the slot
+// then exists (it may be created at start) and this process holds it.
+func (s *Source) Started() <-chan struct{} { return s.started }
 
 // Sessions counts the replication sessions started (START_REPLICATION
 // accepted): more than one means reconnects or standby takeovers.
@@ -229,7 +237,9 @@ func (s *Source) session(ctx context.Context, h Handler) (streamed bool, err err
 		r.SessionStart()
 	}
 	s.log.Info("streaming from replication slot", "plugin", s.cfg.Plugin, "from_lsn", start)
-	s.sessions.Add(1)
+	if s.sessions.Add(1) == 1 {
+		close(s.started)
+	}
 	s.streaming.Store(true)
 	defer s.streaming.Store(false)
 	return true, s.receive(ctx, conn, h)

@@ -1,0 +1,171 @@
+package slotwatch
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pg2kinesis/pg2kinesis/internal/testenv"
+)
+
+// syncBuffer collects log lines written by the watcher's goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// run starts w and returns a function that stops it and waits (once,
+// however often it is called).
+func run(t *testing.T, w *Watcher) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	return sync.OnceFunc(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Against a slot nobody reads, the heartbeats are logical messages of the
+// slot's database with our prefix, and the sampled lag grows with them.
+func TestHeartbeatAndLag(t *testing.T) {
+	dsn := testenv.Database(t)
+	conn := testenv.Connect(t, dsn)
+	slot := testenv.Name(t)
+	if _, err := conn.Exec(t.Context(), "SELECT pg_create_logical_replication_slot($1, 'test_decoding')", slot); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var samples []Sample
+	beats := 0
+	w := New(Config{
+		Connect:        func(ctx context.Context) (*pgx.Conn, error) { return pgx.Connect(ctx, dsn) },
+		Slot:           slot,
+		SampleInterval: 50 * time.Millisecond,
+		Heartbeat:      50 * time.Millisecond,
+		Sampled:        func(s Sample) { mu.Lock(); samples = append(samples, s); mu.Unlock() },
+		OnHeartbeat:    func() { mu.Lock(); beats++; mu.Unlock() },
+	})
+	if w.Lag() != -1 {
+		t.Fatalf("lag before any sample: %d, want -1", w.Lag())
+	}
+	stop := run(t, w)
+	waitFor(t, "three heartbeats and a sample after them", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return beats >= 3 && len(samples) > 0 && samples[len(samples)-1].Lag > 0
+	})
+	stop()
+
+	mu.Lock()
+	last := samples[len(samples)-1]
+	mu.Unlock()
+	if last.Retained < last.Lag || w.Lag() != last.Lag {
+		t.Fatalf("last sample %+v, Lag() %d: retained WAL cannot be less than the lag", last, w.Lag())
+	}
+	// A non-transactional message waits for the WAL writer's next flush
+	// (wal_writer_delay) before a slot can decode it.
+	waitFor(t, "the slot to decode three heartbeat messages", func() bool {
+		var messages int
+		err := conn.QueryRow(t.Context(), `SELECT count(*) FROM pg_logical_slot_peek_changes($1, NULL, NULL)
+			WHERE data LIKE 'message: transactional: 0 prefix: pg2kinesis, sz: %'`, slot).Scan(&messages)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return messages >= 3
+	})
+}
+
+// A missing slot and a failing connection are logged once, not fatal, and
+// make the lag unknown; the watcher recovers when they are fixed.
+func TestFailuresAreLoggedOnceAndRetried(t *testing.T) {
+	dsn := testenv.Database(t)
+	conn := testenv.Connect(t, dsn)
+	slot := testenv.Name(t)
+	logs := &syncBuffer{}
+	var mu sync.Mutex
+	var samples []Sample
+	fail := true
+	w := New(Config{
+		Connect: func(ctx context.Context) (*pgx.Conn, error) {
+			mu.Lock()
+			f := fail
+			mu.Unlock()
+			if f {
+				return nil, errors.New("connection refused")
+			}
+			return pgx.Connect(ctx, dsn)
+		},
+		Slot:           slot,
+		SampleInterval: 20 * time.Millisecond,
+		Sampled:        func(s Sample) { mu.Lock(); samples = append(samples, s); mu.Unlock() },
+		Logger:         slog.New(slog.NewTextHandler(logs, nil)),
+	})
+	stop := run(t, w)
+	defer stop()
+	count := func() int { mu.Lock(); defer mu.Unlock(); return len(samples) }
+	waitFor(t, "failed samples", func() bool { return count() >= 3 })
+	if n := strings.Count(logs.String(), "cannot sample the slot's lag"); n != 1 || !strings.Contains(logs.String(), "connection refused") {
+		t.Fatalf("want one warning naming the cause, got:\n%s", logs.String())
+	}
+	if w.Lag() != -1 {
+		t.Fatalf("lag %d without a connection, want -1", w.Lag())
+	}
+	if _, err := conn.Exec(t.Context(), "SELECT pg_create_logical_replication_slot($1, 'test_decoding')", slot); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	fail = false
+	mu.Unlock()
+	waitFor(t, "the recovery", func() bool { return strings.Contains(logs.String(), "slot watcher works again") })
+	waitFor(t, "a sample of the slot", func() bool { return w.Lag() >= 0 })
+
+	if _, err := conn.Exec(t.Context(), "SELECT pg_drop_replication_slot($1)", slot); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the missing slot's warning", func() bool {
+		return strings.Contains(logs.String(), `replication slot \"`+slot+`\" does not exist`)
+	})
+	waitFor(t, "the lag to be unknown", func() bool { return w.Lag() == -1 })
+	stop()
+	mu.Lock()
+	defer mu.Unlock()
+	for _, s := range samples {
+		if (s.Lag == -1) != (s.Retained == -1) {
+			t.Fatalf("sample %+v: both figures are known or neither", s)
+		}
+	}
+}
