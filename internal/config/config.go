@@ -174,8 +174,7 @@ func (c *Config) validate(raw rawValues) error {
 	return nil
 }
 
-// validateObservability checks the metrics address and the intervals that
-// readiness and the heartbeat use.
+// validateObservability checks the metrics address and the heartbeat.
 func (c *Config) validateObservability() error {
 	if c.MetricsAddr != "" {
 		if _, port, err := net.SplitHostPort(c.MetricsAddr); err != nil || port == "" {
@@ -184,9 +183,6 @@ func (c *Config) validateObservability() error {
 	}
 	if c.HeartbeatInterval < 0 {
 		return usagef("invalid --heartbeat-interval %s: must be 0 (off) or more", c.HeartbeatInterval)
-	}
-	if c.StallTimeout > 0 && c.StallTimeout <= c.StatusInterval {
-		return usagef("--stall-timeout %s must be longer than --status-interval %s: readiness waits for a status update to Postgres", c.StallTimeout, c.StatusInterval)
 	}
 	return nil
 }

@@ -14,8 +14,9 @@ import (
 
 // State is what readiness is decided on, read at each /readyz request.
 type State struct {
-	Streaming  bool      // the replication connection streams
-	LastStatus time.Time // the last status update sent to Postgres
+	Streaming      bool          // the replication connection streams
+	LastStatus     time.Time     // the last status update sent to Postgres
+	StatusInterval time.Duration // the longest time between status updates
 	InFlight   uint64    // records handed to the sink and not yet acknowledged
 	// Progress is when the acknowledgements last moved, or when records
 	// started waiting after none did: how long the oldest waits, at most.
@@ -24,13 +25,14 @@ type State struct {
 
 // Ready says why a run in state st is not ready at now, or nil. A run is
 // ready when it streams, has reported its position to Postgres within
-// stall, and, when records wait, the sink has acknowledged one within
-// stall. An idle run is ready: having nothing to send is not a fault.
+// stall (or two status intervals, if longer), and, when records wait, the
+// sink has acknowledged one within stall. An idle run is ready: having
+// nothing to send is not a fault.
 func Ready(st State, now time.Time, stall time.Duration) error {
 	switch {
 	case !st.Streaming:
 		return errors.New("the replication connection is not streaming (connecting, reconnecting, or standing by while another process holds the slot)")
-	case now.Sub(st.LastStatus) > stall:
+	case now.Sub(st.LastStatus) > max(stall, 2*st.StatusInterval):
 		return fmt.Errorf("no status update sent to Postgres for %s", now.Sub(st.LastStatus).Round(time.Second))
 	case st.InFlight > 0 && now.Sub(st.Progress) > stall:
 		return fmt.Errorf("%d records waiting and none acknowledged for %s", st.InFlight, now.Sub(st.Progress).Round(time.Second))

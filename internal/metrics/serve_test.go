@@ -29,6 +29,7 @@ func TestReady(t *testing.T) {
 		{"not streaming", State{LastStatus: ago(time.Second)}, "not streaming"},
 		{"no status update", State{Streaming: true, LastStatus: ago(2 * time.Minute)}, "no status update sent to Postgres for 2m0s"},
 		{"never a status update", State{Streaming: true}, "no status update"},
+		{"status updates rarer than the stall timeout", State{Streaming: true, LastStatus: ago(90 * time.Second), StatusInterval: time.Hour}, ""},
 		{"records stuck", State{Streaming: true, LastStatus: ago(time.Second), InFlight: 7, Progress: ago(61 * time.Second)},
 			"7 records waiting and none acknowledged for 1m1s"},
 	} {

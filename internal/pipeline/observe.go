@@ -90,7 +90,8 @@ func (o *observer) register(m *metrics.Metrics) {
 // state is the readiness check's input.
 func (o *observer) state() metrics.State {
 	inFlight, since := o.tracker.Progress()
-	return metrics.State{Streaming: o.src.Streaming(), LastStatus: o.src.LastStatus(), InFlight: inFlight, Progress: since}
+	return metrics.State{Streaming: o.src.Streaming(), LastStatus: o.src.LastStatus(), StatusInterval: o.src.StatusInterval(),
+		InFlight: inFlight, Progress: since}
 }
 
 // progress logs a line every interval until ctx ends: counts and MB of the

@@ -143,6 +143,9 @@ func (s *Source) LastStatus() time.Time {
 	return time.Time{}
 }
 
+// StatusInterval is the longest time between status updates.
+func (s *Source) StatusInterval() time.Duration { return s.cfg.StatusInterval }
+
 // Started is closed when the first replication session starts: the slot
 // then exists (it may be created at start) and this process holds it.
 func (s *Source) Started() <-chan struct{} { return s.started }
