@@ -79,7 +79,7 @@ run_p2k() { # PLUGIN ENDLSN SLOT args...
 	local start pid stat hz
 	start=$(date +%s.%N)
 	"$BIN" -h 127.0.0.1 -p "$PG_PORT" -u postgres -d $DB --pg-sslmode disable -s "$slot" \
-		--pg-slot-output-plugin "$plugin" -f CSV --status-interval 100ms "$@" >/dev/null 2>/tmp/bench-$slot.log &
+		--pg-slot-output-plugin "$plugin" -f CSV --status-interval 100ms --metrics-addr 127.0.0.1:0 "$@" >/dev/null 2>/tmp/bench-$slot.log &
 	pid=$!
 	until [ "$(sql postgres "SELECT confirmed_flush_lsn >= '$end' FROM pg_replication_slots WHERE slot_name = '$slot'")" = t ]; do
 		kill -0 $pid 2>/dev/null || { echo "pg2kinesis exited; see /tmp/bench-$slot.log" >&2; exit 1; }
@@ -140,7 +140,7 @@ latency() { # PLUGIN: p50 and p99 ms from commit to acknowledgement at a steady 
 	sql $DB "CREATE SEQUENCE s"
 	sql $DB "SELECT pg_create_logical_replication_slot('bench_lat', '$plugin')" >/dev/null
 	"$BIN" -h 127.0.0.1 -p "$PG_PORT" -u postgres -d $DB --pg-sslmode disable -s bench_lat \
-		--pg-slot-output-plugin "$plugin" -f CSV --status-interval 100ms --log-level debug \
+		--pg-slot-output-plugin "$plugin" -f CSV --status-interval 100ms --log-level debug --metrics-addr 127.0.0.1:0 \
 		--kinesis-endpoint "$KINESIS" -k "bench_$(date +%s%N)" --create-stream --shard-count 4 >/dev/null 2>"$log" &
 	pid=$!
 	until [ "$(sql postgres "SELECT active FROM pg_replication_slots WHERE slot_name = 'bench_lat'")" = t ]; do sleep 0.1; done

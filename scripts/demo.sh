@@ -24,7 +24,8 @@ sql "$DB" -c "CREATE TABLE orders (id bigint PRIMARY KEY, customer text NOT NULL
 echo "== pg2kinesis: wal2json slot → Kinesis stream $STREAM (2 shards, KPL aggregation)" >&2
 "$BIN" -h 127.0.0.1 -p "$PG_PORT" -u postgres -d "$DB" --pg-sslmode disable \
 	-s pg2kinesis_demo --create-slot --pg-slot-output-plugin wal2json \
-	--kinesis-endpoint "$KINESIS" -k "$STREAM" --create-stream --shard-count 2 &
+	--kinesis-endpoint "$KINESIS" -k "$STREAM" --create-stream --shard-count 2 \
+	--metrics-addr 127.0.0.1:${PG2KINESIS_DEMO_METRICS_PORT:-9187} &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true' EXIT
 
@@ -43,6 +44,11 @@ SQL
 
 echo "== pg2kinesis tail: <partition key> TAB <record>" >&2
 "$BIN" tail --kinesis-endpoint "$KINESIS" -k "$STREAM" --count 5 --timeout 20s
+
+echo "== metrics (http://127.0.0.1:${PG2KINESIS_DEMO_METRICS_PORT:-9187}/metrics), readiness (/readyz)" >&2
+curl -s "http://127.0.0.1:${PG2KINESIS_DEMO_METRICS_PORT:-9187}/metrics" |
+	grep -E '^pg2kinesis_(changes_published_total|records_acknowledged_total|replication_lag_seconds|kinesis_records_total)[ {]' || true
+curl -s "http://127.0.0.1:${PG2KINESIS_DEMO_METRICS_PORT:-9187}/readyz" || true
 
 echo "== SIGTERM: pg2kinesis drains, reports its position to Postgres and exits 0" >&2
 kill -TERM "$pid"

@@ -39,6 +39,9 @@ var layeredSettings = []layered{
 	{name: "duration", file: "flush-interval: 2s", env: [2]string{"PG2KINESIS_FLUSH_INTERVAL", "3s"},
 		args: []string{"--flush-interval=4s"}, def: 250 * time.Millisecond, fromFile: 2 * time.Second, fromEnv: 3 * time.Second, fromFlag: 4 * time.Second,
 		get: func(c *Config) any { return c.FlushInterval }},
+	{name: "empty string (metrics off)", file: "metrics-addr: 127.0.0.1:9000", env: [2]string{"PG2KINESIS_METRICS_ADDR", ""},
+		args: []string{"--metrics-addr=:9100"}, def: "127.0.0.1:9187", fromFile: "127.0.0.1:9000", fromEnv: "", fromFlag: ":9100",
+		get: func(c *Config) any { return c.MetricsAddr }},
 	{name: "connection field", file: "pg-host: file.db", env: [2]string{"PG2KINESIS_PG_HOST", "env.db"},
 		args: []string{"-h", "flag.db"}, def: "libpq.db", fromFile: "file.db", fromEnv: "env.db", fromFlag: "flag.db",
 		get: func(c *Config) any {
@@ -177,7 +180,8 @@ func TestSampleConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.StreamName != "shop-changes" || c.PG.Host != "db.example.com" || c.PartitionKey != "pk" || len(c.Operations) != 3 {
+	if c.StreamName != "shop-changes" || c.PG.Host != "db.example.com" || c.PartitionKey != "pk" || len(c.Operations) != 3 ||
+		c.MetricsAddr != ":9187" || c.HeartbeatInterval != time.Minute {
 		t.Fatalf("sample: %+v", c)
 	}
 }

@@ -17,7 +17,7 @@ type State struct {
 	Streaming      bool          // the replication connection streams
 	LastStatus     time.Time     // the last status update sent to Postgres
 	StatusInterval time.Duration // the longest time between status updates
-	InFlight   uint64    // records handed to the sink and not yet acknowledged
+	InFlight       uint64        // records handed to the sink and not yet acknowledged
 	// Progress is when the acknowledgements last moved, or when records
 	// started waiting after none did: how long the oldest waits, at most.
 	Progress time.Time

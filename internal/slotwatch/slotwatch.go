@@ -192,7 +192,7 @@ func (w *Watcher) heartbeat(ctx context.Context) error {
 	_, err := w.conn.Exec(ctx, "SELECT pg_logical_emit_message(false, $1, $2)",
 		HeartbeatPrefix, time.Now().UTC().Format(time.RFC3339Nano))
 	if err != nil {
-		return fmt.Errorf("pg_logical_emit_message (the --heartbeat-interval user needs EXECUTE on it): %w", err)
+		return fmt.Errorf("write a heartbeat with pg_logical_emit_message: %w", err)
 	}
 	if w.cfg.OnHeartbeat != nil {
 		w.cfg.OnHeartbeat()
