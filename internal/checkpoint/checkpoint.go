@@ -6,7 +6,6 @@ package checkpoint
 
 import (
 	"sync"
-	"time"
 
 	"github.com/jackc/pglogrepl"
 )
@@ -28,7 +27,6 @@ type Tracker struct {
 	acked     ring   // acknowledgements above the watermark
 	commits   []commit
 	flush     pglogrepl.LSN
-	progress  time.Time // see Progress
 }
 
 type commit struct {
@@ -47,9 +45,6 @@ func (t *Tracker) Record() uint64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	seq := t.next
-	if seq == t.watermark+1 {
-		t.progress = time.Now()
-	}
 	t.next++
 	return seq
 }
@@ -72,14 +67,9 @@ func (t *Tracker) Ack(seq uint64) {
 		return
 	}
 	t.acked.set(seq - t.watermark - 1)
-	moved := false
 	for t.acked.first() {
 		t.acked.shift()
 		t.watermark++
-		moved = true
-	}
-	if moved {
-		t.progress = time.Now()
 	}
 	t.advance()
 }
@@ -109,14 +99,12 @@ func (t *Tracker) InFlight() uint64 {
 	return t.next - 1 - t.watermark
 }
 
-// Progress is InFlight, and when acknowledgements last moved the
-// watermark or, if later, when records started to wait after none did:
-// the oldest waiting record has waited at most since then. Readiness
-// checks it to tell a stuck sink from an idle one.
-func (t *Tracker) Progress() (inFlight uint64, since time.Time) {
+// Watermark is the highest seq up to which every record is acknowledged,
+// and InFlight: readiness samples it to tell a stuck sink from an idle one.
+func (t *Tracker) Watermark() (watermark, inFlight uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.next - 1 - t.watermark, t.progress
+	return t.watermark, t.next - 1 - t.watermark
 }
 
 func (t *Tracker) advance() {

@@ -4,7 +4,6 @@ import (
 	"math/rand/v2"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/jackc/pglogrepl"
 )
@@ -143,34 +142,20 @@ func BenchmarkRecordAck(b *testing.B) {
 	}
 }
 
-// Progress moves when records start to wait after none did and when the
-// watermark moves; an ack above a gap, or a record behind others still
-// waiting, does not move it.
-func TestProgress(t *testing.T) {
+// The watermark moves only when every record up to it is acknowledged.
+func TestWatermark(t *testing.T) {
 	tr := New(0)
-	if n, since := tr.Progress(); n != 0 || !since.IsZero() {
-		t.Fatalf("new tracker: %d in flight since %v", n, since)
-	}
-	before := time.Now()
-	a := tr.Record()
-	n, started := tr.Progress()
-	if n != 1 || started.Before(before) {
-		t.Fatalf("after the first record: %d in flight since %v (before %v)", n, started, before)
-	}
-	time.Sleep(2 * time.Millisecond)
-	b := tr.Record()
-	c := tr.Record()
-	tr.Ack(c) // above the gap: the oldest still waits
-	if n, since := tr.Progress(); n != 3 || !since.Equal(started) {
-		t.Fatalf("after two more records and an ack above a gap: %d in flight since %v, want 3 (up to the watermark) since %v", n, since, started)
+	a, b, c := tr.Record(), tr.Record(), tr.Record()
+	tr.Ack(c)
+	if wm, n := tr.Watermark(); wm != 0 || n != 3 {
+		t.Fatalf("after an ack above a gap: watermark %d, %d in flight; want 0 and 3", wm, n)
 	}
 	tr.Ack(a)
-	n, moved := tr.Progress()
-	if n != 2 || !moved.After(started) {
-		t.Fatalf("after the oldest is acked: %d in flight since %v, want 2 since after %v", n, moved, started)
+	if wm, n := tr.Watermark(); wm != a || n != 2 {
+		t.Fatalf("after the first ack: watermark %d, %d in flight; want %d and 2", wm, n, a)
 	}
 	tr.Ack(b)
-	if n, _ := tr.Progress(); n != 0 {
-		t.Fatalf("after every ack: %d in flight", n)
+	if wm, n := tr.Watermark(); wm != c || n != 0 {
+		t.Fatalf("after every ack: watermark %d, %d in flight; want %d and 0", wm, n, c)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pglogrepl"
@@ -19,7 +20,7 @@ type delivery struct {
 	mu       sync.Mutex
 	pending  []commitAt // in commit order
 	head     int        // pending[:head] are delivered
-	flushLSN pglogrepl.LSN
+	flushLSN atomic.Uint64
 }
 
 type commitAt struct {
@@ -42,7 +43,7 @@ func (d *delivery) committed(lsn pglogrepl.LSN, at time.Time) {
 		return
 	}
 	d.mu.Lock()
-	if lsn > d.flushLSN {
+	if uint64(lsn) > d.flushLSN.Load() {
 		d.pending = append(d.pending, commitAt{lsn, at})
 	}
 	d.mu.Unlock()
@@ -51,13 +52,20 @@ func (d *delivery) committed(lsn pglogrepl.LSN, at time.Time) {
 // flushed forgets (and at debug level logs) the transactions that flush
 // LSN lsn has delivered.
 func (d *delivery) flushed(lsn pglogrepl.LSN) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if lsn <= d.flushLSN {
+	// Every acknowledgement gets here; most do not move the flush LSN.
+	if uint64(lsn) <= d.flushLSN.Load() {
 		return
 	}
-	d.flushLSN = lsn
-	now := time.Now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if uint64(lsn) <= d.flushLSN.Load() {
+		return
+	}
+	d.flushLSN.Store(uint64(lsn))
+	var now time.Time
+	if d.log != nil {
+		now = time.Now()
+	}
 	for ; d.head < len(d.pending) && d.pending[d.head].lsn <= lsn; d.head++ {
 		if d.log != nil {
 			d.log.Debug("transaction delivered", "commit_lsn", d.pending[d.head].lsn,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -56,6 +57,7 @@ type observer struct {
 	delivery *delivery
 	stats    *stats
 	watch    *slotwatch.Watcher // nil without a normal connection
+	acks     *ackWatch
 }
 
 // register adds the metrics that are read from the run's state at each
@@ -89,9 +91,43 @@ func (o *observer) register(m *metrics.Metrics) {
 
 // state is the readiness check's input.
 func (o *observer) state() metrics.State {
-	inFlight, since := o.tracker.Progress()
+	inFlight, since := o.acks.sample(time.Now())
 	return metrics.State{Streaming: o.src.Streaming(), LastStatus: o.src.LastStatus(), StatusInterval: o.src.StatusInterval(),
 		InFlight: inFlight, Progress: since}
+}
+
+// ackWatch remembers when the acknowledgements last moved the tracker's
+// watermark, or when nothing waited. Sampled every second (watch) and at
+// each readiness check, it tells how long the oldest waiting record has
+// waited to within a second, without reading the clock per record.
+type ackWatch struct {
+	tracker   *checkpoint.Tracker
+	mu        sync.Mutex
+	watermark uint64
+	at        time.Time
+}
+
+func (a *ackWatch) sample(now time.Time) (inFlight uint64, since time.Time) {
+	wm, n := a.tracker.Watermark()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if n == 0 || wm != a.watermark || a.at.IsZero() {
+		a.watermark, a.at = wm, now
+	}
+	return n, a.at
+}
+
+func (a *ackWatch) watch(ctx context.Context) error {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case now := <-t.C:
+			a.sample(now)
+		}
+	}
 }
 
 // progress logs a line every interval until ctx ends: counts and MB of the

@@ -162,3 +162,30 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// The acknowledgement watch dates the oldest wait: from the last sample
+// that saw nothing waiting or the watermark move.
+func TestAckWatch(t *testing.T) {
+	tr := checkpoint.New(0)
+	a := &ackWatch{tracker: tr}
+	t0 := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	if n, since := a.sample(at(0)); n != 0 || !since.Equal(at(0)) {
+		t.Fatalf("idle: %d since %v", n, since)
+	}
+	first, second := tr.Record(), tr.Record()
+	if n, since := a.sample(at(1)); n != 2 || !since.Equal(at(0)) {
+		t.Fatalf("records waiting: %d since %v, want 2 since the idle sample", n, since)
+	}
+	if _, since := a.sample(at(5)); !since.Equal(at(0)) {
+		t.Fatalf("still waiting: since %v, want the idle sample", since)
+	}
+	tr.Ack(first)
+	if n, since := a.sample(at(6)); n != 1 || !since.Equal(at(6)) {
+		t.Fatalf("after an ack: %d since %v, want 1 since now", n, since)
+	}
+	tr.Ack(second)
+	if n, since := a.sample(at(9)); n != 0 || !since.Equal(at(9)) {
+		t.Fatalf("all acked: %d since %v", n, since)
+	}
+}

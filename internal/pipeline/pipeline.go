@@ -140,7 +140,8 @@ func Run(ctx context.Context, cfg Config) error {
 		defer func() { _ = h.streams.spool.Close() }()
 	}
 
-	obs := &observer{src: src, tracker: tracker, keys: keys, delivery: h.delivery, stats: h.stats, watch: newWatcher(cfg, log)}
+	obs := &observer{src: src, tracker: tracker, keys: keys, delivery: h.delivery, stats: h.stats,
+		watch: newWatcher(cfg, log), acks: &ackWatch{tracker: tracker}}
 	obs.register(cfg.Metrics)
 	var srv *metrics.Server
 	if cfg.MetricsAddr != "" {
@@ -164,6 +165,7 @@ func Run(ctx context.Context, cfg Config) error {
 	g.Go(func() error { return obs.progress(gctx, cmp.Or(cfg.ProgressInterval, 10*time.Second), log) })
 	if srv != nil {
 		g.Go(func() error { return srv.Run(gctx) })
+		g.Go(func() error { return obs.acks.watch(gctx) })
 	}
 	if obs.watch != nil {
 		g.Go(func() error {
