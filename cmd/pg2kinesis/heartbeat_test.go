@@ -27,14 +27,18 @@ func TestIdleSlotKeepsUpWithOtherDatabases(t *testing.T) {
 	if _, err := busy.Exec(t.Context(), "CREATE TABLE w (id bigserial PRIMARY KEY, v text)"); err != nil {
 		t.Fatal(err)
 	}
+	// The subtests run in parallel, after this function returns: the
+	// writer stops when they are done, at the cleanup.
 	writer, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	stopped := make(chan struct{})
 	go func() {
+		defer close(stopped)
 		for writer.Err() == nil {
 			_, _ = busy.Exec(writer, "INSERT INTO w (v) SELECT 'x' FROM generate_series(1, 50)")
 			time.Sleep(20 * time.Millisecond)
 		}
 	}()
+	t.Cleanup(func() { cancel(); <-stopped })
 
 	for _, plugin := range []string{"test_decoding", "wal2json", "pgoutput"} {
 		for _, heartbeat := range []bool{true, false} {
@@ -71,12 +75,21 @@ func idleSlotKeepsUp(t *testing.T, ep, plugin string, heartbeat bool) {
 		})
 	}
 	// Three times over, the slot passes a WAL position the server had
-	// reached after the daemon started streaming.
+	// reached after the daemon started streaming; each is further on than
+	// the last, which the other database's writes see to.
+	prev := "0/0"
 	for i := 0; i < 3; i++ {
 		var target string
-		if err := conn.QueryRow(t.Context(), "SELECT pg_current_wal_lsn()::text").Scan(&target); err != nil {
+		var moved bool
+		time.Sleep(100 * time.Millisecond)
+		err := conn.QueryRow(t.Context(), "SELECT pg_current_wal_lsn()::text, pg_current_wal_lsn() > $1::pg_lsn", prev).Scan(&target, &moved)
+		if err != nil {
 			t.Fatal(err)
 		}
+		if !moved {
+			t.Fatalf("the server's WAL did not move past %s: the other database is not writing", prev)
+		}
+		prev = target
 		waitFor(t, 30*time.Second, "the idle slot to pass "+target, func() bool {
 			running(t, d)
 			return slotAt(t, conn, slot, target)

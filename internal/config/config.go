@@ -9,6 +9,7 @@ import (
 	"net"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -177,7 +178,8 @@ func (c *Config) validate(raw rawValues) error {
 // validateObservability checks the metrics address and the heartbeat.
 func (c *Config) validateObservability() error {
 	if c.MetricsAddr != "" {
-		if _, port, err := net.SplitHostPort(c.MetricsAddr); err != nil || port == "" {
+		_, port, err := net.SplitHostPort(c.MetricsAddr)
+		if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 {
 			return usagef("invalid --metrics-addr %q: want host:port, such as 127.0.0.1:9187 or :9187, or empty to turn metrics off", c.MetricsAddr)
 		}
 	}

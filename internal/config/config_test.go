@@ -146,6 +146,7 @@ func TestUsageErrors(t *testing.T) {
 		{"bad log level", []string{"--log-level", "verbose"}, nil, []string{`"verbose"`, "--log-level", "debug, info, warn, error"}},
 		{"bad log format", nil, []string{"PG2KINESIS_LOG_FORMAT", "xml"}, []string{`"xml"`, "--log-format", "text, json"}},
 		{"metrics address without port", []string{"--metrics-addr", "localhost"}, nil, []string{`--metrics-addr "localhost"`, "host:port"}},
+		{"metrics port not a number", []string{"--metrics-addr", "localhost:abc"}, nil, []string{`--metrics-addr "localhost:abc"`}},
 		{"negative heartbeat", []string{"--heartbeat-interval", "-1s"}, nil, []string{"--heartbeat-interval -1s", "0 (off)"}},
 		{"zero stall timeout", []string{"--stall-timeout", "0s"}, nil, []string{"--stall-timeout", "greater than 0"}},
 	} {

@@ -6,6 +6,7 @@ package metrics
 
 import (
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -120,7 +121,17 @@ func (k *Kinesis) ObserveCall(d time.Duration) {
 // skipped, each a metric of its own so that a sum never counts twice).
 type Changes struct {
 	read, published, filtered, skipped *prometheus.CounterVec
+
+	mu     sync.Mutex
+	tables int            // distinct tables labelled so far
+	other  *TableCounters // the counters of every table past MaxTables
 }
+
+// MaxTables bounds the table label: the changes of tables first seen after
+// this many are counted under table="_other", so that a database that
+// creates tables without end (a partition a day) cannot grow the metrics
+// without end.
+const MaxTables = 1000
 
 // Skip reasons, the reason label of pg2kinesis_changes_skipped_total.
 const (
@@ -145,8 +156,19 @@ func (c *Changes) register(reg *prometheus.Registry) {
 	reg.MustRegister(c.read, c.published, c.filtered, c.skipped)
 }
 
-// Table returns the counters of one table, named schema.table.
+// Table returns the counters of one table, named schema.table; call it
+// once per table. Past MaxTables tables it returns the shared "_other"
+// counters.
 func (c *Changes) Table(schema, name string) *TableCounters {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tables >= MaxTables {
+		if c.other == nil {
+			c.other = &TableCounters{c: c, label: "_other"}
+		}
+		return c.other
+	}
+	c.tables++
 	return &TableCounters{c: c, label: schema + "." + name}
 }
 

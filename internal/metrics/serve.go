@@ -35,7 +35,7 @@ func Ready(st State, now time.Time, stall time.Duration) error {
 	case now.Sub(st.LastStatus) > max(stall, 2*st.StatusInterval):
 		return fmt.Errorf("no status update sent to Postgres for %s", now.Sub(st.LastStatus).Round(time.Second))
 	case st.InFlight > 0 && now.Sub(st.Progress) > stall:
-		return fmt.Errorf("%d records waiting and none acknowledged for %s", st.InFlight, now.Sub(st.Progress).Round(time.Second))
+		return fmt.Errorf("%d records waiting for the sink, the oldest unacknowledged for %s", st.InFlight, now.Sub(st.Progress).Round(time.Second))
 	}
 	return nil
 }
@@ -80,13 +80,18 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 func (s *Server) Run(ctx context.Context) error {
 	s.log.Info("serving metrics and health checks", "addr", s.Addr(),
 		"paths", "/metrics /healthz /readyz")
+	shutDown := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
+		defer close(shutDown)
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		_ = s.srv.Shutdown(sctx)
 	})
-	defer stop()
-	if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	err := s.srv.Serve(s.ln)
+	if !stop() {
+		<-shutDown // Serve returned because Shutdown began: let it finish
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve metrics on %s: %w", s.Addr(), err)
 	}
 	return nil

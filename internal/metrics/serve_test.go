@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -10,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/pg2kinesis/pg2kinesis/internal/decode"
 )
@@ -31,7 +34,7 @@ func TestReady(t *testing.T) {
 		{"never a status update", State{Streaming: true}, "no status update"},
 		{"status updates rarer than the stall timeout", State{Streaming: true, LastStatus: ago(90 * time.Second), StatusInterval: time.Hour}, ""},
 		{"records stuck", State{Streaming: true, LastStatus: ago(time.Second), InFlight: 7, Progress: ago(61 * time.Second)},
-			"7 records waiting and none acknowledged for 1m1s"},
+			"7 records waiting for the sink, the oldest unacknowledged for 1m1s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := Ready(tc.st, now, stall)
@@ -131,5 +134,25 @@ func TestListenPortInUse(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "listen on --metrics-addr "+ln.Addr().String()) ||
 		!strings.Contains(err.Error(), "an empty one to turn the metrics off") {
 		t.Fatalf("Listen on a port in use: %v", err)
+	}
+}
+
+// Past MaxTables distinct tables, changes are counted under "_other".
+func TestTableLabelIsBounded(t *testing.T) {
+	c := NewChanges()
+	for i := range MaxTables {
+		c.Table("public", fmt.Sprintf("t%d", i)).Read(decode.Insert)
+	}
+	a, b := c.Table("public", "late_a"), c.Table("public", "late_b")
+	if a != b || a.label != "_other" {
+		t.Fatalf("tables past the bound: labels %q and %q, want the shared _other", a.label, b.label)
+	}
+	a.Read(decode.Insert)
+	b.Read(decode.Insert)
+	if n := testutil.CollectAndCount(c.read); n != MaxTables+1 {
+		t.Fatalf("%d series, want %d", n, MaxTables+1)
+	}
+	if v := testutil.ToFloat64(c.read.WithLabelValues("_other", "insert")); v != 2 {
+		t.Fatalf("_other counted %v changes, want 2", v)
 	}
 }

@@ -83,7 +83,7 @@ func (o *observer) register(m *metrics.Metrics) {
 			}
 			return 0
 		})
-	m.CounterFunc("reconnects_total", "Replication sessions started after the first (after a lost connection, or a standby taking over).",
+	m.CounterFunc("reconnects_total", "Replication sessions this process started after its first (after a lost connection, or getting the slot back from another process).",
 		func() float64 { return float64(max(o.src.Sessions(), 1) - 1) })
 	m.CounterFunc("pk_cache_refreshes_total", "Reloads of the primary-key cache (start, SIGHUP, schedule, unknown table).",
 		func() float64 { return float64(o.keys.Refreshes()) })

@@ -141,7 +141,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 
 	obs := &observer{src: src, tracker: tracker, keys: keys, delivery: h.delivery, stats: h.stats,
-		watch: newWatcher(cfg, log), acks: &ackWatch{tracker: tracker}}
+		watch: newWatcher(cfg, src, log), acks: &ackWatch{tracker: tracker}}
 	obs.register(cfg.Metrics)
 	var srv *metrics.Server
 	if cfg.MetricsAddr != "" {
@@ -169,8 +169,8 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	if obs.watch != nil {
 		g.Go(func() error {
-			// Until then the slot may not exist yet, and a standby leaves
-			// the heartbeat to the instance that streams.
+			// Until then the slot may not exist yet (it may be created
+			// at start).
 			select {
 			case <-src.Started():
 			case <-gctx.Done():
@@ -188,14 +188,14 @@ func Run(ctx context.Context, cfg Config) error {
 
 // newWatcher is the slot watcher, feeding the lag and heartbeat metrics;
 // nil when the run has no normal connection.
-func newWatcher(cfg Config, log *slog.Logger) *slotwatch.Watcher {
+func newWatcher(cfg Config, src *source.Source, log *slog.Logger) *slotwatch.Watcher {
 	if cfg.Connect == nil {
 		return nil
 	}
 	m := cfg.Metrics
 	return slotwatch.New(slotwatch.Config{
 		Connect: cfg.Connect, Slot: cfg.Source.Slot,
-		SampleInterval: cfg.LagInterval, Heartbeat: cfg.Heartbeat, Logger: log,
+		SampleInterval: cfg.LagInterval, Heartbeat: cfg.Heartbeat, Active: src.Streaming, Logger: log,
 		Sampled: func(s slotwatch.Sample) {
 			m.LagBytes.Set(float64(s.Lag))
 			m.RetainedWAL.Set(float64(s.Retained))

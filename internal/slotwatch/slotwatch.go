@@ -24,7 +24,10 @@ type Config struct {
 	// SampleInterval is how often the lag is sampled (default 10s).
 	SampleInterval time.Duration
 	// Heartbeat is how often a heartbeat message is written; 0 writes none.
+	// Active, if set, says whether this process streams the slot: a
+	// heartbeat is written only then, so that a standby stays quiet.
 	Heartbeat time.Duration
+	Active    func() bool
 	// Sampled receives each sample; OnHeartbeat is called after each
 	// heartbeat written. Either may be nil.
 	Sampled     func(Sample)
@@ -51,7 +54,7 @@ type Watcher struct {
 	cfg    Config
 	log    *slog.Logger
 	conn   *pgx.Conn
-	failed bool // the last attempt failed: log the recovery
+	failed map[string]bool // by operation: its last attempt failed, so log its recovery
 
 	lag atomic.Int64 // the last Sample.Lag; -1 until the first sample
 }
@@ -64,7 +67,7 @@ func New(cfg Config) *Watcher {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	w := &Watcher{cfg: cfg, log: cfg.Logger}
+	w := &Watcher{cfg: cfg, log: cfg.Logger, failed: map[string]bool{}}
 	w.lag.Store(-1)
 	return w
 }
@@ -93,14 +96,17 @@ func (w *Watcher) Run(ctx context.Context) error {
 		case <-sample.C:
 			w.sampleOrForget(ctx)
 		case <-beat:
-			_ = w.attempt(ctx, "write a heartbeat", w.heartbeat)
+			if w.cfg.Active == nil || w.cfg.Active() {
+				_ = w.attempt(ctx, "write a heartbeat", w.heartbeat)
+			}
 		}
 	}
 }
 
-// attempt runs f on the connection, opening it first if needed. A failure
-// closes the connection (the next attempt opens a new one) and is logged
-// once until an attempt succeeds again.
+// attempt runs f on the connection, opening it first if needed. A
+// failure that broke the connection closes it (the next attempt opens a
+// new one); each operation's failures are logged once until it succeeds
+// again.
 func (w *Watcher) attempt(ctx context.Context, what string, f func(ctx context.Context) error) error {
 	actx, cancel := context.WithTimeout(ctx, max(w.cfg.SampleInterval, 5*time.Second))
 	defer cancel()
@@ -112,13 +118,15 @@ func (w *Watcher) attempt(ctx context.Context, what string, f func(ctx context.C
 	case err != nil && ctx.Err() != nil:
 		return err // stopping
 	case err != nil:
-		w.close()
-		if !w.failed {
+		if w.conn != nil && (w.conn.IsClosed() || actx.Err() != nil) {
+			w.close()
+		}
+		if !w.failed[what] {
 			w.log.Warn("cannot "+what+"; retrying on the next tick", "err", err)
 		}
-		w.failed = true
-	case w.failed:
-		w.failed = false
+		w.failed[what] = true
+	case w.failed[what]:
+		w.failed[what] = false
 		w.log.Info("slot watcher works again: " + what)
 	}
 	return err

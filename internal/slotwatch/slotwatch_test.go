@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -167,5 +168,67 @@ func TestFailuresAreLoggedOnceAndRetried(t *testing.T) {
 		if (s.Lag == -1) != (s.Retained == -1) {
 			t.Fatalf("sample %+v: both figures are known or neither", s)
 		}
+	}
+}
+
+// A heartbeat that the server refuses (EXECUTE revoked) is logged once and
+// does not cost the lag samples their connection; a standby (not Active)
+// writes none.
+func TestHeartbeatRefusedAndStandby(t *testing.T) {
+	dsn := testenv.Database(t)
+	conn := testenv.Connect(t, dsn)
+	slot, role := testenv.Name(t), testenv.Name(t)
+	for _, sql := range []string{
+		"SELECT pg_create_logical_replication_slot('" + slot + "', 'test_decoding')",
+		"CREATE ROLE " + role + " LOGIN",
+		"REVOKE EXECUTE ON FUNCTION pg_logical_emit_message(boolean, text, text) FROM PUBLIC",
+	} {
+		if _, err := conn.Exec(t.Context(), sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	t.Cleanup(func() { _, _ = testenv.Connect(t, testenv.AdminDSN()).Exec(context.Background(), "DROP ROLE IF EXISTS "+role) })
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.User = role
+	var mu sync.Mutex
+	connects, samples, beats := 0, 0, 0
+	var active atomic.Bool
+	logs := &syncBuffer{}
+	w := New(Config{
+		Connect: func(ctx context.Context) (*pgx.Conn, error) {
+			mu.Lock()
+			connects++
+			mu.Unlock()
+			return pgx.ConnectConfig(ctx, cfg)
+		},
+		Slot:           slot,
+		SampleInterval: 20 * time.Millisecond,
+		Heartbeat:      20 * time.Millisecond,
+		Active:         active.Load,
+		Sampled:        func(Sample) { mu.Lock(); samples++; mu.Unlock() },
+		OnHeartbeat:    func() { mu.Lock(); beats++; mu.Unlock() },
+		Logger:         slog.New(slog.NewTextHandler(logs, nil)),
+	})
+	stop := run(t, w)
+	defer stop()
+	waitFor(t, "samples as a standby", func() bool { mu.Lock(); defer mu.Unlock(); return samples >= 5 })
+	if strings.Contains(logs.String(), "heartbeat") {
+		t.Fatalf("a standby tried to write heartbeats:\n%s", logs.String())
+	}
+	active.Store(true)
+	waitFor(t, "the refused heartbeat's warning", func() bool { return strings.Contains(logs.String(), "cannot write a heartbeat") })
+	mu.Lock()
+	before := samples
+	mu.Unlock()
+	waitFor(t, "more samples", func() bool { mu.Lock(); defer mu.Unlock(); return samples >= before+5 })
+	stop()
+	if n := strings.Count(logs.String(), "cannot write a heartbeat"); n != 1 || !strings.Contains(logs.String(), "permission denied") {
+		t.Fatalf("want one warning naming the refusal, got:\n%s", logs.String())
+	}
+	if strings.Contains(logs.String(), "cannot sample") || connects != 1 || beats != 0 || w.Lag() < 0 {
+		t.Fatalf("samples suffered from the refused heartbeat: %d connections, %d heartbeats, lag %d; log:\n%s", connects, beats, w.Lag(), logs.String())
 	}
 }

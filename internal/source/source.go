@@ -240,6 +240,8 @@ func (s *Source) session(ctx context.Context, h Handler) (streamed bool, err err
 		r.SessionStart()
 	}
 	s.log.Info("streaming from replication slot", "plugin", s.cfg.Plugin, "from_lsn", start)
+	// START_REPLICATION told the server where we are: a status update.
+	s.lastStatus.Store(time.Now().UnixNano())
 	if s.sessions.Add(1) == 1 {
 		close(s.started)
 	}
@@ -267,7 +269,6 @@ func (s *Source) StatusIfDue() error {
 // receive reads the stream until ctx ends or the connection fails.
 func (s *Source) receive(ctx context.Context, conn *pgconn.PgConn, h Handler) error {
 	s.conn, s.nextStatus = conn, time.Now().Add(s.cfg.StatusInterval)
-	s.lastStatus.Store(time.Now().UnixNano()) // START_REPLICATION told the server where we are
 	defer func() { s.conn = nil }()
 	for {
 		if ctx.Err() != nil {
