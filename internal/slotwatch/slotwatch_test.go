@@ -187,7 +187,9 @@ func TestHeartbeatRefusedAndStandby(t *testing.T) {
 			t.Fatalf("%s: %v", sql, err)
 		}
 	}
-	t.Cleanup(func() { _, _ = testenv.Connect(t, testenv.AdminDSN()).Exec(context.Background(), "DROP ROLE IF EXISTS "+role) })
+	t.Cleanup(func() {
+		_, _ = testenv.Connect(t, testenv.AdminDSN()).Exec(context.Background(), "DROP ROLE IF EXISTS "+role)
+	})
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		t.Fatal(err)
