@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # make bench: drain the same slot contents with pg_recvlogical (the ceiling)
 # and with pg2kinesis (stdout sink to /dev/null, and Kinesis into the local
-# kinesalite, aggregated), for each plugin and two workload shapes, and
-# report rows/s, the ratio to the ceiling, CPU per row and peak RSS.
+# kinesalite, aggregated), for each plugin and three workload shapes, and
+# report rows/s, MB/s, the ratio to the ceiling, CPU seconds and per row,
+# and peak RSS.
 #
 #   make bench BENCH_ROWS=1000000 BENCH_SINGLE_ROWS=100000
 #
@@ -62,7 +63,10 @@ prepare() { # prepare PLUGIN SHAPE: fresh database, one slot per reader, then th
 		sql $DB "DO \$\$ BEGIN FOR g IN 1..$SINGLE_ROWS LOOP
 			INSERT INTO t SELECT $row; COMMIT; END LOOP; END \$\$"
 	fi
-	sql $DB "SELECT pg_current_wal_lsn()"
+	# The insert position, past the last commit: the services run with
+	# synchronous_commit off, so the write position (pg_current_wal_lsn)
+	# can still be short of it.
+	sql $DB "SELECT pg_current_wal_insert_lsn()"
 }
 
 # Each reader prints: seconds cpu_seconds rss_kb
@@ -89,11 +93,21 @@ run_p2k() { # PLUGIN ENDLSN SLOT args...
 	secs=$(echo "$(date +%s.%N) - $start" | bc)
 	stat=$(awk '{print $14 + $15}' /proc/$pid/stat)
 	hz=$(getconf CLK_TCK)
-	local rss
+	local rss bytes
 	rss=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
+	bytes=$(wal_bytes /tmp/bench-$slot.log)
 	kill -TERM $pid
 	wait $pid
-	echo "$secs $(echo "scale=2; $stat / $hz" | bc) $rss"
+	echo "$secs $(echo "scale=2; $stat / $hz" | bc) $rss $bytes"
+}
+
+wal_bytes() { # LOG: pg2kinesis_wal_bytes_total from the /metrics of the pg2kinesis that wrote LOG
+	local port
+	port=$(sed -n 's/.*msg="serving metrics and health checks" addr=127\.0\.0\.1:\([0-9]*\).*/\1/p' "$1")
+	exec 3<>"/dev/tcp/127.0.0.1/$port"
+	printf 'GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
+	awk '$1 == "pg2kinesis_wal_bytes_total" {printf "%.0f\n", $2}' <&3
+	exec 3<&-
 }
 
 mkdir -p "$(dirname "$OUT")"
@@ -102,8 +116,10 @@ mkdir -p "$(dirname "$OUT")"
 	echo
 	echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores; rows of bigint, int, ~100 B text, timestamptz, jsonb; every reader drains the same slot contents (one slot each, created before the workload)."
 	echo
-	echo "| plugin | workload | reader | rows/s | vs ceiling | CPU µs/row | peak RSS MB |"
-	echo "|---|---|---|---:|---:|---:|---:|"
+	echo "MB/s is the plugin's output (what pg2kinesis counts as bytes in, pg2kinesis_wal_bytes_total), the same for every reader of one slot's contents; CPU is the reader's process alone."
+	echo
+	echo "| plugin | workload | reader | rows/s | MB/s | vs ceiling | CPU s | CPU µs/row | peak RSS MB |"
+	echo "|---|---|---|---:|---:|---:|---:|---:|---:|"
 } >"$OUT"
 
 for plugin in test_decoding wal2json pgoutput; do
@@ -119,18 +135,18 @@ for plugin in test_decoding wal2json pgoutput; do
 		echo "== $plugin, $label" >&2
 		end=$(prepare "$plugin" "$shape")
 		read -r rsec rcpu rrss < <(run_recv "$plugin" "$end")
-		read -r ssec scpu srss < <(run_p2k "$plugin" "$end" bench_stdout --sink stdout)
+		read -r ssec scpu srss bytes < <(run_p2k "$plugin" "$end" bench_stdout --sink stdout)
 		readers=("pg_recvlogical (ceiling)|$rsec|$rcpu|$rrss" "pg2kinesis → stdout|$ssec|$scpu|$srss")
 		if [ "$shape" != huge ]; then
-			read -r ksec kcpu krss < <(run_p2k "$plugin" "$end" bench_kinesis --kinesis-endpoint "$KINESIS" \
+			read -r ksec kcpu krss _ < <(run_p2k "$plugin" "$end" bench_kinesis --kinesis-endpoint "$KINESIS" \
 				-k "bench_$(date +%s%N)" --create-stream --shard-count 4)
 			readers+=("pg2kinesis → kinesalite (aggregated)|$ksec|$kcpu|$krss")
 		fi
 		for r in "${readers[@]}"; do
 			IFS='|' read -r name sec cpu rss <<<"$r"
-			printf '| %s | %s | %s | %.0f | %.0f %% | %.1f | %.0f |\n' "$plugin" "$label" "$name" \
-				"$(echo "$rows / $sec" | bc -l)" "$(echo "100 * $rsec / $sec" | bc -l)" \
-				"$(echo "1000000 * $cpu / $rows" | bc -l)" "$(echo "$rss / 1024" | bc -l)" >>"$OUT"
+			printf '| %s | %s | %s | %.0f | %.1f | %.0f %% | %.1f | %.1f | %.0f |\n' "$plugin" "$label" "$name" \
+				"$(echo "$rows / $sec" | bc -l)" "$(echo "$bytes / 1048576 / $sec" | bc -l)" "$(echo "100 * $rsec / $sec" | bc -l)" \
+				"$cpu" "$(echo "1000000 * $cpu / $rows" | bc -l)" "$(echo "$rss / 1024" | bc -l)" >>"$OUT"
 		done
 	done
 done
@@ -146,7 +162,7 @@ latency() { # PLUGIN: p50 and p99 ms from commit to acknowledgement at a steady 
 	until [ "$(sql postgres "SELECT active FROM pg_replication_slots WHERE slot_name = 'bench_lat'")" = t ]; do sleep 0.1; done
 	echo "INSERT INTO t SELECT nextval('s'), 1, repeat(md5(random()::text), 3), now(), jsonb_build_object('k', 1, 'v', 'x');" >/tmp/bench-latency.sql
 	"$PG_BIN/pgbench" -h 127.0.0.1 -p "$PG_PORT" -U postgres -n -c 4 -j 2 -R "$RATE" -T "$LATENCY_SECONDS" -f /tmp/bench-latency.sql $DB >/dev/null 2>&1
-	end=$(sql $DB "SELECT pg_current_wal_lsn()")
+	end=$(sql $DB "SELECT pg_current_wal_insert_lsn()")
 	until [ "$(sql postgres "SELECT confirmed_flush_lsn >= '$end' FROM pg_replication_slots WHERE slot_name = 'bench_lat'")" = t ]; do sleep 0.1; done
 	kill -TERM $pid
 	wait $pid
