@@ -270,8 +270,8 @@ func (s *Source) StatusIfDue() error {
 func (s *Source) receive(ctx context.Context, conn *pgconn.PgConn, h Handler) error {
 	s.conn, s.nextStatus = conn, time.Now().Add(s.cfg.StatusInterval)
 	defer func() { s.conn = nil }()
-	var rctx deadlineCtx
-	defer rctx.stop()
+	rd := watchReads(ctx, conn)
+	defer rd.stop()
 	for {
 		if ctx.Err() != nil {
 			return s.shutdown(conn, h)
@@ -279,7 +279,13 @@ func (s *Source) receive(ctx context.Context, conn *pgconn.PgConn, h Handler) er
 		if err := s.StatusIfDue(); err != nil {
 			return err
 		}
-		raw, err := conn.ReceiveMessage(rctx.until(ctx, s.nextStatus))
+		if err := rd.until(s.nextStatus); err != nil {
+			return err
+		}
+		if ctx.Err() != nil { // stopped before the deadline was set: it may have undone the stop's
+			return s.shutdown(conn, h)
+		}
+		raw, err := conn.ReceiveMessage(context.Background())
 		if err != nil {
 			if ctx.Err() != nil {
 				return s.shutdown(conn, h)
@@ -299,31 +305,6 @@ func (s *Source) receive(ctx context.Context, conn *pgconn.PgConn, h Handler) er
 		if replyNow {
 			s.nextStatus = time.Time{}
 		}
-	}
-}
-
-// deadlineCtx is one context with a deadline per status period, reused
-// for every message received in it: making and stopping a context's timer
-// per message costs more than decoding the message.
-type deadlineCtx struct {
-	ctx      context.Context
-	cancel   context.CancelFunc
-	deadline time.Time
-}
-
-// until returns a context of parent that ends at deadline.
-func (d *deadlineCtx) until(parent context.Context, deadline time.Time) context.Context {
-	if d.ctx == nil || !d.deadline.Equal(deadline) {
-		d.stop()
-		d.ctx, d.cancel = context.WithDeadline(parent, deadline)
-		d.deadline = deadline
-	}
-	return d.ctx
-}
-
-func (d *deadlineCtx) stop() {
-	if d.cancel != nil {
-		d.cancel()
 	}
 }
 
