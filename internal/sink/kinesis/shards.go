@@ -3,6 +3,7 @@ package kinesis
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -34,7 +35,14 @@ func aggregateOverhead(pk string) int {
 type shardMap struct {
 	m     *kpl.ShardMap
 	start map[string]string // shard id → starting hash key, decimal
+	last  atomic.Pointer[routed]
 }
+
+// routed is a partition key and its shard. With the default partition key
+// (the xid) a transaction's records share one key, so the last key's
+// shard spares an MD5 per record. The sink's Put may be called from
+// several goroutines: the pointer is swapped whole.
+type routed struct{ pk, id string }
 
 // shardLister is the part of the client that lists shards.
 type shardLister interface {
@@ -103,4 +111,11 @@ func (s *shardMap) ids() []string {
 func (s *shardMap) startKey(id string) string { return s.start[id] }
 
 // route returns the shard of partition key pk.
-func (s *shardMap) route(pk string) string { return s.m.Lookup(kpl.HashKey(pk)).ID }
+func (s *shardMap) route(pk string) string {
+	if last := s.last.Load(); last != nil && last.pk == pk {
+		return last.id
+	}
+	id := s.m.Lookup(kpl.HashKey(pk)).ID
+	s.last.Store(&routed{pk: pk, id: id})
+	return id
+}
