@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os/exec"
 	"strings"
 	"sync"
@@ -75,6 +76,9 @@ func TestBadUsageExitsTwo(t *testing.T) {
 		{args: []string{"--pg-dsn", "host=x port=notaport"}, want: []string{"invalid Postgres connection settings"}},
 		{env: []string{"PG2KINESIS_CREATE_SLOT=maybe"}, want: []string{"PG2KINESIS_CREATE_SLOT", `"maybe"`}},
 		{env: []string{"PG2KINESIS_MESSAGE_FORMATTER=XML"}, want: []string{`"XML" for --message-formatter`}},
+		{args: []string{"--metrics-addr", "9187"}, want: []string{`invalid --metrics-addr "9187"`, "host:port"}},
+		{args: []string{"--stall-timeout", "0s"}, want: []string{"--stall-timeout", "greater than 0"}},
+		{args: []string{"--heartbeat-interval", "-1m"}, want: []string{"--heartbeat-interval", "0 (off)"}},
 	} {
 		t.Run(strings.Join(append(tc.env, tc.args...), " "), func(t *testing.T) {
 			_, stderr, code := pg2kinesisEnv(t, tc.env, tc.args...)
@@ -115,6 +119,11 @@ func TestBadInputExitsOne(t *testing.T) {
 	srv := testenv.StartCluster(t, testenv.ClusterOptions{Conf: "wal_level = logical", Password: "right-pw-4711"})
 	wrongPW := strings.Replace(srv.DSN, "right-pw-4711", "wrong-pw-4711", 1)
 	conn := testenv.Connect(t, dsn)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
 	otherSlot := testenv.Name(t)
 	if _, err := conn.Exec(t.Context(), "SELECT pg_create_logical_replication_slot($1, 'wal2json')", otherSlot); err != nil {
 		t.Fatal(err)
@@ -132,6 +141,8 @@ func TestBadInputExitsOne(t *testing.T) {
 		{"missing slot", append(base, "-s", slot, "--sink", "stdout"), false, []string{fmt.Sprintf("slot %q does not exist", slot), "--create-slot"}},
 		{"slot of another plugin", append(base, "-s", otherSlot, "--sink", "stdout"), false, []string{`output plugin "wal2json"`, "--pg-slot-output-plugin wal2json"}},
 		{"missing stream", append(base, "--kinesis-endpoint", ep, "-k", "no_such_stream"), true, []string{`"no_such_stream"`, "us-east-1", "--create-stream"}},
+		{"metrics port in use", append(base, "-s", otherSlot, "--pg-slot-output-plugin", "wal2json", "--sink", "stdout", "--metrics-addr", busy.Addr().String()),
+			false, []string{"--metrics-addr " + busy.Addr().String(), "address already in use"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var env []string
