@@ -11,16 +11,19 @@ import (
 )
 
 // delivery follows each transaction from its commit to the moment the
-// flush LSN passes it. It gives the lag in seconds (how long the oldest
-// undelivered transaction has been committed) and, at debug level, logs
-// every delivered transaction with its commit-to-acknowledgement latency,
-// which make bench reports.
+// flush LSN passes it. It gives the lag in seconds (see lag) and, at debug
+// level, logs every delivered transaction with its commit-to-
+// acknowledgement latency, which make bench reports.
 type delivery struct {
-	log      *slog.Logger // nil unless debug logging is on
-	mu       sync.Mutex
-	pending  []commitAt // in commit order
-	head     int        // pending[:head] are delivered
-	flushLSN atomic.Uint64
+	log       *slog.Logger // nil unless debug logging is on
+	mu        sync.Mutex
+	pending   []commitAt // in commit order
+	head      int        // pending[:head] are delivered
+	delivered time.Time  // commit time of the last transaction delivered
+	flushLSN  atomic.Uint64
+	// caughtUp is set by a keepalive and cleared by data: the server sends
+	// a keepalive when it has sent everything and waits for more WAL.
+	caughtUp atomic.Bool
 }
 
 type commitAt struct {
@@ -67,6 +70,7 @@ func (d *delivery) flushed(lsn pglogrepl.LSN) {
 		now = time.Now()
 	}
 	for ; d.head < len(d.pending) && d.pending[d.head].lsn <= lsn; d.head++ {
+		d.delivered = d.pending[d.head].at
 		if d.log != nil {
 			d.log.Debug("transaction delivered", "commit_lsn", d.pending[d.head].lsn,
 				"latency_ms", float64(now.Sub(d.pending[d.head].at).Microseconds())/1000)
@@ -80,13 +84,28 @@ func (d *delivery) flushed(lsn pglogrepl.LSN) {
 	}
 }
 
-// lag is how long the oldest transaction not yet delivered has been
-// committed at now; 0 when every transaction read is delivered.
+// receiving notes a message of the stream; idle, a keepalive.
+func (d *delivery) receiving() {
+	if d.caughtUp.Load() {
+		d.caughtUp.Store(false)
+	}
+}
+
+func (d *delivery) idle() { d.caughtUp.Store(true) }
+
+// lag is how far behind its commits delivery is at now: how long the
+// oldest transaction read but not yet delivered has been committed; when
+// none waits, 0 if the server has said it has nothing more to send, and
+// otherwise (reading a backlog, or a gap before the next message) how
+// long the last delivered transaction has been committed.
 func (d *delivery) lag(now time.Time) time.Duration {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.head == len(d.pending) {
+	switch {
+	case d.head < len(d.pending):
+		return max(0, now.Sub(d.pending[d.head].at))
+	case d.caughtUp.Load() || d.delivered.IsZero():
 		return 0
 	}
-	return max(0, now.Sub(d.pending[d.head].at))
+	return max(0, now.Sub(d.delivered))
 }

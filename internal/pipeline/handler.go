@@ -87,6 +87,7 @@ func newChangeHandler(src *source.Source, tr *checkpoint.Tracker, p parser, f *f
 // the run; nothing at or after it is flushed.
 func (h *changeHandler) HandleData(ctx context.Context, m pglogrepl.XLogData) error {
 	h.stats.walBytes.Add(uint64(len(m.WALData)))
+	h.delivery.receiving()
 	ev, err := h.parser.Parse(m.WALData, m.WALStart)
 	if err != nil {
 		return err
@@ -249,6 +250,7 @@ func keyText(ev *decode.Event, key []string) string {
 // HandleKeepalive offers the server's WAL end to the tracker: with nothing
 // in flight it is flushed, so an idle or filtered database does not pin WAL.
 func (h *changeHandler) HandleKeepalive(_ context.Context, walEnd pglogrepl.LSN) error {
+	h.delivery.idle()
 	h.idle(walEnd)
 	return nil
 }

@@ -74,7 +74,7 @@ func (o *observer) register(m *metrics.Metrics) {
 	m.GaugeFunc("flushed_lsn", "The flush LSN reported to Postgres, as a number (everything before it is delivered).",
 		func() float64 { return float64(o.src.Flushed()) })
 	m.GaugeFunc("replication_lag_seconds",
-		"How long the oldest transaction read but not yet acknowledged has been committed; 0 when every transaction read is delivered.",
+		"Now minus the commit time of the oldest transaction read but not yet acknowledged, or else of the last one acknowledged; 0 when everything is delivered and the server has nothing more to send.",
 		func() float64 { return o.delivery.lag(time.Now()).Seconds() })
 	m.GaugeFunc("up", "1 while the replication connection streams; 0 while connecting, reconnecting or standing by.",
 		func() float64 {

@@ -69,8 +69,9 @@ pg2kinesis_changes_skipped_total{op="insert",reason="no_primary_key",table="publ
 	}
 }
 
-// The lag is the age of the oldest transaction read and not delivered,
-// and 0 once everything read is delivered.
+// The lag is the age of the oldest transaction read and not delivered;
+// with none waiting, the last delivered one's, until a keepalive says the
+// server has nothing more to send: then 0.
 func TestLagSeconds(t *testing.T) {
 	snk := &heldSink{}
 	f, err := format.New("CSV", format.Options{Plugin: decode.TestDecoding})
@@ -102,8 +103,20 @@ func TestLagSeconds(t *testing.T) {
 	}
 	tr.Ack(snk.held[1])
 	h.flush()
+	if lag := h.delivery.lag(time.Now()); !near(lag, time.Second) {
+		t.Fatalf("lag with everything read delivered, the server not yet idle: %s, want the last commit's age, about 1s", lag)
+	}
+	if err := h.HandleKeepalive(t.Context(), 200); err != nil {
+		t.Fatal(err)
+	}
 	if lag := h.delivery.lag(time.Now()); lag != 0 {
-		t.Fatalf("lag with everything delivered: %s, want 0", lag)
+		t.Fatalf("lag with everything delivered and the server idle: %s, want 0", lag)
+	}
+	if err := feed(t, h, 210, "BEGIN 9"); err != nil {
+		t.Fatal(err)
+	}
+	if lag := h.delivery.lag(time.Now()); !near(lag, time.Second) {
+		t.Fatalf("lag once the server sends again: %s, want the last commit's age, about 1s", lag)
 	}
 }
 
