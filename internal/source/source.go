@@ -199,9 +199,8 @@ func (s *Source) Run(ctx context.Context, h Handler) error {
 // session runs one replication connection. streamed reports whether
 // START_REPLICATION succeeded, which resets the backoff.
 func (s *Source) session(ctx context.Context, h Handler) (streamed bool, err error) {
-	connCfg := s.cfg.Conn
+	connCfg := withReadBuffer(s.cfg.Conn)
 	if s.cfg.BeforeConnect != nil {
-		connCfg = s.cfg.Conn.Copy()
 		if err := s.cfg.BeforeConnect(ctx, connCfg); err != nil {
 			return false, fmt.Errorf("prepare the replication connection: %w", err)
 		}
