@@ -12,14 +12,9 @@ import (
 	"github.com/jackc/pglogrepl"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/pg2kinesis/pg2kinesis/internal/catalog"
 	"github.com/pg2kinesis/pg2kinesis/internal/checkpoint"
-	"github.com/pg2kinesis/pg2kinesis/internal/decode"
-	"github.com/pg2kinesis/pg2kinesis/internal/decode/testdecoding"
 	"github.com/pg2kinesis/pg2kinesis/internal/filter"
-	"github.com/pg2kinesis/pg2kinesis/internal/format"
 	"github.com/pg2kinesis/pg2kinesis/internal/metrics"
-	"github.com/pg2kinesis/pg2kinesis/internal/source"
 )
 
 // Every change read is counted once more as published, filtered or
@@ -74,13 +69,7 @@ pg2kinesis_changes_skipped_total{op="insert",reason="no_primary_key",table="publ
 // server has nothing more to send: then 0.
 func TestLagSeconds(t *testing.T) {
 	snk := &heldSink{}
-	f, err := format.New("CSV", format.Options{Plugin: decode.TestDecoding})
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys := catalog.New(func(context.Context) (catalog.Keys, error) { return catalog.Keys{"public.items": {"id"}}, nil }, nil)
-	tr := checkpoint.New(0)
-	h := newChangeHandler(source.New(source.Config{}), tr, testdecoding.New(), filter.New(nil, nil), keys, f, snk, Config{}, nil)
+	h, _, tr := testHandler(t, snk, filter.New(nil, nil), Config{})
 	stamp := func(ago time.Duration) string {
 		return time.Now().Add(-ago).UTC().Format("2006-01-02 15:04:05.999999-07")
 	}
