@@ -8,7 +8,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -172,8 +171,8 @@ func startStdoutDaemon(t *testing.T, args ...string) *stdoutDaemon {
 	t.Helper()
 	cmd := exec.Command(binary, append(args, "--sink", "stdout")...)
 	cmd.Env = cleanEnv()
-	d := &stdoutDaemon{daemon: &daemon{cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan error, 1)}}
-	cmd.Stderr = &lockedWriter{w: d.stderr}
+	d := &stdoutDaemon{daemon: &daemon{cmd: cmd, stderr: &testenv.LogBuffer{}, done: make(chan error, 1)}}
+	cmd.Stderr = d.stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

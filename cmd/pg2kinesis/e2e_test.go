@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -20,7 +19,7 @@ import (
 // daemon is a running pg2kinesis process.
 type daemon struct {
 	cmd    *exec.Cmd
-	stderr *bytes.Buffer
+	stderr *testenv.LogBuffer
 	done   chan error
 }
 
@@ -28,8 +27,8 @@ func startDaemon(t *testing.T, args ...string) *daemon {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(cleanEnv(), testenv.AWSEnv()...)
-	d := &daemon{cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan error, 1)}
-	cmd.Stderr = &lockedWriter{w: d.stderr}
+	d := &daemon{cmd: cmd, stderr: &testenv.LogBuffer{}, done: make(chan error, 1)}
+	cmd.Stderr = d.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -38,23 +37,7 @@ func startDaemon(t *testing.T, args ...string) *daemon {
 	return d
 }
 
-type lockedWriter struct {
-	mu sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
-
-func (d *daemon) log() string {
-	lw := d.cmd.Stderr.(*lockedWriter)
-	lw.mu.Lock()
-	defer lw.mu.Unlock()
-	return lw.w.String()
-}
+func (d *daemon) log() string { return d.stderr.String() }
 
 // stop sends SIGTERM and waits for a clean exit.
 func (d *daemon) stop(t *testing.T) {

@@ -33,8 +33,7 @@ func shortRun(t *testing.T, admin *pgx.Conn, streaming func(), args ...string) s
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr lockedWriter
-	stderr.w = &bytes.Buffer{}
+	var stderr testenv.LogBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -74,12 +73,6 @@ func shortRun(t *testing.T, admin *pgx.Conn, streaming func(), args ...string) s
 		t.Fatalf("exit after SIGTERM: %v; stderr:\n%s", err, stderr.String())
 	}
 	return out.String() + stderr.String()
-}
-
-func (l *lockedWriter) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.String()
 }
 
 func secretFile(t *testing.T, name, content string) string {

@@ -1,11 +1,9 @@
 package pipeline
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 	"github.com/pg2kinesis/pg2kinesis/internal/checkpoint"
 	"github.com/pg2kinesis/pg2kinesis/internal/filter"
 	"github.com/pg2kinesis/pg2kinesis/internal/metrics"
+	"github.com/pg2kinesis/pg2kinesis/internal/testenv"
 )
 
 // Every change read is counted once more as published, filtered or
@@ -111,7 +110,7 @@ func TestLagSeconds(t *testing.T) {
 
 // The progress line gives the window's and the cumulative counts.
 func TestProgressLine(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &testenv.LogBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	snk := &captureSink{}
 	h, src, tr := testHandler(t, snk, filter.New(nil, nil), Config{})
@@ -144,25 +143,6 @@ func TestProgressLine(t *testing.T) {
 			t.Errorf("progress line %d:\n%s\nwant %q and the xid, flush LSN and lag", i, lines[i], want)
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer that a logger's goroutine writes while the
-// test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // The acknowledgement watch dates the oldest wait: from the last sample

@@ -1,7 +1,6 @@
 package slotwatch
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -15,24 +14,6 @@ import (
 
 	"github.com/pg2kinesis/pg2kinesis/internal/testenv"
 )
-
-// syncBuffer collects log lines written by the watcher's goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // run starts w and returns a function that stops it and waits (once,
 // however often it is called).
@@ -116,7 +97,7 @@ func TestFailuresAreLoggedOnceAndRetried(t *testing.T) {
 	dsn := testenv.Database(t)
 	conn := testenv.Connect(t, dsn)
 	slot := testenv.Name(t)
-	logs := &syncBuffer{}
+	logs := &testenv.LogBuffer{}
 	var mu sync.Mutex
 	var samples []Sample
 	fail := true
@@ -198,7 +179,7 @@ func TestHeartbeatRefusedAndStandby(t *testing.T) {
 	var mu sync.Mutex
 	connects, samples, beats := 0, 0, 0
 	var active atomic.Bool
-	logs := &syncBuffer{}
+	logs := &testenv.LogBuffer{}
 	w := New(Config{
 		Connect: func(ctx context.Context) (*pgx.Conn, error) {
 			mu.Lock()
