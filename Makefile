@@ -41,6 +41,6 @@ demo: build services
 	scripts/demo.sh
 
 # Drains the same slot contents with pg_recvlogical and pg2kinesis; writes
-# bench/results/latest.md. Sizes: make bench BENCH_ROWS=... BENCH_SINGLE_ROWS=...
+# bench/results/latest.md. Sizes and parts: see the head of bench/run.sh.
 bench: build services
 	bench/run.sh

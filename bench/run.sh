@@ -7,6 +7,12 @@
 #
 #   make bench BENCH_ROWS=1000000 BENCH_SINGLE_ROWS=100000
 #
+# A part of it, elsewhere than latest.md (BENCH_LATENCY_SECONDS=0 skips
+# the latency runs):
+#
+#   make bench BENCH_PLUGINS=test_decoding BENCH_SHAPES=single \
+#     BENCH_LATENCY_SECONDS=0 BENCH_OUT=/tmp/bench.md
+#
 # Shapes: 1000-row transactions, single-row transactions, and one
 # transaction of BENCH_ROWS rows (its peak RSS shows memory stays flat;
 # pg_recvlogical and the stdout sink only). Then, per plugin, the latency
@@ -19,12 +25,14 @@ ROWS=${BENCH_ROWS:-1000000}
 SINGLE_ROWS=${BENCH_SINGLE_ROWS:-100000}
 RATE=${BENCH_RATE:-2000}
 LATENCY_SECONDS=${BENCH_LATENCY_SECONDS:-30}
+PLUGINS=${BENCH_PLUGINS:-test_decoding wal2json pgoutput}
+SHAPES=${BENCH_SHAPES:-batch single huge}
 PG_PORT=${PG2KINESIS_SERVICES_PG_PORT:-55432}
 KINESIS=http://127.0.0.1:${PG2KINESIS_SERVICES_KINESIS_PORT:-4567}
 PG_BIN=/usr/lib/postgresql/15/bin
 BIN=$ROOT/bin/pg2kinesis
 DB=pg2kinesis_bench
-OUT=$ROOT/bench/results/latest.md
+OUT=${BENCH_OUT:-$ROOT/bench/results/latest.md}
 export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 
 command -v /usr/bin/time >/dev/null || { apt-get install -y -qq time >/dev/null || apt-get update -qq && apt-get install -y -qq time >/dev/null; }
@@ -122,8 +130,8 @@ mkdir -p "$(dirname "$OUT")"
 	echo "|---|---|---|---:|---:|---:|---:|---:|---:|"
 } >"$OUT"
 
-for plugin in test_decoding wal2json pgoutput; do
-	for shape in batch single huge; do
+for plugin in $PLUGINS; do
+	for shape in $SHAPES; do
 		rows=$ROWS
 		label="$ROWS rows, 1000 per transaction"
 		if [ "$shape" = single ]; then
@@ -170,14 +178,14 @@ latency() { # PLUGIN: p50 and p99 ms from commit to acknowledgement at a steady 
 		awk '{v[NR] = $1} END {printf "%d %.0f %.0f\n", NR, v[int(NR * 0.5 + 0.5)], v[int(NR * 0.99 + 0.5)]}'
 }
 
-{
+[ "$LATENCY_SECONDS" -gt 0 ] && {
 	echo
 	echo "Commit to Kinesis acknowledgement, single-row transactions at a steady $RATE rows/s for $LATENCY_SECONDS s (pgbench -R), into kinesalite aggregated with the default flags (--flush-interval 250ms):"
 	echo
 	echo "| plugin | transactions | p50 ms | p99 ms |"
 	echo "|---|---:|---:|---:|"
 } >>"$OUT"
-for plugin in test_decoding wal2json pgoutput; do
+[ "$LATENCY_SECONDS" -gt 0 ] && for plugin in $PLUGINS; do
 	echo "== $plugin, latency at $RATE rows/s" >&2
 	read -r n p50 p99 < <(latency "$plugin")
 	echo "| $plugin | $n | $p50 | $p99 |" >>"$OUT"
