@@ -1,11 +1,17 @@
 // Starts kinesalite on loopback only. Its own command line listens on every
 // interface and has no host option, hence these few lines.
+//
+//   node scripts/kinesalite.js [PORT [DIR]]
+//
+// With DIR, streams and records are kept there (LevelDB) rather than in
+// memory, so that a test can kill kinesalite and restart it on its data.
 'use strict'
 
 const kinesalite = require('kinesalite')
 
 const port = Number(process.argv[2] || 4567)
 const server = kinesalite({
+  path: process.argv[3] || undefined,
   createStreamMs: 0,
   deleteStreamMs: 0,
   updateStreamMs: 0,

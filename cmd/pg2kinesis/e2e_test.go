@@ -57,14 +57,17 @@ func (d *daemon) stop(t *testing.T) {
 type streamReader struct {
 	mu   sync.Mutex
 	recs []kinesis.TailRecord
+	stop func() // stops reading and waits until the reader returned
 }
 
 func readStream(t *testing.T, endpoint, stream string) *streamReader {
 	t.Helper()
-	r := &streamReader{}
 	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
+	done := make(chan struct{})
+	r := &streamReader{stop: sync.OnceFunc(func() { cancel(); <-done })}
+	t.Cleanup(r.stop)
 	go func() {
+		defer close(done)
 		err := kinesis.Tail(ctx, testenv.KinesisClient(t, endpoint), stream, false, func(rec kinesis.TailRecord) error {
 			r.mu.Lock()
 			rec.Data = append([]byte(nil), rec.Data...)

@@ -9,7 +9,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/url"
 	"strings"
 	"syscall"
 	"testing"
@@ -36,7 +35,12 @@ type rig struct {
 
 func newRig(t *testing.T, dsn string) *rig {
 	t.Helper()
-	ep := testenv.KinesisEndpoint(t)
+	return newRigOn(t, dsn, testenv.KinesisEndpoint(t))
+}
+
+// newRigOn is newRig with the stream on the Kinesis server at ep.
+func newRigOn(t *testing.T, dsn, ep string) *rig {
+	t.Helper()
 	r := &rig{dsn: dsn, conn: testenv.Connect(t, dsn), slot: testenv.Name(t), ep: ep}
 	r.stream = testenv.Stream(t, testenv.KinesisClient(t, ep), 2)
 	r.w = newWorkload(t, dsn)
@@ -199,21 +203,17 @@ func TestFaultPostgresRestart(t *testing.T) {
 	r.end(t, d)
 }
 
-// (c) Kinesis unreachable for 10 s (connections reset, new ones refused):
-// pg2kinesis retries without exiting, and the slot never passes a commit
-// made during the outage; afterwards everything arrives.
+// (c) Kinesis killed (kinesalite, SIGKILL) and restarted on its data 10 s
+// later: pg2kinesis retries without exiting, and the slot never passes a
+// commit made during the outage; afterwards everything arrives.
 func TestFaultKinesisOutage(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, testenv.Database(t))
-	u, err := url.Parse(r.ep)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := tcpproxy.Start(t, u.Host)
-	d := r.begin(t, r.args(t, r.dsn, "http://"+p.Addr()))
+	k := testenv.StartKinesalite(t)
+	r := newRigOn(t, testenv.Database(t), k.Endpoint)
+	d := r.begin(t, r.args(t, r.dsn, k.Endpoint))
 	r.waitRecords(t, 500, d)
 
-	p.Cut()
+	r.killKinesis(t, k)
 	cut := time.Now()
 	// A transaction that commits after the cut cannot be delivered before
 	// the end of the outage; the WAL position after its commit bounds its
@@ -231,13 +231,26 @@ func TestFaultKinesisOutage(t *testing.T) {
 	if !strings.Contains(d.log(), "Kinesis did not store every record; retrying") {
 		t.Fatalf("no retry during the outage; log:\n%s", d.log())
 	}
-	if err := p.Restore(); err != nil {
-		t.Fatal(err)
-	}
+	r.restartKinesis(t, k)
 	r.w.waitTxns(t, 300)
 	waitFor(t, 60*time.Second, "the slot to move past the delivered commit", func() bool { return r.slotPassed(t, undelivered) })
 	r.end(t, d)
-	t.Logf("proxy: %+v", p.Stats())
+}
+
+// killKinesis kills k, the rig's Kinesis server, after stopping the
+// stream reader, which would fail on it.
+func (r *rig) killKinesis(t *testing.T, k *testenv.Kinesalite) {
+	t.Helper()
+	r.reader.stop()
+	k.Kill(t)
+}
+
+// restartKinesis restarts k on its data, and a reader that reads the
+// stream again from its oldest record.
+func (r *rig) restartKinesis(t *testing.T, k *testenv.Kinesalite) {
+	t.Helper()
+	k.Start(t)
+	r.reader = readStream(t, k.Endpoint, r.stream)
 }
 
 // (d) The network between pg2kinesis and Postgres is cut (connections

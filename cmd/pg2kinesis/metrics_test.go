@@ -3,7 +3,6 @@ package main
 import (
 	"io"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"github.com/pg2kinesis/pg2kinesis/internal/testenv"
-	"github.com/pg2kinesis/pg2kinesis/internal/testenv/tcpproxy"
 )
 
 var metricsAddrRE = regexp.MustCompile(`msg="serving metrics and health checks" addr=(\S+)`)
@@ -131,17 +129,14 @@ func TestMetricsFollowTheWorkload(t *testing.T) {
 	checkStream(t, recs, want)
 }
 
-// /readyz turns unready while Kinesis is unreachable and records wait, and
-// ready again once they are delivered; /healthz stays ok throughout.
+// /readyz turns unready while Kinesis (kinesalite) is stopped and records
+// wait, and ready again once it restarted and they are delivered;
+// /healthz stays ok throughout.
 func TestReadyzFollowsKinesis(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, testenv.Database(t))
-	u, err := url.Parse(r.ep)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := tcpproxy.Start(t, u.Host)
-	d := r.begin(t, append(r.args(t, r.dsn, "http://"+p.Addr()), "--stall-timeout", "2s"))
+	k := testenv.StartKinesalite(t)
+	r := newRigOn(t, testenv.Database(t), k.Endpoint)
+	d := r.begin(t, append(r.args(t, r.dsn, k.Endpoint), "--stall-timeout", "2s"))
 	base := metricsURL(t, d)
 	ready := func() (bool, string) {
 		code, body := httpGet(t, base+"/readyz")
@@ -150,7 +145,7 @@ func TestReadyzFollowsKinesis(t *testing.T) {
 	waitFor(t, 30*time.Second, "/readyz to be ready", func() bool { ok, _ := ready(); return ok })
 	r.waitRecords(t, 200, d)
 
-	p.Cut()
+	r.killKinesis(t, k)
 	var body string
 	waitFor(t, 30*time.Second, "/readyz to be unready during the outage", func() bool {
 		var ok bool
@@ -163,9 +158,7 @@ func TestReadyzFollowsKinesis(t *testing.T) {
 	if code, _ := httpGet(t, base+"/healthz"); code != http.StatusOK {
 		t.Fatalf("/healthz during the outage: %d", code)
 	}
-	if err := p.Restore(); err != nil {
-		t.Fatal(err)
-	}
+	r.restartKinesis(t, k)
 	waitFor(t, 60*time.Second, "/readyz to be ready after the outage", func() bool { ok, _ := ready(); return ok })
 	r.end(t, d)
 }
