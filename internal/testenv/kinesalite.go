@@ -32,6 +32,9 @@ func StartKinesalite(t testing.TB) *Kinesalite {
 	t.Helper()
 	script, err := repoFile("scripts/kinesalite.js")
 	if err == nil {
+		_, err = repoFile("node_modules/kinesalite/package.json")
+	}
+	if err == nil {
 		_, err = exec.LookPath("node")
 	}
 	if err != nil {
