@@ -36,8 +36,9 @@ faults: services
 	echo "$$(grep -c -- '^--- PASS: TestFault' "$$log") passed, $$(grep -c -- '^--- FAIL: TestFault' "$$log") failed"; \
 	rm -f "$$log" "$$log.rc"; exit $$rc
 
-# Streams a small workload from the local Postgres and prints it.
-demo: build services
+# Streams a small workload from the local Postgres and prints it; stops the
+# services at the end if it started them.
+demo: build
 	scripts/demo.sh
 
 # Drains the same slot contents with pg_recvlogical and pg2kinesis; writes

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # make demo: run pg2kinesis against the local services: Postgres changes go
-# to a kinesalite stream, and `pg2kinesis tail` reads them back.
+# to a kinesalite stream, and `pg2kinesis tail` reads them back. Services
+# the demo started, it stops at the end; services already running (for the
+# tests, say) it leaves running.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PG_PORT=${PG2KINESIS_SERVICES_PG_PORT:-55432}
@@ -17,6 +19,14 @@ sql() { # sql DB [psql args...]
 	psql -X -q -v ON_ERROR_STOP=1 "host=127.0.0.1 port=$PG_PORT user=postgres dbname=$db" "$@"
 }
 
+services_started=
+if ! "$ROOT/scripts/services.sh" status >/dev/null 2>&1; then
+	"$ROOT/scripts/services.sh" start >&2
+	services_started=1
+fi
+stop_services() { [ -z "$services_started" ] || "$ROOT/scripts/services.sh" stop >&2; }
+trap stop_services EXIT
+
 sql postgres -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = 'pg2kinesis_demo' AND NOT active" >/dev/null
 sql postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" 2>/dev/null
 sql "$DB" -c "CREATE TABLE orders (id bigint PRIMARY KEY, customer text NOT NULL, total numeric(12,2))"
@@ -27,7 +37,7 @@ echo "== pg2kinesis: wal2json slot → Kinesis stream $STREAM (2 shards, KPL agg
 	--kinesis-endpoint "$KINESIS" -k "$STREAM" --create-stream --shard-count 2 \
 	--metrics-addr 127.0.0.1:${PG2KINESIS_DEMO_METRICS_PORT:-9187} &
 pid=$!
-trap 'kill "$pid" 2>/dev/null || true' EXIT
+trap 'kill "$pid" 2>/dev/null || true; stop_services' EXIT
 
 for _ in $(seq 1 50); do
 	active=$(sql postgres -Atc "SELECT active AND confirmed_flush_lsn IS NOT NULL FROM pg_replication_slots WHERE slot_name = 'pg2kinesis_demo'")
@@ -53,7 +63,7 @@ curl -s "http://127.0.0.1:${PG2KINESIS_DEMO_METRICS_PORT:-9187}/readyz" || true
 echo "== SIGTERM: pg2kinesis drains, reports its position to Postgres and exits 0" >&2
 kill -TERM "$pid"
 wait "$pid"
-trap - EXIT
+trap stop_services EXIT
 sql postgres -c "SELECT pg_drop_replication_slot('pg2kinesis_demo')" >/dev/null
 sql postgres -c "DROP DATABASE $DB WITH (FORCE)"
 echo "== demo done" >&2
