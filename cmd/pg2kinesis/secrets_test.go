@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"net/url"
 	"os"
 	"os/exec"
@@ -18,17 +19,17 @@ import (
 	"github.com/pg2kinesis/pg2kinesis/internal/testenv"
 )
 
-// shortRun starts pg2kinesis on the database of admin, with a slot it
-// creates, waits until the row it inserts into items is printed, calls
+// shortRun starts pg2kinesis (with env added to a clean environment) on
+// the database of admin, with a slot it creates, waits until the row it inserts into items is printed, calls
 // streaming (if any) and stops it with SIGTERM. It returns everything the
 // process wrote, stdout and stderr.
-func shortRun(t *testing.T, admin *pgx.Conn, streaming func(), args ...string) string {
+func shortRun(t *testing.T, admin *pgx.Conn, env []string, streaming func(), args ...string) string {
 	t.Helper()
 	if _, err := admin.Exec(t.Context(), "CREATE TABLE IF NOT EXISTS items (id int PRIMARY KEY)"); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(binary, append([]string{"--sink", "stdout", "--create-slot", "-f", "CSV", "--log-level", "debug"}, args...)...)
-	cmd.Env = cleanEnv()
+	cmd.Env = append(cleanEnv(), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -105,9 +106,14 @@ func TestPasswordNeverPrinted(t *testing.T) {
 		}
 	}
 
-	leaks("DSN, successful run", shortRun(t, admin, nil, "--pg-dsn", dsn+" password="+password))
-	leaks("URL, successful run", shortRun(t, admin, nil, "--pg-dsn", u.String()))
-	leaks("password file, successful run", shortRun(t, admin, nil, "--pg-dsn", dsn, "--pg-password-file", secretFile(t, "pw", password+"\n")))
+	leaks("DSN, successful run", shortRun(t, admin, nil, nil, "--pg-dsn", dsn+" password="+password))
+	leaks("URL, successful run", shortRun(t, admin, nil, nil, "--pg-dsn", u.String()))
+	leaks("password file, successful run", shortRun(t, admin, nil, nil, "--pg-dsn", dsn, "--pg-password-file", secretFile(t, "pw", password+"\n")))
+	leaks("PGPASSWORD, successful run", shortRun(t, admin, []string{"PGPASSWORD=" + password}, nil, "--pg-dsn", dsn))
+	pgpass := secretFile(t, "pgpass", fmt.Sprintf("%s:%d:*:postgres:%s\n", cfg.Host, cfg.Port, password))
+	leaks("PGPASSFILE, successful run", shortRun(t, admin, []string{"PGPASSFILE=" + pgpass}, nil, "--pg-dsn", dsn))
+	conf := secretFile(t, "pg2kinesis.yaml", fmt.Sprintf("pg-dsn: %q\n", dsn+" password="+password))
+	leaks("config file, successful run", shortRun(t, admin, nil, nil, "--config", conf))
 
 	for _, tc := range []struct {
 		name string
@@ -121,6 +127,8 @@ func TestPasswordNeverPrinted(t *testing.T) {
 		{"bad host", []string{"--pg-dsn", "host=127.0.0.1 port=1 user=postgres sslmode=disable password=" + password}, 1, "127.0.0.1"},
 		{"unparsable DSN", []string{"--pg-dsn", "host=127.0.0.1 port=notaport password=" + password}, 2, "--pg-dsn"},
 		{"unparsable URL", []string{"--pg-dsn", "postgres://postgres:" + password + "@127.0.0.1:notaport/x"}, 2, "--pg-dsn"},
+		{"unquoted DSN", []string{"--pg-dsn", "host=127.0.0.1", "password=" + password}, 2, "quote the whole --pg-dsn value"},
+		{"space in an unquoted password", []string{"--pg-dsn", "host=127.0.0.1 password=x " + password}, 2, `a word without "="`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			stdout, stderr, code := pg2kinesis(t, append([]string{"--sink", "stdout", "--log-level", "debug"}, tc.args...)...)
@@ -143,7 +151,7 @@ func TestVerifyFull(t *testing.T) {
 		return []string{"--pg-dsn", dsn, "--pg-sslmode", "verify-full", "--pg-sslrootcert", ca}
 	}
 
-	shortRun(t, admin, func() {
+	shortRun(t, admin, nil, func() {
 		// Every connection of this server is pg2kinesis' or admin's, which
 		// does not use TLS: wait for a walsender over TLS.
 		waitFor(t, 10*time.Second, "a replication connection over TLS", func() bool {

@@ -183,8 +183,9 @@ func (c *Config) validateObservability() error {
 			return usagef("invalid --metrics-addr %q: want host:port, such as 127.0.0.1:9187 or :9187, or empty to turn metrics off", c.MetricsAddr)
 		}
 	}
-	if c.HeartbeatInterval < 0 {
-		return usagef("invalid --heartbeat-interval %s: must be 0 (off) or more", c.HeartbeatInterval)
+	// Each heartbeat writes WAL; more than ten a second is a typo, not a need.
+	if c.HeartbeatInterval < 0 || (c.HeartbeatInterval > 0 && c.HeartbeatInterval < 100*time.Millisecond) {
+		return usagef("invalid --heartbeat-interval %s: must be 0 (off) or at least 100ms", c.HeartbeatInterval)
 	}
 	return nil
 }

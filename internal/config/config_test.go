@@ -148,6 +148,8 @@ func TestUsageErrors(t *testing.T) {
 		{"metrics address without port", []string{"--metrics-addr", "localhost"}, nil, []string{`--metrics-addr "localhost"`, "host:port"}},
 		{"metrics port not a number", []string{"--metrics-addr", "localhost:abc"}, nil, []string{`--metrics-addr "localhost:abc"`}},
 		{"negative heartbeat", []string{"--heartbeat-interval", "-1s"}, nil, []string{"--heartbeat-interval -1s", "0 (off)"}},
+		{"heartbeat under a second", []string{"--heartbeat-interval", "10ms"}, nil, []string{"--heartbeat-interval 10ms", "at least 100ms"}},
+		{"unquoted DSN", []string{"--pg-dsn", "host=h", "password=s3cret"}, nil, []string{"key=value", "quote the whole --pg-dsn value"}},
 		{"zero stall timeout", []string{"--stall-timeout", "0s"}, nil, []string{"--stall-timeout", "greater than 0"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

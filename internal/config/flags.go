@@ -183,7 +183,7 @@ func specs(c *Config, raw *rawValues) []spec {
 		{"log-level", "", str(&raw.logLevel), "Least severe log level written: debug, info, warn or error."},
 		{"metrics-addr", "", str(&c.MetricsAddr), "Address (host:port) serving Prometheus metrics at /metrics and health checks at /healthz and /readyz; empty turns them off."},
 		{"stall-timeout", "", duration(&c.StallTimeout), "/readyz fails when records have waited this long without a Kinesis acknowledgement, or Postgres has had no status update for this long (at least two --status-interval)."},
-		{"heartbeat-interval", "", duration(&c.HeartbeatInterval), "Write a logical message (pg_logical_emit_message) this often, so that the slot advances while its database is idle; 0 is off."},
+		{"heartbeat-interval", "", duration(&c.HeartbeatInterval), "Write a logical message (pg_logical_emit_message) this often, so that the slot advances while its database is idle; 0 is off, else at least 100ms."},
 		{"config", "", str(&c.ConfigFile), "YAML file of settings keyed by the long flag names (pg-slot-name: x); the environment and flags win over it."},
 		{"version", "", boolean(&c.ShowVersion), "Print the version and exit."},
 	}
@@ -285,6 +285,11 @@ func parseFlags(args []string, c *Config, raw *rawValues) (*flag.FlagSet, error)
 		return nil, usagef("%v (see --help)", err)
 	}
 	if fs.NArg() > 0 {
+		// A key=value word is most likely a piece of an unquoted --pg-dsn,
+		// perhaps its password: name the mistake, never the word.
+		if strings.Contains(fs.Arg(0), "=") {
+			return nil, usagef("unexpected argument of the form key=value: quote the whole --pg-dsn value, as in --pg-dsn 'host=db user=me' (see --help)")
+		}
 		return nil, usagef("unexpected argument %q (see --help)", fs.Arg(0))
 	}
 	return fs, nil

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -170,10 +171,20 @@ func quoteValue(v string) string {
 	return strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v)
 }
 
+// quotedText is a Go-quoted string in an error message.
+var quotedText = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
+
+// redactParseError says why a DSN does not parse without quoting any of
+// it: pgconn's messages quote the text they stumbled on, which can be a
+// piece of a password (an unquoted one with a space in it, say).
 func redactParseError(err error) string {
 	var pe *pgconn.ParseConfigError
 	if errors.As(err, &pe) && pe.Unwrap() != nil {
-		return pe.Unwrap().Error()
+		msg := pe.Unwrap().Error()
+		if strings.HasPrefix(msg, `missing "=" after`) {
+			return `a word without "=" (quote a value that holds spaces: password='a b')`
+		}
+		return quotedText.ReplaceAllString(msg, `"…"`)
 	}
 	return "cannot parse them (check quoting and key names)"
 }

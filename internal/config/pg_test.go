@@ -64,20 +64,33 @@ func TestConnectionSettings(t *testing.T) {
 	}
 }
 
+// A DSN that does not parse gets a message that names --pg-dsn and the
+// mistake, and quotes no part of the DSN: the part could be a password.
 func TestBadDSNDoesNotLeakPassword(t *testing.T) {
-	c, err := Parse([]string{"--pg-dsn", "host=a password=s3cret port=notanumber"}, env())
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = c.PG.ReplicationConfig()
-	if err == nil {
-		t.Fatal("want an error for a bad port")
-	}
-	if strings.Contains(err.Error(), "s3cret") {
-		t.Fatalf("error leaks the password: %v", err)
-	}
-	if !strings.Contains(err.Error(), "--pg-dsn") {
-		t.Fatalf("error %q does not name --pg-dsn", err)
+	for _, tc := range []struct{ dsn, secret, want string }{
+		{"host=a password=s3cret port=notanumber", "s3cret", "cannot parse them"},
+		{"host=a password=abc defsecret", "defsecret", `a word without "="`},
+		{"host=a password='s3cret", "s3cret", "invalid keyword/value"},
+		{"postgres://me:s3cret@a:notaport/db", "s3cret", "--pg-dsn"},
+	} {
+		t.Run(tc.dsn, func(t *testing.T) {
+			c, err := Parse([]string{"--pg-dsn", tc.dsn}, env())
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.PG.ReplicationConfig()
+			if err == nil {
+				t.Fatal("want an error")
+			}
+			if strings.Contains(err.Error(), tc.secret) {
+				t.Fatalf("error leaks %q: %v", tc.secret, err)
+			}
+			for _, want := range []string{"--pg-dsn", tc.want} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not say %q", err, want)
+				}
+			}
+		})
 	}
 }
 
