@@ -93,11 +93,30 @@ func (d *delivery) receiving() {
 
 func (d *delivery) idle() { d.caughtUp.Store(true) }
 
+// heartbeat dates the stream with a heartbeat's content, the time
+// pg2kinesis wrote it: with nothing waiting, the stream is as far behind
+// as the heartbeat is old. Without this, a database that only the
+// heartbeat moves would show the age of its last real commit, growing for
+// as long as the server sends no keepalive (while it is busy with other
+// databases, the case heartbeats are for).
+func (d *delivery) heartbeat(content []byte) {
+	at, err := time.Parse(time.RFC3339Nano, string(content))
+	if err != nil {
+		return // another writer's message with our prefix: not a date
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.head == len(d.pending) && at.After(d.delivered) {
+		d.delivered = at
+	}
+}
+
 // lag is how far behind its commits delivery is at now: how long the
 // oldest transaction read but not yet delivered has been committed; when
 // none waits, 0 if the server has said it has nothing more to send, and
 // otherwise (reading a backlog, or a gap before the next message) how
-// long the last delivered transaction has been committed.
+// long the last delivered transaction has been committed, or the last
+// heartbeat read has been written, whichever is later.
 func (d *delivery) lag(now time.Time) time.Duration {
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -19,6 +19,7 @@ import (
 	"github.com/pg2kinesis/pg2kinesis/internal/format"
 	"github.com/pg2kinesis/pg2kinesis/internal/metrics"
 	"github.com/pg2kinesis/pg2kinesis/internal/sink"
+	"github.com/pg2kinesis/pg2kinesis/internal/slotwatch"
 	"github.com/pg2kinesis/pg2kinesis/internal/source"
 )
 
@@ -108,6 +109,9 @@ func (h *changeHandler) HandleData(ctx context.Context, m pglogrepl.XLogData) er
 		h.log.Debug("logical message (not published)", "prefix", ev.MessagePrefix, "transactional", ev.MessageTransact, "lsn", m.WALStart)
 		if !ev.MessageTransact {
 			h.idle(m.WALStart)
+			if ev.MessagePrefix == slotwatch.HeartbeatPrefix {
+				h.delivery.heartbeat(ev.MessageContent)
+			}
 		}
 	case decode.KindStreamStart, decode.KindStreamed, decode.KindStreamCommit, decode.KindStreamAbort:
 		return h.streamed(ctx, ev, m)

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -105,6 +106,39 @@ func TestLagSeconds(t *testing.T) {
 	}
 	if lag := h.delivery.lag(time.Now()); !near(lag, time.Second) {
 		t.Fatalf("lag once the server sends again: %s, want the last commit's age, about 1s", lag)
+	}
+}
+
+// A heartbeat dates the stream when nothing waits: the lag is its age, not
+// that of the last real commit, until a keepalive makes it 0.
+func TestLagSecondsFromHeartbeat(t *testing.T) {
+	snk := &heldSink{}
+	h, _, tr := testHandler(t, snk, filter.New(nil, nil), Config{})
+	message := func(content string) string {
+		return fmt.Sprintf("message: transactional: 0 prefix: pg2kinesis, sz: %d content:%s", len(content), content)
+	}
+	old := time.Now().Add(-time.Hour).UTC().Format("2006-01-02 15:04:05.999999-07")
+	for i, msg := range []string{"BEGIN 7", "table public.items: INSERT: id[integer]:1", "COMMIT 7 (at " + old + ")"} {
+		if err := feed(t, h, pglogrepl.LSN(100+i), msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tr.Ack(snk.held[0])
+	h.flush()
+	if lag := h.delivery.lag(time.Now()); lag < time.Hour {
+		t.Fatalf("lag before any heartbeat: %s, want the last commit's age, an hour", lag)
+	}
+	if err := feed(t, h, 200, message("not a time")); err != nil {
+		t.Fatal(err)
+	}
+	if lag := h.delivery.lag(time.Now()); lag < time.Hour {
+		t.Fatalf("lag after a message that is no heartbeat: %s, want it unchanged", lag)
+	}
+	if err := feed(t, h, 300, message(time.Now().Add(-2*time.Second).UTC().Format(time.RFC3339Nano))); err != nil {
+		t.Fatal(err)
+	}
+	if lag := h.delivery.lag(time.Now()); lag < 2*time.Second || lag > 3*time.Second {
+		t.Fatalf("lag after a heartbeat written 2s ago: %s, want about 2s", lag)
 	}
 }
 
