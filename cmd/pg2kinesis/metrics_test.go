@@ -67,17 +67,24 @@ func scrape(t *testing.T, base string) string {
 	return page
 }
 
-// During a workload the counters follow the rows written; after it, every
-// change read is published and acknowledged, and the lag falls to 0. The
+// During a workload the counters follow the rows written and the sampled
+// lag in bytes is above 0; after it, every change read is published and
+// acknowledged, and the lag falls to 0. The
 // server is the test's own: on the shared one, other tests' writes would
 // keep the WAL moving past the slot between two samples.
 func TestMetricsFollowTheWorkload(t *testing.T) {
 	t.Parallel()
 	srv := testenv.StartCluster(t, testenv.ClusterOptions{Conf: "wal_level = logical"})
 	r := newRig(t, srv.DSN)
-	d := r.begin(t, r.args(t, r.dsn, r.ep))
+	d := r.begin(t, append(r.args(t, r.dsn, r.ep), "--lag-interval", "200ms"))
 	base := metricsURL(t, d)
 	r.waitRecords(t, 300, d)
+	// While the workload writes, the slot's confirmed position trails the
+	// server's WAL by at least a status interval.
+	waitFor(t, 20*time.Second, "a lag in bytes above 0 while the workload writes", func() bool {
+		v, _ := metric(scrape(t, base), "pg2kinesis_replication_lag_bytes")
+		return v > 0
+	})
 	mid := scrape(t, base)
 	if v, _ := metric(mid, "pg2kinesis_changes_published_total"); v < 300 {
 		t.Fatalf("mid-workload: %v changes published, want at least the 300 records already in the stream", v)
@@ -89,9 +96,9 @@ func TestMetricsFollowTheWorkload(t *testing.T) {
 	recs := r.reader.waitDistinct(t, changes, 60*time.Second, d)
 
 	// The flush LSN and the sampled lag settle a moment after the last
-	// acknowledgement: the lag sample is taken every 10 s.
+	// acknowledgement: the lag in bytes is sampled every --lag-interval.
 	var page string
-	waitFor(t, 40*time.Second, "the lag to fall to 0", func() bool {
+	waitFor(t, 20*time.Second, "the lag to fall to 0", func() bool {
 		page = scrape(t, base)
 		secs, _ := metric(page, "pg2kinesis_replication_lag_seconds")
 		bytes, _ := metric(page, "pg2kinesis_replication_lag_bytes")

@@ -64,6 +64,7 @@ func replicate(ctx context.Context, cfg *config.Config, out, logOut io.Writer) e
 		StallTimeout:           cfg.StallTimeout,
 		Connect:                connector(queryConn, beforeConnect),
 		Heartbeat:              cfg.HeartbeatInterval,
+		LagInterval:            cfg.LagInterval,
 		Source: source.Config{
 			Conn:            replConn,
 			BeforeConnect:   beforeConnect,

@@ -59,6 +59,7 @@ type Config struct {
 	MetricsAddr       string        // host:port of /metrics, /healthz, /readyz; "" for none
 	StallTimeout      time.Duration // /readyz fails after this long without progress
 	HeartbeatInterval time.Duration // 0: no heartbeat
+	LagInterval       time.Duration // period of the lag-in-bytes sample
 
 	ConfigFile  string // the file the settings were read from, if any
 	ShowVersion bool
@@ -167,6 +168,7 @@ func (c *Config) validate(raw rawValues) error {
 		{"pk-refresh-interval", c.PKRefreshInterval},
 		{"shutdown-timeout", c.ShutdownTimeout},
 		{"stall-timeout", c.StallTimeout},
+		{"lag-interval", c.LagInterval},
 	} {
 		if d.v <= 0 {
 			return usagef("invalid --%s %s: must be greater than 0", d.flag, d.v)
