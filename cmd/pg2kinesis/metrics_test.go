@@ -134,6 +134,10 @@ func TestMetricsFollowTheWorkload(t *testing.T) {
 	}
 	d.stop(t)
 	checkStream(t, recs, want)
+	// At the default level (info), the log does not grow with the rows.
+	if n := strings.Count(d.log(), "\n"); n > 40 {
+		t.Errorf("%d log lines for %d changes at info level, want a few lines whatever the rows:\n%s", n, changes, d.log())
+	}
 }
 
 // /readyz turns unready while Kinesis (kinesalite) is stopped and records

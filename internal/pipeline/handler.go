@@ -41,15 +41,17 @@ type changeHandler struct {
 	partitionKey string // xid, table, pk or const
 	skipOversize bool
 
-	buf          []byte
-	keyBuf       []byte
-	xid          uint32 // the transaction whose xid xidKey holds
-	xidKey       string
-	streams      *streams // pgoutput's streamed transactions; nil for other plugins
-	delivery     *delivery
-	noKeyWarned  map[string]bool
-	skippedNoKey int // changes of tables without a primary key, not published
-	skippedLarge int // changes over the record limit, skipped by --oversize=skip
+	buf         []byte
+	keyBuf      []byte
+	xid         uint32 // the transaction whose xid xidKey holds
+	xidKey      string
+	streams     *streams // pgoutput's streamed transactions; nil for other plugins
+	delivery    *delivery
+	noKeyWarned map[string]bool
+	// oversizeWarned: tables whose first oversize skip has been warned of
+	oversizeWarned map[string]bool
+	skippedNoKey   int // changes of tables without a primary key, not published
+	skippedLarge   int // changes over the record limit, skipped by --oversize=skip
 
 	stats   *stats
 	changes *metrics.Changes
@@ -79,7 +81,7 @@ func newChangeHandler(src *source.Source, tr *checkpoint.Tracker, p parser, f *f
 	return &changeHandler{
 		src: src, tracker: tr, parser: p, filter: f, keys: keys, format: fm, sink: snk, log: log,
 		fullChange: cfg.FullChange, partitionKey: pk, skipOversize: cfg.Oversize == "skip",
-		noKeyWarned: map[string]bool{}, delivery: newDelivery(log),
+		noKeyWarned: map[string]bool{}, oversizeWarned: map[string]bool{}, delivery: newDelivery(log),
 		stats: &stats{}, changes: changes, tables: map[string]*tableCounters{},
 	}
 }
@@ -199,7 +201,15 @@ func (h *changeHandler) publish(ctx context.Context, ev *decode.Event, t decode.
 		}
 		h.skippedLarge++
 		counts.Skipped(ev.Op, metrics.SkipOversize)
-		h.log.Warn("skipping a change too large for Kinesis (--oversize=skip)", "change", what, "err", err)
+		// Warn once per table; every skip is counted, and logged at debug
+		// level, so that a table of large rows cannot flood the log.
+		if !h.oversizeWarned[t.Raw] {
+			h.oversizeWarned[t.Raw] = true
+			h.log.Warn("skipping a change too large for Kinesis (--oversize=skip); further ones of this table are logged at debug level and counted in pg2kinesis_changes_skipped_total",
+				"change", what, "err", err)
+		} else {
+			h.log.Debug("skipping a change too large for Kinesis (--oversize=skip)", "change", what, "err", err)
+		}
 		h.tracker.Ack(seq)
 		return nil
 	}

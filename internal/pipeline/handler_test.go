@@ -18,6 +18,7 @@ import (
 	"github.com/pg2kinesis/pg2kinesis/internal/format"
 	"github.com/pg2kinesis/pg2kinesis/internal/sink"
 	"github.com/pg2kinesis/pg2kinesis/internal/source"
+	"github.com/pg2kinesis/pg2kinesis/internal/testenv"
 )
 
 type failingSink struct{ captureSink }
@@ -186,13 +187,20 @@ func TestHandlerOversize(t *testing.T) {
 	}
 
 	h, src, _ := testHandler(t, &oversizeSink{}, filter.New(nil, nil), Config{Oversize: "skip"})
-	for i, m := range []string{"BEGIN 6", "table public.items: INSERT: id[integer]:78", "COMMIT 6"} {
+	logs := &testenv.LogBuffer{}
+	h.log = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	for i, m := range []string{"BEGIN 6", "table public.items: INSERT: id[integer]:78",
+		"table public.items: INSERT: id[integer]:79", "table public.items: INSERT: id[integer]:80", "COMMIT 6"} {
 		if err := feed(t, h, pglogrepl.LSN(10+i), m); err != nil {
 			t.Fatalf("--oversize=skip: %v", err)
 		}
 	}
-	if h.skippedLarge != 1 || src.Flushed() != 12 {
-		t.Fatalf("skipped %d, flushed %d; want 1 and the commit flushed", h.skippedLarge, src.Flushed())
+	if h.skippedLarge != 3 || src.Flushed() != 14 {
+		t.Fatalf("skipped %d, flushed %d; want 3 and the commit flushed", h.skippedLarge, src.Flushed())
+	}
+	// No per-record logging above debug level: one warning for the table.
+	if n := strings.Count(logs.String(), "\n"); n != 1 || !strings.Contains(logs.String(), "key 78") {
+		t.Fatalf("%d log lines at info level, want the first skip's warning alone:\n%s", n, logs)
 	}
 }
 
