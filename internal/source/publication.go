@@ -87,6 +87,9 @@ func (s *Source) pluginArgs(conn *pgconn.PgConn) []string {
 	}
 	if major >= 14 && s.cfg.Messages {
 		args = append(args, `"messages" 'true'`)
+	} else if s.cfg.Messages && major > 0 {
+		s.log.Warn("pgoutput sends logical messages from PostgreSQL 14 on: the heartbeat (--heartbeat-interval) writes WAL this server cannot send, so it does not move the slot; use test_decoding or wal2json, or turn it off",
+			"server_major_version", major)
 	}
 	return args
 }
