@@ -3,7 +3,7 @@ package main
 // The fault suite (make faults runs TestFault*): each scenario runs the
 // workload, injects one fault into a running pg2kinesis, and checks with
 // checkStream that every committed change is in the stream at least once
-// and in commit order per row.
+// and in commit order per row (the dropped slot checks the exit instead).
 
 import (
 	"context"
@@ -270,6 +270,36 @@ func TestFaultNetworkCut(t *testing.T) {
 	p.Cut()
 	// The lost connection, then a reconnect refused while the cut lasts.
 	waitLog(t, d, "replication connection lost; reconnecting", 2)
+	r.w.waitTxns(t, 300)
+	if err := p.Restore(); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, d, "streaming from replication slot", 2)
+	r.w.waitTxns(t, 300)
+	r.end(t, d)
+	t.Logf("proxy: %+v", p.Stats())
+}
+
+// (d') The network between pg2kinesis and Postgres goes silent: packets
+// are lost, no connection is reset. pg2kinesis notices the silence (no
+// answer to its request for a reply within --stall-timeout), reconnects
+// once the network is back and the server has timed the old walsender out
+// (wal_sender_timeout, short on this test's own server).
+func TestFaultNetworkSilent(t *testing.T) {
+	t.Parallel()
+	srv := testenv.StartCluster(t, testenv.ClusterOptions{Conf: "wal_level = logical\nwal_sender_timeout = 3s"})
+	r := newRig(t, srv.DSN)
+	cfg, err := pgx.ParseConfig(r.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := tcpproxy.Start(t, net.JoinHostPort(cfg.Host, fmt.Sprint(cfg.Port)))
+	proxied := fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=disable", p.Host, p.Port, cfg.User, cfg.Database)
+	d := r.begin(t, append(r.args(t, proxied, r.ep), "--stall-timeout", "2s"))
+	r.waitRecords(t, 500, d)
+
+	p.Blackhole()
+	waitLog(t, d, "although asked for a reply", 1)
 	r.w.waitTxns(t, 300)
 	if err := p.Restore(); err != nil {
 		t.Fatal(err)

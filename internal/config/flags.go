@@ -182,7 +182,7 @@ func specs(c *Config, raw *rawValues) []spec {
 		{"log-format", "", str(&c.LogFormat), "Log format on standard error: text (key=value) or json (one object per line)."},
 		{"log-level", "", str(&raw.logLevel), "Least severe log level written: debug, info, warn or error."},
 		{"metrics-addr", "", str(&c.MetricsAddr), "Address (host:port) serving Prometheus metrics at /metrics and health checks at /healthz and /readyz; empty turns them off."},
-		{"stall-timeout", "", duration(&c.StallTimeout), "/readyz fails when records have waited this long without a Kinesis acknowledgement, or Postgres has had no status update for this long (at least two --status-interval)."},
+		{"stall-timeout", "", duration(&c.StallTimeout), "/readyz fails when records have waited this long without a Kinesis acknowledgement, or Postgres has had no status update for this long (at least two --status-interval); a replication connection silent this long (at least three --status-interval), although asked for a reply, is reopened."},
 		{"lag-interval", "", duration(&c.LagInterval), "Sample the replication lag in bytes and the WAL the slot retains this often, over a normal connection."},
 		{"heartbeat-interval", "", duration(&c.HeartbeatInterval), "Write a logical message (pg_logical_emit_message) this often, so that the slot advances while its database is idle; 0 is off, else at least 100ms."},
 		{"config", "", str(&c.ConfigFile), "YAML file of settings keyed by the long flag names (pg-slot-name: x); the environment and flags win over it."},

@@ -263,8 +263,10 @@ func keyText(ev *decode.Event, key []string) string {
 
 // HandleKeepalive offers the server's WAL end to the tracker: with nothing
 // in flight it is flushed, so an idle or filtered database does not pin WAL.
-func (h *changeHandler) HandleKeepalive(_ context.Context, walEnd pglogrepl.LSN) error {
-	h.delivery.idle()
+func (h *changeHandler) HandleKeepalive(_ context.Context, walEnd pglogrepl.LSN, caughtUp bool) error {
+	if caughtUp {
+		h.delivery.idle()
+	}
 	h.idle(walEnd)
 	return nil
 }

@@ -93,12 +93,12 @@ func TestHandlerWaitsForAcks(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	_ = h.HandleKeepalive(t.Context(), 500)
+	_ = h.HandleKeepalive(t.Context(), 500, true)
 	if src.Flushed() != 0 {
 		t.Fatalf("flushed %d with a record unacknowledged", src.Flushed())
 	}
 	tr.Ack(snk.held[0])
-	_ = h.HandleKeepalive(t.Context(), 500)
+	_ = h.HandleKeepalive(t.Context(), 500, true)
 	if src.Flushed() != 500 {
 		t.Fatalf("flushed %d after the ack and an idle keepalive, want 500", src.Flushed())
 	}

@@ -95,7 +95,15 @@ func TestLagSeconds(t *testing.T) {
 	if lag := h.delivery.lag(time.Now()); !near(lag, time.Second) {
 		t.Fatalf("lag with everything read delivered, the server not yet idle: %s, want the last commit's age, about 1s", lag)
 	}
-	if err := h.HandleKeepalive(t.Context(), 200); err != nil {
+	// A reply to our request (or the server's ping) does not say the
+	// server has nothing more to send.
+	if err := h.HandleKeepalive(t.Context(), 190, false); err != nil {
+		t.Fatal(err)
+	}
+	if lag := h.delivery.lag(time.Now()); !near(lag, time.Second) {
+		t.Fatalf("lag after a keepalive that answers a request: %s, want the last commit's age, about 1s", lag)
+	}
+	if err := h.HandleKeepalive(t.Context(), 200, true); err != nil {
 		t.Fatal(err)
 	}
 	if lag := h.delivery.lag(time.Now()); lag != 0 {

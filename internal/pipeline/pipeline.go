@@ -101,6 +101,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	cfg.Source.Logger = log
 	cfg.Source.Messages = cfg.Connect != nil && cfg.Heartbeat > 0
+	// A replication connection as stuck as readiness would say is given
+	// up and reopened: allow at least three status periods for a reply.
+	cfg.Source.ReceiveTimeout = max(cmp.Or(cfg.StallTimeout, time.Minute), 3*cmp.Or(cfg.Source.StatusInterval, 10*time.Second))
 	p, err := newParser(cfg.Source.Plugin)
 	if err != nil {
 		return err

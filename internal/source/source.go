@@ -42,6 +42,10 @@ type Config struct {
 	ShutdownTimeout time.Duration // bound on Handler.Drain at shutdown (default 30s)
 	StandbyRetry    time.Duration // retry period while another process holds the slot (default 5s)
 	MaxBackoff      time.Duration // cap of the reconnect backoff (default 30s)
+	// ReceiveTimeout gives up a connection that stays silent this long
+	// although asked for a reply, and bounds each connection attempt
+	// (unless the DSN sets connect_timeout); 0 waits for ever.
+	ReceiveTimeout time.Duration
 
 	Logger *slog.Logger
 
@@ -60,7 +64,10 @@ type Handler interface {
 	HandleData(ctx context.Context, m pglogrepl.XLogData) error
 	// HandleKeepalive receives the server's WAL end from a primary
 	// keepalive: every change before it has been handed to HandleData.
-	HandleKeepalive(ctx context.Context, walEnd pglogrepl.LSN) error
+	// caughtUp is set when the server sent it of its own accord, having
+	// sent everything and waiting for WAL; not for a reply to our request
+	// or the server's ping, which it sends in the middle of work too.
+	HandleKeepalive(ctx context.Context, walEnd pglogrepl.LSN, caughtUp bool) error
 	// Drain is called once at shutdown, after reading has stopped; it waits
 	// until what was handed over is delivered (and flushed) or ctx ends.
 	Drain(ctx context.Context) error
@@ -91,6 +98,7 @@ type Source struct {
 	// is due; used only from Run's goroutine (and the Handler it calls).
 	conn       *pgconn.PgConn
 	nextStatus time.Time
+	quiet      silence
 	prepared   bool // slot creation and recreation are done; never redo them
 }
 
@@ -200,6 +208,9 @@ func (s *Source) Run(ctx context.Context, h Handler) error {
 // START_REPLICATION succeeded, which resets the backoff.
 func (s *Source) session(ctx context.Context, h Handler) (streamed bool, err error) {
 	connCfg := withReadBuffer(s.cfg.Conn)
+	if connCfg.ConnectTimeout == 0 {
+		connCfg.ConnectTimeout = s.cfg.ReceiveTimeout // a dead network must not hang the reconnect
+	}
 	if s.cfg.BeforeConnect != nil {
 		if err := s.cfg.BeforeConnect(ctx, connCfg); err != nil {
 			return false, fmt.Errorf("prepare the replication connection: %w", err)
@@ -268,6 +279,7 @@ func (s *Source) StatusIfDue() error {
 // receive reads the stream until ctx ends or the connection fails.
 func (s *Source) receive(ctx context.Context, conn *pgconn.PgConn, h Handler) error {
 	s.conn, s.nextStatus = conn, time.Now().Add(s.cfg.StatusInterval)
+	s.quiet = newSilence(s.cfg.ReceiveTimeout)
 	defer func() { s.conn = nil }()
 	rd := watchReads(ctx, conn)
 	defer rd.stop()
@@ -290,10 +302,14 @@ func (s *Source) receive(ctx context.Context, conn *pgconn.PgConn, h Handler) er
 				return s.shutdown(conn, h)
 			}
 			if pgconn.Timeout(err) {
+				if err := s.quiet.timedOut(time.Now()); err != nil {
+					return err
+				}
 				continue
 			}
 			return fmt.Errorf("receive replication stream: %w", err)
 		}
+		s.quiet.received()
 		replyNow, err := s.dispatch(ctx, raw, h)
 		if err != nil {
 			if ctx.Err() != nil { // the handler was cut short by the stop itself
@@ -325,7 +341,8 @@ func (s *Source) dispatch(ctx context.Context, raw pgproto3.BackendMessage, h Ha
 			if err != nil {
 				return false, fmt.Errorf("parse primary keepalive: %w", err)
 			}
-			if err := h.HandleKeepalive(ctx, ka.ServerWALEnd); err != nil {
+			caughtUp := !s.quiet.reply() && !ka.ReplyRequested
+			if err := h.HandleKeepalive(ctx, ka.ServerWALEnd, caughtUp); err != nil {
 				return false, &handlerError{err}
 			}
 			return ka.ReplyRequested, nil
@@ -348,6 +365,7 @@ func (s *Source) sendStatus(conn *pgconn.PgConn) error {
 		WALWritePosition: lsn,
 		WALFlushPosition: lsn,
 		WALApplyPosition: lsn,
+		ReplyRequested:   s.quiet.ask(),
 	})
 	if err != nil {
 		return fmt.Errorf("send status update (flush %s): %w", lsn, err)

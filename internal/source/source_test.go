@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +22,8 @@ type recorder struct {
 	src       *Source
 	autoFlush bool
 	msgs      chan message
+	// keepalives by kind: the server's own (caught up), and the others
+	caughtUp, replies atomic.Int64
 }
 
 type message struct {
@@ -41,7 +44,12 @@ func (r *recorder) HandleData(ctx context.Context, m pglogrepl.XLogData) error {
 	}
 }
 
-func (r *recorder) HandleKeepalive(_ context.Context, walEnd pglogrepl.LSN) error {
+func (r *recorder) HandleKeepalive(_ context.Context, walEnd pglogrepl.LSN, caughtUp bool) error {
+	if caughtUp {
+		r.caughtUp.Add(1)
+	} else {
+		r.replies.Add(1)
+	}
 	if r.autoFlush {
 		r.src.Flush(walEnd)
 	}

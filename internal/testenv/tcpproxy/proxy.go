@@ -1,6 +1,7 @@
 // Package tcpproxy is a loopback TCP proxy for tests that cut the network
 // between two programs: Cut drops every open connection (with a reset, as
-// a broken path does) and refuses new ones until Restore.
+// a broken path does) and refuses new ones until Restore; Blackhole keeps
+// the connections open but silent, as a path that drops packets does.
 package tcpproxy
 
 import (
@@ -10,6 +11,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -19,6 +21,7 @@ type Stats struct {
 	Accepted int // connections accepted and forwarded
 	Dropped  int // open connections closed by Cut
 	Cuts     int
+	Held     int // connections accepted during a blackhole, never forwarded
 }
 
 // Proxy forwards connections on 127.0.0.1:Port to a target address.
@@ -30,6 +33,8 @@ type Proxy struct {
 	mu     sync.Mutex
 	l      net.Listener // nil while cut
 	conns  map[net.Conn]struct{}
+	black  bool                      // new connections are held, not forwarded
+	dead   map[net.Conn]*atomic.Bool // per connection: bytes are dropped for good
 	stats  Stats
 	wg     sync.WaitGroup
 }
@@ -41,7 +46,8 @@ func Start(t testing.TB, target string) *Proxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Proxy{Host: "127.0.0.1", Port: l.Addr().(*net.TCPAddr).Port, target: target, conns: map[net.Conn]struct{}{}}
+	p := &Proxy{Host: "127.0.0.1", Port: l.Addr().(*net.TCPAddr).Port, target: target,
+		conns: map[net.Conn]struct{}{}, dead: map[net.Conn]*atomic.Bool{}}
 	p.serve(l)
 	t.Cleanup(func() {
 		p.Cut()
@@ -81,11 +87,26 @@ func (p *Proxy) Cut() {
 	}
 }
 
-// Restore listens again on the same port. It fails if another process took
-// the port meanwhile.
+// Blackhole silences the network without closing anything: the open
+// connections drop every byte from now on, in both directions, and new
+// ones are accepted but never forwarded, as when a path loses every
+// packet. The open connections stay dead after Restore: what they lost
+// cannot be replayed.
+func (p *Proxy) Blackhole() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.black = true
+	for _, d := range p.dead {
+		d.Store(true)
+	}
+}
+
+// Restore ends a blackhole, or listens again on the same port after a
+// Cut. It fails if another process took the port meanwhile.
 func (p *Proxy) Restore() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.black = false
 	if p.l != nil {
 		return nil
 	}
@@ -126,8 +147,17 @@ func (p *Proxy) serve(l net.Listener) {
 	}()
 }
 
-// forward connects c to the target, unless the proxy was cut meanwhile.
+// forward connects c to the target, unless the proxy was cut meanwhile;
+// during a blackhole it holds c open and silent.
 func (p *Proxy) forward(l net.Listener, c net.Conn) {
+	p.mu.Lock()
+	if p.black {
+		p.conns[c] = struct{}{}
+		p.stats.Held++
+		p.mu.Unlock()
+		return
+	}
+	p.mu.Unlock()
 	up, err := net.DialTimeout("tcp", p.target, 5*time.Second)
 	if err != nil {
 		_ = c.Close()
@@ -141,15 +171,18 @@ func (p *Proxy) forward(l net.Listener, c net.Conn) {
 		return
 	}
 	p.conns[c], p.conns[up] = struct{}{}, struct{}{}
+	dead := &atomic.Bool{}
+	p.dead[c] = dead
 	p.stats.Accepted++
 	p.mu.Unlock()
 	pipe := func(dst, src net.Conn) {
 		defer p.wg.Done()
-		_, _ = io.Copy(dst, src)
+		_, _ = io.Copy(dst, dropper{src, dead})
 		// One direction ended: end both, as a real connection would.
 		p.mu.Lock()
 		delete(p.conns, c)
 		delete(p.conns, up)
+		delete(p.dead, c)
 		p.mu.Unlock()
 		_ = c.Close()
 		_ = up.Close()
@@ -157,4 +190,19 @@ func (p *Proxy) forward(l net.Listener, c net.Conn) {
 	p.wg.Add(2)
 	go pipe(up, c)
 	go pipe(c, up)
+}
+
+// dropper reads from r, and drops what it read once dead is set.
+type dropper struct {
+	r    io.Reader
+	dead *atomic.Bool
+}
+
+func (d dropper) Read(p []byte) (int, error) {
+	for {
+		n, err := d.r.Read(p)
+		if err != nil || !d.dead.Load() {
+			return n, err
+		}
+	}
 }
