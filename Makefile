@@ -28,12 +28,17 @@ test: services lint
 	$(GO) test -race -count=1 ./...
 
 # The fault suite alone (make test runs it too): kill -9, Postgres restart,
-# Kinesis outage, network cut, dropped slot, standby takeover.
+# Kinesis outage, network cut and silence, dropped slot, standby takeover.
+# CI=true: a missing service fails the suite; a skipped scenario counts as failed.
 faults: services
 	@log=$$(mktemp); \
-	{ $(GO) test -race -count=1 -run 'TestFault' ./cmd/pg2kinesis/ -v 2>&1; echo $$? >"$$log.rc"; } | tee "$$log"; \
+	{ CI=true $(GO) test -race -count=1 -run 'TestFault' ./cmd/pg2kinesis/ -v 2>&1; echo $$? >"$$log.rc"; } | tee "$$log"; \
 	rc=$$(cat "$$log.rc"); \
-	echo "$$(grep -c -- '^--- PASS: TestFault' "$$log") passed, $$(grep -c -- '^--- FAIL: TestFault' "$$log") failed"; \
+	passed=$$(grep -c -- '^--- PASS: TestFault' "$$log"); \
+	failed=$$(grep -c -- '^--- \(FAIL\|SKIP\): TestFault' "$$log"); \
+	echo "$$passed passed, $$failed failed"; \
+	[ "$$rc" = 0 ] || [ "$$failed" != 0 ] || echo "go test failed outside the scenarios: see above"; \
+	[ "$$failed" = 0 ] || rc=1; \
 	rm -f "$$log" "$$log.rc"; exit $$rc
 
 # Streams a small workload from the local Postgres and prints it; stops the
