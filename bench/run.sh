@@ -35,7 +35,19 @@ DB=pg2kinesis_bench
 OUT=${BENCH_OUT:-$ROOT/bench/results/latest.md}
 export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 
-command -v /usr/bin/time >/dev/null || { apt-get install -y -qq time >/dev/null || apt-get update -qq && apt-get install -y -qq time >/dev/null; }
+if ! [[ $ROWS =~ ^[1-9][0-9]*000$ ]]; then
+	echo "bench: BENCH_ROWS=$ROWS: want a positive multiple of 1000 (the rows come in 1000-row transactions)" >&2
+	exit 2
+fi
+if ! [[ $SINGLE_ROWS =~ ^[1-9][0-9]*$ && $RATE =~ ^[1-9][0-9]*$ && $LATENCY_SECONDS =~ ^[0-9]+$ ]]; then
+	echo "bench: BENCH_SINGLE_ROWS, BENCH_RATE and BENCH_LATENCY_SECONDS want whole numbers (above 0 but the last)" >&2
+	exit 2
+fi
+if ! command -v /usr/bin/time >/dev/null || ! command -v bc >/dev/null; then
+	apt-get install -y -qq time bc >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq time bc >/dev/null; }
+fi
+# A reader left running (Ctrl-C, a failure) would hold its slot.
+trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
 "$ROOT/scripts/services.sh" start >/dev/null
 (cd "$ROOT" && go build -o "$BIN" ./cmd/pg2kinesis)
 
@@ -51,7 +63,7 @@ recv_options() { # the options pg2kinesis passes, for a like-for-like ceiling
 
 prepare() { # prepare PLUGIN SHAPE: fresh database, one slot per reader, then the workload
 	local plugin=$1 shape=$2
-	sql postgres "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE 'bench_%'" >/dev/null
+	drop_slots
 	sql postgres "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
 	sql postgres "CREATE DATABASE $DB"
 	sql $DB "CREATE TABLE t (id bigint PRIMARY KEY, n int, body text, ts timestamptz, j jsonb)"
@@ -77,6 +89,24 @@ prepare() { # prepare PLUGIN SHAPE: fresh database, one slot per reader, then th
 	sql $DB "SELECT pg_current_wal_insert_lsn()"
 }
 
+drop_slots() { # the bench's slots, their readers (of a run cut short) ended first
+	sql postgres "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name LIKE 'bench_%' AND active_pid IS NOT NULL" >/dev/null
+	for _ in $(seq 50); do
+		[ "$(sql postgres "SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'bench_%' AND active")" = 0 ] && break
+		sleep 0.1
+	done
+	sql postgres "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE 'bench_%'" >/dev/null
+}
+
+wait_flushed() { # PID SLOT LSN [POLL]: until SLOT is confirmed past LSN; fails if PID exits or after 10 minutes
+	local pid=$1 slot=$2 end=$3 poll=${4:-0.02} deadline=$((SECONDS + 600))
+	until [ "$(sql postgres "SELECT confirmed_flush_lsn >= '$end' FROM pg_replication_slots WHERE slot_name = '$slot'")" = t ]; do
+		kill -0 "$pid" 2>/dev/null || { echo "pg2kinesis exited; see /tmp/bench-$slot.log" >&2; exit 1; }
+		[ $SECONDS -lt $deadline ] || { echo "slot $slot not past $end after 10 minutes; see /tmp/bench-$slot.log" >&2; exit 1; }
+		sleep "$poll"
+	done
+}
+
 # Each reader prints: seconds cpu_seconds rss_kb
 run_recv() { # PLUGIN ENDLSN
 	# shellcheck disable=SC2046
@@ -93,10 +123,7 @@ run_p2k() { # PLUGIN ENDLSN SLOT args...
 	"$BIN" -h 127.0.0.1 -p "$PG_PORT" -u postgres -d $DB --pg-sslmode disable -s "$slot" \
 		--pg-slot-output-plugin "$plugin" -f CSV --status-interval 100ms --metrics-addr 127.0.0.1:0 "$@" >/dev/null 2>/tmp/bench-$slot.log &
 	pid=$!
-	until [ "$(sql postgres "SELECT confirmed_flush_lsn >= '$end' FROM pg_replication_slots WHERE slot_name = '$slot'")" = t ]; do
-		kill -0 $pid 2>/dev/null || { echo "pg2kinesis exited; see /tmp/bench-$slot.log" >&2; exit 1; }
-		sleep 0.02
-	done
+	wait_flushed $pid "$slot" "$end"
 	local secs
 	secs=$(echo "$(date +%s.%N) - $start" | bc)
 	stat=$(awk '{print $14 + $15}' /proc/$pid/stat)
@@ -124,7 +151,7 @@ mkdir -p "$(dirname "$OUT")"
 	echo
 	echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores; rows of bigint, int, ~100 B text, timestamptz, jsonb; every reader drains the same slot contents (one slot each, created before the workload)."
 	echo
-	echo "MB/s is the plugin's output (what pg2kinesis counts as bytes in, pg2kinesis_wal_bytes_total), the same for every reader of one slot's contents; CPU is the reader's process alone."
+	echo "MB/s is the plugin's output (what pg2kinesis counts as bytes in, pg2kinesis_wal_bytes_total), the same for every reader of one slot's contents; CPU is the reader's process alone. pg2kinesis runs with -f CSV and --status-interval 100ms (so that the slot shows the end of a run at once; the end is polled every 20 ms), and otherwise its defaults. The ceiling is pg_recvlogical with its defaults: on loopback pg2kinesis' larger socket receive buffer can make it faster (above 100 %), and runs vary by ±20 % on a shared 2-core machine."
 	echo
 	echo "| plugin | workload | reader | rows/s | MB/s | vs ceiling | CPU s | CPU µs/row | peak RSS MB |"
 	echo "|---|---|---|---:|---:|---:|---:|---:|---:|"
@@ -159,7 +186,7 @@ for plugin in $PLUGINS; do
 	done
 done
 latency() { # PLUGIN: p50 and p99 ms from commit to acknowledgement at a steady rate
-	local plugin=$1 log=/tmp/bench-latency-$1.log pid end
+	local plugin=$1 log=/tmp/bench-bench_lat.log pid end
 	prepare "$plugin" none >/dev/null
 	sql $DB "CREATE SEQUENCE s"
 	sql $DB "SELECT pg_create_logical_replication_slot('bench_lat', '$plugin')" >/dev/null
@@ -167,11 +194,14 @@ latency() { # PLUGIN: p50 and p99 ms from commit to acknowledgement at a steady 
 		--pg-slot-output-plugin "$plugin" -f CSV --status-interval 100ms --log-level debug --metrics-addr 127.0.0.1:0 \
 		--kinesis-endpoint "$KINESIS" -k "bench_$(date +%s%N)" --create-stream --shard-count 4 >/dev/null 2>"$log" &
 	pid=$!
-	until [ "$(sql postgres "SELECT active FROM pg_replication_slots WHERE slot_name = 'bench_lat'")" = t ]; do sleep 0.1; done
+	until [ "$(sql postgres "SELECT active FROM pg_replication_slots WHERE slot_name = 'bench_lat'")" = t ]; do
+		kill -0 $pid 2>/dev/null || { echo "pg2kinesis exited; see $log" >&2; exit 1; }
+		sleep 0.1
+	done
 	echo "INSERT INTO t SELECT nextval('s'), 1, repeat(md5(random()::text), 3), now(), jsonb_build_object('k', 1, 'v', 'x');" >/tmp/bench-latency.sql
 	"$PG_BIN/pgbench" -h 127.0.0.1 -p "$PG_PORT" -U postgres -n -c 4 -j 2 -R "$RATE" -T "$LATENCY_SECONDS" -f /tmp/bench-latency.sql $DB >/dev/null 2>&1
 	end=$(sql $DB "SELECT pg_current_wal_insert_lsn()")
-	until [ "$(sql postgres "SELECT confirmed_flush_lsn >= '$end' FROM pg_replication_slots WHERE slot_name = 'bench_lat'")" = t ]; do sleep 0.1; done
+	wait_flushed $pid bench_lat "$end" 0.1
 	kill -TERM $pid
 	wait $pid
 	sed -n 's/.*msg="transaction delivered".*latency_ms=\([0-9.]*\).*/\1/p' "$log" | sort -n |
@@ -180,7 +210,7 @@ latency() { # PLUGIN: p50 and p99 ms from commit to acknowledgement at a steady 
 
 [ "$LATENCY_SECONDS" -gt 0 ] && {
 	echo
-	echo "Commit to Kinesis acknowledgement, single-row transactions at a steady $RATE rows/s for $LATENCY_SECONDS s (pgbench -R), into kinesalite aggregated with the default flags (--flush-interval 250ms):"
+	echo "Commit to Kinesis acknowledgement, single-row transactions at a steady $RATE rows/s for $LATENCY_SECONDS s (pgbench -R), into kinesalite aggregated with the default Kinesis flags (--flush-interval 250ms), from pg2kinesis' debug log:"
 	echo
 	echo "| plugin | transactions | p50 ms | p99 ms |"
 	echo "|---|---:|---:|---:|"
@@ -191,7 +221,7 @@ latency() { # PLUGIN: p50 and p99 ms from commit to acknowledgement at a steady 
 	echo "| $plugin | $n | $p50 | $p99 |" >>"$OUT"
 done
 
-sql postgres "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE 'bench_%'" >/dev/null
+drop_slots
 sql postgres "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
 {
 	echo
