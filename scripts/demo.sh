@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # make demo: run pg2kinesis against the local services: Postgres changes go
-# to a kinesalite stream, and `pg2kinesis tail` reads them back. Services
-# the demo started, it stops at the end; services already running (for the
-# tests, say) it leaves running.
+# to a kinesalite stream, and `pg2kinesis tail` reads them back. When
+# neither service was running, the demo stops both at the end; when one
+# was (for the tests, say), it leaves both running.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PG_PORT=${PG2KINESIS_SERVICES_PG_PORT:-55432}
@@ -21,8 +21,8 @@ sql() { # sql DB [psql args...]
 
 services_started=
 if ! "$ROOT/scripts/services.sh" status >/dev/null 2>&1; then
+	"$ROOT/scripts/services.sh" status 2>/dev/null | grep -q running || services_started=1
 	"$ROOT/scripts/services.sh" start >&2
-	services_started=1
 fi
 stop_services() { [ -z "$services_started" ] || "$ROOT/scripts/services.sh" stop >&2; }
 trap stop_services EXIT
@@ -39,9 +39,11 @@ echo "== pg2kinesis: wal2json slot → Kinesis stream $STREAM (2 shards, KPL agg
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true; stop_services' EXIT
 
-for _ in $(seq 1 50); do
+for i in $(seq 1 100); do
 	active=$(sql postgres -Atc "SELECT active AND confirmed_flush_lsn IS NOT NULL FROM pg_replication_slots WHERE slot_name = 'pg2kinesis_demo'")
 	[ "$active" = t ] && break
+	kill -0 "$pid" 2>/dev/null || { echo "demo: pg2kinesis exited (its log is above)" >&2; exit 1; }
+	[ "$i" -lt 100 ] || { echo "demo: pg2kinesis does not stream from slot pg2kinesis_demo after 20s (its log is above)" >&2; exit 1; }
 	sleep 0.2
 done
 

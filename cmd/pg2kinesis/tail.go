@@ -26,7 +26,7 @@ var errStop = errors.New("stop")
 // tail is the tail subcommand; it returns the exit code.
 func tail(ctx context.Context, args []string, getenv func(string) (string, bool), stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("pg2kinesis tail", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard) // a usage error is one line, below
 	env := func(name, def string) string {
 		if v, ok := getenv(config.EnvName(name)); ok {
 			return v
@@ -40,14 +40,19 @@ func tail(ctx context.Context, args []string, getenv func(string) (string, bool)
 	from := fs.String("from", "trim_horizon", "Where to start in each shard: trim_horizon (the oldest record) or latest.")
 	count := fs.Int("count", 0, "Stop after printing this many records (0: never).")
 	timeout := fs.Duration("timeout", 0, "Stop after this long (0: never).")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, tailUsage)
-		fs.PrintDefaults()
-	}
+	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, tailUsage)
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
 			return exitOK
 		}
+		fmt.Fprintf(stderr, "pg2kinesis tail: %v (see pg2kinesis tail --help)\n", err)
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "pg2kinesis tail: unexpected argument %q (see pg2kinesis tail --help)\n", fs.Arg(0))
 		return exitUsage
 	}
 	if *from != "trim_horizon" && *from != "latest" {
@@ -77,6 +82,12 @@ func tail(ctx context.Context, args []string, getenv func(string) (string, bool)
 	})
 	if err != nil && !errors.Is(err, errStop) {
 		fmt.Fprintf(stderr, "pg2kinesis tail: %v\n", err)
+		return exitFatal
+	}
+	if *count > 0 && printed < *count {
+		// The caller waited for count records (make demo does): say so.
+		w.Flush()
+		fmt.Fprintf(stderr, "pg2kinesis tail: %d of the %d records asked for (--count) within --timeout %s\n", printed, *count, *timeout)
 		return exitFatal
 	}
 	return exitOK

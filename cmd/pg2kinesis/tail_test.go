@@ -1,0 +1,73 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+
+	"github.com/pg2kinesis/pg2kinesis/internal/testenv"
+)
+
+// runTail runs `pg2kinesis tail` with the local Kinesis' credentials.
+func runTail(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, append([]string{"tail"}, args...)...)
+	cmd.Env = append(cleanEnv(), testenv.AWSEnv()...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	case err != nil:
+		t.Fatal(err)
+	}
+	return out.String(), errOut.String(), code
+}
+
+func TestTail(t *testing.T) {
+	ep := testenv.KinesisEndpoint(t)
+	c := testenv.KinesisClient(t, ep)
+	stream := testenv.Stream(t, c, 1)
+	for _, data := range []string{"one", "two", "three"} {
+		if _, err := c.PutRecord(t.Context(), &kinesis.PutRecordInput{StreamName: aws.String(stream),
+			PartitionKey: aws.String("k"), Data: []byte(data)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	target := []string{"--kinesis-endpoint", ep, "-k", stream}
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		code     int
+		out, err string // wanted in stdout, and as stderr's one line
+	}{
+		{"count reached", append(target, "--count", "2", "--timeout", "20s"), 0, "k\tone\nk\ttwo\n", ""},
+		{"count not reached in time", append(target, "--count", "5", "--timeout", "2s"), 1, "k\tone\nk\ttwo\nk\tthree\n", "3 of the 5 records asked for"},
+		{"unknown flag", []string{"--bogus"}, 2, "", "flag provided but not defined: -bogus"},
+		{"bad --from", append(target, "--from", "yesterday"), 2, "", `invalid value "yesterday" for --from`},
+		{"extra argument", []string{"now"}, 2, "", `unexpected argument "now"`},
+		{"help", []string{"--help"}, 0, "Usage: pg2kinesis tail", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errOut, code := runTail(t, tc.args...)
+			if code != tc.code || !strings.Contains(out, tc.out) {
+				t.Fatalf("exit %d, stdout %q; want exit %d and %q (stderr %q)", code, out, tc.code, tc.out, errOut)
+			}
+			lines := strings.Split(strings.TrimSpace(errOut), "\n")
+			if tc.err == "" && errOut != "" || tc.err != "" && (len(lines) != 1 || !strings.Contains(lines[0], tc.err)) {
+				t.Fatalf("stderr %q, want one line with %q", errOut, tc.err)
+			}
+		})
+	}
+}
