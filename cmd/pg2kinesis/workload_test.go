@@ -311,7 +311,7 @@ var (
 // and for every row the first copies of its changes are in commit order.
 // Re-sent copies are allowed anywhere after their first; a missing,
 // extra or reordered change fails the test.
-func checkStream(t *testing.T, recs []kinesis.TailRecord, want map[string][]int) {
+func checkStream(t testing.TB, recs []kinesis.TailRecord, want map[string][]int) {
 	t.Helper()
 	got := map[string][]int{}
 	seen := map[string]bool{}
@@ -335,6 +335,9 @@ func checkStream(t *testing.T, recs []kinesis.TailRecord, want map[string][]int)
 			got[key] = append(got[key], val)
 		} else {
 			key := fmt.Sprintf("%s:%s", table[1], m[3])
+			if rec.PartitionKey != "public."+key {
+				t.Fatalf("record %s has partition key %q, want public.%s", rec.Data, rec.PartitionKey, key)
+			}
 			got[key] = append(got[key], -1)
 		}
 	}
