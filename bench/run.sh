@@ -13,6 +13,9 @@
 #   make bench BENCH_PLUGINS=test_decoding BENCH_SHAPES=single \
 #     BENCH_LATENCY_SECONDS=0 BENCH_OUT=/tmp/bench.md
 #
+# BENCH_TRANSPORT=unix connects every reader through Postgres' Unix socket
+# instead of loopback TCP (tcp, the default).
+#
 # Shapes: 1000-row transactions, single-row transactions, and one
 # transaction of BENCH_ROWS rows (its peak RSS shows memory stays flat;
 # pg_recvlogical and the stdout sink only). Then, per plugin, the latency
@@ -29,6 +32,13 @@ PLUGINS=${BENCH_PLUGINS:-test_decoding wal2json pgoutput}
 SHAPES=${BENCH_SHAPES:-batch single huge}
 PG_PORT=${PG2KINESIS_SERVICES_PG_PORT:-55432}
 KINESIS=http://127.0.0.1:${PG2KINESIS_SERVICES_KINESIS_PORT:-4567}
+# How the readers reach Postgres: tcp (loopback) or unix (its socket).
+TRANSPORT=${BENCH_TRANSPORT:-tcp}
+case $TRANSPORT in
+tcp) PG_HOST=127.0.0.1 ;;
+unix) PG_HOST=${PG2KINESIS_SERVICES_DIR:-$ROOT/.services}/pgsock ;;
+*) echo "bench: BENCH_TRANSPORT=$TRANSPORT: want tcp or unix" >&2; exit 2 ;;
+esac
 PG_BIN=/usr/lib/postgresql/15/bin
 BIN=$ROOT/bin/pg2kinesis
 DB=pg2kinesis_bench
@@ -51,7 +61,7 @@ trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
 "$ROOT/scripts/services.sh" start >/dev/null
 (cd "$ROOT" && go build -o "$BIN" ./cmd/pg2kinesis)
 
-sql() { psql -X -q -v ON_ERROR_STOP=1 -At "host=127.0.0.1 port=$PG_PORT user=postgres dbname=$1" -c "$2"; }
+sql() { psql -X -q -v ON_ERROR_STOP=1 -At "host=$PG_HOST port=$PG_PORT user=postgres dbname=$1" -c "$2"; }
 
 recv_options() { # the options pg2kinesis passes, for a like-for-like ceiling
 	case $1 in
@@ -98,19 +108,41 @@ drop_slots() { # the bench's slots, their readers (of a run cut short) ended fir
 	sql postgres "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE 'bench_%'" >/dev/null
 }
 
-wait_flushed() { # PID SLOT LSN [POLL]: until SLOT is confirmed past LSN; fails if PID exits or after 10 minutes
-	local pid=$1 slot=$2 end=$3 poll=${4:-0.02} deadline=$((SECONDS + 600))
-	until [ "$(sql postgres "SELECT confirmed_flush_lsn >= '$end' FROM pg_replication_slots WHERE slot_name = '$slot'")" = t ]; do
-		kill -0 "$pid" 2>/dev/null || { echo "pg2kinesis exited; see /tmp/bench-$slot.log" >&2; exit 1; }
-		[ $SECONDS -lt $deadline ] || { echo "slot $slot not past $end after 10 minutes; see /tmp/bench-$slot.log" >&2; exit 1; }
-		sleep "$poll"
+metrics_port() { # LOG: the metrics port of the pg2kinesis that writes LOG, once it serves
+	sed -n 's/.*msg="serving metrics and health checks" addr=127\.0\.0\.1:\([0-9]*\).*/\1/p' "$1"
+}
+
+metric() { # PORT NAME: the value of metric NAME, as an integer (a bash builtin connection: no process per poll)
+	exec 3<>"/dev/tcp/127.0.0.1/$1" || return 1
+	printf 'GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
+	awk -v n="$2" '$1 == n {printf "%.0f\n", $2}' <&3
+	exec 3<&-
+}
+
+lsn_number() { echo $(((16#${1%/*} << 32) | 16#${1#*/})); }
+
+wait_flushed() { # PID LOG LSN: until the pg2kinesis PID, logging to LOG, has every change up to LSN acknowledged
+	local pid=$1 log=$2 end port="" flushed deadline=$((SECONDS + 600))
+	end=$(lsn_number "$3")
+	# Its own flush position, read from /metrics: polling the slot instead
+	# would start a psql (and a backend) 20 times a second on the cores
+	# that the walsender and pg2kinesis share.
+	while :; do
+		kill -0 "$pid" 2>/dev/null || { echo "pg2kinesis exited; see $log" >&2; exit 1; }
+		[ -n "$port" ] || port=$(metrics_port "$log")
+		if [ -n "$port" ]; then
+			flushed=$(metric "$port" pg2kinesis_flushed_lsn)
+			[ -n "$flushed" ] && [ "$flushed" -ge "$end" ] && return
+		fi
+		[ $SECONDS -lt $deadline ] || { echo "pg2kinesis has not flushed $3 after 10 minutes; see $log" >&2; exit 1; }
+		sleep 0.05
 	done
 }
 
 # Each reader prints: seconds cpu_seconds rss_kb
 run_recv() { # PLUGIN ENDLSN
 	# shellcheck disable=SC2046
-	/usr/bin/time -f "%e %U %S %M" -o /tmp/bench-recv.time "$PG_BIN/pg_recvlogical" -h 127.0.0.1 -p "$PG_PORT" -U postgres -d $DB \
+	/usr/bin/time -f "%e %U %S %M" -o /tmp/bench-recv.time "$PG_BIN/pg_recvlogical" -h "$PG_HOST" -p "$PG_PORT" -U postgres -d $DB \
 		-S bench_recv --start --endpos "$2" $(recv_options "$1") -f /dev/null
 	awk '{printf "%s %.2f %s\n", $1, $2 + $3, $4}' /tmp/bench-recv.time
 }
@@ -120,38 +152,29 @@ run_p2k() { # PLUGIN ENDLSN SLOT args...
 	shift 3
 	local start pid stat hz
 	start=$(date +%s.%N)
-	"$BIN" -h 127.0.0.1 -p "$PG_PORT" -u postgres -d $DB --pg-sslmode disable -s "$slot" \
-		--pg-slot-output-plugin "$plugin" -f CSV --status-interval 100ms --metrics-addr 127.0.0.1:0 "$@" >/dev/null 2>/tmp/bench-$slot.log &
+	"$BIN" -h "$PG_HOST" -p "$PG_PORT" -u postgres -d $DB --pg-sslmode disable -s "$slot" \
+		--pg-slot-output-plugin "$plugin" --metrics-addr 127.0.0.1:0 "$@" >/dev/null 2>/tmp/bench-$slot.log &
 	pid=$!
-	wait_flushed $pid "$slot" "$end"
+	wait_flushed $pid "/tmp/bench-$slot.log" "$end"
 	local secs
 	secs=$(echo "$(date +%s.%N) - $start" | bc)
 	stat=$(awk '{print $14 + $15}' /proc/$pid/stat)
 	hz=$(getconf CLK_TCK)
 	local rss bytes
 	rss=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
-	bytes=$(wal_bytes /tmp/bench-$slot.log)
+	bytes=$(metric "$(metrics_port /tmp/bench-$slot.log)" pg2kinesis_wal_bytes_total)
 	kill -TERM $pid
 	wait $pid
 	echo "$secs $(echo "scale=2; $stat / $hz" | bc) $rss $bytes"
-}
-
-wal_bytes() { # LOG: pg2kinesis_wal_bytes_total from the /metrics of the pg2kinesis that wrote LOG
-	local port
-	port=$(sed -n 's/.*msg="serving metrics and health checks" addr=127\.0\.0\.1:\([0-9]*\).*/\1/p' "$1")
-	exec 3<>"/dev/tcp/127.0.0.1/$port"
-	printf 'GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
-	awk '$1 == "pg2kinesis_wal_bytes_total" {printf "%.0f\n", $2}' <&3
-	exec 3<&-
 }
 
 mkdir -p "$(dirname "$OUT")"
 {
 	echo "# pg2kinesis benchmark"
 	echo
-	echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores; rows of bigint, int, ~100 B text, timestamptz, jsonb; every reader drains the same slot contents (one slot each, created before the workload)."
+	echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, readers connected over $TRANSPORT; rows of bigint, int, ~100 B text, timestamptz, jsonb; every reader drains the same slot contents (one slot each, created before the workload)."
 	echo
-	echo "MB/s is the plugin's output (what pg2kinesis counts as bytes in, pg2kinesis_wal_bytes_total), the same for every reader of one slot's contents; CPU is the reader's process alone. pg2kinesis runs with -f CSV and --status-interval 100ms (so that the slot shows the end of a run at once; the end is polled every 20 ms), and otherwise its defaults. The ceiling is pg_recvlogical with its defaults: on loopback pg2kinesis' larger socket receive buffer can make it faster (above 100 %), and runs vary by ±20 % on a shared 2-core machine."
+	echo "MB/s is the plugin's output (what pg2kinesis counts as bytes in, pg2kinesis_wal_bytes_total), the same for every reader of one slot's contents; CPU is the reader's process alone. pg2kinesis runs with its defaults (CSVPayload records, aggregation); a run ends when its flush position, polled on /metrics every 50 ms, passes the end of the workload. pg_recvlogical runs with its defaults too; over loopback TCP, pg2kinesis' larger socket receive buffer can make it the faster (above 100 %). Runs vary by ±20 % on a shared 2-core machine."
 	echo
 	echo "| plugin | workload | reader | rows/s | MB/s | vs ceiling | CPU s | CPU µs/row | peak RSS MB |"
 	echo "|---|---|---|---:|---:|---:|---:|---:|---:|"
@@ -190,8 +213,8 @@ latency() { # PLUGIN: p50 and p99 ms from commit to acknowledgement at a steady 
 	prepare "$plugin" none >/dev/null
 	sql $DB "CREATE SEQUENCE s"
 	sql $DB "SELECT pg_create_logical_replication_slot('bench_lat', '$plugin')" >/dev/null
-	"$BIN" -h 127.0.0.1 -p "$PG_PORT" -u postgres -d $DB --pg-sslmode disable -s bench_lat \
-		--pg-slot-output-plugin "$plugin" -f CSV --status-interval 100ms --log-level debug --metrics-addr 127.0.0.1:0 \
+	"$BIN" -h "$PG_HOST" -p "$PG_PORT" -u postgres -d $DB --pg-sslmode disable -s bench_lat \
+		--pg-slot-output-plugin "$plugin" --log-level debug --metrics-addr 127.0.0.1:0 \
 		--kinesis-endpoint "$KINESIS" -k "bench_$(date +%s%N)" --create-stream --shard-count 4 >/dev/null 2>"$log" &
 	pid=$!
 	until [ "$(sql postgres "SELECT active FROM pg_replication_slots WHERE slot_name = 'bench_lat'")" = t ]; do
@@ -199,9 +222,9 @@ latency() { # PLUGIN: p50 and p99 ms from commit to acknowledgement at a steady 
 		sleep 0.1
 	done
 	echo "INSERT INTO t SELECT nextval('s'), 1, repeat(md5(random()::text), 3), now(), jsonb_build_object('k', 1, 'v', 'x');" >/tmp/bench-latency.sql
-	"$PG_BIN/pgbench" -h 127.0.0.1 -p "$PG_PORT" -U postgres -n -c 4 -j 2 -R "$RATE" -T "$LATENCY_SECONDS" -f /tmp/bench-latency.sql $DB >/dev/null 2>&1
+	"$PG_BIN/pgbench" -h "$PG_HOST" -p "$PG_PORT" -U postgres -n -c 4 -j 2 -R "$RATE" -T "$LATENCY_SECONDS" -f /tmp/bench-latency.sql $DB >/dev/null 2>&1
 	end=$(sql $DB "SELECT pg_current_wal_insert_lsn()")
-	wait_flushed $pid bench_lat "$end" 0.1
+	wait_flushed $pid "$log" "$end"
 	kill -TERM $pid
 	wait $pid
 	sed -n 's/.*msg="transaction delivered".*latency_ms=\([0-9.]*\).*/\1/p' "$log" | sort -n |

@@ -170,7 +170,7 @@ func specs(c *Config, raw *rawValues) []spec {
 		{"no-aggregate", "", boolValue{p: &c.Aggregate, invert: true}, "Send one plain Kinesis record per change."},
 		{"create-stream", "", boolean(&c.CreateStream), "Create the Kinesis stream if it does not exist, with --shard-count shards."},
 		{"shard-count", "", intValue{&c.ShardCount}, "Shards of a stream made by --create-stream."},
-		{"flush-interval", "", duration(&c.FlushInterval), "Send a partial batch after this long."},
+		{"flush-interval", "", duration(&c.FlushInterval), "Send a partial batch after this long (with --sink stdout: write the output buffer out)."},
 		{"oversize", "", str(&c.Oversize), "A change over 1 MiB: fail (stop with an error) or skip (log and count it)."},
 		{"max-backoff", "", duration(&c.MaxBackoff), "Longest wait between Kinesis retries."},
 		{"aws-region", "", str(&c.AWSRegion), "AWS region; empty uses the SDK's default chain (AWS_REGION, profile)."},

@@ -2,28 +2,84 @@ package stdout
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/pg2kinesis/pg2kinesis/internal/sink"
+	"github.com/pg2kinesis/pg2kinesis/internal/testenv"
 )
 
-func TestWritesOneLinePerRecordAndAcks(t *testing.T) {
-	var buf bytes.Buffer
-	var acked []uint64
-	s := New(&buf, func(seq uint64) { acked = append(acked, seq) })
-	for i, d := range []string{"0,CDC,1,public.a,INSERT,1", `0,CDC,{"xid": 1}`} {
+// acks collects acknowledgements from the sink's goroutines.
+type acks struct {
+	mu  sync.Mutex
+	seq []uint64
+}
+
+func (a *acks) ack(seq uint64) { a.mu.Lock(); a.seq = append(a.seq, seq); a.mu.Unlock() }
+
+func (a *acks) get() []uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]uint64(nil), a.seq...)
+}
+
+// Records are written one per line, and acknowledged only once written
+// through: at the flush interval, at Drain, or when the buffer fills.
+func TestAcknowledgesWhatIsWrittenThrough(t *testing.T) {
+	var out testenv.LogBuffer // safe to read while the sink writes
+	var a acks
+	s := New(&out, 20*time.Millisecond, a.ack)
+	lines := []string{"0,CDC,1,public.a,INSERT,1", `0,CDC,{"xid": 1}`}
+	for i, d := range lines {
 		if err := s.Put(t.Context(), sink.Record{Data: []byte(d), Seq: uint64(i + 1)}); err != nil {
 			t.Fatal(err)
 		}
-		// Acknowledged means written through, not buffered.
-		if !strings.HasSuffix(buf.String(), d+"\n") || len(acked) != i+1 {
-			t.Fatalf("after Put(%q): writer %q, acked %v", d, buf.String(), acked)
+	}
+	if got := a.get(); len(got) != 0 || out.String() != "" {
+		t.Fatalf("before any flush: acked %v, wrote %q; want nothing yet", got, out.String())
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(a.get()) < 2 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got, want := out.String(), strings.Join(lines, "\n")+"\n"; got != want {
+		t.Fatalf("wrote %q, want %q", got, want)
+	}
+	if got := a.get(); len(got) != 2 || got[0] != 1 || got[1] != 2 {
+		t.Fatalf("acked %v after the interval, want [1 2]", got)
+	}
+
+	if err := s.Put(t.Context(), sink.Record{Data: []byte("three"), Seq: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Drain(t.Context()); err != nil || len(a.get()) != 3 || !strings.HasSuffix(out.String(), "three\n") {
+		t.Fatalf("Drain = %v, acked %v; want the third record written and acknowledged", err, a.get())
+	}
+
+	// A record that does not fit writes out the buffer first; one larger
+	// than the buffer goes straight through.
+	big := bytes.Repeat([]byte("x"), 100<<10)
+	for i, d := range [][]byte{[]byte("four"), big} {
+		if err := s.Put(t.Context(), sink.Record{Data: d, Seq: uint64(4 + i)}); err != nil {
+			t.Fatal(err)
 		}
 	}
-	if acked[0] != 1 || acked[1] != 2 {
-		t.Fatalf("acked %v", acked)
+	if got := a.get(); len(got) != 4 || got[3] != 4 {
+		t.Fatalf("acked %v, want the fourth written out when the large one came, the large one not yet (its newline waits)", got)
+	}
+	if err := s.Close(); err != nil || len(a.get()) != 5 || !strings.HasSuffix(out.String(), "four\n"+string(big)+"\n") {
+		t.Fatalf("Close = %v, acked %d", err, len(a.get()))
 	}
 }
 
@@ -32,10 +88,13 @@ type failingWriter struct{}
 func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
 
 func TestWriteErrorIsReturnedNotAcked(t *testing.T) {
-	acked := 0
-	s := New(failingWriter{}, func(uint64) { acked++ })
-	err := s.Put(t.Context(), sink.Record{Data: []byte("x"), Seq: 1})
-	if err == nil || !strings.Contains(err.Error(), "disk full") || acked != 0 {
-		t.Fatalf("Put = %v, acked %d; want the writer's error and no ack", err, acked)
+	var a acks
+	s := New(failingWriter{}, time.Hour, a.ack)
+	if err := s.Put(t.Context(), sink.Record{Data: []byte("x"), Seq: 1}); err != nil {
+		t.Fatalf("Put buffers and cannot fail yet: %v", err)
+	}
+	err := s.Drain(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "disk full") || len(a.get()) != 0 {
+		t.Fatalf("Drain = %v, acked %v; want the writer's error and no ack", err, a.get())
 	}
 }
