@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pg2kinesis/pg2kinesis/internal/testenv"
+	"github.com/pg2kinesis/pg2kinesis/internal/testenv/tcpproxy"
 )
 
 var metricsAddrRE = regexp.MustCompile(`msg="serving metrics and health checks" addr=(\S+)`)
@@ -172,4 +173,25 @@ func TestReadyzFollowsKinesis(t *testing.T) {
 	r.restartKinesis(t, k)
 	waitFor(t, 60*time.Second, "/readyz to be ready after the outage", func() bool { ok, _ := ready(); return ok })
 	r.end(t, d)
+}
+
+// /healthz answers from the start, while a slow start (here a Kinesis
+// endpoint that never answers the stream check) keeps /readyz at
+// "starting"; SIGTERM then stops the start cleanly.
+func TestHealthDuringStart(t *testing.T) {
+	t.Parallel()
+	dsn := testenv.Database(t)
+	silent := tcpproxy.Start(t, "127.0.0.1:1") // never forwarded: blackholed from the start
+	silent.Blackhole()
+	d := startDaemon(t, append(connArgs(t, dsn), "-s", testenv.Name(t), "--create-slot",
+		"--kinesis-endpoint", "http://"+silent.Addr(), "-k", "never-checked")...)
+	base := metricsURL(t, d)
+	if code, _ := httpGet(t, base+"/healthz"); code != http.StatusOK {
+		t.Fatalf("/healthz while starting: %d, want 200", code)
+	}
+	if code, body := httpGet(t, base+"/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "starting") {
+		t.Fatalf("/readyz while starting: %d %q, want 503 starting", code, body)
+	}
+	running(t, d)
+	d.stop(t)
 }

@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/pg2kinesis/pg2kinesis/internal/config"
 	"github.com/pg2kinesis/pg2kinesis/internal/metrics"
@@ -32,21 +35,47 @@ func replicate(ctx context.Context, cfg *config.Config, out, logOut io.Writer) e
 	if err != nil {
 		return err
 	}
+	log.Info("starting", "version", version(), "slot", cfg.SlotName, "plugin", cfg.Plugin,
+		"formatter", cfg.Formatter, "full_change", cfg.FullChange, "sink", cfg.Sink, "config_file", cfg.ConfigFile)
 	m := metrics.New(version())
-	newSink, err := sinkFactory(ctx, cfg, out, log, m.Kinesis)
-	if err != nil {
-		return err
+	var srv *metrics.Server
+	if cfg.MetricsAddr != "" {
+		// Bound now: a port in use fails at once, and /healthz answers
+		// while the start (the stream check, the key cache) takes time.
+		if srv, err = metrics.Listen(cfg.MetricsAddr, m, cfg.StallTimeout, log); err != nil {
+			return err
+		}
+		defer srv.Close()
 	}
+	return serving(ctx, srv, func(ctx context.Context) error {
+		newSink, err := sinkFactory(ctx, cfg, out, log, m.Kinesis)
+		if err != nil {
+			if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+				log.Info("stopped while starting")
+				return nil // a stop asked for during the stream check is no failure
+			}
+			return err
+		}
+		return runPipeline(ctx, cfg, pipeline.Config{
+			Logger: log, NewSink: newSink, Metrics: m, Server: srv,
+			Keys:    keysLoader(queryConn, beforeConnect),
+			Tables:  tablesLister(queryConn, beforeConnect),
+			Connect: connector(queryConn, beforeConnect),
+			Source:  source.Config{Conn: replConn, BeforeConnect: beforeConnect},
+		})
+	})
+}
 
+// runPipeline runs the pipeline with cfg's settings and the parts that
+// replicate built (pc's logger, sink, metrics, server, connections).
+func runPipeline(ctx context.Context, cfg *config.Config, pc pipeline.Config) error {
 	hup := make(chan struct{}, 1)
 	stop := relaySIGHUP(hup)
 	defer stop()
 
-	log.Info("starting", "version", version(), "slot", cfg.SlotName, "plugin", cfg.Plugin,
-		"formatter", cfg.Formatter, "full_change", cfg.FullChange, "sink", cfg.Sink, "config_file", cfg.ConfigFile)
-	err = pipeline.Run(ctx, pipeline.Config{
-		Logger:                 log,
-		NewSink:                newSink,
+	err := pipeline.Run(ctx, pipeline.Config{
+		Logger:                 pc.Logger,
+		NewSink:                pc.NewSink,
 		PartitionKey:           cfg.PartitionKey,
 		Oversize:               cfg.Oversize,
 		Formatter:              cfg.Formatter,
@@ -55,19 +84,19 @@ func replicate(ctx context.Context, cfg *config.Config, out, logOut io.Writer) e
 		SpoolDir:               cfg.SpoolDir,
 		PublicationFromPattern: cfg.PublicationFromPattern,
 		Operations:             cfg.Operations,
-		Keys:                   keysLoader(queryConn, beforeConnect),
-		Tables:                 tablesLister(queryConn, beforeConnect),
+		Keys:                   pc.Keys,
+		Tables:                 pc.Tables,
 		PKRefreshInterval:      cfg.PKRefreshInterval,
 		HUP:                    hup,
-		Metrics:                m,
-		MetricsAddr:            cfg.MetricsAddr,
+		Metrics:                pc.Metrics,
+		Server:                 pc.Server,
 		StallTimeout:           cfg.StallTimeout,
-		Connect:                connector(queryConn, beforeConnect),
+		Connect:                pc.Connect,
 		Heartbeat:              cfg.HeartbeatInterval,
 		LagInterval:            cfg.LagInterval,
 		Source: source.Config{
-			Conn:            replConn,
-			BeforeConnect:   beforeConnect,
+			Conn:            pc.Source.Conn,
+			BeforeConnect:   pc.Source.BeforeConnect,
 			Slot:            cfg.SlotName,
 			Plugin:          cfg.Plugin,
 			CreateSlot:      cfg.CreateSlot,
@@ -80,6 +109,26 @@ func replicate(ctx context.Context, cfg *config.Config, out, logOut io.Writer) e
 		},
 	})
 	return config.ExplainTLS(err)
+}
+
+// serving runs fn while srv (nil: none) serves, from before the start to
+// after the drain of a stop; a failure of the server stops fn.
+func serving(ctx context.Context, srv *metrics.Server, fn func(context.Context) error) error {
+	if srv == nil {
+		return fn(ctx)
+	}
+	srvCtx, stopServer := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopServer()
+	g, gctx := errgroup.WithContext(srvCtx)
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	context.AfterFunc(gctx, stopRun)
+	g.Go(func() error { return srv.Run(gctx) })
+	g.Go(func() error {
+		defer stopServer()
+		return fn(runCtx)
+	})
+	return g.Wait()
 }
 
 // relaySIGHUP turns each SIGHUP into a non-blocking send on hup (signals

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -42,36 +43,44 @@ func Ready(st State, now time.Time, stall time.Duration) error {
 
 // Server serves /metrics, /healthz and /readyz.
 type Server struct {
-	ln  net.Listener
-	srv *http.Server
-	log *slog.Logger
+	ln    net.Listener
+	srv   *http.Server
+	log   *slog.Logger
+	state atomic.Pointer[func() State] // nil while the run starts
 }
 
 // Listen binds addr now, so that a port in use fails at start, and
-// returns the server to Run. state gives readiness its input.
-func Listen(addr string, m *Metrics, state func() State, stall time.Duration, log *slog.Logger) (*Server, error) {
+// returns the server to Run. It is not ready until SetState gives
+// readiness its input; /healthz answers from the start.
+func Listen(addr string, m *Metrics, stall time.Duration, log *slog.Logger) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on --metrics-addr %s: %w (pass another address, or an empty one to turn the metrics off)", addr, err)
 	}
+	s := &Server{ln: ln, log: log}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if err := Ready(state(), time.Now(), stall); err != nil {
+		state := s.state.Load()
+		if state == nil {
+			http.Error(w, "not ready: starting (checking the stream, loading the primary keys)", http.StatusServiceUnavailable)
+			return
+		}
+		if err := Ready((*state)(), time.Now(), stall); err != nil {
 			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	return &Server{
-		ln:  ln,
-		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second},
-		log: log,
-	}, nil
+	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	return s, nil
 }
+
+// SetState gives readiness its input, once the run has started.
+func (s *Server) SetState(state func() State) { s.state.Store(&state) }
 
 // Addr is the address the server listens on (the port chosen for ":0").
 func (s *Server) Addr() string { return s.ln.Addr().String() }

@@ -77,7 +77,7 @@ func TestServe(t *testing.T) {
 
 	var st atomic.Pointer[State]
 	st.Store(&State{Streaming: true, LastStatus: time.Now()})
-	srv, err := Listen("127.0.0.1:0", m, func() State { return *st.Load() }, time.Minute, slog.New(slog.DiscardHandler))
+	srv, err := Listen("127.0.0.1:0", m, time.Minute, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,6 +85,15 @@ func TestServe(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
 	base := "http://" + srv.Addr()
+
+	// While the run starts, the process is alive but not ready.
+	if code, body := get(t, base+"/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "not ready: starting") {
+		t.Errorf("/readyz before SetState: %d %q", code, body)
+	}
+	if code, _ := get(t, base+"/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz before SetState: %d", code)
+	}
+	srv.SetState(func() State { return *st.Load() })
 
 	code, body := get(t, base+"/metrics")
 	if code != http.StatusOK {
@@ -130,7 +139,7 @@ func TestListenPortInUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	_, err = Listen(ln.Addr().String(), New(""), func() State { return State{} }, time.Minute, slog.New(slog.DiscardHandler))
+	_, err = Listen(ln.Addr().String(), New(""), time.Minute, slog.New(slog.DiscardHandler))
 	if err == nil || !strings.Contains(err.Error(), "listen on --metrics-addr "+ln.Addr().String()) ||
 		!strings.Contains(err.Error(), "an empty one to turn the metrics off") {
 		t.Fatalf("Listen on a port in use: %v", err)

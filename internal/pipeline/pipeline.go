@@ -54,12 +54,12 @@ type Config struct {
 
 	Logger *slog.Logger
 
-	// Metrics are updated by the run (nil: a set of its own, not served)
-	// and served on MetricsAddr ("": not served) with /healthz and
-	// /readyz, which fails when the run has made no progress for
-	// StallTimeout (default 1m).
+	// Metrics are updated by the run (nil: a set of its own, not served).
+	// Server (nil: none), which serves them, gets the run's readiness
+	// input; the caller runs it. A replication connection that stays
+	// silent StallTimeout (default 1m) is reopened.
 	Metrics      *metrics.Metrics
-	MetricsAddr  string
+	Server       *metrics.Server
 	StallTimeout time.Duration
 	// Connect opens a normal connection to the database for the slot
 	// watcher, which samples the replication lag every LagInterval
@@ -146,13 +146,6 @@ func Run(ctx context.Context, cfg Config) error {
 	obs := &observer{src: src, tracker: tracker, keys: keys, delivery: h.delivery, stats: h.stats,
 		watch: newWatcher(cfg, src, log), acks: &ackWatch{tracker: tracker}}
 	obs.register(cfg.Metrics)
-	var srv *metrics.Server
-	if cfg.MetricsAddr != "" {
-		if srv, err = metrics.Listen(cfg.MetricsAddr, cfg.Metrics, obs.state, cmp.Or(cfg.StallTimeout, time.Minute), log); err != nil {
-			return err
-		}
-		defer srv.Close()
-	}
 
 	// The sink, the cache refresher and the observers outlive the source's
 	// context: at a clean stop the source drains the sink before they end.
@@ -166,8 +159,8 @@ func Run(ctx context.Context, cfg Config) error {
 	g.Go(func() error { return snk.Run(gctx) })
 	g.Go(func() error { return keys.RefreshEvery(gctx, cfg.PKRefreshInterval, cfg.HUP) })
 	g.Go(func() error { return obs.progress(gctx, cmp.Or(cfg.ProgressInterval, 10*time.Second), log) })
-	if srv != nil {
-		g.Go(func() error { return srv.Run(gctx) })
+	if cfg.Server != nil {
+		cfg.Server.SetState(obs.state)
 		g.Go(func() error { return obs.acks.watch(gctx) })
 	}
 	if obs.watch != nil {
