@@ -194,6 +194,33 @@ func TestFaultKillNine(t *testing.T) {
 	r.end(t, d)
 }
 
+// (a') kill -9 with pgoutput streaming large transactions before their
+// commit (logical_decoding_work_mem at its minimum, on the test's own
+// server): the spool of an unfinished transaction dies with the process,
+// and the server streams the transaction again from its start.
+func TestFaultKillNinePgoutputStreaming(t *testing.T) {
+	t.Parallel()
+	srv := testenv.StartCluster(t, testenv.ClusterOptions{Conf: "wal_level = logical\nlogical_decoding_work_mem = 64kB"})
+	r := newRig(t, srv.DSN)
+	r.w.keys = 1000 // updates of many rows then pass 64 kB
+	args := append(r.args(t, r.dsn, r.slowKinesis(t)), "--pg-slot-output-plugin", "pgoutput")
+	d := r.begin(t, args)
+	r.waitRecords(t, 3000, d)
+	kill9(t, d)
+	r.w.waitTxns(t, 300)
+	d = startDaemon(t, args...)
+	r.w.waitTxns(t, 300)
+	r.end(t, d)
+	var streamed int64
+	if err := r.conn.QueryRow(t.Context(), "SELECT stream_txns FROM pg_stat_replication_slots WHERE slot_name = $1", r.slot).Scan(&streamed); err != nil {
+		t.Fatal(err)
+	}
+	if streamed == 0 {
+		t.Fatal("the server streamed no transaction before its commit: the scenario did not test the spool")
+	}
+	t.Logf("%d transactions streamed before their commit", streamed)
+}
+
 // (b) pg_ctl restart -m fast of the server mid-stream: pg2kinesis
 // reconnects, the workload too. A throwaway cluster: the shared one serves
 // other tests.
