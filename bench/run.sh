@@ -100,12 +100,13 @@ prepare() { # prepare PLUGIN SHAPE: fresh database, one slot per reader, then th
 }
 
 drop_slots() { # the bench's slots, their readers (of a run cut short) ended first
-	sql postgres "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name LIKE 'bench_%' AND active_pid IS NOT NULL" >/dev/null
+	pkill -f -- "-[sS] bench_(recv|stdout|kinesis|lat) " 2>/dev/null || true
 	for _ in $(seq 50); do
+		sql postgres "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name LIKE 'bench_%' AND active_pid IS NOT NULL" >/dev/null
 		[ "$(sql postgres "SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'bench_%' AND active")" = 0 ] && break
 		sleep 0.1
 	done
-	sql postgres "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE 'bench_%'" >/dev/null
+	sql postgres "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE 'bench_%' AND NOT active" >/dev/null
 }
 
 metrics_port() { # LOG: the metrics port of the pg2kinesis that writes LOG, once it serves
@@ -127,6 +128,8 @@ wait_flushed() { # PID LOG LSN: until the pg2kinesis PID, logging to LOG, has ev
 	# Its own flush position, read from /metrics: polling the slot instead
 	# would start a psql (and a backend) 20 times a second on the cores
 	# that the walsender and pg2kinesis share.
+	# The readers run in subshells (read < <(...)): the main shell's EXIT
+	# trap does not see them, so a failure here stops the reader itself.
 	while :; do
 		kill -0 "$pid" 2>/dev/null || { echo "pg2kinesis exited; see $log" >&2; exit 1; }
 		[ -n "$port" ] || port=$(metrics_port "$log")
@@ -134,7 +137,7 @@ wait_flushed() { # PID LOG LSN: until the pg2kinesis PID, logging to LOG, has ev
 			flushed=$(metric "$port" pg2kinesis_flushed_lsn)
 			[ -n "$flushed" ] && [ "$flushed" -ge "$end" ] && return
 		fi
-		[ $SECONDS -lt $deadline ] || { echo "pg2kinesis has not flushed $3 after 10 minutes; see $log" >&2; exit 1; }
+		[ $SECONDS -lt $deadline ] || { echo "pg2kinesis has not flushed $3 after 10 minutes; see $log" >&2; kill "$pid"; exit 1; }
 		sleep 0.05
 	done
 }
@@ -217,8 +220,10 @@ latency() { # PLUGIN: p50 and p99 ms from commit to acknowledgement at a steady 
 		--pg-slot-output-plugin "$plugin" --log-level debug --metrics-addr 127.0.0.1:0 \
 		--kinesis-endpoint "$KINESIS" -k "bench_$(date +%s%N)" --create-stream --shard-count 4 >/dev/null 2>"$log" &
 	pid=$!
+	local deadline=$((SECONDS + 120))
 	until [ "$(sql postgres "SELECT active FROM pg_replication_slots WHERE slot_name = 'bench_lat'")" = t ]; do
 		kill -0 $pid 2>/dev/null || { echo "pg2kinesis exited; see $log" >&2; exit 1; }
+		[ $SECONDS -lt $deadline ] || { echo "pg2kinesis does not stream after 2 minutes; see $log" >&2; kill $pid; exit 1; }
 		sleep 0.1
 	done
 	echo "INSERT INTO t SELECT nextval('s'), 1, repeat(md5(random()::text), 3), now(), jsonb_build_object('k', 1, 'v', 'x');" >/tmp/bench-latency.sql

@@ -20,8 +20,8 @@ sql() { # sql DB [psql args...]
 }
 
 services_started=
-if ! "$ROOT/scripts/services.sh" status >/dev/null 2>&1; then
-	"$ROOT/scripts/services.sh" status 2>/dev/null | grep -q running || services_started=1
+if ! status=$("$ROOT/scripts/services.sh" status 2>/dev/null); then
+	grep -q running <<<"$status" || services_started=1
 	"$ROOT/scripts/services.sh" start >&2
 fi
 stop_services() { [ -z "$services_started" ] || "$ROOT/scripts/services.sh" stop >&2; }
