@@ -167,10 +167,14 @@ func running(t *testing.T, d *daemon) {
 
 func waitLog(t *testing.T, d *daemon, what string, n int) {
 	t.Helper()
-	waitFor(t, 60*time.Second, fmt.Sprintf("%d× %q in the log", n, what), func() bool {
+	deadline := time.Now().Add(60 * time.Second)
+	for strings.Count(d.log(), what) < n {
 		running(t, d)
-		return strings.Count(d.log(), what) >= n
-	})
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %d× %q in the log:\n%s", n, what, d.log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // (a) kill -9 mid-stream, commits while it is down, restart.

@@ -3,6 +3,7 @@ package source
 import (
 	"context"
 	"net"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -19,9 +20,11 @@ import (
 // probe, for minutes. A fixed, large buffer keeps the window open.
 const replicationReadBuffer = 4 << 20
 
-// withReadBuffer returns a copy of cfg whose TCP connections get the
-// replication connection's receive buffer.
-func withReadBuffer(cfg *pgconn.Config) *pgconn.Config {
+// dialConfig returns a copy of cfg whose TCP connections get the
+// replication connection's receive buffer, and whose reads add the bytes
+// they return to reads: the silence detector's sign of life, which a
+// message arriving slowly in many reads gives too.
+func dialConfig(cfg *pgconn.Config, reads *atomic.Uint64) *pgconn.Config {
 	c := cfg.Copy()
 	dial := c.DialFunc
 	if dial == nil {
@@ -29,10 +32,25 @@ func withReadBuffer(cfg *pgconn.Config) *pgconn.Config {
 	}
 	c.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		conn, err := dial(ctx, network, addr)
-		if tcp, ok := conn.(*net.TCPConn); ok && err == nil {
+		if err != nil {
+			return conn, err
+		}
+		if tcp, ok := conn.(*net.TCPConn); ok {
 			_ = tcp.SetReadBuffer(replicationReadBuffer) // best effort: the default works, only more slowly
 		}
-		return conn, err
+		return &countingConn{Conn: conn, reads: reads}, nil
 	}
 	return c
+}
+
+// countingConn counts the bytes its reads return.
+type countingConn struct {
+	net.Conn
+	reads *atomic.Uint64
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.reads.Add(uint64(n))
+	return n, err
 }

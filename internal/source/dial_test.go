@@ -1,10 +1,12 @@
 package source
 
 import (
+	"io"
 	"net"
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 
@@ -13,7 +15,7 @@ import (
 
 // The replication connection's TCP socket gets the large receive buffer;
 // the dial function it wraps still does the dialing.
-func TestWithReadBuffer(t *testing.T) {
+func TestDialConfigReadBuffer(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -23,16 +25,17 @@ func TestWithReadBuffer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := withReadBuffer(cfg)
+	var reads atomic.Uint64
+	c := dialConfig(cfg, &reads)
 	if c == cfg {
-		t.Fatal("withReadBuffer changed the caller's config instead of a copy")
+		t.Fatal("dialConfig changed the caller's config instead of a copy")
 	}
 	conn, err := c.DialFunc(t.Context(), "tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	raw, err := conn.(*net.TCPConn).SyscallConn()
+	raw, err := conn.(*countingConn).Conn.(*net.TCPConn).SyscallConn()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,5 +54,20 @@ func TestWithReadBuffer(t *testing.T) {
 	}
 	if size < want {
 		t.Fatalf("SO_RCVBUF = %d, want at least %d (%d asked)", size, want, replicationReadBuffer)
+	}
+
+	// Reads count their bytes, the silence detector's sign of life.
+	peer, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	if _, err := peer.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 16)
+	n, err := io.ReadAtLeast(conn, buf, 5)
+	if err != nil || reads.Load() != uint64(n) || n != 5 {
+		t.Fatalf("read %d bytes (%v), counted %d; want 5 and 5", n, err, reads.Load())
 	}
 }

@@ -129,7 +129,11 @@ func querySlot(ctx context.Context, conn *pgconn.PgConn, slot string) (slotInfo,
 // would skip every change in between.
 func (s *Source) prepareSlot(ctx context.Context, conn *pgconn.PgConn) (slotInfo, error) {
 	slot, plugin := s.cfg.Slot, s.cfg.Plugin.String()
-	info, err := querySlot(ctx, conn, slot)
+	// Bounded queries, but for the creation of the slot, which waits for
+	// the transactions running then to end.
+	setup, cancel := s.setupContext(ctx)
+	defer cancel()
+	info, err := querySlot(setup, conn, slot)
 	if err != nil {
 		return info, err
 	}
@@ -137,7 +141,7 @@ func (s *Source) prepareSlot(ctx context.Context, conn *pgconn.PgConn) (slotInfo
 		if info.activePID != 0 {
 			return info, &SlotInUseError{Slot: slot, PID: info.activePID}
 		}
-		if err := pglogrepl.DropReplicationSlot(ctx, conn, slot, pglogrepl.DropReplicationSlotOptions{}); err != nil {
+		if err := pglogrepl.DropReplicationSlot(setup, conn, slot, pglogrepl.DropReplicationSlotOptions{}); err != nil {
 			return info, fmt.Errorf("drop replication slot %q (--recreate-slot): %w", slot, err)
 		}
 		s.log.Info("dropped replication slot (--recreate-slot)")
@@ -155,7 +159,9 @@ func (s *Source) prepareSlot(ctx context.Context, conn *pgconn.PgConn) (slotInfo
 			return info, err
 		}
 		s.log.Info("created replication slot", "plugin", plugin)
-		if info, err = querySlot(ctx, conn, slot); err != nil {
+		after, cancel := s.setupContext(ctx)
+		defer cancel()
+		if info, err = querySlot(after, conn, slot); err != nil {
 			return info, err
 		}
 	}

@@ -99,7 +99,8 @@ type Source struct {
 	conn       *pgconn.PgConn
 	nextStatus time.Time
 	quiet      silence
-	prepared   bool // slot creation and recreation are done; never redo them
+	reads      atomic.Uint64 // bytes read on replication connections
+	prepared   bool          // slot creation and recreation are done; never redo them
 }
 
 // New returns a Source for cfg, with defaults filled in.
@@ -207,7 +208,7 @@ func (s *Source) Run(ctx context.Context, h Handler) error {
 // session runs one replication connection. streamed reports whether
 // START_REPLICATION succeeded, which resets the backoff.
 func (s *Source) session(ctx context.Context, h Handler) (streamed bool, err error) {
-	connCfg := withReadBuffer(s.cfg.Conn)
+	connCfg := dialConfig(s.cfg.Conn, &s.reads)
 	if connCfg.ConnectTimeout == 0 {
 		connCfg.ConnectTimeout = s.cfg.ReceiveTimeout // a dead network must not hang the reconnect
 	}
@@ -227,21 +228,28 @@ func (s *Source) session(ctx context.Context, h Handler) (streamed bool, err err
 	}()
 	s.connected = true
 
-	if err := checkServer(ctx, conn); err != nil {
+	// The setup's queries are bounded like the connection (prepareSlot
+	// bounds its own, but for the creation of a slot).
+	setup, cancel := s.setupContext(ctx)
+	defer cancel()
+	if err := checkServer(setup, conn); err != nil {
 		return false, err
 	}
 	if s.cfg.Plugin == decode.PGOutput && !s.prepared {
-		if err := s.ensurePublication(ctx, conn); err != nil {
+		if err := s.ensurePublication(setup, conn); err != nil {
 			return false, err
 		}
 	}
+	limit := silenceLimit(setup, conn, s.cfg.ReceiveTimeout)
 	info, err := s.prepareSlot(ctx, conn)
 	if err != nil {
 		return false, err
 	}
 	s.Flush(info.confirmedFlush)
 	start := s.Flushed()
-	err = pglogrepl.StartReplication(ctx, conn, s.cfg.Slot, start,
+	startCtx, cancelStart := s.setupContext(ctx) // anew: creating the slot may have taken long
+	defer cancelStart()
+	err = pglogrepl.StartReplication(startCtx, conn, s.cfg.Slot, start,
 		pglogrepl.StartReplicationOptions{PluginArgs: s.pluginArgs(conn)})
 	if err != nil {
 		return false, fmt.Errorf("start replication on slot %q: %w", s.cfg.Slot, err)
@@ -257,7 +265,16 @@ func (s *Source) session(ctx context.Context, h Handler) (streamed bool, err err
 	}
 	s.streaming.Store(true)
 	defer s.streaming.Store(false)
+	s.quiet = newSilence(limit, s.reads.Load())
 	return true, s.receive(ctx, conn, h)
+}
+
+// setupContext bounds a session's setup queries by ReceiveTimeout.
+func (s *Source) setupContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if s.cfg.ReceiveTimeout <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, s.cfg.ReceiveTimeout)
 }
 
 // StatusIfDue sends a status update if one is due. A Handler whose
@@ -279,7 +296,6 @@ func (s *Source) StatusIfDue() error {
 // receive reads the stream until ctx ends or the connection fails.
 func (s *Source) receive(ctx context.Context, conn *pgconn.PgConn, h Handler) error {
 	s.conn, s.nextStatus = conn, time.Now().Add(s.cfg.StatusInterval)
-	s.quiet = newSilence(s.cfg.ReceiveTimeout)
 	defer func() { s.conn = nil }()
 	rd := watchReads(ctx, conn)
 	defer rd.stop()
@@ -302,14 +318,13 @@ func (s *Source) receive(ctx context.Context, conn *pgconn.PgConn, h Handler) er
 				return s.shutdown(conn, h)
 			}
 			if pgconn.Timeout(err) {
-				if err := s.quiet.timedOut(time.Now()); err != nil {
+				if err := s.quiet.timedOut(time.Now(), s.reads.Load()); err != nil {
 					return err
 				}
 				continue
 			}
 			return fmt.Errorf("receive replication stream: %w", err)
 		}
-		s.quiet.received()
 		replyNow, err := s.dispatch(ctx, raw, h)
 		if err != nil {
 			if ctx.Err() != nil { // the handler was cut short by the stop itself

@@ -172,12 +172,18 @@ func (p *Proxy) forward(l net.Listener, c net.Conn) {
 	}
 	p.conns[c], p.conns[up] = struct{}{}, struct{}{}
 	dead := &atomic.Bool{}
+	dead.Store(p.black) // a blackhole that began while dialing
 	p.dead[c] = dead
 	p.stats.Accepted++
 	p.mu.Unlock()
 	pipe := func(dst, src net.Conn) {
 		defer p.wg.Done()
 		_, _ = io.Copy(dst, dropper{src, dead})
+		if dead.Load() {
+			// In a blackhole, one side's close never reaches the other:
+			// leave both open until Cut or the end of the test.
+			return
+		}
 		// One direction ended: end both, as a real connection would.
 		p.mu.Lock()
 		delete(p.conns, c)
