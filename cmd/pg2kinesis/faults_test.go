@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -210,6 +211,25 @@ func TestFaultKillNinePgoutputStreaming(t *testing.T) {
 	args := append(r.args(t, r.dsn, r.slowKinesis(t)), "--pg-slot-output-plugin", "pgoutput")
 	d := r.begin(t, args)
 	r.waitRecords(t, 3000, d)
+	// Kill while a streamed transaction sits in the spool (an unlinked
+	// file the process holds open).
+	spooling := func() bool {
+		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", d.cmd.Process.Pid))
+		for _, fd := range fds {
+			if target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", d.cmd.Process.Pid, fd.Name())); strings.Contains(target, "pg2kinesis-txn-") {
+				return true
+			}
+		}
+		return false
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for !spooling() {
+		running(t, d)
+		if time.Now().After(deadline) {
+			t.Fatal("no streamed transaction spooled within 60s")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 	kill9(t, d)
 	r.w.waitTxns(t, 300)
 	d = startDaemon(t, args...)

@@ -84,7 +84,7 @@ func tail(ctx context.Context, args []string, getenv func(string) (string, bool)
 		fmt.Fprintf(stderr, "pg2kinesis tail: %v\n", err)
 		return exitFatal
 	}
-	if *count > 0 && printed < *count {
+	if *count > 0 && printed < *count && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		// The caller waited for count records (make demo does): say so.
 		w.Flush()
 		fmt.Fprintf(stderr, "pg2kinesis tail: %d of the %d records asked for (--count) within --timeout %s\n", printed, *count, *timeout)

@@ -53,7 +53,7 @@ func TestTail(t *testing.T) {
 		out, err string // wanted in stdout, and as stderr's one line
 	}{
 		{"count reached", append(target, "--count", "2", "--timeout", "20s"), 0, "k\tone\nk\ttwo\n", ""},
-		{"count not reached in time", append(target, "--count", "5", "--timeout", "2s"), 1, "k\tone\nk\ttwo\nk\tthree\n", "3 of the 5 records asked for"},
+		{"count not reached in time", append(target, "--count", "5", "--timeout", "5s"), 1, "k\tone\nk\ttwo\nk\tthree\n", "3 of the 5 records asked for"},
 		{"unknown flag", []string{"--bogus"}, 2, "", "flag provided but not defined: -bogus"},
 		{"bad --from", append(target, "--from", "yesterday"), 2, "", `invalid value "yesterday" for --from`},
 		{"extra argument", []string{"now"}, 2, "", `unexpected argument "now"`},
