@@ -42,8 +42,16 @@ func New(load Loader, log *slog.Logger) *Cache {
 	return &Cache{load: load, log: log, keys: Keys{}, missed: map[string]bool{}}
 }
 
+// loadTimeout bounds one load of the keys (a catalog of thousands of
+// tables takes a second or two).
+const loadTimeout = time.Minute
+
 // Refresh reloads every key. On error the cache keeps its old keys.
 func (c *Cache) Refresh(ctx context.Context) error {
+	// A load runs inside the handling of a change when a table is new: a
+	// network that drops packets must stop the run, not hang it.
+	ctx, cancel := context.WithTimeout(ctx, loadTimeout)
+	defer cancel()
 	keys, err := c.load(ctx)
 	if err != nil {
 		return fmt.Errorf("load primary keys: %w", err)
