@@ -320,12 +320,7 @@ func (r *rig) restartKinesis(t *testing.T, k *testenv.Kinesalite) {
 func TestFaultNetworkCut(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, testenv.Database(t))
-	cfg, err := pgx.ParseConfig(r.dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := tcpproxy.Start(t, net.JoinHostPort(cfg.Host, fmt.Sprint(cfg.Port)))
-	proxied := fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=disable", p.Host, p.Port, cfg.User, cfg.Database)
+	p, proxied := r.pgProxy(t)
 	d := r.begin(t, r.args(t, proxied, r.ep))
 	r.waitRecords(t, 500, d)
 
@@ -351,12 +346,7 @@ func TestFaultNetworkSilent(t *testing.T) {
 	t.Parallel()
 	srv := testenv.StartCluster(t, testenv.ClusterOptions{Conf: "wal_level = logical\nwal_sender_timeout = 3s"})
 	r := newRig(t, srv.DSN)
-	cfg, err := pgx.ParseConfig(r.dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := tcpproxy.Start(t, net.JoinHostPort(cfg.Host, fmt.Sprint(cfg.Port)))
-	proxied := fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=disable", p.Host, p.Port, cfg.User, cfg.Database)
+	p, proxied := r.pgProxy(t)
 	d := r.begin(t, append(r.args(t, proxied, r.ep), "--stall-timeout", "2s"))
 	r.waitRecords(t, 500, d)
 
@@ -370,6 +360,18 @@ func TestFaultNetworkSilent(t *testing.T) {
 	r.w.waitTxns(t, 300)
 	r.end(t, d)
 	t.Logf("proxy: %+v", p.Stats())
+}
+
+// pgProxy starts a proxy to r's Postgres and returns it with a DSN
+// through it.
+func (r *rig) pgProxy(t *testing.T) (*tcpproxy.Proxy, string) {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(r.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := tcpproxy.Start(t, net.JoinHostPort(cfg.Host, fmt.Sprint(cfg.Port)))
+	return p, fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=disable", p.Host, p.Port, cfg.User, cfg.Database)
 }
 
 // (e) The slot is dropped from under a running pg2kinesis: it exits 1

@@ -40,10 +40,16 @@ func TestMain(m *testing.M) {
 // pg2kinesis runs the binary to completion with a clean PG2KINESIS_* env.
 func pg2kinesis(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	return runBinary(t, cleanEnv(), args...)
+}
+
+// runBinary runs the binary to completion with env.
+func runBinary(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, args...)
-	cmd.Env = cleanEnv()
+	cmd.Env = env
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()

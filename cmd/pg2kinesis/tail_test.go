@@ -1,13 +1,8 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"errors"
-	"os/exec"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -18,21 +13,7 @@ import (
 // runTail runs `pg2kinesis tail` with the local Kinesis' credentials.
 func runTail(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, append([]string{"tail"}, args...)...)
-	cmd.Env = append(cleanEnv(), testenv.AWSEnv()...)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		code = ee.ExitCode()
-	case err != nil:
-		t.Fatal(err)
-	}
-	return out.String(), errOut.String(), code
+	return runBinary(t, append(cleanEnv(), testenv.AWSEnv()...), append([]string{"tail"}, args...)...)
 }
 
 func TestTail(t *testing.T) {
