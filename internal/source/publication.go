@@ -97,12 +97,16 @@ func (s *Source) pluginArgs(conn *pgconn.PgConn) []string {
 // serverMajor is the server's major version from its server_version
 // parameter ("15.18 (Debian ...)"), 0 when unreadable.
 func serverMajor(conn *pgconn.PgConn) int {
-	v := conn.ParameterStatus("server_version")
-	if i := strings.IndexFunc(v, func(r rune) bool { return r < '0' || r > '9' }); i >= 0 {
-		v = v[:i]
-	}
-	n, _ := strconv.Atoi(v)
+	n, _ := strconv.Atoi(leadingDigits(conn.ParameterStatus("server_version")))
 	return n
+}
+
+// leadingDigits is the run of ASCII digits that v starts with.
+func leadingDigits(v string) string {
+	if i := strings.IndexFunc(v, func(r rune) bool { return r < '0' || r > '9' }); i >= 0 {
+		return v[:i]
+	}
+	return v
 }
 
 func quoteIdent(s string) string {

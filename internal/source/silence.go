@@ -92,16 +92,13 @@ func silenceLimit(ctx context.Context, conn *pgconn.PgConn, limit time.Duration)
 // parseGUCDuration reads a time setting as SHOW prints it ("60s", "1min",
 // "500ms", "0"); a bare number is in milliseconds.
 func parseGUCDuration(v string) (time.Duration, bool) {
-	i := strings.IndexFunc(v, func(r rune) bool { return r < '0' || r > '9' })
-	if i < 0 {
-		i = len(v)
-	}
-	n, err := strconv.ParseInt(v[:i], 10, 64)
+	digits := leadingDigits(v)
+	n, err := strconv.ParseInt(digits, 10, 64)
 	if err != nil {
 		return 0, false
 	}
 	unit := map[string]time.Duration{"": time.Millisecond, "ms": time.Millisecond, "s": time.Second,
-		"min": time.Minute, "h": time.Hour, "d": 24 * time.Hour}[strings.TrimSpace(v[i:])]
+		"min": time.Minute, "h": time.Hour, "d": 24 * time.Hour}[strings.TrimSpace(v[len(digits):])]
 	if unit == 0 {
 		return 0, false
 	}

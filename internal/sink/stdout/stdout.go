@@ -46,14 +46,12 @@ func (s *Sink) Put(_ context.Context, r sink.Record) error {
 			return err
 		}
 	}
-	// A record larger than the buffer goes straight through; an error
-	// sticks in the writer, and the next flush returns it.
+	// A record larger than the buffer goes straight through, its newline
+	// stays buffered: it is acknowledged at the next flush, like the
+	// others. An error sticks in the writer, and that flush returns it.
 	s.w.Write(r.Data)
 	s.w.WriteByte('\n')
 	s.pending = append(s.pending, r.Seq)
-	if s.w.Buffered() == 0 {
-		return s.flush()
-	}
 	return nil
 }
 
