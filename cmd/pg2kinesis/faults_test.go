@@ -327,14 +327,7 @@ func TestFaultNetworkCut(t *testing.T) {
 	p.Cut()
 	// The lost connection, then a reconnect refused while the cut lasts.
 	waitLog(t, d, "replication connection lost; reconnecting", 2)
-	r.w.waitTxns(t, 300)
-	if err := p.Restore(); err != nil {
-		t.Fatal(err)
-	}
-	waitLog(t, d, "streaming from replication slot", 2)
-	r.w.waitTxns(t, 300)
-	r.end(t, d)
-	t.Logf("proxy: %+v", p.Stats())
+	r.restoreAndEnd(t, d, p)
 }
 
 // (d') The network between pg2kinesis and Postgres goes silent: packets
@@ -352,6 +345,13 @@ func TestFaultNetworkSilent(t *testing.T) {
 
 	p.Blackhole()
 	waitLog(t, d, "although asked for a reply", 1)
+	r.restoreAndEnd(t, d, p)
+}
+
+// restoreAndEnd lets the workload go on while the fault lasts, restores
+// p, waits until d streams again and ends the scenario.
+func (r *rig) restoreAndEnd(t *testing.T, d *daemon, p *tcpproxy.Proxy) {
+	t.Helper()
 	r.w.waitTxns(t, 300)
 	if err := p.Restore(); err != nil {
 		t.Fatal(err)

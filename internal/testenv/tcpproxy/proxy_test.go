@@ -42,18 +42,26 @@ func roundTrip(t *testing.T, c net.Conn) error {
 	return err
 }
 
+// connected dials p and checks a line goes through; the connection is
+// closed when the test ends.
+func connected(t *testing.T, p *Proxy, when string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", p.Addr())
+	if err != nil {
+		t.Fatalf("dial %s: %v", when, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := roundTrip(t, c); err != nil {
+		t.Fatalf("%s: %v", when, err)
+	}
+	return c
+}
+
 // Forwards; Cut resets open connections and refuses new ones; Restore
 // accepts again on the same port.
 func TestCutAndRestore(t *testing.T) {
 	p := Start(t, echo(t))
-	c, err := net.Dial("tcp", p.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := roundTrip(t, c); err != nil {
-		t.Fatalf("through the proxy: %v", err)
-	}
+	c := connected(t, p, "through the proxy")
 	p.Cut()
 	if err := roundTrip(t, c); err == nil {
 		t.Fatal("an open connection still works after Cut")
@@ -65,14 +73,7 @@ func TestCutAndRestore(t *testing.T) {
 	if err := p.Restore(); err != nil {
 		t.Fatal(err)
 	}
-	c3, err := net.Dial("tcp", p.Addr())
-	if err != nil {
-		t.Fatalf("dial after Restore: %v", err)
-	}
-	defer c3.Close()
-	if err := roundTrip(t, c3); err != nil {
-		t.Fatalf("after Restore: %v", err)
-	}
+	connected(t, p, "after Restore")
 	if s := p.Stats(); s.Accepted != 2 || s.Cuts != 1 || s.Dropped != 2 {
 		t.Fatalf("stats %+v, want 2 accepted, 1 cut, 2 dropped (both ends of one connection)", s)
 	}
@@ -93,14 +94,7 @@ func silent(t *testing.T, c net.Conn) bool {
 
 func TestBlackholeAndRestore(t *testing.T) {
 	p := Start(t, echo(t))
-	c, err := net.Dial("tcp", p.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := roundTrip(t, c); err != nil {
-		t.Fatalf("through the proxy: %v", err)
-	}
+	c := connected(t, p, "through the proxy")
 	p.Blackhole()
 	if !silent(t, c) {
 		t.Fatal("an open connection is not silent in a blackhole")
@@ -119,14 +113,7 @@ func TestBlackholeAndRestore(t *testing.T) {
 	if !silent(t, c) {
 		t.Fatal("a connection from before the blackhole works again after Restore")
 	}
-	c3, err := net.Dial("tcp", p.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c3.Close()
-	if err := roundTrip(t, c3); err != nil {
-		t.Fatalf("a new connection after Restore: %v", err)
-	}
+	connected(t, p, "a new connection after Restore")
 	if s := p.Stats(); s.Accepted != 2 || s.Held != 1 {
 		t.Fatalf("stats %+v, want 2 accepted and 1 held", s)
 	}
