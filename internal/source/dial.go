@@ -37,6 +37,7 @@ func dialConfig(cfg *pgconn.Config, reads *atomic.Uint64) *pgconn.Config {
 		}
 		if tcp, ok := conn.(*net.TCPConn); ok {
 			_ = tcp.SetReadBuffer(replicationReadBuffer) // best effort: the default works, only more slowly
+			conn = newBatchedConn(tcp)
 		}
 		return &countingConn{Conn: conn, reads: reads}, nil
 	}

@@ -35,7 +35,7 @@ func TestDialConfigReadBuffer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	raw, err := conn.(*countingConn).Conn.(*net.TCPConn).SyscallConn()
+	raw, err := conn.(*countingConn).Conn.(*batchedConn).Conn.(*net.TCPConn).SyscallConn()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,136 @@
+package source
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// tcpPair is a loopback connection: the reader batched, and its peer.
+func tcpPair(t *testing.T) (*batchedConn, net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc, ok := newBatchedConn(c.(*net.TCPConn)).(*batchedConn)
+	if !ok {
+		t.Fatal("newBatchedConn did not batch a TCP connection")
+	}
+	t.Cleanup(func() { bc.Close(); peer.Close() })
+	return bc, peer
+}
+
+func rcvLowat(t *testing.T, c *batchedConn) int {
+	t.Helper()
+	var v int
+	var err error
+	if cerr := c.sys.Control(func(fd uintptr) { v, err = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVLOWAT) }); cerr != nil || err != nil {
+		t.Fatal(cerr, err)
+	}
+	return v
+}
+
+// A busy stream's reads wait for a batch, yet its last bytes, fewer than a
+// batch, are still read (after readBatchWait, long before the deadline):
+// batching must never hold data back until the caller's deadline.
+func TestBatchedConnReadsTheTail(t *testing.T) {
+	c, peer := tcpPair(t)
+	msg := bytes.Repeat([]byte("x"), 100)
+	const msgs = 50
+	buf := make([]byte, 8192)
+	var got int
+	if err := c.SetReadDeadline(time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range msgs {
+		if _, err := peer.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		// Read every message as it comes, until batching is on.
+		for got < (i+1)*len(msg) {
+			n, err := c.Read(buf)
+			if err != nil {
+				t.Fatalf("read after %d of %d bytes: %v", got, msgs*len(msg), err)
+			}
+			got += n
+		}
+	}
+	if !c.busy || rcvLowat(t, c) != readBatch {
+		t.Fatalf("after %d back-to-back messages: busy=%v SO_RCVLOWAT=%d, want batching on (%d)", msgs, c.busy, rcvLowat(t, c), readBatch)
+	}
+	// Fewer than readBatch bytes, sent while the read waits: read all the
+	// same, long before the caller's deadline.
+	time.AfterFunc(5*time.Millisecond, func() { _, _ = peer.Write(msg) })
+	n, err := io.ReadFull(c, buf[:len(msg)])
+	if err != nil || n != len(msg) {
+		t.Fatalf("the last message: read %d bytes, %v", n, err)
+	}
+	// Then a quiet stream turns batching off.
+	if err := c.SetReadDeadline(time.Now().Add(50 * time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := c.Read(buf); n != 0 || !isTimeout(err) {
+		t.Fatalf("read of a quiet stream: %d bytes, %v; want a timeout", n, err)
+	}
+	if c.busy || rcvLowat(t, c) != 1 {
+		t.Fatalf("after a quiet spell: busy=%v SO_RCVLOWAT=%d, want batching off", c.busy, rcvLowat(t, c))
+	}
+}
+
+// The caller's deadline, set before a read or from another goroutine
+// during it (how a stop interrupts a read), ends a batched read with a
+// timeout, as on a plain connection.
+func TestBatchedConnDeadlines(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		cross bool // set during the read, from another goroutine
+	}{{"before the read", false}, {"during the read", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, peer := tcpPair(t)
+			c.setBusy(true)
+			if _, err := peer.Write([]byte("a")); err != nil { // fewer than a batch
+				t.Fatal(err)
+			}
+			buf := make([]byte, 16)
+			if n, err := c.Read(buf); n != 1 || err != nil {
+				t.Fatalf("read %d bytes, %v; want the 1 byte sent", n, err)
+			}
+			c.setBusy(true)
+			if tc.cross {
+				if err := c.SetReadDeadline(time.Time{}); err != nil {
+					t.Fatal(err)
+				}
+				time.AfterFunc(20*time.Millisecond, func() { _ = c.SetReadDeadline(time.Now()) })
+			} else if err := c.SetReadDeadline(time.Now().Add(20 * time.Millisecond)); err != nil {
+				t.Fatal(err)
+			}
+			n, err := c.Read(buf)
+			if n != 0 || !isTimeout(err) {
+				t.Fatalf("read past the deadline: %d bytes, %v; want a timeout", n, err)
+			}
+			// A later deadline lets reads go on.
+			if err := c.SetReadDeadline(time.Now().Add(time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := peer.Write([]byte("b")); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := c.Read(buf); n != 1 || err != nil || buf[0] != 'b' {
+				t.Fatalf("read after the deadline moved: %d bytes %q, %v", n, buf[:n], err)
+			}
+		})
+	}
+}
