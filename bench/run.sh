@@ -177,7 +177,7 @@ mkdir -p "$(dirname "$OUT")"
 	echo
 	echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, readers connected over $TRANSPORT; rows of bigint, int, ~100 B text, timestamptz, jsonb; every reader drains the same slot contents (one slot each, created before the workload)."
 	echo
-	echo "MB/s is the plugin's output (what pg2kinesis counts as bytes in, pg2kinesis_wal_bytes_total), the same for every reader of one slot's contents; CPU is the reader's process alone. pg2kinesis runs with its defaults (CSVPayload records, aggregation); a run ends when its flush position, polled on /metrics every 50 ms, passes the end of the workload. pg_recvlogical runs with its defaults too; over loopback TCP, pg2kinesis' larger socket receive buffer can make it the faster (above 100 %). Runs vary by ±20 % on a shared 2-core machine."
+	echo "MB/s is the plugin's output (what pg2kinesis counts as bytes in, pg2kinesis_wal_bytes_total), the same for every reader of one slot's contents; CPU is the reader's process alone. pg2kinesis runs with its defaults (CSVPayload records, aggregation); a run ends when its flush position, polled on /metrics every 50 ms, passes the end of the workload. pg_recvlogical runs with its defaults too. Over loopback TCP, pg2kinesis' larger socket receive buffer and its read batching (SO_RCVLOWAT, see docs/architecture.md) can make it the faster (above 100 %); over the Unix socket, which Linux does not let a reader batch, it wakes once per message and pg_recvlogical is the faster. Runs vary by ±20 % on a shared 2-core machine."
 	echo
 	echo "| plugin | workload | reader | rows/s | MB/s | vs ceiling | CPU s | CPU µs/row | peak RSS MB |"
 	echo "|---|---|---|---:|---:|---:|---:|---:|---:|"
