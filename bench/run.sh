@@ -21,13 +21,17 @@
 # pg_recvlogical and the stdout sink only). Then, per plugin, the latency
 # from commit to Kinesis acknowledgement of single-row transactions at a
 # steady BENCH_RATE rows/s for BENCH_LATENCY_SECONDS (pgbench), from
-# pg2kinesis' debug log ("transaction delivered", latency_ms).
+# pg2kinesis' debug log ("transaction delivered", latency_ms). Last, the
+# peak RSS through a Kinesis outage: a private kinesalite stopped (SIGSTOP)
+# for BENCH_OUTAGE_SECONDS (10; 0 skips it) while a backlog of BENCH_ROWS
+# rows waits, then resumed.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ROWS=${BENCH_ROWS:-1000000}
 SINGLE_ROWS=${BENCH_SINGLE_ROWS:-100000}
 RATE=${BENCH_RATE:-2000}
 LATENCY_SECONDS=${BENCH_LATENCY_SECONDS:-30}
+OUTAGE_SECONDS=${BENCH_OUTAGE_SECONDS:-10}
 PLUGINS=${BENCH_PLUGINS:-test_decoding wal2json pgoutput}
 SHAPES=${BENCH_SHAPES:-batch single huge}
 PG_PORT=${PG2KINESIS_SERVICES_PG_PORT:-55432}
@@ -49,10 +53,24 @@ if ! [[ $ROWS =~ ^[1-9][0-9]*000$ ]]; then
 	echo "bench: BENCH_ROWS=$ROWS: want a positive multiple of 1000 (the rows come in 1000-row transactions)" >&2
 	exit 2
 fi
-if ! [[ $SINGLE_ROWS =~ ^[1-9][0-9]*$ && $RATE =~ ^[1-9][0-9]*$ && $LATENCY_SECONDS =~ ^[0-9]+$ ]]; then
-	echo "bench: BENCH_SINGLE_ROWS, BENCH_RATE and BENCH_LATENCY_SECONDS want whole numbers (above 0 but the last)" >&2
+if ! [[ $SINGLE_ROWS =~ ^[1-9][0-9]*$ && $RATE =~ ^[1-9][0-9]*$ && $LATENCY_SECONDS =~ ^[0-9]+$ && $OUTAGE_SECONDS =~ ^[0-9]+$ ]]; then
+	echo "bench: BENCH_SINGLE_ROWS, BENCH_RATE, BENCH_LATENCY_SECONDS and BENCH_OUTAGE_SECONDS want whole numbers (above 0 but the last two)" >&2
 	exit 2
 fi
+for p in $PLUGINS; do
+	case $p in test_decoding | wal2json | pgoutput) ;; *)
+		echo "bench: BENCH_PLUGINS: unknown plugin $p (want test_decoding, wal2json or pgoutput)" >&2
+		exit 2
+		;;
+	esac
+done
+for s in $SHAPES; do
+	case $s in batch | single | huge) ;; *)
+		echo "bench: BENCH_SHAPES: unknown shape $s (want batch, single or huge)" >&2
+		exit 2
+		;;
+	esac
+done
 if ! command -v /usr/bin/time >/dev/null || ! command -v bc >/dev/null; then
 	apt-get install -y -qq time bc >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq time bc >/dev/null; }
 fi
@@ -248,6 +266,48 @@ latency() { # PLUGIN: p50 and p99 ms from commit to acknowledgement at a steady 
 	read -r n p50 p99 < <(latency "$plugin")
 	echo "| $plugin | $n | $p50 | $p99 |" >>"$OUT"
 done
+
+outage() { # peak RSS before and through a Kinesis outage, and the drain after it
+	local log=/tmp/bench-bench_kinesis.log kport=${PG2KINESIS_BENCH_OUTAGE_PORT:-4568} kpid pid end start port="" hwm drained
+	local deadline=$((SECONDS + 120))
+	end=$(prepare test_decoding batch)
+	node "$ROOT/scripts/kinesalite.js" "$kport" >/tmp/bench-outage-kinesalite.log 2>&1 &
+	kpid=$!
+	for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$kport") 2>/dev/null && break; sleep 0.1; done
+	"$BIN" -h "$PG_HOST" -p "$PG_PORT" -u postgres -d $DB --pg-sslmode disable -s bench_kinesis \
+		--pg-slot-output-plugin test_decoding --metrics-addr 127.0.0.1:0 \
+		--kinesis-endpoint "http://127.0.0.1:$kport" -k bench_outage --create-stream --shard-count 4 >/dev/null 2>"$log" &
+	pid=$!
+	until [ -n "$port" ] && [ "$(metric "$port" pg2kinesis_records_in_flight)" -gt 0 ] 2>/dev/null; do
+		kill -0 $pid 2>/dev/null || { echo "pg2kinesis exited; see $log" >&2; exit 1; }
+		[ $SECONDS -lt $deadline ] || { echo "pg2kinesis has sent nothing after 2 minutes; see $log" >&2; kill $pid; exit 1; }
+		port=$(metrics_port "$log")
+		sleep 0.05
+	done
+	kill -STOP $kpid
+	sleep "$OUTAGE_SECONDS"
+	hwm=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
+	kill -CONT $kpid
+	start=$(date +%s.%N)
+	wait_flushed $pid "$log" "$end"
+	drained=$(echo "$(date +%s.%N) - $start" | bc)
+	echo "$hwm $(awk '/VmHWM/ {print $2}' /proc/$pid/status) $drained"
+	kill -TERM $pid $kpid
+	wait $pid $kpid || true
+}
+
+[ "$OUTAGE_SECONDS" -gt 0 ] && {
+	echo "== test_decoding, a Kinesis outage of $OUTAGE_SECONDS s" >&2
+	read -r during peak drained < <(outage)
+	{
+		echo
+		echo "Memory through a Kinesis outage: $ROWS rows in 1000-row transactions (test_decoding) wait while a private kinesalite is stopped (SIGSTOP) for $OUTAGE_SECONDS s, then resumed; pg2kinesis with its defaults (the sink holds at most 16 MiB of records; the soft memory limit is 40 MiB unless GOMEMLIMIT is set):"
+		echo
+		echo "| peak RSS MB during the outage | peak RSS MB in all | drained after resuming, s |"
+		echo "|---:|---:|---:|"
+		printf '| %.0f | %.0f | %.1f |\n' "$(echo "$during / 1024" | bc -l)" "$(echo "$peak / 1024" | bc -l)" "$drained"
+	} >>"$OUT"
+}
 
 drop_slots
 sql postgres "DROP DATABASE IF EXISTS $DB WITH (FORCE)"

@@ -26,7 +26,7 @@ type Config struct {
 	Aggregate     bool          // KPL aggregates (the original's format) or plain records
 	FlushInterval time.Duration // longest wait before a partial aggregate or batch goes out
 	MaxBackoff    time.Duration // cap of the retry backoff
-	MaxBuffered   int           // bytes of user data held before Put blocks (default 32 MiB)
+	MaxBuffered   int           // bytes of user data held before Put blocks (default 16 MiB)
 	Ack           sink.AckFunc
 	Logger        *slog.Logger
 	Metrics       *metrics.Kinesis // nil: counted, but not exported
@@ -58,7 +58,7 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 		cfg.MaxBackoff = 30 * time.Second
 	}
 	if cfg.MaxBuffered <= 0 {
-		cfg.MaxBuffered = 32 << 20
+		cfg.MaxBuffered = 16 << 20
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
