@@ -18,8 +18,6 @@ package testdecoding
 import (
 	"bytes"
 	"errors"
-	"fmt"
-	"time"
 
 	"github.com/jackc/pglogrepl"
 
@@ -45,6 +43,7 @@ type Parser struct {
 	scratch []byte            // unescaped values of the current message
 	names   map[string]string // interned identifiers, type names, prefixes
 	last    decode.Table      // the previous change's table: rows come in runs
+	times   decode.Timestamps // commit times
 }
 
 // New returns a Parser.
@@ -138,32 +137,15 @@ func (p *Parser) commit(s *scanner) error {
 		if !s.lit(" (at ") || r[len(r)-1] != ')' {
 			return s.fail("want the end of the line or (at TIMESTAMP) after the xid")
 		}
-		t, err := commitTime(s.rest()[:len(s.rest())-1])
+		// timestamptz_to_str's ISO form
+		t, err := p.times.Parse(s.rest()[:len(s.rest())-1])
 		if err != nil {
-			return s.fail(err.Error())
+			return s.fail("commit " + err.Error())
 		}
 		p.ev.CommitTime = t
 	}
 	p.xid, p.ev.XID = 0, xid
 	return nil
-}
-
-// commitTime reads timestamptz_to_str's ISO form, whose zone offset has
-// hours, minutes or seconds depending on the session's time zone.
-func commitTime(b []byte) (time.Time, error) {
-	v := string(b)
-	var err error
-	for _, layout := range []string{
-		"2006-01-02 15:04:05.999999999-07",
-		"2006-01-02 15:04:05.999999999-07:00",
-		"2006-01-02 15:04:05.999999999-07:00:00",
-	} {
-		var t time.Time
-		if t, err = time.Parse(layout, v); err == nil {
-			return t, nil
-		}
-	}
-	return time.Time{}, fmt.Errorf("commit time %q: %v", v, err)
 }
 
 func (p *Parser) message(s *scanner) error {

@@ -52,6 +52,7 @@ type Parser struct {
 	key    []byte    // builds a key of tables
 	tsText []byte    // the last timestamp read and its value:
 	ts     time.Time // a transaction repeats it on every message
+	times  decode.Timestamps
 }
 
 // New returns a Parser.
@@ -292,12 +293,7 @@ func (p *Parser) timestamp() error {
 		return err
 	}
 	if string(v) != string(p.tsText) || len(p.tsText) == 0 {
-		var t time.Time
-		for _, layout := range [...]string{"2006-01-02 15:04:05.999999-07", "2006-01-02 15:04:05.999999-07:00", "2006-01-02 15:04:05.999999-07:00:00"} {
-			if t, err = time.Parse(layout, string(v)); err == nil {
-				break
-			}
-		}
+		t, err := p.times.Parse(v)
 		if err != nil {
 			return fmt.Errorf("bad timestamp %q", v)
 		}
