@@ -179,10 +179,17 @@ func waitLog(t *testing.T, d *daemon, what string, n int) {
 }
 
 // (a) kill -9 mid-stream, commits while it is down, restart.
-func TestFaultKillNine(t *testing.T) {
+func TestFaultKillNine(t *testing.T) { faultKillNine(t) }
+
+// (a) with wal2json, whose restart re-reads JSON from the slot's position.
+func TestFaultKillNineWal2json(t *testing.T) {
+	faultKillNine(t, "--pg-slot-output-plugin", "wal2json")
+}
+
+func faultKillNine(t *testing.T, flags ...string) {
 	t.Parallel()
 	r := newRig(t, testenv.Database(t))
-	args := r.args(t, r.dsn, r.slowKinesis(t))
+	args := append(r.args(t, r.dsn, r.slowKinesis(t)), flags...)
 	d := r.begin(t, args)
 	r.waitRecords(t, 500, d)
 	// Kill while Kinesis holds records back: a checkpoint that ran ahead
