@@ -195,7 +195,7 @@ mkdir -p "$(dirname "$OUT")"
 	echo
 	echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, readers connected over $TRANSPORT; rows of bigint, int, ~100 B text, timestamptz, jsonb; every reader drains the same slot contents (one slot each, created before the workload)."
 	echo
-	echo "MB/s is the plugin's output (what pg2kinesis counts as bytes in, pg2kinesis_wal_bytes_total), the same for every reader of one slot's contents; CPU is the reader's process alone. pg2kinesis runs with its defaults (CSVPayload records, aggregation); a run ends when its flush position, polled on /metrics every 50 ms, passes the end of the workload. pg_recvlogical runs with its defaults too. Over loopback TCP, pg2kinesis' larger socket receive buffer and its read batching (SO_RCVLOWAT, see docs/architecture.md) can make it the faster (above 100 %); over the Unix socket, which Linux does not let a reader batch, it wakes once per message and pg_recvlogical is the faster. Runs vary by ±20 % on a shared 2-core machine."
+	echo "MB/s is the plugin's output (what pg2kinesis counts as bytes in, pg2kinesis_wal_bytes_total), the same for every reader of one slot's contents; CPU is the reader's process alone. pg2kinesis runs with its defaults (CSVPayload records, aggregation); a run ends when its flush position, polled on /metrics every 50 ms, passes the end of the workload. pg_recvlogical runs with its defaults too. Over loopback TCP, pg2kinesis' larger socket receive buffer and its read batching (SO_RCVLOWAT, see docs/architecture.md) can make it the faster (above 100 %); over the Unix socket, which Linux does not let a reader batch, it wakes once per message and pg_recvlogical is usually the faster. Runs vary by ±20 % on a shared 2-core machine."
 	echo
 	echo "| plugin | workload | reader | rows/s | MB/s | vs ceiling | CPU s | CPU µs/row | peak RSS MB |"
 	echo "|---|---|---|---:|---:|---:|---:|---:|---:|"
@@ -273,11 +273,16 @@ outage() { # peak RSS before and through a Kinesis outage, and the drain after i
 	end=$(prepare test_decoding batch)
 	node "$ROOT/scripts/kinesalite.js" "$kport" >/tmp/bench-outage-kinesalite.log 2>&1 &
 	kpid=$!
+	# This runs in a subshell (read < <(outage)): the main EXIT trap does
+	# not see its processes, and a stopped kinesalite would hold the port.
+	trap "kill -CONT $kpid 2>/dev/null; kill $kpid 2>/dev/null || true" EXIT
 	for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$kport") 2>/dev/null && break; sleep 0.1; done
+	kill -0 $kpid 2>/dev/null || { echo "kinesalite did not start on port $kport; see /tmp/bench-outage-kinesalite.log" >&2; exit 1; }
 	"$BIN" -h "$PG_HOST" -p "$PG_PORT" -u postgres -d $DB --pg-sslmode disable -s bench_kinesis \
 		--pg-slot-output-plugin test_decoding --metrics-addr 127.0.0.1:0 \
 		--kinesis-endpoint "http://127.0.0.1:$kport" -k bench_outage --create-stream --shard-count 4 >/dev/null 2>"$log" &
 	pid=$!
+	trap "kill -CONT $kpid 2>/dev/null; kill $kpid $pid 2>/dev/null || true" EXIT
 	until [ -n "$port" ] && [ "$(metric "$port" pg2kinesis_records_in_flight)" -gt 0 ] 2>/dev/null; do
 		kill -0 $pid 2>/dev/null || { echo "pg2kinesis exited; see $log" >&2; exit 1; }
 		[ $SECONDS -lt $deadline ] || { echo "pg2kinesis has sent nothing after 2 minutes; see $log" >&2; kill $pid; exit 1; }

@@ -27,14 +27,15 @@ const (
 
 // memoryLimit is the Go runtime's soft memory limit unless GOMEMLIMIT sets
 // one. What is live stays small (the Kinesis sink holds at most 16 MiB of
-// records, plus its requests in flight), but a draining backlog makes
-// garbage fast, and the default collector lets the heap grow to twice what
-// is live: after a Kinesis outage, RSS peaked at 120 MB. The limit makes it
-// collect sooner instead: under 64 MiB (see docs/operations.md).
+// records, sent or not, and on top of them the encoded bodies of the
+// requests in flight), but a draining backlog makes garbage fast, and the
+// default collector lets the heap grow to twice what is live: after a
+// Kinesis outage, RSS peaked at 120 MB. The limit makes it collect sooner
+// instead (see docs/operations.md for the figures).
 const memoryLimit = 40 << 20
 
 func main() {
-	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+	if os.Getenv("GOMEMLIMIT") == "" { // the runtime takes an empty one for none
 		debug.SetMemoryLimit(memoryLimit)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)

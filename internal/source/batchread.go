@@ -31,14 +31,15 @@ const (
 // the caller's read deadline: a read that reaches it times out as usual.
 type batchedConn struct {
 	net.Conn
-	sys syscall.RawConn // nil once SO_RCVLOWAT failed: reads as they come
+	sys  syscall.RawConn // nil once SO_RCVLOWAT failed: no more changes to it
+	last time.Time       // when a read last returned data
 
-	busy bool      // SO_RCVLOWAT is readBatch; else 1, the default
-	last time.Time // when a read last returned data
-
-	mu       sync.Mutex // deadlines are set from other goroutines too (cancellation)
-	deadline time.Time  // the caller's
-	armed    time.Time  // the one set on the connection
+	// Deadlines are set from other goroutines too (cancellation), and
+	// each one set while busy must keep the readBatchWait cap.
+	mu       sync.Mutex
+	busy     bool      // SO_RCVLOWAT is readBatch: reads wait readBatchWait at most
+	deadline time.Time // the caller's
+	armed    time.Time // the one set on the connection
 }
 
 func newBatchedConn(c *net.TCPConn) net.Conn {
@@ -52,15 +53,18 @@ func newBatchedConn(c *net.TCPConn) net.Conn {
 func (c *batchedConn) SetDeadline(t time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.deadline, c.armed = t, t
-	return c.Conn.SetDeadline(t)
+	if err := c.Conn.SetWriteDeadline(t); err != nil {
+		return err
+	}
+	c.deadline = t
+	return c.armLocked(true)
 }
 
 func (c *batchedConn) SetReadDeadline(t time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.deadline, c.armed = t, t
-	return c.Conn.SetReadDeadline(t)
+	c.deadline = t
+	return c.armLocked(true)
 }
 
 func (c *batchedConn) Read(p []byte) (int, error) {
@@ -69,12 +73,13 @@ func (c *batchedConn) Read(p []byte) (int, error) {
 			return 0, err
 		}
 		n, err := c.Conn.Read(p)
-		if n > 0 || !c.busy || !isTimeout(err) || c.expired() {
+		if n > 0 || !isTimeout(err) || c.expired() {
 			c.note(n)
 			return n, err
 		}
-		// Less than a batch within readBatchWait: read what there is,
-		// and wait for the next byte as usual.
+		// The cap, not the caller's deadline: less than a batch came
+		// within readBatchWait. Read what there is, and wait for the next
+		// byte as usual.
 		c.setBusy(false)
 	}
 }
@@ -83,13 +88,20 @@ func (c *batchedConn) Read(p []byte) (int, error) {
 func (c *batchedConn) arm() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.armLocked(false)
+}
+
+// armLocked sets the connection's read deadline, if it changed or force
+// is set, to the caller's or, while busy, at most readBatchWait away.
+// Called with c.mu held.
+func (c *batchedConn) armLocked(force bool) error {
 	t := c.deadline
 	if c.busy {
 		if soon := time.Now().Add(readBatchWait); t.IsZero() || soon.Before(t) {
 			t = soon
 		}
 	}
-	if t.Equal(c.armed) {
+	if !force && t.Equal(c.armed) {
 		return nil
 	}
 	c.armed = t
@@ -109,14 +121,19 @@ func (c *batchedConn) note(n int) {
 		return
 	}
 	now := time.Now()
-	if !c.busy && now.Sub(c.last) < readBatchWait {
+	if now.Sub(c.last) < readBatchWait {
 		c.setBusy(true)
 	}
 	c.last = now
 }
 
+// setBusy raises or lowers SO_RCVLOWAT. If that fails, batching stays as
+// it is, for good: on (it failed to lower), reads still wait at most
+// readBatchWait; off, they are read as they come.
 func (c *batchedConn) setBusy(busy bool) {
-	if c.sys == nil {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sys == nil || c.busy == busy {
 		return
 	}
 	lowat := 1
@@ -128,7 +145,7 @@ func (c *batchedConn) setBusy(busy bool) {
 		err = cerr
 	}
 	if err != nil {
-		c.sys, c.busy = nil, false // best effort: reads as they come, only more costly
+		c.sys = nil
 		return
 	}
 	c.busy = busy

@@ -134,3 +134,24 @@ func TestBatchedConnDeadlines(t *testing.T) {
 		})
 	}
 }
+
+// A deadline set while batching keeps the readBatchWait cap on the
+// connection: set from another goroutine during a read (a later deadline
+// than the cap), it must not let the read wait for a full batch.
+func TestBatchedConnLaterDeadlineKeepsTheCap(t *testing.T) {
+	c, _ := tcpPair(t)
+	c.setBusy(true)
+	for _, set := range []func(time.Time) error{c.SetReadDeadline, c.SetDeadline} {
+		for _, d := range []time.Time{time.Now().Add(30 * time.Second), {}} {
+			if err := set(d); err != nil {
+				t.Fatal(err)
+			}
+			c.mu.Lock()
+			armed := c.armed
+			c.mu.Unlock()
+			if armed.IsZero() || armed.After(time.Now().Add(readBatchWait)) {
+				t.Fatalf("caller's deadline %v while batching: the connection's is %v, want at most %v away", d, armed, readBatchWait)
+			}
+		}
+	}
+}

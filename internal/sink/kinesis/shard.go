@@ -19,7 +19,7 @@ type entry struct {
 	pk       string
 	ehk      string
 	seqs     []uint64 // the user records inside, in order
-	userSize int      // bytes of user data, released from the buffer on ack
+	userSize int      // bytes counted against the buffer (see Sink.held), released on ack
 }
 
 func (e *entry) size() int { return len(e.data) + len(e.pk) }

@@ -26,7 +26,7 @@ type Config struct {
 	Aggregate     bool          // KPL aggregates (the original's format) or plain records
 	FlushInterval time.Duration // longest wait before a partial aggregate or batch goes out
 	MaxBackoff    time.Duration // cap of the retry backoff
-	MaxBuffered   int           // bytes of user data held before Put blocks (default 16 MiB)
+	MaxBuffered   int           // bytes of records (data, key, bookkeeping) held before Put blocks (default 16 MiB)
 	Ack           sink.AckFunc
 	Logger        *slog.Logger
 	Metrics       *metrics.Kinesis // nil: counted, but not exported
@@ -101,7 +101,8 @@ func (s *Sink) Put(ctx context.Context, r sink.Record) error {
 			return &sink.OversizeError{Size: size, Max: max}
 		}
 	}
-	if err := s.buffer.Acquire(ctx, int64(len(r.Data))); err != nil {
+	held := s.held(r)
+	if err := s.buffer.Acquire(ctx, int64(held)); err != nil {
 		return err
 	}
 	s.mu.RLock()
@@ -122,11 +123,11 @@ func (s *Sink) Put(ctx context.Context, r sink.Record) error {
 		}
 		q.agg.Add(r.PartitionKey, r.Data)
 		q.aggSeqs = append(q.aggSeqs, r.Seq)
-		q.aggUser += len(r.Data)
+		q.aggUser += held
 	} else {
 		q.ready = append(q.ready, &entry{
 			data: append([]byte(nil), r.Data...), pk: r.PartitionKey, // Kinesis routes it by its key
-			seqs: []uint64{r.Seq}, userSize: len(r.Data),
+			seqs: []uint64{r.Seq}, userSize: held,
 		})
 		wake = wake || len(q.ready) == maxCallRecords
 	}
@@ -135,6 +136,23 @@ func (s *Sink) Put(ctx context.Context, r sink.Record) error {
 		q.signal()
 	}
 	return nil
+}
+
+// Bookkeeping per record, beyond its data and key, that the buffer counts:
+// its sequence number in an aggregate; as a plain record, its entry and
+// their allocations. Without it, MaxBuffered of small plain records took
+// four times as much memory.
+const (
+	aggregatedOverhead = 16
+	plainOverhead      = 128
+)
+
+// held is what r counts against MaxBuffered while it waits.
+func (s *Sink) held(r sink.Record) int {
+	if s.cfg.Aggregate {
+		return len(r.Data) + len(r.PartitionKey) + aggregatedOverhead
+	}
+	return len(r.Data) + len(r.PartitionKey) + plainOverhead
 }
 
 // maxUserRecord is the largest user record (data + key) that fits alone.
