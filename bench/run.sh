@@ -57,20 +57,17 @@ if ! [[ $SINGLE_ROWS =~ ^[1-9][0-9]*$ && $RATE =~ ^[1-9][0-9]*$ && $LATENCY_SECO
 	echo "bench: BENCH_SINGLE_ROWS, BENCH_RATE, BENCH_LATENCY_SECONDS and BENCH_OUTAGE_SECONDS want whole numbers (above 0 but the last two)" >&2
 	exit 2
 fi
-for p in $PLUGINS; do
-	case $p in test_decoding | wal2json | pgoutput) ;; *)
-		echo "bench: BENCH_PLUGINS: unknown plugin $p (want test_decoding, wal2json or pgoutput)" >&2
-		exit 2
-		;;
-	esac
-done
-for s in $SHAPES; do
-	case $s in batch | single | huge) ;; *)
-		echo "bench: BENCH_SHAPES: unknown shape $s (want batch, single or huge)" >&2
-		exit 2
-		;;
-	esac
-done
+only() { # VARIABLE "ALLOWED..." VALUES...: exits 2 naming a value not allowed
+	local var=$1 allowed=$2 v
+	shift 2
+	for v in "$@"; do
+		[[ " $allowed " == *" $v "* ]] || { echo "bench: $var: unknown value $v (want one of: $allowed)" >&2; exit 2; }
+	done
+}
+# shellcheck disable=SC2086
+only BENCH_PLUGINS "test_decoding wal2json pgoutput" $PLUGINS
+# shellcheck disable=SC2086
+only BENCH_SHAPES "batch single huge" $SHAPES
 if ! command -v /usr/bin/time >/dev/null || ! command -v bc >/dev/null; then
 	apt-get install -y -qq time bc >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq time bc >/dev/null; }
 fi
