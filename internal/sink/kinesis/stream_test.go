@@ -60,3 +60,34 @@ func TestOversizeRecord(t *testing.T) {
 		}
 	}
 }
+
+// The buffer counts each record's key and bookkeeping, not only its data:
+// small records would otherwise take several times MaxBuffered of memory.
+func TestBufferCountsBookkeeping(t *testing.T) {
+	ep := testenv.KinesisEndpoint(t)
+	stream := testenv.Stream(t, testenv.KinesisClient(t, ep), 1)
+	for _, tc := range []struct {
+		aggregate bool
+		overhead  int
+	}{{true, aggregatedOverhead}, {false, plainOverhead}} {
+		const n, data = 10, 10
+		held := data + len("k") + tc.overhead
+		// Run is not started: nothing is sent, nothing is released.
+		s, err := New(context.Background(), Config{API: client(ep), Stream: stream, Aggregate: tc.aggregate,
+			MaxBuffered: n * held, Ack: func(uint64) {}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range n {
+			if err := s.Put(context.Background(), sink.Record{Data: make([]byte, data), PartitionKey: "k", Seq: uint64(i + 1)}); err != nil {
+				t.Fatalf("aggregate=%t: Put %d of %d: %v", tc.aggregate, i+1, n, err)
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		err = s.Put(ctx, sink.Record{Data: make([]byte, data), PartitionKey: "k", Seq: n + 1})
+		cancel()
+		if err == nil {
+			t.Fatalf("aggregate=%t: record %d of %d bytes held taken into a buffer of %d: want Put to wait", tc.aggregate, n+1, held, n*held)
+		}
+	}
+}
