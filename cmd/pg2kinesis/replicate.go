@@ -9,9 +9,8 @@ import (
 	"os/signal"
 	"syscall"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/pg2kinesis/pg2kinesis/internal/config"
+	"github.com/pg2kinesis/pg2kinesis/internal/lifetime"
 	"github.com/pg2kinesis/pg2kinesis/internal/metrics"
 	"github.com/pg2kinesis/pg2kinesis/internal/pipeline"
 	"github.com/pg2kinesis/pg2kinesis/internal/sink"
@@ -117,18 +116,7 @@ func serving(ctx context.Context, srv *metrics.Server, fn func(context.Context) 
 	if srv == nil {
 		return fn(ctx)
 	}
-	srvCtx, stopServer := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopServer()
-	g, gctx := errgroup.WithContext(srvCtx)
-	runCtx, stopRun := context.WithCancel(ctx)
-	defer stopRun()
-	context.AfterFunc(gctx, stopRun)
-	g.Go(func() error { return srv.Run(gctx) })
-	g.Go(func() error {
-		defer stopServer()
-		return fn(runCtx)
-	})
-	return g.Wait()
+	return lifetime.Run(ctx, fn, srv.Run)
 }
 
 // relaySIGHUP turns each SIGHUP into a non-blocking send on hup (signals

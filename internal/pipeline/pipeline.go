@@ -1,6 +1,6 @@
 // Package pipeline wires the stages of a run: source → decode → filter →
 // format → sink, with the slot flushed only past what the sink delivered.
-// It owns the errgroup.
+// It owns the run's goroutines (see lifetime.Run).
 package pipeline
 
 import (
@@ -13,7 +13,6 @@ import (
 
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/pg2kinesis/pg2kinesis/internal/catalog"
 	"github.com/pg2kinesis/pg2kinesis/internal/checkpoint"
@@ -23,6 +22,7 @@ import (
 	"github.com/pg2kinesis/pg2kinesis/internal/decode/wal2json"
 	"github.com/pg2kinesis/pg2kinesis/internal/filter"
 	"github.com/pg2kinesis/pg2kinesis/internal/format"
+	"github.com/pg2kinesis/pg2kinesis/internal/lifetime"
 	"github.com/pg2kinesis/pg2kinesis/internal/metrics"
 	"github.com/pg2kinesis/pg2kinesis/internal/sink"
 	"github.com/pg2kinesis/pg2kinesis/internal/slotwatch"
@@ -150,36 +150,30 @@ func Run(ctx context.Context, cfg Config) error {
 	// The sink, the cache refresher and the observers outlive the source's
 	// context: at a clean stop the source drains the sink before they end.
 	// A fatal error of any of them stops the source at once.
-	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopRun()
-	g, gctx := errgroup.WithContext(runCtx)
-	srcCtx, stopSource := context.WithCancel(ctx)
-	defer stopSource()
-	context.AfterFunc(gctx, stopSource)
-	g.Go(func() error { return snk.Run(gctx) })
-	g.Go(func() error { return keys.RefreshEvery(gctx, cfg.PKRefreshInterval, cfg.HUP) })
-	g.Go(func() error { return obs.progress(gctx, cmp.Or(cfg.ProgressInterval, 10*time.Second), log) })
+	helpers := []func(context.Context) error{
+		snk.Run,
+		func(ctx context.Context) error { return keys.RefreshEvery(ctx, cfg.PKRefreshInterval, cfg.HUP) },
+		func(ctx context.Context) error {
+			return obs.progress(ctx, cmp.Or(cfg.ProgressInterval, 10*time.Second), log)
+		},
+	}
 	if cfg.Server != nil {
 		cfg.Server.SetState(obs.state)
-		g.Go(func() error { return obs.acks.watch(gctx) })
+		helpers = append(helpers, obs.acks.watch)
 	}
 	if obs.watch != nil {
-		g.Go(func() error {
+		helpers = append(helpers, func(ctx context.Context) error {
 			// Until then the slot may not exist yet (it may be created
 			// at start).
 			select {
 			case <-src.Started():
-			case <-gctx.Done():
+			case <-ctx.Done():
 				return nil
 			}
-			return obs.watch.Run(gctx)
+			return obs.watch.Run(ctx)
 		})
 	}
-	g.Go(func() error {
-		defer stopRun()
-		return src.Run(srcCtx, h)
-	})
-	return g.Wait()
+	return lifetime.Run(ctx, func(ctx context.Context) error { return src.Run(ctx, h) }, helpers...)
 }
 
 // newWatcher is the slot watcher, feeding the lag and heartbeat metrics;
