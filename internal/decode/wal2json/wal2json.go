@@ -29,7 +29,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pglogrepl"
 
@@ -49,10 +48,8 @@ type Parser struct {
 	lx     lexer
 	names  map[string]string // interned names and types
 	tables map[string]decode.Table
-	key    []byte    // builds a key of tables
-	tsText []byte    // the last timestamp read and its value:
-	ts     time.Time // a transaction repeats it on every message
-	times  decode.Timestamps
+	key    []byte            // builds a key of tables
+	times  decode.Timestamps // commit times
 }
 
 // New returns a Parser.
@@ -292,14 +289,13 @@ func (p *Parser) timestamp() error {
 	if err != nil {
 		return err
 	}
-	if string(v) != string(p.tsText) || len(p.tsText) == 0 {
-		t, err := p.times.Parse(v)
-		if err != nil {
-			return fmt.Errorf("bad timestamp %q", v)
-		}
-		p.tsText, p.ts = append(p.tsText[:0], v...), t
+	// Every message of a transaction repeats it: Timestamps parses a
+	// second once.
+	t, err := p.times.Parse(v)
+	if err != nil {
+		return fmt.Errorf("bad timestamp %q", v)
 	}
-	p.ev.CommitTime = p.ts
+	p.ev.CommitTime = t
 	return nil
 }
 
