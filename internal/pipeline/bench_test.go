@@ -16,8 +16,9 @@ import (
 )
 
 // BenchmarkHandler measures decode → filter → format → sink hand-over for
-// one row of a 1000-row transaction, with a sink that acknowledges at once:
-// the CPU pg2kinesis spends per row outside the network.
+// one row of a 1000-row transaction, and of a single-row one, with a sink
+// that acknowledges at once: the CPU pg2kinesis spends per row outside the
+// network.
 func BenchmarkHandler(b *testing.B) {
 	for _, tc := range []struct {
 		plugin decode.Plugin
@@ -31,32 +32,41 @@ func BenchmarkHandler(b *testing.B) {
 			`{"action":"B","xid":1234,"timestamp":"2026-11-24 16:06:09.837805+00","lsn":"0/158CDF70","nextlsn":"0/158CDFA0"}`,
 			`{"action":"C","xid":1234,"timestamp":"2026-11-24 16:06:09.837805+00","lsn":"0/158CDF70","nextlsn":"0/158CDFA0"}`},
 	} {
-		for _, name := range []string{"CSV", "CSVPayload", "JSON"} {
-			b.Run(fmt.Sprintf("%s/%s", tc.plugin, name), func(b *testing.B) {
-				p, _ := newParser(tc.plugin)
-				f, _ := format.New(name, format.Options{Plugin: tc.plugin})
-				keys := catalog.New(func(context.Context) (catalog.Keys, error) { return catalog.Keys{"public.t": {"id"}}, nil }, nil)
-				src := source.New(source.Config{})
-				tr := checkpoint.New(0)
-				snk := &countingSink{}
-				snk.ack = func(seq uint64) { tr.Ack(seq) }
-				h := newChangeHandler(src, tr, p, filter.New(nil, nil), keys, f, snk, Config{}, nil)
-				ctx := context.Background()
-				row, begin, commit := []byte(tc.row), []byte(tc.begin), []byte(tc.commit)
-				b.ReportAllocs()
-				b.ResetTimer()
-				for i := 0; i < b.N; i++ {
-					if i%1000 == 0 {
-						_ = h.HandleData(ctx, pglogrepl.XLogData{WALStart: pglogrepl.LSN(i), WALData: begin})
-					}
-					if err := h.HandleData(ctx, pglogrepl.XLogData{WALStart: pglogrepl.LSN(i), WALData: row}); err != nil {
-						b.Fatal(err)
-					}
-					if i%1000 == 999 {
-						_ = h.HandleData(ctx, pglogrepl.XLogData{WALStart: pglogrepl.LSN(i), WALData: commit})
-					}
-				}
-			})
+		for _, shape := range []struct {
+			name string
+			rows int
+		}{{"batch", 1000}, {"single", 1}} {
+			for _, name := range []string{"CSV", "CSVPayload", "JSON"} {
+				b.Run(fmt.Sprintf("%s/%s/%s", tc.plugin, shape.name, name), func(b *testing.B) {
+					benchHandler(b, tc.plugin, name, shape.rows, tc.begin, tc.row, tc.commit)
+				})
+			}
+		}
+	}
+}
+
+func benchHandler(b *testing.B, plugin decode.Plugin, name string, rows int, beginText, rowText, commitText string) {
+	p, _ := newParser(plugin)
+	f, _ := format.New(name, format.Options{Plugin: plugin})
+	keys := catalog.New(func(context.Context) (catalog.Keys, error) { return catalog.Keys{"public.t": {"id"}}, nil }, nil)
+	src := source.New(source.Config{})
+	tr := checkpoint.New(0)
+	snk := &countingSink{}
+	snk.ack = func(seq uint64) { tr.Ack(seq) }
+	h := newChangeHandler(src, tr, p, filter.New(nil, nil), keys, f, snk, Config{}, nil)
+	ctx := context.Background()
+	row, begin, commit := []byte(rowText), []byte(beginText), []byte(commitText)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if i%rows == 0 {
+			_ = h.HandleData(ctx, pglogrepl.XLogData{WALStart: pglogrepl.LSN(i), WALData: begin})
+		}
+		if err := h.HandleData(ctx, pglogrepl.XLogData{WALStart: pglogrepl.LSN(i), WALData: row}); err != nil {
+			b.Fatal(err)
+		}
+		if i%rows == rows-1 {
+			_ = h.HandleData(ctx, pglogrepl.XLogData{WALStart: pglogrepl.LSN(i), WALData: commit})
 		}
 	}
 }

@@ -2,7 +2,9 @@ package source
 
 import (
 	"errors"
+	"io"
 	"net"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -72,16 +74,69 @@ func (c *batchedConn) Read(p []byte) (int, error) {
 		if err := c.arm(); err != nil {
 			return 0, err
 		}
-		n, err := c.Conn.Read(p)
+		var n int
+		var err error
+		if c.isBusy() {
+			n, err = c.readBatched(p)
+		} else {
+			n, err = c.Conn.Read(p)
+		}
 		if n > 0 || !isTimeout(err) || c.expired() {
 			c.note(n)
 			return n, err
 		}
-		// The cap, not the caller's deadline: less than a batch came
-		// within readBatchWait. Read what there is, and wait for the next
-		// byte as usual.
+		// The cap, not the caller's deadline: nothing came within
+		// readBatchWait. Wait for the next byte as usual.
 		c.setBusy(false)
 	}
+}
+
+// readBatched waits, unless a read's worth is queued already, until a
+// batch has arrived (SO_RCVLOWAT wakes the poller only then) or the
+// connection's deadline (at most readBatchWait away) has passed, and then
+// reads what there is.
+//
+// Why not Conn.Read: it reads before it waits, and a read returns
+// whatever is queued, however little; a reader that keeps up would then
+// read each message as it comes, batching or not.
+func (c *batchedConn) readBatched(p []byte) (int, error) {
+	var n int
+	var rerr error
+	waited := false
+	err := c.sys.Read(func(fd uintptr) bool {
+		if !waited {
+			waited = true
+			if queued(fd) < min(len(p), readBatch) {
+				return false
+			}
+		}
+		n, rerr = readFD(fd, p)
+		return rerr != syscall.EAGAIN
+	})
+	if isTimeout(err) {
+		// The wait ended: read what came meanwhile, fewer than a batch.
+		if cerr := c.sys.Control(func(fd uintptr) { n, rerr = readFD(fd, p) }); cerr != nil {
+			return 0, cerr
+		}
+		if rerr == syscall.EAGAIN {
+			return 0, err
+		}
+	} else if err != nil {
+		return 0, err
+	}
+	switch {
+	case rerr != nil:
+		return n, &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError("read", rerr)}
+	case n == 0 && len(p) > 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+func (c *batchedConn) isBusy() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.busy
 }
 
 // arm sets the read deadline: the caller's, or sooner while busy.

@@ -155,3 +155,54 @@ func TestBatchedConnLaterDeadlineKeepsTheCap(t *testing.T) {
 		}
 	}
 }
+
+// While batching, a read with less than a read's worth queued waits for
+// more, up to readBatchWait, and then takes what there is; with enough
+// queued, it reads at once.
+func TestBatchedConnWaitsForABatch(t *testing.T) {
+	c, peer := tcpPair(t)
+	if err := c.SetReadDeadline(time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	c.setBusy(true)
+	for _, b := range []string{"a", "b"} {
+		if _, err := peer.Write(bytes.Repeat([]byte(b), 100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitQueued(t, c, 200)
+	buf := make([]byte, 8192)
+	start := time.Now()
+	n, err := c.Read(buf)
+	if waited := time.Since(start); err != nil || waited < readBatchWait {
+		t.Fatalf("read %d bytes after %s, %v: want a wait of %s for more", n, waited, err, readBatchWait)
+	}
+	if n != 200 {
+		t.Fatalf("read %d bytes %q…, want both writes (200 bytes)", n, buf[:min(n, 8)])
+	}
+	if !c.busy {
+		t.Fatal("batching turned off although data came")
+	}
+	// A read's worth queued: read at once, without waiting for the cap.
+	if _, err := peer.Write(bytes.Repeat([]byte("c"), 10000)); err != nil {
+		t.Fatal(err)
+	}
+	waitQueued(t, c, 4096)
+	if n, err := c.Read(buf[:4096]); n != 4096 || err != nil {
+		t.Fatalf("read %d bytes, %v; want the 4096 asked for", n, err)
+	}
+}
+
+// waitQueued waits until c's socket has at least n bytes queued.
+func waitQueued(t *testing.T, c *batchedConn, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for q := 0; q < n; time.Sleep(time.Millisecond) {
+		if err := c.sys.Control(func(fd uintptr) { q = queued(fd) }); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d bytes queued after 10 s", q, n)
+		}
+	}
+}

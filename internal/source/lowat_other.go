@@ -4,4 +4,10 @@ package source
 
 import "errors"
 
-func setRcvLowat(uintptr, int) error { return errors.New("SO_RCVLOWAT: not on this system") }
+var errNoBatching = errors.New("read batching: not on this system")
+
+// Batching never turns on here: setRcvLowat fails, so readFD is never
+// called.
+func setRcvLowat(uintptr, int) error { return errNoBatching }
+
+func readFD(uintptr, []byte) (int, error) { return 0, errNoBatching }
