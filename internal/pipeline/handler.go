@@ -179,7 +179,13 @@ func (h *changeHandler) publish(ctx context.Context, ev *decode.Event, t decode.
 	}
 	key, ok, err := h.key(ctx, ev, t)
 	if err != nil {
-		return fmt.Errorf("primary key of %s (change at LSN %s): %w", t.Raw, ev.LSN, err)
+		err = fmt.Errorf("primary key of %s (change at LSN %s): %w", t.Raw, ev.LSN, err)
+		if source.Transient(err) {
+			// Postgres or the network is down for a moment: reconnect
+			// and read the change again, rather than stop.
+			return &source.RetryError{Err: err}
+		}
+		return err
 	}
 	if !ok && !h.fullChange {
 		h.skippedNoKey++

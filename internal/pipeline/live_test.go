@@ -85,7 +85,10 @@ func startLive(t *testing.T, dsn string, cfg Config) *captureSink {
 	cfg.Source.StatusInterval = 100 * time.Millisecond
 	snk := &captureSink{}
 	cfg.NewSink = func(ack sink.AckFunc) (sink.Sink, error) { snk.ack = ack; return snk, nil }
-	cfg.Keys, cfg.PKRefreshInterval = catalog.PGLoader(queryConn), time.Hour
+	if cfg.Keys == nil {
+		cfg.Keys = catalog.PGLoader(queryConn)
+	}
+	cfg.PKRefreshInterval = time.Hour
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, cfg) }()

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strconv"
 	"strings"
 
@@ -41,6 +43,37 @@ type handlerError struct{ err error }
 func (e *handlerError) Error() string { return e.err.Error() }
 func (e *handlerError) Unwrap() error { return e.err }
 
+// RetryError marks an error of the Handler that a new session may not
+// meet, such as a lost connection to the catalog: Run reconnects, after a
+// backoff, as after a lost replication connection, and the changes from
+// the flushed position on are read again.
+type RetryError struct{ Err error }
+
+func (e *RetryError) Error() string { return e.Err.Error() }
+func (e *RetryError) Unwrap() error { return e.Err }
+
+// Transient reports whether err, from a normal connection to the server,
+// looks like a lost connection or an unavailable server rather than a
+// mistake that would happen again (a wrong password, a missing object).
+func Transient(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return retryableClass(pgErr.Code)
+	}
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, context.DeadlineExceeded) || pgconn.SafeToRetry(err)
+}
+
+// retryableClass: connection, resources, shutdown, system, internal.
+func retryableClass(code string) bool {
+	switch code[:min(2, len(code))] {
+	case "08", "53", "57", "58", "XX":
+		return true
+	}
+	return false
+}
+
 type errKind int
 
 const (
@@ -53,10 +86,13 @@ const (
 // fatal unless their class says the connection or server is the problem.
 func classify(err error) errKind {
 	var fe *fatalError
+	var re *RetryError
 	var he *handlerError
 	var iu *SlotInUseError
 	var pgErr *pgconn.PgError
 	switch {
+	case errors.As(err, &re):
+		return kindRetry
 	case errors.As(err, &fe), errors.As(err, &he):
 		return kindFatal
 	case errors.As(err, &iu):
@@ -65,8 +101,7 @@ func classify(err error) errKind {
 		if pgErr.Code == "55006" { // object_in_use: the slot is active elsewhere
 			return kindInUse
 		}
-		switch pgErr.Code[:2] {
-		case "08", "53", "57", "58", "XX": // connection, resources, shutdown, system, internal
+		if retryableClass(pgErr.Code) {
 			return kindRetry
 		}
 		return kindFatal

@@ -1,8 +1,14 @@
 package source
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -28,10 +34,36 @@ func TestClassify(t *testing.T) {
 		{"undefined object", &pgconn.PgError{Code: "42704"}, kindFatal},
 		{"ours", fatalf("nope"), kindFatal},
 		{"handler", &handlerError{errors.New("sink down")}, kindFatal},
+		{"handler asks for a retry", &handlerError{&RetryError{errors.New("catalog down")}}, kindRetry},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := classify(tc.err); got != tc.want {
 				t.Errorf("classify(%v) = %d, want %d", tc.err, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestTransient(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"refused", fmt.Errorf("load: %w", &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}), true},
+		{"cut", io.ErrUnexpectedEOF, true},
+		{"timeout", fmt.Errorf("load: %w", context.DeadlineExceeded), true},
+		{"admin shutdown", &pgconn.PgError{Code: "57P01"}, true},
+		{"too many connections", &pgconn.PgError{Code: "53300"}, true},
+		{"permission", &pgconn.PgError{Code: "42501"}, false},
+		{"password", &pgconn.PgError{Code: "28P01"}, false},
+		{"no such database", &pgconn.PgError{Code: "3D000"}, false},
+		{"canceled", context.Canceled, false},
+		{"other", errors.New("scan: cannot convert"), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Transient(tc.err); got != tc.want {
+				t.Errorf("Transient(%v) = %t, want %t", tc.err, got, tc.want)
 			}
 		})
 	}
