@@ -66,6 +66,14 @@ echo "== SIGTERM: pg2kinesis drains, reports its position to Postgres and exits 
 kill -TERM "$pid"
 wait "$pid"
 trap stop_services EXIT
-sql postgres -c "SELECT pg_drop_replication_slot('pg2kinesis_demo')" >/dev/null
+# The walsender releases the slot a moment after pg2kinesis has gone.
+for try in 1 2 3 4 5 6 7 8 9 10; do
+	if [ "$try" = 10 ]; then
+		sql postgres -c "SELECT pg_drop_replication_slot('pg2kinesis_demo')" >/dev/null
+	elif sql postgres -c "SELECT pg_drop_replication_slot('pg2kinesis_demo')" >/dev/null 2>&1; then
+		break
+	fi
+	sleep 0.3
+done
 sql postgres -c "DROP DATABASE $DB WITH (FORCE)"
 echo "== demo done" >&2

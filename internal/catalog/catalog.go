@@ -49,7 +49,8 @@ const loadTimeout = time.Minute
 // Refresh reloads every key. On error the cache keeps its old keys.
 func (c *Cache) Refresh(ctx context.Context) error {
 	// A load runs inside the handling of a change when a table is new: a
-	// network that drops packets must stop the run, not hang it.
+	// network that drops packets must end it (the pipeline then
+	// reconnects), not hang it.
 	ctx, cancel := context.WithTimeout(ctx, loadTimeout)
 	defer cancel()
 	keys, err := c.load(ctx)
