@@ -25,6 +25,7 @@ type Tracker struct {
 	next      uint64 // seq of the next record
 	watermark uint64 // every seq <= watermark is acknowledged
 	acked     ring   // acknowledgements above the watermark
+	ahead     uint64 // how many: set bits in acked
 	commits   []commit
 	flush     pglogrepl.LSN
 }
@@ -66,10 +67,13 @@ func (t *Tracker) Ack(seq uint64) {
 	if seq <= t.watermark || seq >= t.next {
 		return
 	}
-	t.acked.set(seq - t.watermark - 1)
+	if t.acked.set(seq - t.watermark - 1) {
+		t.ahead++
+	}
 	for t.acked.first() {
 		t.acked.shift()
 		t.watermark++
+		t.ahead--
 	}
 	t.advance()
 }
@@ -92,11 +96,12 @@ func (t *Tracker) Flush() pglogrepl.LSN {
 	return t.flush
 }
 
-// InFlight counts the records handed over and not yet acknowledged.
+// InFlight counts the records handed over and not yet acknowledged (not
+// those acknowledged out of order behind one that is not).
 func (t *Tracker) InFlight() uint64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.next - 1 - t.watermark
+	return t.next - 1 - t.watermark - t.ahead
 }
 
 // Watermark is the highest seq up to which every record is acknowledged,
@@ -104,7 +109,7 @@ func (t *Tracker) InFlight() uint64 {
 func (t *Tracker) Watermark() (watermark, inFlight uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.watermark, t.next - 1 - t.watermark
+	return t.watermark, t.next - 1 - t.watermark - t.ahead
 }
 
 func (t *Tracker) advance() {
@@ -127,7 +132,8 @@ type ring struct {
 	start int // bit index of bit 0 within bits
 }
 
-func (r *ring) set(i uint64) {
+// set sets bit i and reports whether it was clear.
+func (r *ring) set(i uint64) bool {
 	need := int(i) + r.start + 1
 	if need > len(r.bits)*64 {
 		r.compact()
@@ -137,7 +143,9 @@ func (r *ring) set(i uint64) {
 		}
 	}
 	p := r.start + int(i)
+	was := r.bits[p/64] & (1 << (p % 64))
 	r.bits[p/64] |= 1 << (p % 64)
+	return was == 0
 }
 
 func (r *ring) first() bool {
