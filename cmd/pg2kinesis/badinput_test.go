@@ -78,6 +78,9 @@ func TestBadUsageExitsTwo(t *testing.T) {
 		{args: []string{"--metrics-addr", "9187"}, want: []string{`invalid --metrics-addr "9187"`, "host:port"}},
 		{args: []string{"--stall-timeout", "0s"}, want: []string{"--stall-timeout", "greater than 0"}},
 		{args: []string{"--heartbeat-interval", "-1m"}, want: []string{"--heartbeat-interval", "0 (off)"}},
+		// --pg-iam-auth settings that no token works with; AWS is not contacted.
+		{args: []string{"--pg-iam-auth", "-h", "/var/run/postgresql", "-u", "cdc", "--aws-region", "eu-west-1"}, env: noAWS, want: []string{"--pg-iam-auth", "not a local socket", "--pg-host"}},
+		{args: []string{"--pg-iam-auth", "-h", "db.example.com", "-u", "cdc"}, env: noAWS, want: []string{"--pg-iam-auth", "region", "--aws-region"}},
 	} {
 		t.Run(strings.Join(append(tc.env, tc.args...), " "), func(t *testing.T) {
 			_, stderr, code := pg2kinesisEnv(t, tc.env, tc.args...)
@@ -88,6 +91,11 @@ func TestBadUsageExitsTwo(t *testing.T) {
 		})
 	}
 }
+
+// noAWS hides any AWS configuration of the machine (a region, a user's
+// profile) from pg2kinesis.
+var noAWS = []string{"AWS_REGION=", "AWS_DEFAULT_REGION=", "AWS_PROFILE=", "AWS_CONFIG_FILE=/nonexistent",
+	"AWS_SHARED_CREDENTIALS_FILE=/nonexistent", "AWS_EC2_METADATA_DISABLED=true"}
 
 // pg2kinesisEnv is pg2kinesis with extra environment variables.
 func pg2kinesisEnv(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {

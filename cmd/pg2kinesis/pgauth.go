@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -15,11 +16,19 @@ import (
 
 // passwordHook is what makes each Postgres connection's password when it is
 // not fixed: with --pg-iam-auth, a fresh RDS IAM token. nil otherwise.
-func passwordHook(ctx context.Context, cfg *config.Config) (func(context.Context, *pgconn.Config) error, error) {
+// Settings that no token can work with (a socket, no user, no region) are
+// usage errors, found before anything starts.
+func passwordHook(ctx context.Context, cfg *config.Config, conn *pgconn.Config) (func(context.Context, *pgconn.Config) error, error) {
 	if !cfg.PG.IAMAuth {
 		return nil, nil
 	}
+	if _, err := pgauth.Endpoint(conn); err != nil {
+		return nil, &config.UsageError{Msg: err.Error()}
+	}
 	tokens, err := pgauth.NewRDSTokens(ctx, cfg.AWSRegion)
+	if errors.Is(err, pgauth.ErrNoRegion) {
+		return nil, &config.UsageError{Msg: err.Error()}
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -27,13 +27,13 @@ func TestIAMAuthWiring(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hook, err := passwordHook(context.Background(), cfg)
-	if err != nil || hook == nil {
-		t.Fatalf("passwordHook: hook %v, err %v", hook != nil, err)
-	}
 	rc, err := cfg.PG.ReplicationConfig()
 	if err != nil {
 		t.Fatal(err)
+	}
+	hook, err := passwordHook(context.Background(), cfg, rc)
+	if err != nil || hook == nil {
+		t.Fatalf("passwordHook: hook %v, err %v", hook != nil, err)
 	}
 	c := rc.Copy()
 	if err := hook(context.Background(), c); err != nil {
@@ -65,7 +65,7 @@ func TestIAMAuthWiring(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if hook, err := passwordHook(context.Background(), off); hook != nil || err != nil {
+	if hook, err := passwordHook(context.Background(), off, nil); hook != nil || err != nil {
 		t.Fatalf("without --pg-iam-auth: hook %v, err %v", hook != nil, err)
 	}
 }

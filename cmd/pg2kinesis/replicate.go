@@ -30,7 +30,7 @@ func replicate(ctx context.Context, cfg *config.Config, out, logOut io.Writer) e
 	if err != nil {
 		return err
 	}
-	beforeConnect, err := passwordHook(ctx, cfg)
+	beforeConnect, err := passwordHook(ctx, cfg, replConn)
 	if err != nil {
 		return err
 	}

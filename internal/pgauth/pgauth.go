@@ -34,6 +34,9 @@ type RDSTokens struct {
 	Creds  aws.CredentialsProvider
 }
 
+// ErrNoRegion: neither the flags nor the AWS configuration name a region.
+var ErrNoRegion = errors.New("--pg-iam-auth needs the database's AWS region: pass --aws-region or set AWS_REGION")
+
 // NewRDSTokens takes the credentials and, when region is empty, the region
 // from the AWS SDK's default chain (environment, profile, instance role),
 // as the Kinesis client does.
@@ -47,7 +50,7 @@ func NewRDSTokens(ctx context.Context, region string) (RDSTokens, error) {
 		return RDSTokens{}, fmt.Errorf("load AWS configuration for --pg-iam-auth: %w", err)
 	}
 	if cfg.Region == "" {
-		return RDSTokens{}, errors.New("--pg-iam-auth needs the database's AWS region: pass --aws-region or set AWS_REGION")
+		return RDSTokens{}, ErrNoRegion
 	}
 	return RDSTokens{Region: cfg.Region, Creds: cfg.Credentials}, nil
 }
