@@ -275,7 +275,7 @@ func TestFaultKinesisOutage(t *testing.T) {
 	t.Parallel()
 	k := testenv.StartKinesalite(t)
 	r := newRigOn(t, testenv.Database(t), k.Endpoint)
-	d := r.begin(t, r.args(t, r.dsn, k.Endpoint))
+	d := r.begin(t, append(r.args(t, r.dsn, k.Endpoint), "--log-level", "debug"))
 	r.waitRecords(t, 500, d)
 
 	r.killKinesis(t, k)
@@ -294,11 +294,16 @@ func TestFaultKinesisOutage(t *testing.T) {
 		time.Sleep(100 * time.Millisecond) // the sampling period of the check
 	}
 	// Retries back off (to --max-backoff 1s here), not in a tight loop,
-	// and go on for the whole outage.
-	if n := strings.Count(d.log(), "Kinesis did not store every record; retrying"); n < 5 || n > 100 {
+	// and go on for the whole outage; a warning is logged at most every
+	// 10 s, the other retries at debug level.
+	const retry = `msg="Kinesis did not store every record; retrying"`
+	if n := strings.Count(d.log(), retry); n < 5 || n > 100 {
 		t.Fatalf("%d retries during 10s of outage, want a backed-off few (5 to 100); log:\n%s", n, d.log())
 	} else {
 		t.Logf("%d retries during the outage", n)
+	}
+	if n := strings.Count(d.log(), "level=WARN "+retry); n < 1 || n > 2 {
+		t.Fatalf("%d warnings of retries during 10s of outage, want 1 or 2; log:\n%s", n, d.log())
 	}
 	r.restartKinesis(t, k)
 	r.w.waitTxns(t, 300)

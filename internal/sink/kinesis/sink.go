@@ -34,12 +34,13 @@ type Config struct {
 
 // Sink is the Kinesis sink. Create it with New, then call Run.
 type Sink struct {
-	cfg    Config
-	log    *slog.Logger
-	shards *shardMap
-	queues map[string]*shardQueue
-	buffer *semaphore.Weighted
-	stats  statsBox
+	cfg     Config
+	log     *slog.Logger
+	shards  *shardMap
+	queues  map[string]*shardQueue
+	buffer  *semaphore.Weighted
+	stats   statsBox
+	retries retryLog
 
 	stopped   chan struct{} // closed when Run returns: nothing will be sent any more
 	resharded chan struct{} // capacity 1: a result came from an unexpected shard
@@ -317,8 +318,12 @@ func (s *Sink) deliver(ctx context.Context, q *shardQueue, batch []*entry) error
 			s.cfg.Metrics.Throttles.Inc()
 		}
 		wait := backoff.Delay(attempt, 100*time.Millisecond, s.cfg.MaxBackoff)
-		s.log.Warn("Kinesis did not store every record; retrying", "shard", q.id, "records", len(pending),
-			"err", errOrCount(err, len(failed)), "retry_in", wait.Round(time.Millisecond))
+		level, quiet := s.retries.level(time.Now())
+		args := []any{"shard", q.id, "records", len(pending), "err", errOrCount(err, len(failed)), "retry_in", wait.Round(time.Millisecond)}
+		if quiet > 0 {
+			args = append(args, "retries_since_last_warning", quiet)
+		}
+		s.log.Log(ctx, level, "Kinesis did not store every record; retrying", args...)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
