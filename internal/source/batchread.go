@@ -113,8 +113,10 @@ func (c *batchedConn) readBatched(p []byte) (int, error) {
 		n, rerr = readFD(fd, p)
 		return rerr != syscall.EAGAIN
 	})
-	if isTimeout(err) {
-		// The wait ended: read what came meanwhile, fewer than a batch.
+	if isTimeout(err) && !c.expired() {
+		// The cap ended the wait: read what came meanwhile, fewer than a
+		// batch. (The caller's deadline ends the read, data or not, as on
+		// a plain connection: it is how a stop interrupts a busy stream.)
 		if cerr := c.sys.Control(func(fd uintptr) { n, rerr = readFD(fd, p) }); cerr != nil {
 			return 0, cerr
 		}

@@ -206,3 +206,22 @@ func waitQueued(t *testing.T, c *batchedConn, n int) {
 		}
 	}
 }
+
+// A deadline that has passed ends a batched read with a timeout even
+// when data is queued, as on a plain connection: a stop sets one to
+// interrupt a stream that never pauses.
+func TestBatchedConnPastDeadlineWinsOverData(t *testing.T) {
+	c, peer := tcpPair(t)
+	c.setBusy(true)
+	if _, err := peer.Write([]byte("queued")); err != nil {
+		t.Fatal(err)
+	}
+	waitQueued(t, c, len("queued"))
+	if err := c.SetReadDeadline(time.Now().Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 8192)
+	if n, err := c.Read(buf); n != 0 || !isTimeout(err) {
+		t.Fatalf("read past the deadline: %d bytes, %v; want a timeout", n, err)
+	}
+}
