@@ -76,7 +76,7 @@ func (c *batchedConn) Read(p []byte) (int, error) {
 		}
 		var n int
 		var err error
-		if c.isBusy() {
+		if c.batching() {
 			n, err = c.readBatched(p)
 		} else {
 			n, err = c.Conn.Read(p)
@@ -135,10 +135,13 @@ func (c *batchedConn) readBatched(p []byte) (int, error) {
 	return n, nil
 }
 
-func (c *batchedConn) isBusy() bool {
+// batching reports whether reads wait for a batch: busy, and SO_RCVLOWAT
+// still works (once a change to it failed, reads wait at most
+// readBatchWait, through the deadline, if it failed while busy).
+func (c *batchedConn) batching() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.busy
+	return c.busy && c.sys != nil
 }
 
 // arm sets the read deadline: the caller's, or sooner while busy.

@@ -225,3 +225,20 @@ func TestBatchedConnPastDeadlineWinsOverData(t *testing.T) {
 		t.Fatalf("read past the deadline: %d bytes, %v; want a timeout", n, err)
 	}
 }
+
+// Once SO_RCVLOWAT could not be lowered (sys gone while busy), reads are
+// plain reads, still capped by readBatchWait through the deadline.
+func TestBatchedConnWithoutLowat(t *testing.T) {
+	c, peer := tcpPair(t)
+	c.setBusy(true)
+	c.mu.Lock()
+	c.sys = nil
+	c.mu.Unlock()
+	if _, err := peer.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 16)
+	if n, err := c.Read(buf); n != 1 || err != nil {
+		t.Fatalf("read %d bytes, %v; want the byte sent", n, err)
+	}
+}
