@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -23,22 +22,7 @@ import (
 func TestIdleSlotKeepsUpWithOtherDatabases(t *testing.T) {
 	t.Parallel()
 	ep := testenv.KinesisEndpoint(t)
-	busy := testenv.Connect(t, testenv.Database(t))
-	if _, err := busy.Exec(t.Context(), "CREATE TABLE w (id bigserial PRIMARY KEY, v text)"); err != nil {
-		t.Fatal(err)
-	}
-	// The subtests run in parallel, after this function returns: the
-	// writer stops when they are done, at the cleanup.
-	writer, cancel := context.WithCancel(context.Background())
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		for writer.Err() == nil {
-			_, _ = busy.Exec(writer, "INSERT INTO w (v) SELECT 'x' FROM generate_series(1, 50)")
-			time.Sleep(20 * time.Millisecond)
-		}
-	}()
-	t.Cleanup(func() { cancel(); <-stopped })
+	testenv.WriteElsewhere(t)
 
 	for _, plugin := range []string{"test_decoding", "wal2json", "pgoutput"} {
 		for _, heartbeat := range []bool{true, false} {

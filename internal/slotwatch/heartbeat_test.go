@@ -24,20 +24,7 @@ import (
 // keepalives, so its slot keeps up either way: cmd/pg2kinesis's
 // TestIdleSlotKeepsUpWithOtherDatabases.)
 func TestHeartbeatAloneAdvancesAnIdleSlot(t *testing.T) {
-	busy := testenv.Connect(t, testenv.Database(t))
-	if _, err := busy.Exec(t.Context(), "CREATE TABLE w (id bigserial PRIMARY KEY, v text)"); err != nil {
-		t.Fatal(err)
-	}
-	writer, cancel := context.WithCancel(context.Background())
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		for writer.Err() == nil {
-			_, _ = busy.Exec(writer, "INSERT INTO w (v) SELECT 'x' FROM generate_series(1, 50)")
-			time.Sleep(20 * time.Millisecond)
-		}
-	}()
-	t.Cleanup(func() { cancel(); <-stopped })
+	testenv.WriteElsewhere(t)
 
 	for _, heartbeat := range []bool{false, true} {
 		t.Run(fmt.Sprintf("heartbeat=%t", heartbeat), func(t *testing.T) {
