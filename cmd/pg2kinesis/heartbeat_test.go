@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/pg2kinesis/pg2kinesis/internal/testenv"
 )
 
@@ -76,7 +74,7 @@ func idleSlotKeepsUp(t *testing.T, ep, plugin string, heartbeat bool) {
 		prev = target
 		waitFor(t, 30*time.Second, "the idle slot to pass "+target, func() bool {
 			running(t, d)
-			return slotAt(t, conn, slot, target)
+			return testenv.SlotPassed(t, conn, slot, target)
 		})
 	}
 	page := scrape(t, base)
@@ -98,15 +96,4 @@ func idleSlotKeepsUp(t *testing.T, ep, plugin string, heartbeat bool) {
 	if strings.Contains(d.log(), "level=WARN") || strings.Contains(d.log(), "level=ERROR") {
 		t.Fatalf("warnings in the log:\n%s", d.log())
 	}
-}
-
-func slotAt(t *testing.T, conn *pgx.Conn, slot, lsn string) bool {
-	t.Helper()
-	var ok bool
-	err := conn.QueryRow(t.Context(),
-		"SELECT confirmed_flush_lsn >= $1::pg_lsn FROM pg_replication_slots WHERE slot_name = $2", lsn, slot).Scan(&ok)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ok
 }

@@ -63,10 +63,10 @@ func TestHeartbeatAloneAdvancesAnIdleSlot(t *testing.T) {
 				if !heartbeat {
 					continue
 				}
-				waitFor(t, "the idle slot to pass "+target, func() bool { return slotPassed(t, conn, slot, target) })
+				waitFor(t, "the idle slot to pass "+target, func() bool { return testenv.SlotPassed(t, conn, slot, target) })
 			}
 			if !heartbeat {
-				if slotPassed(t, conn, slot, nextLSN(t, start)) {
+				if testenv.SlotPassed(t, conn, slot, nextLSN(t, start)) {
 					t.Fatalf("the slot moved past its start %s without a heartbeat, although its client confirms only what it receives", start)
 				}
 			}
@@ -127,17 +127,6 @@ func confirmReceived(ctx context.Context, repl *pgconn.PgConn) error {
 			return err
 		}
 	}
-}
-
-func slotPassed(t *testing.T, conn *pgx.Conn, slot, lsn string) bool {
-	t.Helper()
-	var ok bool
-	err := conn.QueryRow(t.Context(),
-		"SELECT confirmed_flush_lsn >= $1::pg_lsn FROM pg_replication_slots WHERE slot_name = $2", lsn, slot).Scan(&ok)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ok
 }
 
 // nextLSN is lsn plus one byte.

@@ -137,3 +137,15 @@ func WaitSlotStreaming(t testing.TB, conn *pgx.Conn, slot string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// SlotPassed reports whether slot's confirmed_flush_lsn is at or past lsn.
+func SlotPassed(t testing.TB, conn *pgx.Conn, slot, lsn string) bool {
+	t.Helper()
+	var ok bool
+	err := conn.QueryRow(context.Background(),
+		"SELECT confirmed_flush_lsn >= $1::pg_lsn FROM pg_replication_slots WHERE slot_name = $2", lsn, slot).Scan(&ok)
+	if err != nil {
+		t.Fatalf("read slot %s's confirmed_flush_lsn: %v", slot, err)
+	}
+	return ok
+}
