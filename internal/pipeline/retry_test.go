@@ -3,12 +3,15 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"os"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -40,9 +43,10 @@ func TestKeyReloadFailureReconnects(t *testing.T) {
 		return load(ctx)
 	}
 	slot := testenv.Name(t)
+	logs := &testenv.LogBuffer{}
 	snk := startLive(t, dsn, Config{
 		Source:    source.Config{Slot: slot, Plugin: decode.TestDecoding, CreateSlot: true},
-		Formatter: "CSV", Keys: keys,
+		Formatter: "CSV", Keys: keys, Logger: slog.New(slog.NewTextHandler(logs, nil)),
 	})
 	testenv.WaitSlotStreaming(t, conn, slot)
 	for _, sql := range []string{
@@ -66,7 +70,22 @@ func TestKeyReloadFailureReconnects(t *testing.T) {
 	if len(seen) != 3 || loads.Load() < 4 {
 		t.Fatalf("ids %v after %d key loads, want 1, 2 and 3 after at least 4", seen, loads.Load())
 	}
+	// Nothing was delivered between the two failures: the second waits
+	// longer (the backoff grows, from 250-500 ms to 500-1000 ms).
+	var waits []time.Duration
+	for _, m := range retryIn.FindAllStringSubmatch(logs.String(), -1) {
+		d, err := time.ParseDuration(m[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		waits = append(waits, d)
+	}
+	if len(waits) != 2 || waits[1] < waits[0] || waits[1] < 500*time.Millisecond {
+		t.Fatalf("waits %v before reconnecting, want two, growing; log:\n%s", waits, logs.String())
+	}
 }
+
+var retryIn = regexp.MustCompile(`msg="cannot handle a change for now; reconnecting to read it again" .*retry_in=(\S+)`)
 
 // Only a failure that a new connection may not meet is retried: a
 // refused permission stops the run, as before.

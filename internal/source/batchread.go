@@ -2,6 +2,7 @@ package source
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -34,6 +35,7 @@ const (
 type batchedConn struct {
 	net.Conn
 	sys  syscall.RawConn // nil once SO_RCVLOWAT failed: no more changes to it
+	wait time.Duration   // readBatchWait (tests make it longer)
 	last time.Time       // when a read last returned data
 
 	// Deadlines are set from other goroutines too (cancellation), and
@@ -49,7 +51,7 @@ func newBatchedConn(c *net.TCPConn) net.Conn {
 	if err != nil {
 		return c
 	}
-	return &batchedConn{Conn: c, sys: sys}
+	return &batchedConn{Conn: c, sys: sys, wait: readBatchWait}
 }
 
 func (c *batchedConn) SetDeadline(t time.Time) error {
@@ -87,7 +89,9 @@ func (c *batchedConn) Read(p []byte) (int, error) {
 		}
 		// The cap, not the caller's deadline: nothing came within
 		// readBatchWait. Wait for the next byte as usual.
-		c.setBusy(false)
+		if err := c.setBusy(false); err != nil {
+			return 0, err
+		}
 	}
 }
 
@@ -135,9 +139,8 @@ func (c *batchedConn) readBatched(p []byte) (int, error) {
 	return n, nil
 }
 
-// batching reports whether reads wait for a batch: busy, and SO_RCVLOWAT
-// still works (once a change to it failed, reads wait at most
-// readBatchWait, through the deadline, if it failed while busy).
+// batching reports whether reads wait for a batch: busy, with
+// SO_RCVLOWAT raised.
 func (c *batchedConn) batching() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -157,7 +160,7 @@ func (c *batchedConn) arm() error {
 func (c *batchedConn) armLocked(force bool) error {
 	t := c.deadline
 	if c.busy {
-		if soon := time.Now().Add(readBatchWait); t.IsZero() || soon.Before(t) {
+		if soon := time.Now().Add(c.wait); t.IsZero() || soon.Before(t) {
 			t = soon
 		}
 	}
@@ -181,20 +184,22 @@ func (c *batchedConn) note(n int) {
 		return
 	}
 	now := time.Now()
-	if now.Sub(c.last) < readBatchWait {
-		c.setBusy(true)
+	if now.Sub(c.last) < c.wait {
+		_ = c.setBusy(true) // if it fails, reads are not batched: slower, no worse
 	}
 	c.last = now
 }
 
-// setBusy raises or lowers SO_RCVLOWAT. If that fails, batching stays as
-// it is, for good: on (it failed to lower), reads still wait at most
-// readBatchWait; off, they are read as they come.
-func (c *batchedConn) setBusy(busy bool) {
+// setBusy raises or lowers SO_RCVLOWAT. If raising it fails, batching
+// stays off for good. If lowering it fails, the error is returned: a
+// socket left waiting for a batch would hold a quiet stream's changes
+// back, or wake its reader every readBatchWait for good, so the
+// connection is given up (Run reconnects on a new socket).
+func (c *batchedConn) setBusy(busy bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.sys == nil || c.busy == busy {
-		return
+		return nil
 	}
 	lowat := 1
 	if busy {
@@ -206,9 +211,13 @@ func (c *batchedConn) setBusy(busy bool) {
 	}
 	if err != nil {
 		c.sys = nil
-		return
+		if !busy {
+			return fmt.Errorf("lower SO_RCVLOWAT of the replication socket: %w", err)
+		}
+		return nil
 	}
 	c.busy = busy
+	return nil
 }
 
 func isTimeout(err error) bool {

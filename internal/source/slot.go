@@ -54,11 +54,12 @@ func (e *RetryError) Unwrap() error { return e.Err }
 
 // Transient reports whether err, from a normal connection to the server,
 // looks like a lost connection or an unavailable server rather than a
-// mistake that would happen again (a wrong password, a missing object).
+// mistake that would happen again (a wrong password, a missing object, a
+// statement_timeout shorter than the query, corrupt data).
 func Transient(err error) bool {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
-		return retryableClass(pgErr.Code)
+		return pgErr.Code != "57014" && !strings.HasPrefix(pgErr.Code, "XX") && retryableClass(pgErr.Code)
 	}
 	var ne net.Error
 	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||

@@ -56,6 +56,8 @@ func TestTransient(t *testing.T) {
 		{"admin shutdown", &pgconn.PgError{Code: "57P01"}, true},
 		{"too many connections", &pgconn.PgError{Code: "53300"}, true},
 		{"permission", &pgconn.PgError{Code: "42501"}, false},
+		{"statement timeout", &pgconn.PgError{Code: "57014"}, false},
+		{"index corrupted", &pgconn.PgError{Code: "XX002"}, false},
 		{"password", &pgconn.PgError{Code: "28P01"}, false},
 		{"no such database", &pgconn.PgError{Code: "3D000"}, false},
 		{"canceled", context.Canceled, false},

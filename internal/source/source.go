@@ -173,11 +173,17 @@ func (s *Source) Sessions() uint64 { return s.sessions.Load() }
 func (s *Source) Run(ctx context.Context, h Handler) error {
 	attempt := 0
 	for {
+		from := s.Flushed()
 		streamed, err := s.session(ctx, h)
 		if err == nil || ctx.Err() != nil {
 			return nil
 		}
-		if streamed {
+		// A session that streamed resets the backoff, unless the handler
+		// asked for the retry and nothing was delivered meanwhile: a
+		// catalog that stays down must not be hit twice a second.
+		var retry *RetryError
+		handlerRetry := errors.As(err, &retry)
+		if streamed && (!handlerRetry || s.Flushed() != from) {
 			attempt = 0
 		}
 		var wait time.Duration
@@ -193,7 +199,11 @@ func (s *Source) Run(ctx context.Context, h Handler) error {
 			}
 			attempt++
 			wait = backoff.Delay(attempt-1, 500*time.Millisecond, s.cfg.MaxBackoff)
-			s.log.Warn("replication connection lost; reconnecting", "err", err, "retry_in", wait.Round(time.Millisecond))
+			msg := "replication connection lost; reconnecting"
+			if handlerRetry {
+				msg = "cannot handle a change for now; reconnecting to read it again"
+			}
+			s.log.Warn(msg, "err", err, "retry_in", wait.Round(time.Millisecond))
 		}
 		t := time.NewTimer(wait)
 		select {
