@@ -81,6 +81,7 @@ const (
 	kindRetry errKind = iota
 	kindFatal
 	kindInUse
+	kindRetryChange // the handler's RetryError: reconnect, read the change again
 )
 
 // classify decides what Run does after a failed session. Server errors are
@@ -93,7 +94,7 @@ func classify(err error) errKind {
 	var pgErr *pgconn.PgError
 	switch {
 	case errors.As(err, &re):
-		return kindRetry
+		return kindRetryChange
 	case errors.As(err, &fe), errors.As(err, &he):
 		return kindFatal
 	case errors.As(err, &iu):

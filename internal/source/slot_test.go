@@ -34,7 +34,7 @@ func TestClassify(t *testing.T) {
 		{"undefined object", &pgconn.PgError{Code: "42704"}, kindFatal},
 		{"ours", fatalf("nope"), kindFatal},
 		{"handler", &handlerError{errors.New("sink down")}, kindFatal},
-		{"handler asks for a retry", &handlerError{&RetryError{errors.New("catalog down")}}, kindRetry},
+		{"handler asks for a retry", &handlerError{&RetryError{errors.New("catalog down")}}, kindRetryChange},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := classify(tc.err); got != tc.want {

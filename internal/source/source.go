@@ -181,13 +181,12 @@ func (s *Source) Run(ctx context.Context, h Handler) error {
 		// A session that streamed resets the backoff, unless the handler
 		// asked for the retry and nothing was delivered meanwhile: a
 		// catalog that stays down must not be hit twice a second.
-		var retry *RetryError
-		handlerRetry := errors.As(err, &retry)
-		if streamed && (!handlerRetry || s.Flushed() != from) {
+		kind := classify(err)
+		if streamed && (kind != kindRetryChange || s.Flushed() != from) {
 			attempt = 0
 		}
 		var wait time.Duration
-		switch classify(err) {
+		switch kind {
 		case kindFatal:
 			return err
 		case kindInUse:
@@ -200,7 +199,7 @@ func (s *Source) Run(ctx context.Context, h Handler) error {
 			attempt++
 			wait = backoff.Delay(attempt-1, 500*time.Millisecond, s.cfg.MaxBackoff)
 			msg := "replication connection lost; reconnecting"
-			if handlerRetry {
+			if kind == kindRetryChange {
 				msg = "cannot handle a change for now; reconnecting to read it again"
 			}
 			s.log.Warn(msg, "err", err, "retry_in", wait.Round(time.Millisecond))

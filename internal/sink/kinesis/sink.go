@@ -150,10 +150,11 @@ const (
 
 // held is what r counts against MaxBuffered while it waits.
 func (s *Sink) held(r sink.Record) int {
+	overhead := plainOverhead
 	if s.cfg.Aggregate {
-		return len(r.Data) + len(r.PartitionKey) + aggregatedOverhead
+		overhead = aggregatedOverhead
 	}
-	return len(r.Data) + len(r.PartitionKey) + plainOverhead
+	return len(r.Data) + len(r.PartitionKey) + overhead
 }
 
 // maxUserRecord is the largest user record (data + key) that fits alone.
