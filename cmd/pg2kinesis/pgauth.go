@@ -35,20 +35,12 @@ func passwordHook(ctx context.Context, cfg *config.Config, conn *pgconn.Config) 
 	return pgauth.BeforeConnect(tokens), nil
 }
 
-// keysLoader is the catalog's loader, with the hook applied to a copy of
-// the settings before each of its connections (one per refresh, so a token
-// made at start would have expired by the next).
-func keysLoader(conn *pgx.ConnConfig, hook func(context.Context, *pgconn.Config) error) catalog.Loader {
-	if hook == nil {
-		return catalog.PGLoader(conn)
-	}
-	return func(ctx context.Context) (catalog.Keys, error) {
-		c, err := hooked(ctx, conn, hook)
-		if err != nil {
-			return nil, err
-		}
-		return catalog.PGLoader(c)(ctx)
-	}
+// keysSource is the key cache's catalog reader, with the hook applied to
+// a copy of the settings before each of its connections (it keeps one
+// open, but opens another after an error, when a token made at start
+// would have expired).
+func keysSource(conn *pgx.ConnConfig, hook func(context.Context, *pgconn.Config) error) *catalog.PG {
+	return catalog.NewPG(connector(conn, hook))
 }
 
 // tablesLister lists the tables as the catalog's loader loads keys: with

@@ -52,13 +52,13 @@ func TestIAMAuthWiring(t *testing.T) {
 	}
 	stop := errors.New("stop before connecting")
 	var seen string
-	_, err = keysLoader(qc, func(_ context.Context, c *pgconn.Config) error {
+	_, err = keysSource(qc, func(_ context.Context, c *pgconn.Config) error {
 		seen = c.Host
 		c.Password = "changed"
 		return stop
-	})(context.Background())
+	}).Load(context.Background())
 	if !errors.Is(err, stop) || seen != "db.example.com" || qc.Password == "changed" {
-		t.Fatalf("keysLoader: err %v, host %q, original password changed: %v", err, seen, qc.Password == "changed")
+		t.Fatalf("keysSource: err %v, host %q, original password changed: %v", err, seen, qc.Password == "changed")
 	}
 
 	off, err := config.Parse(nil, func(string) (string, bool) { return "", false })

@@ -55,9 +55,11 @@ func replicate(ctx context.Context, cfg *config.Config, out, logOut io.Writer) e
 			}
 			return err
 		}
+		keys := keysSource(queryConn, beforeConnect)
+		defer keys.Close()
 		return runPipeline(ctx, cfg, pipeline.Config{
 			Logger: log, NewSink: newSink, Metrics: m, Server: srv,
-			Keys:    keysLoader(queryConn, beforeConnect),
+			Keys:    keys,
 			Tables:  tablesLister(queryConn, beforeConnect),
 			Connect: connector(queryConn, beforeConnect),
 			Source:  source.Config{Conn: replConn, BeforeConnect: beforeConnect},
@@ -86,6 +88,7 @@ func runPipeline(ctx context.Context, cfg *config.Config, pc pipeline.Config) er
 		Keys:                   pc.Keys,
 		Tables:                 pc.Tables,
 		PKRefreshInterval:      cfg.PKRefreshInterval,
+		PKCheckInterval:        cfg.PKCheckInterval,
 		HUP:                    hup,
 		Metrics:                pc.Metrics,
 		Server:                 pc.Server,

@@ -1,5 +1,12 @@
-// Package catalog caches the primary keys of the connected database's
-// tables, which the formats need to name a changed row.
+// Package catalog caches the key of each of the connected database's
+// tables, which the formats need to name a changed row when the plugin
+// does not name it (test_decoding always, pgoutput under REPLICA IDENTITY
+// FULL or NOTHING), and whether a table uses a replica-identity index.
+//
+// The cache holds today's catalog, not the catalog as of a change: a
+// change decoded after its table was renamed or dropped names a table the
+// cache may not know (Unknown), and a key added or changed is seen at the
+// next check of the catalog's version (Watch), within seconds.
 package catalog
 
 import (
@@ -9,213 +16,286 @@ import (
 	"slices"
 	"sync"
 	"time"
-
-	"github.com/jackc/pgx/v5"
-
-	"github.com/pg2kinesis/pg2kinesis/internal/decode"
 )
 
-// Keys maps "schema.table" (unquoted names) to the table's primary-key
-// columns, in key order.
-type Keys map[string][]string
+// Name is a table's schema and name, unquoted. A struct, not a joined
+// string: "a.b".c and a."b.c" are two tables.
+type Name struct{ Schema, Table string }
 
-// Loader reads every table's primary key.
-type Loader func(ctx context.Context) (Keys, error)
+func (n Name) String() string { return n.Schema + "." + n.Table }
 
-// Cache is a primary-key cache, safe for concurrent use. Create it with New
-// and fill it with Refresh.
-type Cache struct {
-	load Loader
-	log  *slog.Logger
-
-	mu        sync.RWMutex
-	keys      Keys
-	missed    map[string]bool // looked up, refreshed, still unknown: no key
-	refreshes int
+// Key is the key a table's changes are published with: its replica
+// identity index's columns when the table has REPLICA IDENTITY USING
+// INDEX, else its primary key's, in key order. Columns is empty for a
+// table without a key.
+type Key struct {
+	Columns []string
+	Index   bool // the replica identity index, not the primary key
 }
 
-// New returns an empty cache that loads with load.
-func New(load Loader, log *slog.Logger) *Cache {
+// PK is a primary key of cols.
+func PK(cols ...string) Key { return Key{Columns: cols} }
+
+// Keys is every table of the database, keyless ones too (an empty Key),
+// so that a table that is not there is told from one without a key.
+type Keys map[Name]Key
+
+// Source reads the catalog. Version is cheap, and changes whenever a key
+// may have changed (a table created, dropped or renamed, a key or replica
+// identity altered); a Source whose Version never changes is only
+// reloaded on schedule, on SIGHUP and for a table it does not know.
+type Source interface {
+	Load(ctx context.Context) (Keys, error)
+	Version(ctx context.Context) (string, error)
+}
+
+// Loader is a Source that only loads: its version never changes.
+type Loader func(ctx context.Context) (Keys, error)
+
+func (l Loader) Load(ctx context.Context) (Keys, error) { return l(ctx) }
+func (Loader) Version(context.Context) (string, error)  { return "", nil }
+
+// Status is what the cache knows of a table.
+type Status uint8
+
+const (
+	// Unknown: no table of that name existed at the last load (renamed
+	// or dropped since the change, or created after the load).
+	Unknown Status = iota
+	Keyless
+	Keyed
+)
+
+func (s Status) String() string {
+	switch s {
+	case Keyless:
+		return "keyless"
+	case Keyed:
+		return "keyed"
+	}
+	return "unknown"
+}
+
+func statusOf(k Key) Status {
+	if len(k.Columns) == 0 {
+		return Keyless
+	}
+	return Keyed
+}
+
+// Timing bounds.
+const (
+	loadTimeout    = time.Minute      // one load (thousands of tables take a second or two)
+	versionTimeout = 10 * time.Second // one version check
+	// minLoadGap spaces the loads that lookups ask for: a stream of
+	// changes naming tables the cache does not know must not turn into a
+	// stream of catalog reloads.
+	minLoadGap = time.Second
+	maxUnknown = 10000 // names remembered as unknown before the set starts over
+)
+
+// Cache is a key cache, safe for concurrent use. Create it with New and
+// fill it with Refresh.
+type Cache struct {
+	src    Source
+	log    *slog.Logger
+	minGap time.Duration
+
+	loadMu sync.Mutex // one load at a time; who waited for it uses its result
+
+	mu       sync.RWMutex
+	keys     Keys
+	version  string
+	loads    int       // successful loads
+	checks   int       // version checks
+	loadedAt time.Time // when the last load started
+	unknown  map[Name]struct{}
+	// rechecked: the key a table had when a change last made the
+	// cache reload for it (Recheck); the same evidence against the
+	// same key does not reload again.
+	rechecked map[Name][]string
+}
+
+// New returns an empty cache that reads src.
+func New(src Source, log *slog.Logger) *Cache {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Cache{load: load, log: log, keys: Keys{}, missed: map[string]bool{}}
+	return &Cache{src: src, log: log, minGap: minLoadGap, keys: Keys{},
+		unknown: map[Name]struct{}{}, rechecked: map[Name][]string{}}
 }
 
-// loadTimeout bounds one load of the keys (a catalog of thousands of
-// tables takes a second or two).
-const loadTimeout = time.Minute
-
-// Refresh reloads every key. On error the cache keeps its old keys.
+// Refresh reloads every key now. On error the cache keeps its old keys.
 func (c *Cache) Refresh(ctx context.Context) error {
-	// A load runs inside the handling of a change when a table is new: a
-	// network that drops packets must end it (the pipeline then
-	// reconnects), not hang it.
+	c.loadMu.Lock()
+	defer c.loadMu.Unlock()
+	return c.load(ctx)
+}
+
+// load reads the catalog. Caller holds loadMu.
+func (c *Cache) load(ctx context.Context) error {
+	// A load can run inside the handling of a change: a network that
+	// drops packets must end it (the pipeline then reconnects), not hang
+	// it.
 	ctx, cancel := context.WithTimeout(ctx, loadTimeout)
 	defer cancel()
-	keys, err := c.load(ctx)
+	started := time.Now()
+	// The version first: a change made between the two is then seen by
+	// the next check, never lost between them.
+	version, err := c.src.Version(ctx)
 	if err != nil {
-		return fmt.Errorf("load primary keys: %w", err)
+		return fmt.Errorf("read the catalog's version: %w", err)
+	}
+	keys, err := c.src.Load(ctx)
+	if err != nil {
+		return fmt.Errorf("load table keys: %w", err)
 	}
 	c.mu.Lock()
-	c.keys, c.missed = keys, map[string]bool{}
-	c.refreshes++
+	c.keys, c.version, c.loadedAt = keys, version, started
+	c.loads++
+	for n := range c.unknown {
+		if _, ok := keys[n]; ok {
+			delete(c.unknown, n)
+		}
+	}
 	c.mu.Unlock()
-	c.log.Debug("primary-key cache refreshed", "tables", len(keys))
+	c.log.Debug("key cache loaded", "tables", len(keys))
 	return nil
 }
 
-// Refreshes counts the successful refreshes.
+// loadSince loads unless a load finished after the caller read loads
+// (seen); it spaces such loads by minGap, waiting if need be.
+func (c *Cache) loadSince(ctx context.Context, seen int) error {
+	c.loadMu.Lock()
+	defer c.loadMu.Unlock()
+	c.mu.RLock()
+	fresh, last := c.loads > seen, c.loadedAt
+	c.mu.RUnlock()
+	if fresh {
+		return nil
+	}
+	if wait := c.minGap - time.Since(last); wait > 0 {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return c.load(ctx)
+}
+
+// Refreshes counts the successful loads.
 func (c *Cache) Refreshes() int {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	return c.refreshes
+	return c.loads
 }
 
-// Key returns the primary key of schema.table. A table the cache does not
-// know triggers one refresh (it may be new) before it counts as having no
-// primary key; later lookups of it do not refresh again until the next
-// scheduled or SIGHUP refresh. ok is false for a table without a key.
-func (c *Cache) Key(ctx context.Context, schema, table string) (key []string, ok bool, err error) {
-	name := schema + "." + table
+// Checks counts the version checks.
+func (c *Cache) Checks() int {
 	c.mu.RLock()
-	key, ok = c.keys[name]
-	missed := c.missed[name]
+	defer c.mu.RUnlock()
+	return c.checks
+}
+
+// Cached is what the cache holds for n, without reading the catalog.
+func (c *Cache) Cached(n Name) (Key, Status) {
+	c.mu.RLock()
+	k, ok := c.keys[n]
 	c.mu.RUnlock()
-	if ok || missed {
-		return key, ok, nil
+	if !ok {
+		return Key{}, Unknown
 	}
-	if err := c.Refresh(ctx); err != nil {
-		return nil, false, err
+	return k, statusOf(k)
+}
+
+// Lookup returns the key of n. A name the cache has never looked for
+// since it was last loaded may be a new table: the first lookup of it
+// reloads (spaced by a second, and shared with concurrent lookups);
+// after that it is Unknown until a later load finds it.
+func (c *Cache) Lookup(ctx context.Context, n Name) (Key, Status, error) {
+	c.mu.RLock()
+	k, ok := c.keys[n]
+	_, unknown := c.unknown[n]
+	seen := c.loads
+	c.mu.RUnlock()
+	switch {
+	case ok:
+		return k, statusOf(k), nil
+	case unknown:
+		return Key{}, Unknown, nil
+	}
+	if err := c.loadSince(ctx, seen); err != nil {
+		return Key{}, Unknown, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	key, ok = c.keys[name]
-	if !ok {
-		c.missed[name] = true
+	if k, ok := c.keys[n]; ok {
+		return k, statusOf(k), nil
 	}
-	return key, ok, nil
+	if len(c.unknown) >= maxUnknown {
+		clear(c.unknown)
+	}
+	c.unknown[n] = struct{}{}
+	return Key{}, Unknown, nil
 }
 
-// Ordered returns cols, key columns that the plugin named (pgoutput's
-// replica identity, in column order), in the order of schema.table's
-// primary key when the cache knows it with the same columns, so that a
-// composite key reads the same whichever plugin names it. Otherwise cols
-// as given. It never refreshes: the plugin's word is enough to know the
-// table has a key.
-func (c *Cache) Ordered(schema, table string, cols []string) []string {
+// Recheck reloads because a change contradicts the cached key of n (a key
+// column it lacks, or an old key of a table cached as keyless), then
+// returns the key as Lookup does. The same contradiction of the same
+// cached key reloads once: some are lasting (a keyless table under
+// REPLICA IDENTITY FULL always sends its old row).
+func (c *Cache) Recheck(ctx context.Context, n Name) (Key, Status, error) {
+	c.mu.RLock()
+	k, ok := c.keys[n]
+	last, done := c.rechecked[n]
+	seen := c.loads
+	c.mu.RUnlock()
+	if ok && done && slices.Equal(last, k.Columns) {
+		return k, statusOf(k), nil
+	}
+	if err := c.loadSince(ctx, seen); err != nil {
+		return k, Unknown, err
+	}
+	c.mu.Lock()
+	k, ok = c.keys[n]
+	if len(c.rechecked) >= maxUnknown {
+		clear(c.rechecked)
+	}
+	c.rechecked[n] = k.Columns
+	c.mu.Unlock()
+	if !ok {
+		return c.Lookup(ctx, n)
+	}
+	return k, statusOf(k), nil
+}
+
+// Ordered returns cols, key columns that the plugin named (in column
+// order), in the order of n's key when the cache knows it with the same
+// columns, so that a composite key reads the same whichever plugin names
+// it. Otherwise cols as given. It never reads the catalog: the plugin's
+// word is enough to know the table has a key.
+func (c *Cache) Ordered(n Name, cols []string) []string {
 	if len(cols) < 2 {
 		return cols
 	}
 	c.mu.RLock()
-	key, ok := c.keys[schema+"."+table]
+	key, ok := c.keys[n]
 	c.mu.RUnlock()
-	if !ok || len(key) != len(cols) {
+	if !ok || len(key.Columns) != len(cols) {
 		return cols
 	}
-	for _, k := range key {
+	for _, k := range key.Columns {
 		if !slices.Contains(cols, k) {
 			return cols
 		}
 	}
-	return key
+	return key.Columns
 }
 
-// RefreshEvery refreshes on every tick of interval and on every value from
-// hup (SIGHUP), until ctx ends. A failed refresh is logged; the old keys stay.
-func (c *Cache) RefreshEvery(ctx context.Context, interval time.Duration, hup <-chan struct{}) error {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		case <-hup:
-			c.log.Info("SIGHUP: refreshing the primary-key cache")
-		}
-		if err := c.Refresh(ctx); err != nil && ctx.Err() == nil {
-			c.log.Warn("primary-key cache refresh failed; keeping the old keys", "err", err)
-		}
-	}
-}
-
-// keysQuery lists every primary key of the database, key columns in key
-// order, in one round trip.
-const keysQuery = `
-SELECT n.nspname, c.relname, array_agg(a.attname::text ORDER BY k.ord)
-FROM pg_catalog.pg_index i
-JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
-JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
-JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-WHERE i.indisprimary
-  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-  AND n.nspname NOT LIKE 'pg\_toast%'
-GROUP BY n.nspname, c.relname`
-
-// PGLoader loads keys over a fresh connection each time, so that an hourly
-// refresh needs no connection kept open in between.
-func PGLoader(cfg *pgx.ConnConfig) Loader {
-	return func(ctx context.Context) (Keys, error) {
-		conn, err := pgx.ConnectConfig(ctx, cfg)
-		if err != nil {
-			return nil, fmt.Errorf("connect to Postgres: %w", err)
-		}
-		defer conn.Close(context.Background())
-		rows, err := conn.Query(ctx, keysQuery)
-		if err != nil {
-			return nil, fmt.Errorf("query primary keys: %w", err)
-		}
-		keys := Keys{}
-		var schema, table string
-		var cols []string
-		_, err = pgx.ForEachRow(rows, []any{&schema, &table, &cols}, func() error {
-			keys[schema+"."+table] = cols
-			cols = nil
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("read primary keys: %w", err)
-		}
-		return keys, nil
-	}
-}
-
-// TableLister lists the connected database's user tables.
-type TableLister func(ctx context.Context) ([]decode.Table, error)
-
-// tablesQuery lists the ordinary and partitioned tables outside the system
-// schemas, with the spelling test_decoding gives them (quoted where needed).
-const tablesQuery = `
-SELECT n.nspname, c.relname, quote_ident(n.nspname) || '.' || quote_ident(c.relname)
-FROM pg_catalog.pg_class c
-JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p')
-  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-  AND n.nspname NOT LIKE 'pg\_toast%'`
-
-// PGTables lists tables over a fresh connection.
-func PGTables(cfg *pgx.ConnConfig) TableLister {
-	return func(ctx context.Context) ([]decode.Table, error) {
-		conn, err := pgx.ConnectConfig(ctx, cfg)
-		if err != nil {
-			return nil, fmt.Errorf("connect to Postgres: %w", err)
-		}
-		defer conn.Close(context.Background())
-		rows, err := conn.Query(ctx, tablesQuery)
-		if err != nil {
-			return nil, fmt.Errorf("list tables: %w", err)
-		}
-		var tables []decode.Table
-		var t decode.Table
-		_, err = pgx.ForEachRow(rows, []any{&t.Schema, &t.Name, &t.Raw}, func() error {
-			tables = append(tables, t)
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("read tables: %w", err)
-		}
-		return tables, nil
-	}
+// Fixed is a Source of keys that never change.
+func Fixed(keys Keys) Source {
+	return Loader(func(context.Context) (Keys, error) { return keys, nil })
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,7 +13,7 @@ import (
 	"github.com/pg2kinesis/pg2kinesis/internal/testenv"
 )
 
-func TestPGLoaderReadsKeysInKeyOrder(t *testing.T) {
+func TestPGLoadsKeysInKeyOrder(t *testing.T) {
 	dsn := testenv.Database(t)
 	conn := testenv.Connect(t, dsn)
 	for _, sql := range []string{
@@ -23,6 +24,20 @@ func TestPGLoaderReadsKeysInKeyOrder(t *testing.T) {
 		`CREATE TABLE nokey (v text)`,
 		`CREATE TABLE dropped (x int, id int PRIMARY KEY)`,
 		`ALTER TABLE dropped DROP COLUMN x`,
+		// Dots in names: two tables, not one "a.b.c".
+		`CREATE SCHEMA "a.b"`, `CREATE SCHEMA a`,
+		`CREATE TABLE "a.b".c (x int PRIMARY KEY)`,
+		`CREATE TABLE a."b.c" (y int PRIMARY KEY)`,
+		// The replica identity index is the key, not the primary key.
+		`CREATE TABLE by_index (id int PRIMARY KEY, u int NOT NULL, w int NOT NULL)`,
+		`CREATE UNIQUE INDEX by_index_wu ON by_index (w, u)`,
+		`ALTER TABLE by_index REPLICA IDENTITY USING INDEX by_index_wu`,
+		// Under FULL or NOTHING the primary key still is.
+		`CREATE TABLE full_pk (id int PRIMARY KEY, v text)`,
+		`ALTER TABLE full_pk REPLICA IDENTITY FULL`,
+		`CREATE TABLE parted (id int, at date, PRIMARY KEY (id, at)) PARTITION BY RANGE (at)`,
+		`CREATE TABLE parted_1 PARTITION OF parted FOR VALUES FROM ('2020-01-01') TO ('2030-01-01')`,
+		`CREATE TEMP TABLE temporary (id int PRIMARY KEY)`,
 	} {
 		if _, err := conn.Exec(t.Context(), sql); err != nil {
 			t.Fatalf("%s: %v", sql, err)
@@ -32,92 +47,290 @@ func TestPGLoaderReadsKeysInKeyOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := PGLoader(cfg)(t.Context())
+	pg := NewPG(PGConfig(cfg))
+	defer pg.Close()
+	keys, err := pg.Load(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := Keys{
-		"public.single":           {"id"},
-		"public.composite":        {"c", "a"},
-		`Odd Schema.Weird "name"`: {"Key Col"},
-		"public.dropped":          {"id"},
+		{"public", "single"}:           PK("id"),
+		{"public", "composite"}:        PK("c", "a"),
+		{"Odd Schema", `Weird "name"`}: PK("Key Col"),
+		{"public", "nokey"}:            {},
+		{"public", "dropped"}:          PK("id"),
+		{"a.b", "c"}:                   PK("x"),
+		{"a", "b.c"}:                   PK("y"),
+		{"public", "by_index"}:         {Columns: []string{"w", "u"}, Index: true},
+		{"public", "full_pk"}:          PK("id"),
+		{"public", "parted"}:           PK("id", "at"),
+		{"public", "parted_1"}:         PK("id", "at"),
 	}
 	if !reflect.DeepEqual(keys, want) {
-		t.Fatalf("keys = %v, want %v", keys, want)
+		t.Fatalf("keys =\n%v\nwant\n%v", keys, want)
 	}
 }
 
-func TestUnknownTableRefreshesOnce(t *testing.T) {
-	loads := 0
-	current := Keys{"public.a": {"id"}}
-	c := New(func(context.Context) (Keys, error) { loads++; return current, nil }, nil)
-	ctx := context.Background()
-	if err := c.Refresh(ctx); err != nil {
+// TestPGVersionChangesWithKeys: every statement that can change a key
+// changes the version, and the one connection survives them all.
+func TestPGVersionChangesWithKeys(t *testing.T) {
+	dsn := testenv.Database(t)
+	conn := testenv.Connect(t, dsn)
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
 		t.Fatal(err)
 	}
-
-	if key, ok, _ := c.Key(ctx, "public", "a"); !ok || key[0] != "id" || loads != 1 {
-		t.Fatalf("known table: %v %t after %d loads", key, ok, loads)
+	connects := 0
+	pg := NewPG(func(ctx context.Context) (*pgx.Conn, error) { connects++; return pgx.ConnectConfig(ctx, cfg) })
+	defer pg.Close()
+	if _, err := conn.Exec(t.Context(), `CREATE TABLE t (id int PRIMARY KEY, k int NOT NULL, v text); CREATE UNIQUE INDEX t_kv ON t (k, id)`); err != nil {
+		t.Fatal(err)
 	}
-	// A new table appears: the first lookup refreshes and finds it.
-	current = Keys{"public.a": {"id"}, "public.b": {"x", "y"}}
-	if key, ok, _ := c.Key(ctx, "public", "b"); !ok || len(key) != 2 || loads != 2 {
-		t.Fatalf("new table: %v %t after %d loads", key, ok, loads)
+	last, err := pg.Version(t.Context())
+	if err != nil {
+		t.Fatal(err)
 	}
-	// A table without a key refreshes once, then is known to have none.
-	for i := 0; i < 3; i++ {
-		if _, ok, _ := c.Key(ctx, "public", "nokey"); ok {
-			t.Fatal("nokey has no primary key")
+	for _, sql := range []string{
+		`CREATE TABLE late (id int, v text)`,
+		`ALTER TABLE late ADD PRIMARY KEY (id)`,
+		`ALTER TABLE t DROP CONSTRAINT t_pkey, ADD PRIMARY KEY (k)`,
+		`ALTER TABLE t REPLICA IDENTITY USING INDEX t_kv`,
+		`ALTER TABLE t REPLICA IDENTITY DEFAULT`,
+		`ALTER TABLE t RENAME TO t_old`,
+		`DROP TABLE late`,
+		`BEGIN; DROP TABLE t_old; CREATE TABLE t_old (uid text PRIMARY KEY); COMMIT`,
+	} {
+		if _, err := conn.Exec(t.Context(), sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+		v, err := pg.Version(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v == last {
+			t.Errorf("version %s unchanged after %s", v, sql)
+		}
+		last = v
+	}
+	// Statements that cannot change a key need not change it.
+	for _, sql := range []string{`INSERT INTO t_old VALUES ('a')`, `CREATE TEMP TABLE scratch (id int PRIMARY KEY)`, `ANALYZE t_old`, `VACUUM t_old`} {
+		if _, err := conn.Exec(t.Context(), sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+		if v, _ := pg.Version(t.Context()); v != last {
+			t.Errorf("version changed by %s", sql)
 		}
 	}
-	if loads != 3 {
-		t.Fatalf("%d loads, want 3: one refresh for the unknown table, not one per change", loads)
-	}
-	// A scheduled refresh forgets that, so a key added later is found.
-	current = Keys{"public.nokey": {"id"}}
-	if err := c.Refresh(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, ok, _ := c.Key(ctx, "public", "nokey"); !ok {
-		t.Fatal("key added later not found after refresh")
+	if connects != 1 {
+		t.Errorf("%d connections, want 1", connects)
 	}
 }
 
-func TestFailedRefreshKeepsOldKeys(t *testing.T) {
-	fail := false
-	c := New(func(context.Context) (Keys, error) {
-		if fail {
-			return nil, errors.New("db down")
-		}
-		return Keys{"public.a": {"id"}}, nil
-	}, nil)
+// source is a Source whose keys and version a test sets.
+type source struct {
+	mu      sync.Mutex
+	keys    Keys
+	version string
+	loads   int
+	fail    error
+}
+
+func (s *source) Load(context.Context) (Keys, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail != nil {
+		return nil, s.fail
+	}
+	s.loads++
+	return s.keys, nil
+}
+
+func (s *source) Version(context.Context) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.version, s.fail
+}
+
+func (s *source) set(keys Keys, version string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.keys, s.version = keys, version
+}
+
+func (s *source) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.loads
+}
+
+func newCache(t *testing.T, src *source) *Cache {
+	t.Helper()
+	c := New(src, nil)
+	c.minGap = 0
+	if err := c.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestLookup(t *testing.T) {
 	ctx := context.Background()
-	_ = c.Refresh(ctx)
-	fail = true
+	src := &source{keys: Keys{{"public", "a"}: PK("id"), {"public", "nokey"}: {}}, version: "1"}
+	c := newCache(t, src)
+
+	if k, s, _ := c.Lookup(ctx, Name{"public", "a"}); s != Keyed || k.Columns[0] != "id" || src.count() != 1 {
+		t.Fatalf("known table: %v %s after %d loads", k, s, src.count())
+	}
+	// A keyless table is known to be keyless: no reload, however often.
+	for range 1000 {
+		if _, s, _ := c.Lookup(ctx, Name{"public", "nokey"}); s != Keyless {
+			t.Fatalf("nokey: %s", s)
+		}
+	}
+	if src.count() != 1 {
+		t.Fatalf("%d loads for a keyless table, want none after the first", src.count())
+	}
+	// A new table: the first lookup reloads and finds it.
+	src.set(Keys{{"public", "a"}: PK("id"), {"public", "b"}: PK("x", "y")}, "2")
+	if k, s, _ := c.Lookup(ctx, Name{"public", "b"}); s != Keyed || len(k.Columns) != 2 || src.count() != 2 {
+		t.Fatalf("new table: %v %s after %d loads", k, s, src.count())
+	}
+	// A name no table has (renamed or dropped): one reload, then Unknown
+	// without reloads, alternating with another such name.
+	for i := range 1000 {
+		for _, n := range []Name{{"public", "gone"}, {"public", "also_gone"}} {
+			if _, s, _ := c.Lookup(ctx, n); s != Unknown {
+				t.Fatalf("lookup %d of %s: %s", i, n, s)
+			}
+		}
+	}
+	if src.count() != 4 {
+		t.Fatalf("%d loads, want 4: one per unknown name", src.count())
+	}
+	// A later load that finds the name ends its unknown state.
+	src.set(Keys{{"public", "gone"}: PK("id")}, "3")
+	if changed, err := c.Check(ctx); !changed || err != nil {
+		t.Fatalf("Check = %t, %v", changed, err)
+	}
+	if _, s, _ := c.Lookup(ctx, Name{"public", "gone"}); s != Keyed {
+		t.Fatalf("gone after it came back: %s", s)
+	}
+}
+
+// "a.b".c and a."b.c" are two tables with two keys.
+func TestDottedNamesAreDistinct(t *testing.T) {
+	src := &source{keys: Keys{{"a.b", "c"}: PK("x"), {"a", "b.c"}: PK("y")}}
+	c := newCache(t, src)
+	for n, want := range map[Name]string{{"a.b", "c"}: "x", {"a", "b.c"}: "y"} {
+		if k, _, _ := c.Lookup(context.Background(), n); len(k.Columns) != 1 || k.Columns[0] != want {
+			t.Errorf("%q.%q: key %v, want %s", n.Schema, n.Table, k.Columns, want)
+		}
+	}
+}
+
+func TestCheckReloadsOnlyWhenTheVersionChanges(t *testing.T) {
+	ctx := context.Background()
+	src := &source{keys: Keys{{"public", "t"}: PK("id")}, version: "1"}
+	c := newCache(t, src)
+	for range 5 {
+		if changed, err := c.Check(ctx); changed || err != nil {
+			t.Fatalf("Check of an unchanged catalog = %t, %v", changed, err)
+		}
+	}
+	src.set(Keys{{"public", "t"}: PK("k")}, "2")
+	if changed, err := c.Check(ctx); !changed || err != nil {
+		t.Fatalf("Check of a changed catalog = %t, %v", changed, err)
+	}
+	if k, _ := c.Cached(Name{"public", "t"}); k.Columns[0] != "k" {
+		t.Fatalf("key after the check: %v", k.Columns)
+	}
+	if src.count() != 2 || c.Checks() != 6 {
+		t.Fatalf("%d loads and %d checks, want 2 and 6", src.count(), c.Checks())
+	}
+}
+
+func TestRecheckReloadsOncePerKey(t *testing.T) {
+	ctx := context.Background()
+	n := Name{"public", "rc"}
+	src := &source{keys: Keys{n: PK("id")}}
+	c := newCache(t, src)
+	src.set(Keys{n: PK("uid")}, "")
+	if k, s, _ := c.Recheck(ctx, n); s != Keyed || k.Columns[0] != "uid" {
+		t.Fatalf("after recheck: %v %s", k, s)
+	}
+	// The same contradiction again (a lasting one): no more reloads.
+	for range 100 {
+		_, _, _ = c.Recheck(ctx, n)
+	}
+	if src.count() != 2 {
+		t.Fatalf("%d loads, want 2", src.count())
+	}
+}
+
+func TestLoadsAreSpacedAndShared(t *testing.T) {
+	ctx := context.Background()
+	src := &source{keys: Keys{}}
+	c := New(src, nil)
+	c.minGap = 200 * time.Millisecond
+	if err := c.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for _, name := range []string{"x", "y", "z"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _, _ = c.Lookup(ctx, Name{"public", name})
+		}()
+	}
+	wg.Wait()
+	// The three concurrent misses wait for the gap, then share loads.
+	if elapsed := time.Since(start); elapsed < 150*time.Millisecond {
+		t.Fatalf("a reload came %s after the last, want about 200ms", elapsed)
+	}
+	if n := src.count(); n < 2 || n > 4 {
+		t.Fatalf("%d loads", n)
+	}
+}
+
+func TestFailedLoadKeepsOldKeys(t *testing.T) {
+	ctx := context.Background()
+	src := &source{keys: Keys{{"public", "a"}: PK("id")}}
+	c := newCache(t, src)
+	src.fail = errors.New("db down")
 	if err := c.Refresh(ctx); err == nil {
-		t.Fatal("want the loader's error")
+		t.Fatal("want the source's error")
 	}
-	if _, ok, _ := c.Key(ctx, "public", "a"); !ok {
+	if _, s, _ := c.Lookup(ctx, Name{"public", "a"}); s != Keyed {
 		t.Fatal("old keys lost after a failed refresh")
 	}
-	if _, _, err := c.Key(ctx, "public", "b"); err == nil {
-		t.Fatal("lookup of an unknown table must report the failed refresh")
+	if _, _, err := c.Lookup(ctx, Name{"public", "b"}); err == nil {
+		t.Fatal("lookup of an unknown table must report the failed load")
+	}
+	// Not marked unknown: once the source is back, the name is looked for.
+	src.fail = nil
+	src.set(Keys{{"public", "b"}: PK("id")}, "")
+	if _, s, _ := c.Lookup(ctx, Name{"public", "b"}); s != Keyed {
+		t.Fatalf("after the outage: %s", s)
 	}
 }
 
-func TestRefreshEveryAndOnHUP(t *testing.T) {
-	loads := make(chan struct{}, 10)
-	c := New(func(context.Context) (Keys, error) { loads <- struct{}{}; return Keys{}, nil }, nil)
+func TestWatchChecksRefreshesAndHUP(t *testing.T) {
+	src := &source{keys: Keys{}, version: "1"}
+	c := newCache(t, src)
 	ctx, cancel := context.WithCancel(context.Background())
 	hup := make(chan struct{})
 	done := make(chan error)
-	go func() { done <- c.RefreshEvery(ctx, time.Hour, hup) }()
-	hup <- struct{}{}
-	select {
-	case <-loads:
-	case <-time.After(5 * time.Second):
-		t.Fatal("SIGHUP did not refresh")
+	go func() { done <- c.Watch(ctx, time.Hour, 10*time.Millisecond, hup) }()
+	waitFor(t, "checks", func() bool { return c.Checks() >= 3 })
+	if src.count() != 1 {
+		t.Fatalf("%d loads while the version stayed", src.count())
 	}
+	src.set(Keys{{"public", "new"}: PK("id")}, "2")
+	waitFor(t, "a reload after the version changed", func() bool { return src.count() == 2 })
+	hup <- struct{}{}
+	waitFor(t, "a reload on SIGHUP", func() bool { return src.count() == 3 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -125,12 +338,17 @@ func TestRefreshEveryAndOnHUP(t *testing.T) {
 
 	ctx, cancel = context.WithCancel(context.Background())
 	defer cancel()
-	go func() { _ = c.RefreshEvery(ctx, 20*time.Millisecond, nil) }()
-	for i := 0; i < 2; i++ {
-		select {
-		case <-loads:
-		case <-time.After(5 * time.Second):
-			t.Fatal("scheduled refresh did not happen")
+	go func() { _ = c.Watch(ctx, 20*time.Millisecond, 0, nil) }()
+	waitFor(t, "scheduled refreshes", func() bool { return src.count() >= 5 })
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s in 5s", what)
 		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

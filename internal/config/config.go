@@ -51,6 +51,7 @@ type Config struct {
 
 	StatusInterval    time.Duration
 	PKRefreshInterval time.Duration
+	PKCheckInterval   time.Duration
 	ShutdownTimeout   time.Duration
 
 	LogFormat string     // text or json
@@ -157,6 +158,9 @@ func (c *Config) validate(raw rawValues) error {
 	}
 	if err := c.validateObservability(); err != nil {
 		return err
+	}
+	if c.PKCheckInterval < 0 {
+		return usagef("invalid --pk-check-interval %s: must be 0 (no checks) or more", c.PKCheckInterval)
 	}
 	for _, d := range []struct {
 		flag string

@@ -137,6 +137,12 @@ type Event struct {
 	// REPLICA IDENTITY DEFAULT (the primary key) or USING INDEX. Nil
 	// otherwise; the catalog then names the primary key.
 	IdentityKey []string
+	// PrimaryKey names the table's primary-key columns as of the change,
+	// in column order, when the plugin says them (wal2json's include-pk);
+	// KeyStated tells an empty one (a table without a primary key then)
+	// from one the plugin did not say.
+	PrimaryKey []string
+	KeyStated  bool
 	// New is the new row: insert and update.
 	New []Column
 	// Old is what the plugin gives of the old row: the key (REPLICA
@@ -163,6 +169,7 @@ func (e *Event) Reset() {
 		UnchangedToast: e.UnchangedToast[:0],
 		Truncated:      e.Truncated[:0],
 		MessageContent: e.MessageContent[:0],
+		PrimaryKey:     e.PrimaryKey[:0],
 	}
 }
 

@@ -51,7 +51,8 @@ func ParsePlugin(name string) (Plugin, error) {
 // StartOptions are the START_REPLICATION plugin options our parsers rely on,
 // already quoted for the replication protocol. wal2json is read in
 // format-version 2 (one message per change, so a huge transaction is never
-// held whole in memory) with the xid, commit time and LSNs included;
+// held whole in memory) with the xid, commit time, LSNs and the primary
+// key as of each change included (include-pk, wal2json 2.3 and later);
 // test_decoding with the commit time. pgoutput's depend on the server and
 // the publication: see the source.
 func (p Plugin) StartOptions() []string {
@@ -64,6 +65,7 @@ func (p Plugin) StartOptions() []string {
 			`"include-xids" '1'`,
 			`"include-timestamp" '1'`,
 			`"include-lsn" '1'`,
+			`"include-pk" '1'`,
 		}
 	default:
 		return nil

@@ -120,7 +120,7 @@ func (k *Kinesis) ObserveCall(d time.Duration) {
 // then published, filtered out, or skipped (read = published + filtered +
 // skipped, each a metric of its own so that a sum never counts twice).
 type Changes struct {
-	read, published, filtered, skipped *prometheus.CounterVec
+	read, published, filtered, skipped, unknown *prometheus.CounterVec
 
 	mu     sync.Mutex
 	tables int            // distinct tables labelled so far
@@ -149,11 +149,14 @@ func NewChanges() *Changes {
 		published: vec("changes_published_total", "Changes handed to the sink as records.", "table", "op"),
 		filtered:  vec("changes_filtered_total", "Changes left out by --table-pat or --operations.", "table", "op"),
 		skipped:   vec("changes_skipped_total", "Changes not published: reason no_primary_key or oversize.", "table", "op", "reason"),
+		unknown: vec("changes_unknown_table_total",
+			"Changes of a table the key cache does not know (renamed or dropped since, with test_decoding), published with the old key they carry or none; also counted as published.",
+			"table", "op"),
 	}
 }
 
 func (c *Changes) register(reg *prometheus.Registry) {
-	reg.MustRegister(c.read, c.published, c.filtered, c.skipped)
+	reg.MustRegister(c.read, c.published, c.filtered, c.skipped, c.unknown)
 }
 
 // Table returns the counters of one table, named schema.table; call it
@@ -177,10 +180,10 @@ func (c *Changes) Table(schema, name string) *TableCounters {
 // shows only what happened; after that, counting is an atomic add, not a
 // label lookup.
 type TableCounters struct {
-	c                         *Changes
-	label                     string
-	read, published, filtered [decode.Truncate + 1]prometheus.Counter
-	skipped                   map[string]prometheus.Counter
+	c                                  *Changes
+	label                              string
+	read, published, filtered, unknown [decode.Truncate + 1]prometheus.Counter
+	skipped                            map[string]prometheus.Counter
 }
 
 func (t *TableCounters) counter(arr *[decode.Truncate + 1]prometheus.Counter, vec *prometheus.CounterVec, op decode.Op) prometheus.Counter {
@@ -201,6 +204,11 @@ func (t *TableCounters) Published(op decode.Op) { t.counter(&t.published, t.c.pu
 
 // Filtered counts a change left out by the filters.
 func (t *TableCounters) Filtered(op decode.Op) { t.counter(&t.filtered, t.c.filtered, op).Inc() }
+
+// UnknownTable counts a change of a table the key cache does not know.
+func (t *TableCounters) UnknownTable(op decode.Op) {
+	t.counter(&t.unknown, t.c.unknown, op).Inc()
+}
 
 // Skipped counts a change not published, for reason.
 func (t *TableCounters) Skipped(op decode.Op, reason string) {

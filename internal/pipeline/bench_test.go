@@ -48,7 +48,7 @@ func BenchmarkHandler(b *testing.B) {
 func benchHandler(b *testing.B, plugin decode.Plugin, name string, rows int, beginText, rowText, commitText string) {
 	p, _ := newParser(plugin)
 	f, _ := format.New(name, format.Options{Plugin: plugin})
-	keys := catalog.New(func(context.Context) (catalog.Keys, error) { return catalog.Keys{"public.t": {"id"}}, nil }, nil)
+	keys := catalog.New(catalog.Fixed(catalog.Keys{{Schema: "public", Table: "t"}: catalog.PK("id")}), nil)
 	src := source.New(source.Config{})
 	tr := checkpoint.New(0)
 	snk := &countingSink{}

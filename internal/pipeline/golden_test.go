@@ -47,11 +47,19 @@ type variant struct {
 
 var variants = []variant{{"CSV", "CSV", false}, {"CSVPayload", "CSVPayload", false}, {"full-change", "CSVPayload", true}, {"JSON", "JSON", false}}
 
-// goldenKeys are the primary keys that workload.sql creates.
+// goldenKeys are the tables that workload.sql creates, with their keys.
 var goldenKeys = catalog.Keys{
-	"public.text_key": {"k"}, "public.composite": {"a", "b"}, "public.uuid_key": {"id"},
-	"Sales Dept.Order": {"Order Id"}, "public.orders": {"code"}, "public.docs": {"id"},
-	"public.types": {"id"}, "public.full_ident": {"id"}, "public.t1": {"id"}, "public.t2": {"id"},
+	{Schema: "public", Table: "text_key"}:   catalog.PK("k"),
+	{Schema: "public", Table: "composite"}:  catalog.PK("a", "b"),
+	{Schema: "public", Table: "uuid_key"}:   catalog.PK("id"),
+	{Schema: "public", Table: "nokey"}:      {},
+	{Schema: "Sales Dept", Table: "Order"}:  catalog.PK("Order Id"),
+	{Schema: "public", Table: "orders"}:     catalog.PK("code"),
+	{Schema: "public", Table: "docs"}:       catalog.PK("id"),
+	{Schema: "public", Table: "types"}:      catalog.PK("id"),
+	{Schema: "public", Table: "full_ident"}: catalog.PK("id"),
+	{Schema: "public", Table: "t1"}:         catalog.PK("id"),
+	{Schema: "public", Table: "t2"}:         catalog.PK("id"),
 }
 
 // captured is one plugin message: text (Data), or binary as hex (pgoutput).
@@ -129,7 +137,7 @@ func labelled(t *testing.T, p decode.Plugin, v variant, msgs []captured) []strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := catalog.New(func(context.Context) (catalog.Keys, error) { return goldenKeys, nil }, nil)
+	keys := catalog.New(catalog.Fixed(goldenKeys), nil)
 	snk := &captureSink{}
 	cfg := Config{FullChange: v.fullChange}
 	h := newChangeHandler(source.New(source.Config{}), checkpoint.New(0), handlerParser, filter.New(nil, nil), keys, f, snk, cfg, nil)

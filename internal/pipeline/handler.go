@@ -41,22 +41,22 @@ type changeHandler struct {
 	partitionKey string // xid, table, pk or const
 	skipOversize bool
 
-	buf         []byte
-	keyBuf      []byte
-	xid         uint32 // the transaction whose xid xidKey holds
-	xidKey      string
-	streams     *streams // pgoutput's streamed transactions; nil for other plugins
-	delivery    *delivery
-	noKeyWarned map[string]bool
-	// oversizeWarned: tables whose first oversize skip has been warned of
-	oversizeWarned map[string]bool
-	skippedNoKey   int // changes of tables without a primary key, not published
-	skippedLarge   int // changes over the record limit, skipped by --oversize=skip
+	buf      []byte
+	keyBuf   []byte
+	xid      uint32 // the transaction whose xid xidKey holds
+	xidKey   string
+	streams  *streams // pgoutput's streamed transactions; nil for other plugins
+	delivery *delivery
+	// The tables warned of once: without a key, unknown to the catalog,
+	// with a change too large.
+	noKeyWarned, unknownWarned, oversizeWarned map[catalog.Name]bool
+	skippedNoKey                               int // changes of tables without a primary key, not published
+	skippedLarge                               int // changes over the record limit, skipped by --oversize=skip
 
 	stats   *stats
 	changes *metrics.Changes
-	tables  map[string]*tableCounters // by decode.Table.Raw
-	last    *tableCounters            // the last table counted: usually the next one too
+	tables  map[catalog.Name]*tableCounters
+	last    *tableCounters // the last table counted: usually the next one too
 
 	// The open transaction's commit LSN and time, when its begin message
 	// gives them (wal2json, pgoutput): not every change message repeats
@@ -81,8 +81,9 @@ func newChangeHandler(src *source.Source, tr *checkpoint.Tracker, p parser, f *f
 	return &changeHandler{
 		src: src, tracker: tr, parser: p, filter: f, keys: keys, format: fm, sink: snk, log: log,
 		fullChange: cfg.FullChange, partitionKey: pk, skipOversize: cfg.Oversize == "skip",
-		noKeyWarned: map[string]bool{}, oversizeWarned: map[string]bool{}, delivery: newDelivery(log),
-		stats: &stats{}, changes: changes, tables: map[string]*tableCounters{},
+		noKeyWarned: map[catalog.Name]bool{}, unknownWarned: map[catalog.Name]bool{}, oversizeWarned: map[catalog.Name]bool{},
+		delivery: newDelivery(log),
+		stats:    &stats{}, changes: changes, tables: map[catalog.Name]*tableCounters{},
 	}
 }
 
@@ -177,9 +178,9 @@ func (h *changeHandler) publish(ctx context.Context, ev *decode.Event, t decode.
 		counts.Filtered(ev.Op)
 		return nil
 	}
-	key, ok, err := h.key(ctx, ev, t)
+	key, how, err := h.key(ctx, ev, t)
 	if err != nil {
-		err = fmt.Errorf("primary key of %s (change at LSN %s): %w", t.Raw, ev.LSN, err)
+		err = fmt.Errorf("key of %s (change at LSN %s): %w", t.Raw, ev.LSN, err)
 		if source.Transient(err) {
 			// Postgres or the network is down for a moment: reconnect
 			// and read the change again, rather than stop.
@@ -187,14 +188,21 @@ func (h *changeHandler) publish(ctx context.Context, ev *decode.Event, t decode.
 		}
 		return err
 	}
-	if !ok && !h.fullChange {
+	switch {
+	case how == keyless && !h.fullChange:
 		h.skippedNoKey++
 		counts.Skipped(ev.Op, metrics.SkipNoPrimaryKey)
-		if !h.noKeyWarned[t.Raw] {
-			h.noKeyWarned[t.Raw] = true
+		if h.warnOnce(h.noKeyWarned, t) {
 			h.log.Warn("table has no primary key: its changes are not published (add a primary key, or run with --full-change)", "table", t.Raw)
 		}
 		return nil
+	case how == unknownTable:
+		counts.UnknownTable(ev.Op)
+		if h.warnOnce(h.unknownWarned, t) {
+			h.log.Warn("the catalog has no table of this name any more (renamed or dropped since the change was made): "+
+				"its changes are published with the old key they carry, or none (test_decoding names no key; wal2json and pgoutput do)",
+				"table", t.Raw, "op", ev.Op, "lsn", ev.LSN)
+		}
 	}
 	h.buf = h.format.Append(h.buf[:0], ev, t, key)
 	seq := h.tracker.Record()
@@ -209,8 +217,7 @@ func (h *changeHandler) publish(ctx context.Context, ev *decode.Event, t decode.
 		counts.Skipped(ev.Op, metrics.SkipOversize)
 		// Warn once per table; every skip is counted, and logged at debug
 		// level, so that a table of large rows cannot flood the log.
-		if !h.oversizeWarned[t.Raw] {
-			h.oversizeWarned[t.Raw] = true
+		if h.warnOnce(h.oversizeWarned, t) {
 			h.log.Warn("skipping a change too large for Kinesis (--oversize=skip); further ones of this table are logged at debug level and counted in pg2kinesis_changes_skipped_total",
 				"change", what, "err", err)
 		} else {
@@ -227,13 +234,14 @@ func (h *changeHandler) publish(ctx context.Context, ev *decode.Event, t decode.
 	return err
 }
 
-// key names t's primary-key columns: the replica identity that the plugin
-// named (pgoutput), else the catalog's.
-func (h *changeHandler) key(ctx context.Context, ev *decode.Event, t decode.Table) ([]string, bool, error) {
-	if ev.IdentityKey != nil {
-		return h.keys.Ordered(t.Schema, t.Name, ev.IdentityKey), true, nil
+// warnOnce reports whether t is not in warned yet, and adds it.
+func (h *changeHandler) warnOnce(warned map[catalog.Name]bool, t decode.Table) bool {
+	n := catalog.Name{Schema: t.Schema, Table: t.Name}
+	if warned[n] {
+		return false
 	}
-	return h.keys.Key(ctx, t.Schema, t.Name)
+	warned[n] = true
+	return true
 }
 
 // partition is the record's partition key per --partition-key. Kinesis

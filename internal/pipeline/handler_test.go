@@ -36,6 +36,9 @@ func (s *heldSink) Put(_ context.Context, r sink.Record) error {
 	return nil
 }
 
+// testKeys are the tables the handler tests' changes name.
+var testKeys = catalog.Keys{{Schema: "public", Table: "items"}: catalog.PK("id"), {Schema: "public", Table: "nokey"}: {}}
+
 func testHandler(t *testing.T, snk sink.Sink, flt *filter.Filter, cfg Config) (*changeHandler, *source.Source, *checkpoint.Tracker) {
 	t.Helper()
 	name := "CSV"
@@ -46,9 +49,7 @@ func testHandler(t *testing.T, snk sink.Sink, flt *filter.Filter, cfg Config) (*
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := catalog.New(func(context.Context) (catalog.Keys, error) {
-		return catalog.Keys{"public.items": {"id"}}, nil
-	}, nil)
+	keys := catalog.New(catalog.Fixed(testKeys), nil)
 	src := source.New(source.Config{})
 	tr := checkpoint.New(0)
 	if cs, ok := snk.(*captureSink); ok {
@@ -224,7 +225,7 @@ func TestHandlerCarriesCommitPosition(t *testing.T) {
 		t.Helper()
 		ps, _ := newParser(p)
 		f, _ := format.New("JSON", format.Options{Plugin: p})
-		keys := catalog.New(func(context.Context) (catalog.Keys, error) { return catalog.Keys{"public.items": {"id"}}, nil }, nil)
+		keys := catalog.New(catalog.Fixed(testKeys), nil)
 		snk := &captureSink{}
 		h := newChangeHandler(source.New(source.Config{}), checkpoint.New(0), ps, filter.New(nil, nil), keys, f, snk, Config{}, nil)
 		for i, m := range msgs {
@@ -271,7 +272,7 @@ func TestDeliveryLogged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := catalog.New(func(context.Context) (catalog.Keys, error) { return catalog.Keys{"public.items": {"id"}}, nil }, nil)
+	keys := catalog.New(catalog.Fixed(testKeys), nil)
 	tr := checkpoint.New(0)
 	h := newChangeHandler(source.New(source.Config{}), tr, testdecoding.New(), filter.New(nil, nil), keys, f, snk, Config{}, log)
 	at := time.Now().Add(-1500 * time.Millisecond).UTC().Format("2006-01-02 15:04:05.999999-07")

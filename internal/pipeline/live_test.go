@@ -86,7 +86,9 @@ func startLive(t *testing.T, dsn string, cfg Config) *captureSink {
 	snk := &captureSink{}
 	cfg.NewSink = func(ack sink.AckFunc) (sink.Sink, error) { snk.ack = ack; return snk, nil }
 	if cfg.Keys == nil {
-		cfg.Keys = catalog.PGLoader(queryConn)
+		pg := catalog.NewPG(catalog.PGConfig(queryConn))
+		t.Cleanup(pg.Close)
+		cfg.Keys = pg
 	}
 	cfg.PKRefreshInterval = time.Hour
 	ctx, cancel := context.WithCancel(context.Background())

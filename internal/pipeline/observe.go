@@ -30,19 +30,20 @@ type stats struct {
 // tableCounters are one table's change counters, under the key that found
 // them (a copy: the event's strings may alias the parser's buffers).
 type tableCounters struct {
-	raw string
+	name catalog.Name
 	*metrics.TableCounters
 }
 
 // counters returns t's change counters, made on first use.
 func (h *changeHandler) counters(t decode.Table) *tableCounters {
-	if h.last != nil && h.last.raw == t.Raw {
+	if h.last != nil && h.last.name.Table == t.Name && h.last.name.Schema == t.Schema {
 		return h.last
 	}
-	c, ok := h.tables[t.Raw]
+	c, ok := h.tables[catalog.Name{Schema: t.Schema, Table: t.Name}]
 	if !ok {
-		c = &tableCounters{raw: strings.Clone(t.Raw), TableCounters: h.changes.Table(t.Schema, t.Name)}
-		h.tables[c.raw] = c
+		n := catalog.Name{Schema: strings.Clone(t.Schema), Table: strings.Clone(t.Name)}
+		c = &tableCounters{name: n, TableCounters: h.changes.Table(t.Schema, t.Name)}
+		h.tables[n] = c
 	}
 	h.last = c
 	return c
@@ -85,8 +86,10 @@ func (o *observer) register(m *metrics.Metrics) {
 		})
 	m.CounterFunc("reconnects_total", "Replication sessions this process started after its first (after a lost connection, or getting the slot back from another process).",
 		func() float64 { return float64(max(o.src.Sessions(), 1) - 1) })
-	m.CounterFunc("pk_cache_refreshes_total", "Reloads of the primary-key cache (start, SIGHUP, schedule, unknown table).",
+	m.CounterFunc("pk_cache_refreshes_total", "Reloads of the key cache (start, SIGHUP, schedule, a changed catalog, an unknown table, a change that contradicts a cached key).",
 		func() float64 { return float64(o.keys.Refreshes()) })
+	m.CounterFunc("pk_cache_checks_total", "Checks of the catalog's version, which reload the key cache when a key may have changed.",
+		func() float64 { return float64(o.keys.Checks()) })
 }
 
 // state is the readiness check's input.

@@ -47,10 +47,13 @@ type Config struct {
 	// tables TablePat matches at start, instead of for all tables.
 	PublicationFromPattern bool
 
-	Keys              catalog.Loader
+	Keys              catalog.Source
 	Tables            catalog.TableLister // nil: no check of TablePat at start
 	PKRefreshInterval time.Duration
-	HUP               <-chan struct{} // each value refreshes the primary-key cache
+	// PKCheckInterval is the period of the checks of the catalog's
+	// version, which reload the keys when one may have changed (0: none).
+	PKCheckInterval time.Duration
+	HUP             <-chan struct{} // each value reloads the key cache
 
 	Logger *slog.Logger
 
@@ -152,7 +155,9 @@ func Run(ctx context.Context, cfg Config) error {
 	// A fatal error of any of them stops the source at once.
 	helpers := []func(context.Context) error{
 		snk.Run,
-		func(ctx context.Context) error { return keys.RefreshEvery(ctx, cfg.PKRefreshInterval, cfg.HUP) },
+		func(ctx context.Context) error {
+			return keys.Watch(ctx, cfg.PKRefreshInterval, cfg.PKCheckInterval, cfg.HUP)
+		},
 		func(ctx context.Context) error {
 			return obs.progress(ctx, cmp.Or(cfg.ProgressInterval, 10*time.Second), log)
 		},

@@ -34,14 +34,15 @@ func TestKeyReloadFailureReconnects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	load := catalog.PGLoader(queryConn)
+	pg := catalog.NewPG(catalog.PGConfig(queryConn))
+	defer pg.Close()
 	var loads atomic.Int32
-	keys := func(ctx context.Context) (catalog.Keys, error) {
+	keys := catalog.Loader(func(ctx context.Context) (catalog.Keys, error) {
 		if n := loads.Add(1); n == 2 || n == 3 { // the first is the start's
 			return nil, &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
 		}
-		return load(ctx)
-	}
+		return pg.Load(ctx)
+	})
 	slot := testenv.Name(t)
 	logs := &testenv.LogBuffer{}
 	snk := startLive(t, dsn, Config{
@@ -103,7 +104,7 @@ func TestKeyReloadErrorsRetried(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h, _, _ := testHandler(t, &captureSink{}, filter.New(nil, nil), Config{})
-			h.keys = catalog.New(func(context.Context) (catalog.Keys, error) { return nil, tc.err }, nil)
+			h.keys = catalog.New(catalog.Loader(func(context.Context) (catalog.Keys, error) { return nil, tc.err }), nil)
 			if err := feed(t, h, 1, "BEGIN 7"); err != nil {
 				t.Fatal(err)
 			}

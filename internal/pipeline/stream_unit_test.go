@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"context"
 	"encoding/hex"
 	"slices"
 	"strconv"
@@ -33,7 +32,7 @@ func pgoutputHandler(t *testing.T) (*changeHandler, *captureSink, *checkpoint.Tr
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := catalog.New(func(context.Context) (catalog.Keys, error) { return catalog.Keys{}, nil }, nil)
+	keys := catalog.New(catalog.Fixed(catalog.Keys{}), nil)
 	src := source.New(source.Config{})
 	tr := checkpoint.New(0)
 	snk := &captureSink{ack: func(seq uint64) { tr.Ack(seq) }}

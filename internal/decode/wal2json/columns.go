@@ -143,3 +143,47 @@ func (p *Parser) typeName() ([]byte, error) {
 	}
 	return nil, l.errAt("unterminated type name")
 }
+
+// keyNames reads include-pk's array of {"name","type"} objects: the names,
+// onto names.
+func (p *Parser) keyNames(names []string) ([]string, error) {
+	l := &p.lx
+	if err := l.expect('['); err != nil {
+		return names, err
+	}
+	for first := true; ; first = false {
+		more, err := l.next(first, ']')
+		if err != nil || !more {
+			return names, err
+		}
+		if err := l.expect('{'); err != nil {
+			return names, err
+		}
+		var name []byte
+		for first := true; ; first = false {
+			more, err := l.next(first, '}')
+			if err != nil {
+				return names, err
+			}
+			if !more {
+				break
+			}
+			k, err := l.key()
+			if err != nil {
+				return names, err
+			}
+			if string(k) == "name" {
+				name, err = l.str()
+			} else {
+				err = l.skip(maxDepth)
+			}
+			if err != nil {
+				return names, fmt.Errorf("key column %d: %q: %w", len(names)+1, k, err)
+			}
+		}
+		if name == nil {
+			return names, fmt.Errorf("key column %d without a name", len(names)+1)
+		}
+		names = append(names, p.intern(name))
+	}
+}

@@ -1,7 +1,7 @@
 // Package wal2json parses the messages of the wal2json output plugin in
 // format-version 2 (one JSON object per change, so a huge transaction is
 // never held whole), read with include-xids, include-timestamp and
-// include-lsn.
+// include-lsn and include-pk.
 //
 // What wal2json 2.5 prints on PostgreSQL 15, as checked against a server
 // (testdata/workload.sql):
@@ -23,6 +23,10 @@
 //   - UPDATE and DELETE of a table without a key or REPLICA IDENTITY FULL
 //     print nothing (a WARNING in the server log).
 //   - A non-transactional message has "xid" and "timestamp" null.
+//   - "pk" (include-pk) names the primary key's columns as of the change,
+//     in column order, as [{"name","type"}], [] for a table without one;
+//     "identity" is the replica identity's columns: the primary key's,
+//     the USING INDEX index's, or every column under FULL.
 package wal2json
 
 import (
@@ -159,6 +163,12 @@ func (p *Parser) field(k []byte, f *fields) error {
 		}
 		f.oldRow = true
 		p.ev.Old, err = p.columns(p.ev.Old)
+	case "pk":
+		if p.ev.KeyStated {
+			return errors.New("repeated")
+		}
+		p.ev.KeyStated = true
+		p.ev.PrimaryKey, err = p.keyNames(p.ev.PrimaryKey)
 	case "transactional":
 		f.transactional = true
 		switch {
@@ -173,7 +183,7 @@ func (p *Parser) field(k []byte, f *fields) error {
 		p.ev.MessagePrefix = p.intern(v)
 	case "content":
 		p.ev.MessageContent, err = l.str()
-	default: // nextlsn, origin, pk, and whatever later versions add
+	default: // nextlsn, origin, and whatever later versions add
 		err = l.skip(maxDepth)
 	}
 	return err
