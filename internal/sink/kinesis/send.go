@@ -2,6 +2,7 @@ package kinesis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -40,28 +41,43 @@ func (s *Sink) sendLoop(ctx context.Context, q *shardQueue, stop <-chan struct{}
 			continue
 		}
 		if err := s.deliver(ctx, q, batch); err != nil {
-			if ctx.Err() != nil {
-				return nil
+			if ctx.Err() != nil || errors.Is(err, errMisplaced) {
+				return nil // a misplaced aggregate waits for the reshard, and so does all behind it
 			}
 			return err
 		}
 	}
 }
 
+// errMisplaced stops a shard's sender when Kinesis stored its aggregate
+// on another shard than predicted (see Sink.reshard).
+var errMisplaced = errors.New("an aggregate was stored on another shard than predicted")
+
 // deliver sends batch until every entry is stored. After a partial
 // failure only the failed entries are sent again, in their order: the
 // batch holds at most one entry per partition key (one aggregate, or
-// distinct plain keys), so no key's records are reordered.
+// distinct plain keys), so no key's records are reordered. An aggregate
+// stored on another shard than predicted is not acknowledged: it stays at
+// the front of q, and deliver returns errMisplaced.
 func (s *Sink) deliver(ctx context.Context, q *shardQueue, batch []*entry) error {
 	pending := append([]*entry(nil), batch...)
 	sent := make(map[*entry]bool, len(batch))
 	for attempt := 0; ; attempt++ {
 		failed, class, err := s.putRecords(ctx, q, pending)
+		misplaced := false
 		for _, e := range pending {
 			if !failed[e] && err == nil {
+				if e.storedOn != "" {
+					misplaced = true
+					continue
+				}
 				sent[e] = true
 				s.ack(e)
 			}
+		}
+		if misplaced {
+			q.done(sent, time.Now())
+			return errMisplaced
 		}
 		if err == nil && len(failed) == 0 {
 			q.done(sent, time.Now())
@@ -148,6 +164,12 @@ func (s *Sink) putRecords(ctx context.Context, q *shardQueue, entries []*entry) 
 			continue
 		}
 		if res.ShardId != nil && *res.ShardId != q.id {
+			if entries[i].ehk != "" {
+				// Its user records were picked for q's range; the shard it
+				// landed on may not hold them all, and the KCL would then
+				// drop them all. Plain records are placed by their own key.
+				entries[i].storedOn = *res.ShardId
+			}
 			select {
 			case s.resharded <- struct{}{}:
 				s.log.Info("Kinesis stored a record on another shard than predicted: the stream was resharded; re-reading its shards",

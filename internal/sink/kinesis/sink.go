@@ -104,7 +104,14 @@ func (s *Sink) Put(ctx context.Context, r sink.Record) error {
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	q := s.queues[s.shards.route(r.PartitionKey)]
+	s.enqueue(r.PartitionKey, r.Data, r.Seq, held)
+	return nil
+}
+
+// enqueue appends a user record to its shard's queue; held is what it
+// counts against MaxBuffered, already acquired. Caller holds s.mu.
+func (s *Sink) enqueue(pk string, data []byte, seq uint64, held int) {
+	q := s.queues[s.shards.route(pk)]
 	q.mu.Lock()
 	// Wake the sender only when it has something new to do: arm its flush
 	// timer for a first record, or send a sealed aggregate or a full batch.
@@ -114,17 +121,17 @@ func (s *Sink) Put(ctx context.Context, r sink.Record) error {
 		q.oldest = time.Now()
 	}
 	if q.agg != nil {
-		if q.agg.Len() > 0 && q.agg.SizeWith(r.PartitionKey, r.Data) > maxRecordSize {
+		if q.agg.Len() > 0 && q.agg.SizeWith(pk, data) > maxRecordSize {
 			q.seal()
 			wake = true
 		}
-		q.agg.Add(r.PartitionKey, r.Data)
-		q.aggSeqs = append(q.aggSeqs, r.Seq)
+		q.agg.Add(pk, data)
+		q.aggSeqs = append(q.aggSeqs, seq)
 		q.aggUser += held
 	} else {
 		q.ready = append(q.ready, &entry{
-			data: append([]byte(nil), r.Data...), pk: r.PartitionKey, // Kinesis routes it by its key
-			seqs: []uint64{r.Seq}, userSize: held,
+			data: append([]byte(nil), data...), pk: pk, // Kinesis routes it by its key
+			seqs: []uint64{seq}, userSize: held,
 		})
 		wake = wake || len(q.ready) == maxCallRecords
 	}
@@ -132,7 +139,6 @@ func (s *Sink) Put(ctx context.Context, r sink.Record) error {
 	if wake {
 		q.signal()
 	}
-	return nil
 }
 
 // Bookkeeping per record, beyond its data and key, that the buffer counts:
@@ -145,12 +151,14 @@ const (
 )
 
 // held is what r counts against MaxBuffered while it waits.
-func (s *Sink) held(r sink.Record) int {
+func (s *Sink) held(r sink.Record) int { return s.heldFor(r.PartitionKey, r.Data) }
+
+func (s *Sink) heldFor(pk string, data []byte) int {
 	overhead := plainOverhead
 	if s.cfg.Aggregate {
 		overhead = aggregatedOverhead
 	}
-	return len(r.Data) + len(r.PartitionKey) + overhead
+	return len(data) + len(pk) + overhead
 }
 
 // maxUserRecord is the largest user record (data + key) that fits alone.
@@ -163,8 +171,8 @@ func (s *Sink) maxUserRecord(pk string) int {
 
 // Run sends until ctx ends or a fatal error: one goroutine per shard, one
 // request in flight per shard. When the stream was resharded it stops the
-// senders, sends what the old queues hold and starts again on the new
-// shards (see reshard).
+// senders, moves what the old queues hold to the new shards' queues and
+// starts again on the new shards (see reshard).
 func (s *Sink) Run(ctx context.Context) error {
 	defer close(s.stopped)
 	for {
