@@ -14,10 +14,11 @@ import (
 var errResharded = errors.New("the stream was resharded")
 
 // reshard moves the sink to the stream's current shards, with Put blocked
-// and every sender stopped between calls. As the KPL does, a record that
+// and every sender stopped between calls. As with the KPL, a record that
 // Kinesis stored on another shard than predicted is not taken as
 // delivered: an aggregate whose user records the shard it landed on does
-// not all hold is unpacked and its user records are routed again, since
+// not all hold is unpacked and its user records are routed again. All of
+// them, where the KPL sends again only the ones outside the shard's range:
 // the KCL drops such an aggregate whole. Then whatever the old queues hold
 // (aggregates built for the old shards, unpacked; plain records, as they
 // are) is routed again by the new shard map, queue by queue and in order.
