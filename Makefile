@@ -29,7 +29,8 @@ test: services lint
 	$(GO) test -race -count=1 ./...
 
 # The fault suite alone (make test runs it too): kill -9, Postgres restart,
-# Kinesis outage, network cut and silence, dropped slot, standby takeover.
+# Kinesis outage, network cut and silence, dropped slot, standby takeover,
+# reshard (split and merge) under load.
 # CI=true: a missing service fails the suite; a scenario that did not pass
 # (failed, skipped, or cut short by a panic or timeout) counts as failed.
 faults: services

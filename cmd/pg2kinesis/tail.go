@@ -14,8 +14,12 @@ import (
 
 const tailUsage = `Usage: pg2kinesis tail [flags]
 
-Reads a Kinesis stream from every shard, unpacks KPL aggregates and prints
-each record as <partition key> TAB <data>, one per line.
+Reads a Kinesis stream from every shard (a shard made by resharding after
+its parents), unpacks KPL aggregates and prints each record as
+<partition key> TAB <data>, one per line. As the Kinesis Client Library
+does, it drops an aggregate holding a record whose hash key is outside the
+range of the shard it was stored on, and says at the end how many records
+it dropped.
 
 Flags:
 `
@@ -72,7 +76,7 @@ func tail(ctx context.Context, args []string, getenv func(string) (string, bool)
 	w := bufio.NewWriter(stdout)
 	defer w.Flush()
 	printed := 0
-	err = kinesis.Tail(ctx, client, *stream, *from == "latest", func(r kinesis.TailRecord) error {
+	dropped, err := kinesis.Tail(ctx, client, *stream, *from == "latest", func(r kinesis.TailRecord) error {
 		fmt.Fprintf(w, "%s\t%s\n", r.PartitionKey, r.Data)
 		printed++
 		if *count > 0 && printed >= *count {
@@ -80,13 +84,16 @@ func tail(ctx context.Context, args []string, getenv func(string) (string, bool)
 		}
 		return w.Flush()
 	})
+	w.Flush()
+	if dropped > 0 {
+		fmt.Fprintf(stderr, "pg2kinesis tail: dropped %d records of aggregates stored on a shard whose hash key range does not hold them all, as a KCL consumer does\n", dropped)
+	}
 	if err != nil && !errors.Is(err, errStop) {
 		fmt.Fprintf(stderr, "pg2kinesis tail: %v\n", err)
 		return exitFatal
 	}
 	if *count > 0 && printed < *count && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		// The caller waited for count records (make demo does): say so.
-		w.Flush()
 		fmt.Fprintf(stderr, "pg2kinesis tail: %d of the %d records asked for (--count) within --timeout %s\n", printed, *count, *timeout)
 		return exitFatal
 	}

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
+	"github.com/pg2kinesis/pg2kinesis/internal/sink/kinesis/kpl"
 	"github.com/pg2kinesis/pg2kinesis/internal/testenv"
 )
 
@@ -50,5 +52,38 @@ func TestTail(t *testing.T) {
 				t.Fatalf("stderr %q, want one line with %q", errOut, tc.err)
 			}
 		})
+	}
+}
+
+// An aggregate on a shard whose range does not hold one of its records is
+// dropped whole, as the KCL drops it, and the count is said on stderr.
+func TestTailDropsAsTheKCL(t *testing.T) {
+	ep := testenv.KinesisEndpoint(t)
+	c := testenv.KinesisClient(t, ep)
+	stream := testenv.Stream(t, c, 2) // split at 2^127
+	var low, high string
+	for i := 0; low == "" || high == ""; i++ {
+		k := fmt.Sprintf("k%d", i)
+		if kpl.HashKey(k).Hi < 1<<63 {
+			low = k
+		} else {
+			high = k
+		}
+	}
+	put := func(ehk string, keys ...string) {
+		a := kpl.NewAggregator()
+		for _, k := range keys {
+			a.Add(k, []byte("of "+k))
+		}
+		if _, err := c.PutRecord(t.Context(), &kinesis.PutRecordInput{StreamName: aws.String(stream),
+			PartitionKey: aws.String(a.PartitionKey()), ExplicitHashKey: aws.String(ehk), Data: a.Encode(nil)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("0", low, high, low) // on the low shard, with a stray record
+	put("0", low)
+	out, errOut, code := runTail(t, "--kinesis-endpoint", ep, "-k", stream, "--timeout", "3s")
+	if code != 0 || out != low+"\tof "+low+"\n" || !strings.Contains(errOut, "dropped 3 records") {
+		t.Fatalf("exit %d, stdout %q, stderr %q; want the one record of the aggregate in range, and 3 dropped", code, out, errOut)
 	}
 }

@@ -3,49 +3,132 @@ package kinesis
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
-	"golang.org/x/sync/errgroup"
+	"github.com/pg2kinesis/pg2kinesis/internal/backoff"
+	"github.com/pg2kinesis/pg2kinesis/internal/sink/kinesis/kpl"
 )
 
 // errResharded stops the senders so that Run can re-read the shards.
 var errResharded = errors.New("the stream was resharded")
 
-// reshard moves the sink to the stream's current shards. Put is blocked
-// meanwhile. The old queues are sent out first, as they are: their records
-// were queued before any record that the new shard map will route, and
-// letting new records go first could overtake an older record of the same
-// key. Only then are the shards listed again.
+// reshard moves the sink to the stream's current shards, with Put blocked
+// and every sender stopped between calls. As with the KPL, a record that
+// Kinesis stored on another shard than predicted is not taken as
+// delivered: an aggregate whose user records the shard it landed on does
+// not all hold is unpacked and its user records are routed again. All of
+// them, where the KPL sends again only the ones outside the shard's range:
+// the KCL drops such an aggregate whole. Then whatever the old queues hold
+// (aggregates built for the old shards, unpacked; plain records, as they
+// are) is routed again by the new shard map, queue by queue and in order.
+// A key's pending records are all in one old queue, in the order Put got
+// them, so they stay in that order ahead of anything Put adds afterwards.
 func (s *Sink) reshard(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	g, gctx := errgroup.WithContext(ctx)
-	for _, q := range s.queues {
-		g.Go(func() error {
-			for {
-				batch, _ := q.take(time.Now(), 0)
-				if batch == nil {
-					return nil
-				}
-				if err := s.deliver(gctx, q, batch); err != nil {
-					return err
-				}
-			}
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
-	shards, err := listShards(ctx, s.cfg.API, s.cfg.Stream)
+	shards, err := s.relist(ctx)
 	if err != nil {
 		return err
 	}
-	select { // the old queues' last calls may have signalled again
+	select { // the other senders' last calls may have signalled too
 	case <-s.resharded:
 	default:
 	}
-	old := len(s.queues)
+	old := s.queues
 	s.useShards(shards)
-	s.log.Info("now sending to the stream's new shards", "before", old, "after", len(s.queues))
+	var flush bool
+	var kept, rerouted, moved int
+	for _, q := range old {
+		q.mu.Lock()
+		q.seal()
+		flush = flush || q.flushNow
+		ready := q.ready
+		q.ready = nil
+		q.mu.Unlock()
+		for _, e := range ready {
+			switch {
+			case e.ehk == "": // plain: Kinesis places it by its own key
+				s.requeue(e)
+				moved += len(e.seqs)
+			case e.storedOn != "" && shards.covers(e.storedOn, e.data):
+				s.ack(e)
+				kept += len(e.seqs)
+			default:
+				if err := s.unpack(e); err != nil {
+					return err
+				}
+				if e.storedOn != "" {
+					rerouted += len(e.seqs)
+				} else {
+					moved += len(e.seqs)
+				}
+			}
+		}
+	}
+	now := time.Now()
+	for _, q := range s.queues {
+		q.mu.Lock()
+		if !q.empty() {
+			q.oldest = now.Add(-time.Hour) // a backlog is always due
+			q.flushNow = flush
+		}
+		q.mu.Unlock()
+	}
+	s.stats.add(func(st *Stats) { st.Rerouted += rerouted })
+	s.log.Info("now sending to the stream's new shards", "before", len(old), "after", len(s.queues),
+		"misplaced_kept", kept, "misplaced_sent_again", rerouted, "queued_rerouted", moved)
+	return nil
+}
+
+// relist lists the shards, retrying what may pass: the sink cannot send
+// without them.
+func (s *Sink) relist(ctx context.Context) (*shardMap, error) {
+	for attempt := 0; ; attempt++ {
+		shards, err := listShards(ctx, s.cfg.API, s.cfg.Stream)
+		if err == nil || classify(err) == classFatal || ctx.Err() != nil {
+			return shards, err
+		}
+		wait := backoff.Delay(attempt, 100*time.Millisecond, s.cfg.MaxBackoff)
+		s.log.Warn("cannot list the resharded stream's shards; retrying", "err", err, "retry_in", wait.Round(time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+// requeue appends plain entry e to its new shard's queue. Caller holds
+// s.mu.
+func (s *Sink) requeue(e *entry) {
+	q := s.queues[s.shards.route(e.pk)]
+	q.mu.Lock()
+	q.ready = append(q.ready, e)
+	q.mu.Unlock()
+	q.signal()
+}
+
+// unpack routes the user records of aggregate e one by one, as Put would.
+// Each keeps the share of MaxBuffered it held, so that it is released
+// once, when the record is acknowledged. Caller holds s.mu.
+func (s *Sink) unpack(e *entry) error {
+	users, err := kpl.Decode(e.data)
+	if err == nil && len(users) != len(e.seqs) {
+		err = fmt.Errorf("%d user records for %d sequence numbers", len(users), len(e.seqs))
+	}
+	held := 0
+	for _, u := range users {
+		held += s.heldFor(u.PartitionKey, u.Data)
+	}
+	if err == nil && held != e.userSize {
+		err = fmt.Errorf("user records of %d bytes held, %d counted", held, e.userSize)
+	}
+	if err != nil { // the sink's own encoding: a bug, not bad input
+		return fmt.Errorf("route an aggregate to the resharded stream's shards: %w", err)
+	}
+	for i, u := range users {
+		s.enqueue(u.PartitionKey, u.Data, e.seqs[i], s.heldFor(u.PartitionKey, u.Data))
+	}
 	return nil
 }

@@ -20,6 +20,10 @@ type entry struct {
 	ehk      string
 	seqs     []uint64 // the user records inside, in order
 	userSize int      // bytes counted against the buffer (see Sink.held), released on ack
+	// storedOn is the shard on which Kinesis stored this aggregate when it
+	// was not the predicted one: the stream was resharded. It is
+	// acknowledged, or its user records sent again, by Sink.reshard.
+	storedOn string
 }
 
 func (e *entry) size() int { return len(e.data) + len(e.pk) }

@@ -34,7 +34,8 @@ func aggregateOverhead(pk string) int {
 // shardMap predicts the shard of a partition key from the open shards.
 type shardMap struct {
 	m     *kpl.ShardMap
-	start map[string]string // shard id → starting hash key, decimal
+	all   map[string]kpl.Shard // every shard listed, closed ones too: where Kinesis may have stored a record
+	start map[string]string    // open shard id → starting hash key, decimal
 	last  atomic.Pointer[routed]
 }
 
@@ -75,25 +76,23 @@ func listShards(ctx context.Context, api shardLister, stream string) (*shardMap,
 		return nil, err
 	}
 	var open []kpl.Shard
+	all := make(map[string]kpl.Shard, len(shards))
 	for _, sh := range shards {
+		r, err := shardRange(sh)
+		if err != nil {
+			return nil, fmt.Errorf("shards of Kinesis stream %q: %w", stream, err)
+		}
+		all[r.ID] = r
 		if sh.SequenceNumberRange != nil && sh.SequenceNumberRange.EndingSequenceNumber != nil {
 			continue // closed by resharding: nothing more goes there
 		}
-		start, err := kpl.ParseHash(aws.ToString(sh.HashKeyRange.StartingHashKey))
-		if err != nil {
-			return nil, fmt.Errorf("shard %s: %w", aws.ToString(sh.ShardId), err)
-		}
-		end, err := kpl.ParseHash(aws.ToString(sh.HashKeyRange.EndingHashKey))
-		if err != nil {
-			return nil, fmt.Errorf("shard %s: %w", aws.ToString(sh.ShardId), err)
-		}
-		open = append(open, kpl.Shard{ID: aws.ToString(sh.ShardId), Start: start, End: end})
+		open = append(open, r)
 	}
 	m, err := kpl.NewShardMap(open)
 	if err != nil {
 		return nil, fmt.Errorf("shards of Kinesis stream %q: %w", stream, err)
 	}
-	sm := &shardMap{m: m, start: map[string]string{}}
+	sm := &shardMap{m: m, all: all, start: map[string]string{}}
 	for _, sh := range m.Shards() {
 		sm.start[sh.ID] = sh.Start.String()
 	}
@@ -108,6 +107,18 @@ func (s *shardMap) ids() []string {
 	return ids
 }
 
+// covers reports whether shard id (open or closed) holds every user
+// record of an aggregate: false for an unknown shard or an unreadable
+// aggregate, which are then sent again.
+func (s *shardMap) covers(id string, aggregate []byte) bool {
+	sh, ok := s.all[id]
+	if !ok {
+		return false
+	}
+	users, dropped, err := kpl.DecodeInShard(aggregate, sh)
+	return err == nil && dropped == 0 && len(users) > 0
+}
+
 func (s *shardMap) startKey(id string) string { return s.start[id] }
 
 // route returns the shard of partition key pk.
@@ -118,4 +129,21 @@ func (s *shardMap) route(pk string) string {
 	id := s.m.Lookup(kpl.HashKey(pk)).ID
 	s.last.Store(&routed{pk: pk, id: id})
 	return id
+}
+
+// shardRange is sh's hash key range.
+func shardRange(sh types.Shard) (kpl.Shard, error) {
+	id := aws.ToString(sh.ShardId)
+	if sh.HashKeyRange == nil {
+		return kpl.Shard{}, fmt.Errorf("shard %s: ListShards gave no hash key range", id)
+	}
+	start, err := kpl.ParseHash(aws.ToString(sh.HashKeyRange.StartingHashKey))
+	if err != nil {
+		return kpl.Shard{}, fmt.Errorf("shard %s: starting %w", id, err)
+	}
+	end, err := kpl.ParseHash(aws.ToString(sh.HashKeyRange.EndingHashKey))
+	if err != nil {
+		return kpl.Shard{}, fmt.Errorf("shard %s: ending %w", id, err)
+	}
+	return kpl.Shard{ID: id, Start: start, End: end}, nil
 }

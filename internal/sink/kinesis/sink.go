@@ -8,13 +8,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/kinesis"
-	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/semaphore"
 
-	"github.com/pg2kinesis/pg2kinesis/internal/backoff"
 	"github.com/pg2kinesis/pg2kinesis/internal/metrics"
 	"github.com/pg2kinesis/pg2kinesis/internal/sink"
 )
@@ -108,7 +104,14 @@ func (s *Sink) Put(ctx context.Context, r sink.Record) error {
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	q := s.queues[s.shards.route(r.PartitionKey)]
+	s.enqueue(r.PartitionKey, r.Data, r.Seq, held)
+	return nil
+}
+
+// enqueue appends a user record to its shard's queue; held is what it
+// counts against MaxBuffered, already acquired. Caller holds s.mu.
+func (s *Sink) enqueue(pk string, data []byte, seq uint64, held int) {
+	q := s.queues[s.shards.route(pk)]
 	q.mu.Lock()
 	// Wake the sender only when it has something new to do: arm its flush
 	// timer for a first record, or send a sealed aggregate or a full batch.
@@ -118,17 +121,17 @@ func (s *Sink) Put(ctx context.Context, r sink.Record) error {
 		q.oldest = time.Now()
 	}
 	if q.agg != nil {
-		if q.agg.Len() > 0 && q.agg.SizeWith(r.PartitionKey, r.Data) > maxRecordSize {
+		if q.agg.Len() > 0 && q.agg.SizeWith(pk, data) > maxRecordSize {
 			q.seal()
 			wake = true
 		}
-		q.agg.Add(r.PartitionKey, r.Data)
-		q.aggSeqs = append(q.aggSeqs, r.Seq)
+		q.agg.Add(pk, data)
+		q.aggSeqs = append(q.aggSeqs, seq)
 		q.aggUser += held
 	} else {
 		q.ready = append(q.ready, &entry{
-			data: append([]byte(nil), r.Data...), pk: r.PartitionKey, // Kinesis routes it by its key
-			seqs: []uint64{r.Seq}, userSize: held,
+			data: append([]byte(nil), data...), pk: pk, // Kinesis routes it by its key
+			seqs: []uint64{seq}, userSize: held,
 		})
 		wake = wake || len(q.ready) == maxCallRecords
 	}
@@ -136,7 +139,6 @@ func (s *Sink) Put(ctx context.Context, r sink.Record) error {
 	if wake {
 		q.signal()
 	}
-	return nil
 }
 
 // Bookkeeping per record, beyond its data and key, that the buffer counts:
@@ -149,12 +151,14 @@ const (
 )
 
 // held is what r counts against MaxBuffered while it waits.
-func (s *Sink) held(r sink.Record) int {
+func (s *Sink) held(r sink.Record) int { return s.heldFor(r.PartitionKey, r.Data) }
+
+func (s *Sink) heldFor(pk string, data []byte) int {
 	overhead := plainOverhead
 	if s.cfg.Aggregate {
 		overhead = aggregatedOverhead
 	}
-	return len(r.Data) + len(r.PartitionKey) + overhead
+	return len(data) + len(pk) + overhead
 }
 
 // maxUserRecord is the largest user record (data + key) that fits alone.
@@ -167,8 +171,8 @@ func (s *Sink) maxUserRecord(pk string) int {
 
 // Run sends until ctx ends or a fatal error: one goroutine per shard, one
 // request in flight per shard. When the stream was resharded it stops the
-// senders, sends what the old queues hold and starts again on the new
-// shards (see reshard).
+// senders, moves what the old queues hold to the new shards' queues and
+// starts again on the new shards (see reshard).
 func (s *Sink) Run(ctx context.Context) error {
 	defer close(s.stopped)
 	for {
@@ -240,160 +244,3 @@ func (s *Sink) Drain(ctx context.Context) error {
 
 // Close has nothing to release: Run's goroutines end with its context.
 func (s *Sink) Close() error { return nil }
-
-// sendLoop sends q's batches until ctx ends or stop is closed. stop lets
-// a call in flight finish: aborting it would only make a duplicate.
-func (s *Sink) sendLoop(ctx context.Context, q *shardQueue, stop <-chan struct{}) error {
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	for {
-		select {
-		case <-stop:
-			return nil
-		default:
-		}
-		batch, wait := q.take(time.Now(), s.cfg.FlushInterval)
-		if batch == nil {
-			if wait < 0 {
-				wait = time.Hour
-			}
-			timer.Reset(wait)
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-stop:
-				return nil
-			case <-q.wake:
-			case <-timer.C:
-			}
-			continue
-		}
-		if err := s.deliver(ctx, q, batch); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-	}
-}
-
-// deliver sends batch until every entry is stored. After a partial
-// failure only the failed entries are sent again, in their order: the
-// batch holds at most one entry per partition key (one aggregate, or
-// distinct plain keys), so no key's records are reordered.
-func (s *Sink) deliver(ctx context.Context, q *shardQueue, batch []*entry) error {
-	pending := append([]*entry(nil), batch...)
-	sent := make(map[*entry]bool, len(batch))
-	for attempt := 0; ; attempt++ {
-		failed, class, err := s.putRecords(ctx, q, pending)
-		for _, e := range pending {
-			if !failed[e] && err == nil {
-				sent[e] = true
-				s.ack(e)
-			}
-		}
-		if err == nil && len(failed) == 0 {
-			q.done(sent, time.Now())
-			return nil
-		}
-		if class == classFatal {
-			return fmt.Errorf("put records to Kinesis stream %q: %w", s.cfg.Stream, err)
-		}
-		if err == nil {
-			next := pending[:0]
-			for _, e := range pending {
-				if failed[e] {
-					next = append(next, e)
-				}
-			}
-			pending = next
-		}
-		s.stats.add(func(st *Stats) {
-			st.Retries++
-			if class == classThrottle {
-				st.Throttles++
-			}
-		})
-		s.cfg.Metrics.Retried.Add(float64(len(pending)))
-		if class == classThrottle {
-			s.cfg.Metrics.Throttles.Inc()
-		}
-		wait := backoff.Delay(attempt, 100*time.Millisecond, s.cfg.MaxBackoff)
-		level, quiet := s.retries.level(time.Now())
-		args := []any{"shard", q.id, "records", len(pending), "err", errOrCount(err, len(failed)), "retry_in", wait.Round(time.Millisecond)}
-		if quiet > 0 {
-			args = append(args, "retries_since_last_warning", quiet)
-		}
-		s.log.Log(ctx, level, "Kinesis did not store every record; retrying", args...)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
-		}
-	}
-}
-
-func errOrCount(err error, failed int) any {
-	if err != nil {
-		return err
-	}
-	return fmt.Sprintf("%d records failed", failed)
-}
-
-// noSDKRetries leaves retrying PutRecords to deliver, which never lets a
-// retry reorder a key.
-func noSDKRetries(o *kinesis.Options) { o.Retryer = aws.NopRetryer{} }
-
-// putRecords makes one call. A call-level error fails every entry.
-func (s *Sink) putRecords(ctx context.Context, q *shardQueue, entries []*entry) (failed map[*entry]bool, class errorClass, err error) {
-	in := &kinesis.PutRecordsInput{StreamName: aws.String(s.cfg.Stream), Records: make([]types.PutRecordsRequestEntry, len(entries))}
-	for i, e := range entries {
-		in.Records[i] = types.PutRecordsRequestEntry{Data: e.data, PartitionKey: aws.String(e.pk)}
-		if e.ehk != "" {
-			in.Records[i].ExplicitHashKey = aws.String(e.ehk)
-		}
-	}
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	start := time.Now()
-	out, err := s.cfg.API.PutRecords(cctx, in, noSDKRetries)
-	took := time.Since(start)
-	s.stats.add(func(st *Stats) { st.Calls++; st.CallTime += took })
-	s.cfg.Metrics.ObserveCall(took)
-	if err != nil {
-		return nil, classify(err), err
-	}
-	if len(out.Records) != len(entries) {
-		return nil, classRetry, fmt.Errorf("PutRecords answered %d results for %d records", len(out.Records), len(entries))
-	}
-	failed = map[*entry]bool{}
-	class = classRetry
-	for i, res := range out.Records {
-		if res.ErrorCode != nil {
-			failed[entries[i]] = true
-			if recordErrorClass(*res.ErrorCode) == classThrottle {
-				class = classThrottle
-			}
-			continue
-		}
-		if res.ShardId != nil && *res.ShardId != q.id {
-			select {
-			case s.resharded <- struct{}{}:
-				s.log.Info("Kinesis stored a record on another shard than predicted: the stream was resharded; re-reading its shards",
-					"predicted", q.id, "actual", *res.ShardId)
-			default:
-			}
-		}
-	}
-	return failed, class, nil
-}
-
-func (s *Sink) ack(e *entry) {
-	for _, seq := range e.seqs {
-		s.cfg.Ack(seq)
-	}
-	s.buffer.Release(int64(e.userSize))
-	s.stats.add(func(st *Stats) { st.Records += len(e.seqs); st.KinesisRecords++; st.Bytes += len(e.data) })
-	s.cfg.Metrics.Records.Inc()
-	s.cfg.Metrics.Bytes.Add(float64(len(e.data)))
-}

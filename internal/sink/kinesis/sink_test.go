@@ -90,7 +90,7 @@ func readStream(t *testing.T, stream string, want int) []TailRecord {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	go func() {
-		_ = Tail(ctx, client(testenv.KinesisEndpoint(t)), stream, false, func(r TailRecord) error {
+		_, _ = Tail(ctx, client(testenv.KinesisEndpoint(t)), stream, false, func(r TailRecord) error {
 			mu.Lock()
 			defer mu.Unlock()
 			got = append(got, r)

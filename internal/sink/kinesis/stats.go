@@ -14,6 +14,7 @@ type Stats struct {
 	CallTime       time.Duration // total time spent in PutRecords
 	Retries        int           // calls or records sent again
 	Throttles      int           // retries caused by throttling
+	Rerouted       int           // user records sent again: their aggregate landed on a shard not holding them all (a reshard)
 }
 
 type statsBox struct {

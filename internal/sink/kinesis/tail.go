@@ -36,16 +36,26 @@ type TailRecord struct {
 // the first error from Kinesis or fn. As Kinesis consumers must, it reads a
 // shard made by resharding only after its parents, so that each key's
 // records come in order. Shards created after it started are not read.
-func Tail(ctx context.Context, api ReadAPI, stream string, latest bool, fn func(TailRecord) error) error {
+//
+// It de-aggregates as the KCL does (see kpl.DecodeInShard): an aggregate
+// holding a user record whose hash key is outside the range of the shard
+// it is read from is dropped whole, and dropped counts its user records.
+// What Tail prints is then what a KCL consumer gets.
+func Tail(ctx context.Context, api ReadAPI, stream string, latest bool, fn func(TailRecord) error) (dropped int, err error) {
 	shards, err := allShards(ctx, api, stream)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var mu sync.Mutex
 	emit := func(r TailRecord) error {
 		mu.Lock()
 		defer mu.Unlock()
 		return fn(r)
+	}
+	drop := func(n int) {
+		mu.Lock()
+		dropped += n
+		mu.Unlock()
 	}
 	done := map[string]chan struct{}{}
 	for _, sh := range shards {
@@ -54,6 +64,10 @@ func Tail(ctx context.Context, api ReadAPI, stream string, latest bool, fn func(
 	g, ctx := errgroup.WithContext(ctx)
 	for _, sh := range shards {
 		id := aws.ToString(sh.ShardId)
+		rng, err := shardRange(sh)
+		if err != nil {
+			return 0, err
+		}
 		g.Go(func() error {
 			for _, parent := range []*string{sh.ParentShardId, sh.AdjacentParentShardId} {
 				if ch, ok := done[aws.ToString(parent)]; ok && parent != nil {
@@ -64,7 +78,7 @@ func Tail(ctx context.Context, api ReadAPI, stream string, latest bool, fn func(
 					}
 				}
 			}
-			if err := tailShard(ctx, api, stream, id, latest, emit); err != nil {
+			if err := tailShard(ctx, api, stream, rng, latest, emit, drop); err != nil {
 				return err
 			}
 			close(done[id])
@@ -72,13 +86,16 @@ func Tail(ctx context.Context, api ReadAPI, stream string, latest bool, fn func(
 		})
 	}
 	err = g.Wait()
+	mu.Lock()
+	defer mu.Unlock()
 	if ctx.Err() != nil {
-		return nil
+		return dropped, nil
 	}
-	return err
+	return dropped, err
 }
 
-func tailShard(ctx context.Context, api ReadAPI, stream, id string, latest bool, emit func(TailRecord) error) error {
+func tailShard(ctx context.Context, api ReadAPI, stream string, sh kpl.Shard, latest bool, emit func(TailRecord) error, drop func(int)) error {
+	id := sh.ID
 	typ := types.ShardIteratorTypeTrimHorizon
 	if latest {
 		typ = types.ShardIteratorTypeLatest
@@ -99,9 +116,12 @@ func tailShard(ctx context.Context, api ReadAPI, stream, id string, latest bool,
 			return fmt.Errorf("get records of %s: %w", id, err)
 		}
 		for _, rec := range out.Records {
-			users, err := kpl.Decode(rec.Data)
+			users, dropped, err := kpl.DecodeInShard(rec.Data, sh)
 			if err != nil {
 				return fmt.Errorf("record %s of %s: %w", aws.ToString(rec.SequenceNumber), id, err)
+			}
+			if dropped > 0 {
+				drop(dropped)
 			}
 			for _, u := range users {
 				pk := u.PartitionKey

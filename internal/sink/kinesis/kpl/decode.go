@@ -36,7 +36,7 @@ type UserRecord struct {
 // error wrapping ErrMalformed. Tags and unknown fields are skipped. Decode
 // never panics, and allocates in proportion to len(b).
 func Decode(b []byte) ([]UserRecord, error) {
-	if len(b) <= overhead || !bytes.HasPrefix(b, magic[:]) {
+	if !aggregated(b) {
 		return []UserRecord{{Data: b}}, nil
 	}
 	body, sum := b[len(magic):len(b)-md5.Size], b[len(b)-md5.Size:]
@@ -81,6 +81,39 @@ func Decode(b []byte) ([]UserRecord, error) {
 	}
 	return out, nil
 }
+
+// Hash is the hash key that places u: its explicit hash key if it has
+// one, else the MD5 of its partition key. A plain record (no partition key
+// of its own) has none: Kinesis placed it, so it is in its shard.
+func (u UserRecord) Hash() (Hash, error) {
+	if u.ExplicitHashKey != "" {
+		return ParseHash(u.ExplicitHashKey)
+	}
+	return HashKey(u.PartitionKey), nil
+}
+
+// DecodeInShard is Decode for a record read from shard sh, filtered as the
+// KCL filters: an aggregate holding a user record whose Hash is outside
+// sh's range (or unreadable) yields no user records at all, and dropped
+// says how many it held. The KCL drops the whole aggregate, not only the
+// stray user record, so a reader that kept the others would see records
+// that KCL consumers never get. Plain records are never dropped.
+func DecodeInShard(b []byte, sh Shard) (users []UserRecord, dropped int, err error) {
+	users, err = Decode(b)
+	if err != nil || !aggregated(b) {
+		return users, 0, err
+	}
+	for _, u := range users {
+		if h, err := u.Hash(); err != nil || !sh.Covers(h) {
+			return nil, len(users), nil
+		}
+	}
+	return users, 0, nil
+}
+
+// aggregated reports whether b is read as an aggregate rather than as a
+// plain record.
+func aggregated(b []byte) bool { return len(b) > overhead && bytes.HasPrefix(b, magic[:]) }
 
 // eachField calls f with every field of a protobuf message. v is the
 // field's payload for length-delimited fields and nil for the others,

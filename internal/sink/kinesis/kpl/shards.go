@@ -98,6 +98,9 @@ type Shard struct {
 	Start, End Hash
 }
 
+// Covers reports whether h is in the shard's hash key range.
+func (s Shard) Covers(h Hash) bool { return s.Start.Compare(h) <= 0 && h.Compare(s.End) <= 0 }
+
 // ShardRange is a shard as ListShards describes it, hash keys in decimal.
 type ShardRange struct {
 	ID                             string

@@ -1,0 +1,118 @@
+package kinesis
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pg2kinesis/pg2kinesis/internal/sink"
+)
+
+// reshardAt is a fake's schedule: which reshard runs before which call.
+type reshardAt map[int]func(f *fakeKinesis)
+
+func split(id int, permille int64) func(f *fakeKinesis) {
+	return func(f *fakeKinesis) { f.split(fmt.Sprintf("shardId-%012d", id), permille) }
+}
+
+func merge(a, b int) func(f *fakeKinesis) {
+	return func(f *fakeKinesis) { f.merge(fmt.Sprintf("shardId-%012d", a), fmt.Sprintf("shardId-%012d", b)) }
+}
+
+// Reshards between two calls, against the in-process fake: no user record
+// is acknowledged before a KCL consumer can read it (it sits in an
+// aggregate on a shard whose range holds all of that aggregate's user
+// records, or is a plain record); what a KCL consumer reads holds every
+// record, each key's in order; every record is acknowledged once, and the
+// buffer, far smaller than the workload, is released exactly (Drain
+// returns, a double release would panic).
+func TestReshardKeepsRecordsReadableAndInOrder(t *testing.T) {
+	tests := []struct {
+		name      string
+		shards    int
+		aggregate bool
+		plan      reshardAt
+		resent    bool // misplaced user records must be sent again
+	}{
+		{"split", 1, true, reshardAt{4: split(0, 500)}, true},
+		{"split then merge", 1, true, reshardAt{4: split(0, 500), 12: merge(1, 2)}, true},
+		{"merge: the child holds every record", 2, true, reshardAt{4: merge(0, 1)}, false},
+		{"uneven split of one of four, twice", 4, true, reshardAt{3: split(2, 300), 9: split(5, 800)}, true},
+		{"split twice in one call, then merge", 1, true, reshardAt{5: func(f *fakeKinesis) { split(0, 500)(f); split(2, 500)(f) }, 15: merge(3, 4)}, true},
+		{"split then merge, plain records", 1, false, reshardAt{4: split(0, 500), 12: merge(1, 2)}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			const n, keys = 20000, 300
+			key := func(seq uint64) string { return fmt.Sprintf("key-%d", seq%keys) }
+			data := func(seq uint64) string { return fmt.Sprintf("%s|%d|x", key(seq), seq) }
+			f := newFakeKinesis(tt.shards)
+			last := 0
+			for call := range tt.plan {
+				last = max(last, call)
+			}
+			f.beforeOp = func(f *fakeKinesis, call int) {
+				if op := tt.plan[call]; op != nil {
+					op(f)
+				}
+				time.Sleep(time.Millisecond) // lets records pile up in the queues meanwhile
+			}
+			var mu sync.Mutex
+			acked := map[uint64]int{}
+			unreadable := 0
+			ack := func(seq uint64) {
+				ok := f.isReadable(data(seq))
+				mu.Lock()
+				defer mu.Unlock()
+				acked[seq]++
+				if !ok {
+					unreadable++
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			s, err := New(ctx, Config{API: f, Stream: "fake", Aggregate: tt.aggregate, FlushInterval: time.Millisecond,
+				MaxBuffered: 32 << 10, MaxBackoff: 10 * time.Millisecond, Ack: ack})
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- s.Run(ctx) }()
+			for seq := uint64(1); seq <= n; seq++ {
+				if err := s.Put(ctx, sink.Record{Data: []byte(data(seq)), PartitionKey: key(seq), Seq: seq}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.Drain(ctx); err != nil {
+				t.Fatalf("Drain: %v (the buffer was not released)", err)
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for seq := uint64(1); seq <= n; seq++ {
+				if acked[seq] != 1 {
+					t.Fatalf("record %d acknowledged %d times, want once", seq, acked[seq])
+				}
+			}
+			if unreadable > 0 {
+				t.Fatalf("%d records acknowledged before a KCL consumer could read them", unreadable)
+			}
+			recs, dropped := f.read()
+			dups := checkOrder(t, recs, n)
+			st := s.Stats()
+			t.Logf("%d calls; %d user records sent again; a KCL consumer drops %d and reads %d duplicates", f.calls, st.Rerouted, dropped, dups)
+			if f.calls <= last {
+				t.Fatalf("%d calls: the workload ended before the reshards", f.calls)
+			}
+			if tt.resent != (st.Rerouted > 0) {
+				t.Fatalf("%d user records sent again after landing on the wrong shard, want some: %t", st.Rerouted, tt.resent)
+			}
+		})
+	}
+}

@@ -1,0 +1,192 @@
+package kinesis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/pg2kinesis/pg2kinesis/internal/backoff"
+)
+
+// sendLoop sends q's batches until ctx ends or stop is closed. stop lets
+// a call in flight finish: aborting it would only make a duplicate.
+func (s *Sink) sendLoop(ctx context.Context, q *shardQueue, stop <-chan struct{}) error {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		select {
+		case <-stop:
+			return nil
+		default:
+		}
+		batch, wait := q.take(time.Now(), s.cfg.FlushInterval)
+		if batch == nil {
+			if wait < 0 {
+				wait = time.Hour
+			}
+			timer.Reset(wait)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-stop:
+				return nil
+			case <-q.wake:
+			case <-timer.C:
+			}
+			continue
+		}
+		if err := s.deliver(ctx, q, batch); err != nil {
+			if ctx.Err() != nil || errors.Is(err, errMisplaced) {
+				return nil // a misplaced aggregate waits for the reshard, and so does all behind it
+			}
+			return err
+		}
+	}
+}
+
+// errMisplaced stops a shard's sender when Kinesis stored its aggregate
+// on another shard than predicted (see Sink.reshard).
+var errMisplaced = errors.New("an aggregate was stored on another shard than predicted")
+
+// deliver sends batch until every entry is stored. After a partial
+// failure only the failed entries are sent again, in their order: the
+// batch holds at most one entry per partition key (one aggregate, or
+// distinct plain keys), so no key's records are reordered. An aggregate
+// stored on another shard than predicted is not acknowledged: it stays at
+// the front of q, and deliver returns errMisplaced.
+func (s *Sink) deliver(ctx context.Context, q *shardQueue, batch []*entry) error {
+	pending := append([]*entry(nil), batch...)
+	sent := make(map[*entry]bool, len(batch))
+	for attempt := 0; ; attempt++ {
+		failed, class, err := s.putRecords(ctx, q, pending)
+		misplaced := false
+		for _, e := range pending {
+			if !failed[e] && err == nil {
+				if e.storedOn != "" {
+					misplaced = true
+					continue
+				}
+				sent[e] = true
+				s.ack(e)
+			}
+		}
+		if misplaced {
+			q.done(sent, time.Now())
+			return errMisplaced
+		}
+		if err == nil && len(failed) == 0 {
+			q.done(sent, time.Now())
+			return nil
+		}
+		if class == classFatal {
+			return fmt.Errorf("put records to Kinesis stream %q: %w", s.cfg.Stream, err)
+		}
+		if err == nil {
+			next := pending[:0]
+			for _, e := range pending {
+				if failed[e] {
+					next = append(next, e)
+				}
+			}
+			pending = next
+		}
+		s.stats.add(func(st *Stats) {
+			st.Retries++
+			if class == classThrottle {
+				st.Throttles++
+			}
+		})
+		s.cfg.Metrics.Retried.Add(float64(len(pending)))
+		if class == classThrottle {
+			s.cfg.Metrics.Throttles.Inc()
+		}
+		wait := backoff.Delay(attempt, 100*time.Millisecond, s.cfg.MaxBackoff)
+		level, quiet := s.retries.level(time.Now())
+		args := []any{"shard", q.id, "records", len(pending), "err", errOrCount(err, len(failed)), "retry_in", wait.Round(time.Millisecond)}
+		if quiet > 0 {
+			args = append(args, "retries_since_last_warning", quiet)
+		}
+		s.log.Log(ctx, level, "Kinesis did not store every record; retrying", args...)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+func errOrCount(err error, failed int) any {
+	if err != nil {
+		return err
+	}
+	return fmt.Sprintf("%d records failed", failed)
+}
+
+// noSDKRetries leaves retrying PutRecords to deliver, which never lets a
+// retry reorder a key.
+func noSDKRetries(o *kinesis.Options) { o.Retryer = aws.NopRetryer{} }
+
+// putRecords makes one call. A call-level error fails every entry.
+func (s *Sink) putRecords(ctx context.Context, q *shardQueue, entries []*entry) (failed map[*entry]bool, class errorClass, err error) {
+	in := &kinesis.PutRecordsInput{StreamName: aws.String(s.cfg.Stream), Records: make([]types.PutRecordsRequestEntry, len(entries))}
+	for i, e := range entries {
+		in.Records[i] = types.PutRecordsRequestEntry{Data: e.data, PartitionKey: aws.String(e.pk)}
+		if e.ehk != "" {
+			in.Records[i].ExplicitHashKey = aws.String(e.ehk)
+		}
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	out, err := s.cfg.API.PutRecords(cctx, in, noSDKRetries)
+	took := time.Since(start)
+	s.stats.add(func(st *Stats) { st.Calls++; st.CallTime += took })
+	s.cfg.Metrics.ObserveCall(took)
+	if err != nil {
+		return nil, classify(err), err
+	}
+	if len(out.Records) != len(entries) {
+		return nil, classRetry, fmt.Errorf("PutRecords answered %d results for %d records", len(out.Records), len(entries))
+	}
+	failed = map[*entry]bool{}
+	class = classRetry
+	for i, res := range out.Records {
+		if res.ErrorCode != nil {
+			failed[entries[i]] = true
+			if recordErrorClass(*res.ErrorCode) == classThrottle {
+				class = classThrottle
+			}
+			continue
+		}
+		if res.ShardId != nil && *res.ShardId != q.id {
+			if entries[i].ehk != "" {
+				// Its user records were picked for q's range; the shard it
+				// landed on may not hold them all, and the KCL would then
+				// drop them all. Plain records are placed by their own key.
+				entries[i].storedOn = *res.ShardId
+			}
+			select {
+			case s.resharded <- struct{}{}:
+				s.log.Info("Kinesis stored a record on another shard than predicted: the stream was resharded; re-reading its shards",
+					"predicted", q.id, "actual", *res.ShardId)
+			default:
+			}
+		}
+	}
+	return failed, class, nil
+}
+
+func (s *Sink) ack(e *entry) {
+	for _, seq := range e.seqs {
+		s.cfg.Ack(seq)
+	}
+	s.buffer.Release(int64(e.userSize))
+	s.stats.add(func(st *Stats) { st.Records += len(e.seqs); st.KinesisRecords++; st.Bytes += len(e.data) })
+	s.cfg.Metrics.Records.Inc()
+	s.cfg.Metrics.Bytes.Add(float64(len(e.data)))
+}
