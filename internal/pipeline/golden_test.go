@@ -80,16 +80,19 @@ func (m captured) bytes(t *testing.T) []byte {
 	return b
 }
 
-// captureSink keeps every record as a line and acknowledges it at once.
+// captureSink keeps every record as a line, and its partition key, and
+// acknowledges it at once.
 type captureSink struct {
 	ack   sink.AckFunc
 	mu    sync.Mutex
 	lines []string
+	pks   []string
 }
 
 func (s *captureSink) Put(_ context.Context, r sink.Record) error {
 	s.mu.Lock()
 	s.lines = append(s.lines, string(r.Data))
+	s.pks = append(s.pks, r.PartitionKey)
 	s.mu.Unlock()
 	if s.ack != nil {
 		s.ack(r.Seq)

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -71,6 +72,14 @@ func runLive(t *testing.T, p decode.Plugin, v variant, workload string, n int) [
 // catalog and short intervals.
 func startLive(t *testing.T, dsn string, cfg Config) *captureSink {
 	t.Helper()
+	snk, _ := startLiveStop(t, dsn, cfg, &captureSink{})
+	return snk
+}
+
+// startLiveStop is startLive into snk, with a stop that ends the run (it
+// ends with the test otherwise).
+func startLiveStop(t *testing.T, dsn string, cfg Config, snk *captureSink) (_ *captureSink, stop func()) {
+	t.Helper()
 	replConn, err := pgconn.ParseConfig(dsn + " replication=database")
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +92,6 @@ func startLive(t *testing.T, dsn string, cfg Config) *captureSink {
 		cfg.Source.Conn = replConn
 	}
 	cfg.Source.StatusInterval = 100 * time.Millisecond
-	snk := &captureSink{}
 	cfg.NewSink = func(ack sink.AckFunc) (sink.Sink, error) { snk.ack = ack; return snk, nil }
 	if cfg.Keys == nil {
 		pg := catalog.NewPG(catalog.PGConfig(queryConn))
@@ -94,13 +102,17 @@ func startLive(t *testing.T, dsn string, cfg Config) *captureSink {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, cfg) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run = %v", err)
-		}
-	})
-	return snk
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run = %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return snk, stop
 }
 
 // waitRecords waits up to 30 s for n records, then a moment for records
