@@ -107,7 +107,18 @@ func runPipeline(ctx context.Context, cfg *config.Config, pc pipeline.Config) er
 			MaxBackoff:      cfg.MaxBackoff,
 		},
 	})
-	return config.ExplainTLS(err)
+	return usageClass(config.ExplainTLS(err))
+}
+
+// usageClass makes the start-time checks that failed on what the user must
+// change (a table's replica identity) usage errors, exit 2 like a bad
+// flag; other errors pass.
+func usageClass(err error) error {
+	var se *source.SetupError
+	if errors.As(err, &se) {
+		return &config.UsageError{Msg: err.Error()}
+	}
+	return err
 }
 
 // serving runs fn while srv (nil: none) serves, from before the start to

@@ -154,7 +154,7 @@ func specs(c *Config, raw *rawValues) []spec {
 		{"pg-dsn", "", str(&c.PG.DSN), "libpq connection string or postgres:// URL; the --pg-* flags given explicitly override its fields."},
 		{"pg-slot-name", "s", str(&c.SlotName), "Logical replication slot to stream from."},
 		{"pg-slot-output-plugin", "", str(&raw.plugin), "Output plugin of the slot: test_decoding, wal2json or pgoutput."},
-		{"publication", "", str(&c.Publication), "pgoutput: publication to stream; created at start if missing (FOR ALL TABLES, which needs a superuser)."},
+		{"publication", "", str(&c.Publication), "pgoutput: publication to stream; created at start if missing (FOR ALL TABLES, which needs a superuser), unless it would cover a table without a replica identity."},
 		{"publication-tables-from-pattern", "", boolean(&c.PublicationFromPattern), "pgoutput: create a missing publication FOR TABLE the tables --table-pat matches at start, not FOR ALL TABLES."},
 		{"pg-streaming", "", boolean(&c.Streaming), "pgoutput: have PostgreSQL 14+ stream large transactions before they commit; pg2kinesis spools them to --spool-dir until the commit."},
 		{"spool-dir", "", str(&c.SpoolDir), "pgoutput: directory for streamed transactions awaiting their commit; empty is $TMPDIR or /tmp."},

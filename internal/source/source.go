@@ -101,6 +101,9 @@ type Source struct {
 	quiet      silence
 	reads      atomic.Uint64 // bytes read on replication connections
 	prepared   bool          // slot creation and recreation are done; never redo them
+	// What this run created before it streamed: a start that fails
+	// removes them (undoStart).
+	createdPub, createdSlot bool
 }
 
 // New returns a Source for cfg, with defaults filled in.
@@ -169,8 +172,18 @@ func (s *Source) Sessions() uint64 { return s.sessions.Load() }
 // It returns an error only for what retrying cannot fix: a missing slot,
 // a plugin mismatch, wal_level, authentication, or h's own errors. Until a
 // first connection succeeds, connection errors are returned too, so that a
-// mistyped host fails at once instead of retrying forever.
+// mistyped host fails at once instead of retrying forever. A run that
+// ends before it streamed (failed, or stopped while retrying) removes the
+// publication and slot it created.
 func (s *Source) Run(ctx context.Context, h Handler) error {
+	err := s.run(ctx, h)
+	if s.sessions.Load() == 0 {
+		s.undoStart()
+	}
+	return err
+}
+
+func (s *Source) run(ctx context.Context, h Handler) error {
 	attempt := 0
 	for {
 		from := s.Flushed()
@@ -244,11 +257,6 @@ func (s *Source) session(ctx context.Context, h Handler) (streamed bool, err err
 	if err := checkServer(setup, conn); err != nil {
 		return false, err
 	}
-	if s.cfg.Plugin == decode.PGOutput && !s.prepared {
-		if err := s.ensurePublication(setup, conn); err != nil {
-			return false, err
-		}
-	}
 	limit := silenceLimit(setup, conn, s.cfg.ReceiveTimeout)
 	info, err := s.prepareSlot(ctx, conn)
 	if err != nil {
@@ -275,7 +283,7 @@ func (s *Source) session(ctx context.Context, h Handler) (streamed bool, err err
 	s.streaming.Store(true)
 	defer s.streaming.Store(false)
 	s.quiet = newSilence(limit, s.reads.Load())
-	return true, s.receive(ctx, conn, h)
+	return true, s.missingPublication(s.receive(ctx, conn, h))
 }
 
 // setupContext bounds a session's setup queries by ReceiveTimeout.

@@ -1,0 +1,47 @@
+package main
+
+// The start-time checks that fail on what the user must change: exit 2
+// with one line naming the thing and the fix, and nothing left behind.
+
+import (
+	"testing"
+
+	"github.com/pg2kinesis/pg2kinesis/internal/testenv"
+)
+
+// A pgoutput start on a database with a keyless table would create a
+// publication that breaks the application's UPDATE: it exits 2, names the
+// table and the fixes, and creates neither publication nor slot; a
+// --table-pat that excludes the table, with the publication made from it,
+// starts.
+func TestKeylessTableRefusesPublication(t *testing.T) {
+	dsn := testenv.Database(t)
+	conn := testenv.Connect(t, dsn)
+	if _, err := conn.Exec(t.Context(), "CREATE TABLE nokey (v int); INSERT INTO nokey VALUES (1); CREATE TABLE keyed (id int PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	slot := testenv.Name(t)
+	args := append(connArgs(t, dsn), "-s", slot, "--create-slot", "--pg-slot-output-plugin", "pgoutput")
+	_, stderr, code := pg2kinesis(t, append(args, "--sink", "stdout")...)
+	if code != exitUsage {
+		t.Errorf("exit %d, want %d; stderr:\n%s", code, exitUsage, stderr)
+	}
+	checkOneLine(t, stderr, "public.nokey", "REPLICA IDENTITY FULL", "--publication-tables-from-pattern", "nothing was created")
+	var pubs, slots int
+	if err := conn.QueryRow(t.Context(), "SELECT (SELECT count(*) FROM pg_publication), (SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1)", slot).Scan(&pubs, &slots); err != nil {
+		t.Fatal(err)
+	}
+	if pubs != 0 || slots != 0 {
+		t.Errorf("the refused start left %d publications and %d slots", pubs, slots)
+	}
+	if _, err := conn.Exec(t.Context(), "UPDATE nokey SET v = 2"); err != nil {
+		t.Fatalf("the application's UPDATE fails after the refused start: %v", err)
+	}
+
+	d := startStdoutDaemon(t, append(args, "--publication-tables-from-pattern", "--table-pat", `^public\.keyed$`)...)
+	testenv.WaitSlotStreaming(t, conn, slot)
+	if _, err := conn.Exec(t.Context(), "UPDATE nokey SET v = 3"); err != nil {
+		t.Fatalf("the application's UPDATE fails while the table is not published: %v", err)
+	}
+	d.stop(t)
+}
