@@ -4,6 +4,9 @@ package main
 // with one line naming the thing and the fix, and nothing left behind.
 
 import (
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/pg2kinesis/pg2kinesis/internal/testenv"
@@ -44,4 +47,29 @@ func TestKeylessTableRefusesPublication(t *testing.T) {
 		t.Fatalf("the application's UPDATE fails while the table is not published: %v", err)
 	}
 	d.stop(t)
+}
+
+// A --spool-dir that cannot hold files fails at start with exit 2, naming
+// it, before anything connects (here nothing could: the port is closed).
+func TestSpoolDirCheckedAtStart(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{file, filepath.Join(file, "spool")} {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			_, stderr, code := pg2kinesis(t, "-h", "127.0.0.1", "-p", "1", "--sink", "stdout",
+				"--pg-slot-output-plugin", "pgoutput", "--spool-dir", dir)
+			if code != exitUsage {
+				t.Errorf("exit %d, want %d; stderr:\n%s", code, exitUsage, stderr)
+			}
+			checkOneLine(t, stderr, "--spool-dir "+dir, "writ")
+		})
+	}
+	// Streaming off, the spool is not used, and not checked.
+	_, stderr, _ := pg2kinesis(t, "-h", "127.0.0.1", "-p", "1", "--sink", "stdout",
+		"--pg-slot-output-plugin", "pgoutput", "--pg-streaming=false", "--spool-dir", file)
+	if strings.Contains(stderr, "--spool-dir") {
+		t.Errorf("--spool-dir checked with streaming off: %s", stderr)
+	}
 }

@@ -157,7 +157,7 @@ func specs(c *Config, raw *rawValues) []spec {
 		{"publication", "", str(&c.Publication), "pgoutput: publication to stream; created at start if missing (FOR ALL TABLES, which needs a superuser), unless it would cover a table without a replica identity."},
 		{"publication-tables-from-pattern", "", boolean(&c.PublicationFromPattern), "pgoutput: create a missing publication FOR TABLE the tables --table-pat matches at start, not FOR ALL TABLES."},
 		{"pg-streaming", "", boolean(&c.Streaming), "pgoutput: have PostgreSQL 14+ stream large transactions before they commit; pg2kinesis spools them to --spool-dir until the commit."},
-		{"spool-dir", "", str(&c.SpoolDir), "pgoutput: directory for streamed transactions awaiting their commit; empty is $TMPDIR or /tmp."},
+		{"spool-dir", "", str(&c.SpoolDir), "pgoutput: directory for streamed transactions awaiting their commit, created (0700) at start if missing; empty is $TMPDIR or /tmp."},
 		{"create-slot", "", boolean(&c.CreateSlot), "Create the slot at start if it does not exist (an existing slot is reused)."},
 		{"recreate-slot", "", boolean(&c.RecreateSlot), "Drop the slot at start if it exists, then create it; wins over --create-slot. Changes not yet published are lost."},
 		{"stream-name", "k", str(&c.StreamName), "Kinesis stream to publish to."},

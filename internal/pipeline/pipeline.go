@@ -108,6 +108,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	if cfg.Source.Plugin == decode.PGOutput && !cfg.Source.NoStreaming {
+		if err := spool.CheckDir(cfg.SpoolDir); err != nil {
+			return err
+		}
+	}
 	f, err := format.New(cfg.Formatter, format.Options{Plugin: cfg.Source.Plugin, FullChange: cfg.FullChange})
 	if err != nil {
 		return err
