@@ -1,9 +1,11 @@
 package main
 
-// The start-time checks that fail on what the user must change: exit 2
-// with one line naming the thing and the fix, and nothing left behind.
+// The start-time checks: those that fail on what the user must change
+// exit 2 with one line naming the thing and the fix, and leave nothing
+// behind; wal2json's server-side drops are a warning.
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -71,5 +73,58 @@ func TestSpoolDirCheckedAtStart(t *testing.T) {
 		"--pg-slot-output-plugin", "pgoutput", "--pg-streaming=false", "--spool-dir", file)
 	if strings.Contains(stderr, "--spool-dir") {
 		t.Errorf("--spool-dir checked with streaming off: %s", stderr)
+	}
+}
+
+// With wal2json, the start warns about the published tables whose updates
+// and deletes wal2json drops on the server: a keyed table under REPLICA
+// IDENTITY NOTHING, and a keyless one only with --full-change (without
+// it the table is not published at all).
+func TestWal2JSONDropsWarnedAtStart(t *testing.T) {
+	for _, full := range []bool{false, true} {
+		t.Run(fmt.Sprintf("full-change=%v", full), func(t *testing.T) {
+			dsn := testenv.Database(t)
+			conn := testenv.Connect(t, dsn)
+			if _, err := conn.Exec(t.Context(), "CREATE TABLE nokey (v int); CREATE TABLE keyed (id int PRIMARY KEY); "+
+				"CREATE TABLE nothing (id int PRIMARY KEY); ALTER TABLE nothing REPLICA IDENTITY NOTHING; "+
+				"CREATE TABLE skipped (id int PRIMARY KEY); ALTER TABLE skipped REPLICA IDENTITY NOTHING"); err != nil {
+				t.Fatal(err)
+			}
+			slot := testenv.Name(t)
+			args := append(connArgs(t, dsn), "-s", slot, "--create-slot", "--pg-slot-output-plugin", "wal2json", "--table-pat", `^public\.(nokey|keyed|nothing)$`)
+			if full {
+				args = append(args, "--full-change")
+			}
+			d := startStdoutDaemon(t, args...)
+			testenv.WaitSlotStreaming(t, conn, slot)
+			d.stop(t)
+			const warning = "wal2json does not send the updates and deletes of these tables"
+			var line string
+			for _, l := range strings.Split(d.log(), "\n") {
+				if strings.Contains(l, warning) {
+					if line != "" {
+						t.Fatalf("warned twice; log:\n%s", d.log())
+					}
+					line = l
+				}
+			}
+			want, count := []string{"public.nothing"}, "count=1"
+			if full {
+				want, count = []string{"public.nokey", "public.nothing"}, "count=2"
+			}
+			for _, w := range append(want, count) {
+				if !strings.Contains(line, w) {
+					t.Errorf("warning %q lacks %q; log:\n%s", line, w, d.log())
+				}
+			}
+			for _, not := range []string{"public.keyed", "public.skipped"} {
+				if strings.Contains(line, not) {
+					t.Errorf("warning %q names %s", line, not)
+				}
+			}
+			if !full && strings.Contains(line, "public.nokey") {
+				t.Errorf("warning %q names public.nokey, which is not published without --full-change", line)
+			}
+		})
 	}
 }

@@ -10,16 +10,17 @@ import (
 )
 
 // tableIdentity is what a table's replica identity lets a publication and
-// wal2json do with its updates and deletes.
+// wal2json do with its updates and deletes. The two agree: wal2json drops
+// (on the server, with only a warning there) the updates and deletes of a
+// table without the identity that Postgres requires of a published one.
 type tableIdentity struct {
 	schema, name string
 	// usable: Postgres lets the application UPDATE and DELETE the table
-	// once a publication covers it (FULL, or a valid immediate primary key
-	// under DEFAULT, or the chosen index under USING INDEX).
+	// once a publication covers it, and wal2json sends them: FULL, or a
+	// valid immediate primary key under DEFAULT, or the chosen index under
+	// USING INDEX (Postgres' replica-identity index, wal2json's test).
 	usable bool
-	// wal2json: wal2json (format 1) sends its updates and deletes; it skips
-	// those of NOTHING, and of DEFAULT without a primary key.
-	wal2json bool
+	keyed  bool // a valid, immediate primary key
 	// within is the table and the tables it inherits from (partitioned
 	// parents included): FOR TABLE covers a table when it names any of them.
 	within [][2]string
@@ -43,8 +44,7 @@ SELECT ln.nspname, l.relname, an.nspname, a.relname,
   l.relreplident = 'f' OR EXISTS (SELECT 1 FROM pg_catalog.pg_index x
     WHERE x.indrelid = l.oid AND x.indisvalid AND x.indimmediate
       AND CASE l.relreplident WHEN 'd' THEN x.indisprimary WHEN 'i' THEN x.indisreplident ELSE false END),
-  l.relreplident IN ('f', 'i') OR (l.relreplident = 'd' AND EXISTS (SELECT 1 FROM pg_catalog.pg_index x
-    WHERE x.indrelid = l.oid AND x.indisvalid AND x.indimmediate AND x.indisprimary))
+  EXISTS (SELECT 1 FROM pg_catalog.pg_index x WHERE x.indrelid = l.oid AND x.indisvalid AND x.indimmediate AND x.indisprimary)
 FROM up
 JOIN pg_catalog.pg_class l ON l.oid = up.leaf JOIN pg_catalog.pg_namespace ln ON ln.oid = l.relnamespace
 JOIN pg_catalog.pg_class a ON a.oid = up.anc JOIN pg_catalog.pg_namespace an ON an.oid = a.relnamespace
@@ -60,7 +60,7 @@ func identities(ctx context.Context, conn *pgconn.PgConn) ([]tableIdentity, erro
 	var out []tableIdentity
 	for _, r := range rows {
 		if n := len(out); n == 0 || out[n-1].schema != r[0] || out[n-1].name != r[1] {
-			out = append(out, tableIdentity{schema: r[0], name: r[1], usable: r[4] == "t", wal2json: r[5] == "t"})
+			out = append(out, tableIdentity{schema: r[0], name: r[1], usable: r[4] == "t", keyed: r[5] == "t"})
 		}
 		t := &out[len(out)-1]
 		t.within = append(t.within, [2]string{r[2], r[3]})
@@ -84,6 +84,29 @@ func covered(tables []tableIdentity, pick func(schema, table string) bool) []tab
 		}
 	}
 	return out
+}
+
+// warnWal2JSONDrops warns about the published tables whose updates and
+// deletes wal2json drops on the server: it logs only a warning there, so
+// nothing on this side would tell, nor count them.
+func (s *Source) warnWal2JSONDrops(ctx context.Context, conn *pgconn.PgConn) {
+	tables, err := identities(ctx, conn)
+	if err != nil {
+		s.log.Warn("cannot check which tables wal2json drops the updates and deletes of", "err", err)
+		return
+	}
+	var dropped []tableIdentity
+	for _, t := range tables {
+		if !t.usable && (s.cfg.Published == nil || s.cfg.Published(t.schema, t.name, t.keyed)) {
+			dropped = append(dropped, t)
+		}
+	}
+	if len(dropped) == 0 {
+		return
+	}
+	s.log.Warn("wal2json does not send the updates and deletes of these tables (REPLICA IDENTITY DEFAULT without a primary key, NOTHING, or USING INDEX of a dropped index), "+
+		"and pg2kinesis can neither see nor count them: give each a primary key or run ALTER TABLE <table> REPLICA IDENTITY FULL, "+
+		"or leave them out with --table-pat", "tables", nameList(dropped), "count", len(dropped))
 }
 
 // maxNamed bounds the tables an error or warning names.

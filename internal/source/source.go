@@ -34,6 +34,12 @@ type Config struct {
 	Publication       string
 	PublicationTables func(schema, table string) bool
 	NoStreaming       bool
+	// Published tells whether the run publishes a table's updates and
+	// deletes (--table-pat, --operations; keyed: it has a primary key,
+	// without which only --full-change publishes it); nil: every table's.
+	// With wal2json the source warns at start about those that wal2json
+	// will not send.
+	Published func(schema, table string, keyed bool) bool
 	// Messages asks pgoutput (PostgreSQL 14+) for logical messages, which
 	// the heartbeat writes; the other plugins always send them.
 	Messages bool
@@ -104,6 +110,7 @@ type Source struct {
 	// What this run created before it streamed: a start that fails
 	// removes them (undoStart).
 	createdPub, createdSlot bool
+	checkedDrops            bool // wal2json's dropped tables were looked for
 }
 
 // New returns a Source for cfg, with defaults filled in.
@@ -256,6 +263,10 @@ func (s *Source) session(ctx context.Context, h Handler) (streamed bool, err err
 	defer cancel()
 	if err := checkServer(setup, conn); err != nil {
 		return false, err
+	}
+	if s.cfg.Plugin == decode.Wal2JSON && !s.checkedDrops {
+		s.checkedDrops = true
+		s.warnWal2JSONDrops(setup, conn)
 	}
 	limit := silenceLimit(setup, conn, s.cfg.ReceiveTimeout)
 	info, err := s.prepareSlot(ctx, conn)
