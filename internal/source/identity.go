@@ -27,9 +27,10 @@ type tableIdentity struct {
 }
 
 // identitiesQuery lists the tables a publication can cover (ordinary,
-// permanent, outside the system schemas: partitioned parents hold no rows,
-// and Postgres checks the partition an UPDATE touches), each once per
-// table it is or inherits from. The index conditions are the ones
+// permanent, not made by initdb (oid 16384 is FirstNormalObjectId), outside
+// the system schemas: partitioned parents hold no rows, and Postgres
+// checks the partition an UPDATE touches), each once per table it is or
+// inherits from. The index conditions are the ones
 // Postgres applies when it picks the replica-identity index.
 const identitiesQuery = `
 WITH RECURSIVE up(leaf, anc) AS (

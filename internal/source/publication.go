@@ -98,10 +98,11 @@ func (s *Source) publicationTables(ctx context.Context, conn *pgconn.PgConn) (st
 	return "FOR TABLE " + strings.Join(names, ", "), nil
 }
 
-// undoStart removes what a start that failed or was stopped created, so that it leaves
-// nothing behind: the slot (created after the publication, it is of no use
-// without it, and would hold WAL back), then the publication. It uses a
-// connection of its own, the session's being gone.
+// undoStart removes what a run that never streamed (it failed, or was
+// stopped while retrying) created, so that it leaves nothing behind: the
+// slot (created after the publication, it is of no use without it, and
+// would hold WAL back), then the publication. It uses a connection of its
+// own, the session's being gone.
 func (s *Source) undoStart() {
 	if !s.createdPub && !s.createdSlot {
 		return
@@ -111,31 +112,31 @@ func (s *Source) undoStart() {
 	connCfg := s.cfg.Conn.Copy()
 	if s.cfg.BeforeConnect != nil {
 		if err := s.cfg.BeforeConnect(ctx, connCfg); err != nil {
-			s.log.Warn("cannot remove what the failed start created", "publication", s.cfg.Publication, "err", err)
+			s.log.Warn("cannot remove what the start that did not stream created", "publication", s.cfg.Publication, "err", err)
 			return
 		}
 	}
 	conn, err := pgconn.ConnectConfig(ctx, connCfg)
 	if err != nil {
-		s.log.Warn("cannot remove what the failed start created", "publication", s.cfg.Publication, "err", err)
+		s.log.Warn("cannot remove what the start that did not stream created", "publication", s.cfg.Publication, "err", err)
 		return
 	}
 	defer conn.Close(ctx)
 	if s.createdSlot {
 		if err := pglogrepl.DropReplicationSlot(ctx, conn, s.cfg.Slot, pglogrepl.DropReplicationSlotOptions{}); err != nil {
-			s.log.Warn("cannot drop the replication slot the failed start created; drop it by hand", "err", err)
+			s.log.Warn("cannot drop the replication slot the start that did not stream created; drop it by hand", "err", err)
 			return // the publication stays: the slot needs it
 		}
 		s.createdSlot = false
-		s.log.Info("dropped the replication slot the failed start created")
+		s.log.Info("dropped the replication slot the start that did not stream created")
 	}
 	if s.createdPub {
 		if _, err := conn.Exec(ctx, "DROP PUBLICATION IF EXISTS "+quoteIdent(s.cfg.Publication)).ReadAll(); err != nil {
-			s.log.Warn("cannot drop the publication the failed start created; drop it by hand", "publication", s.cfg.Publication, "err", err)
+			s.log.Warn("cannot drop the publication the start that did not stream created; drop it by hand", "publication", s.cfg.Publication, "err", err)
 			return
 		}
 		s.createdPub = false
-		s.log.Info("dropped the publication the failed start created", "publication", s.cfg.Publication)
+		s.log.Info("dropped the publication the start that did not stream created", "publication", s.cfg.Publication)
 	}
 }
 
