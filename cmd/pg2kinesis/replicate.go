@@ -17,6 +17,7 @@ import (
 	"github.com/pg2kinesis/pg2kinesis/internal/sink/kinesis"
 	"github.com/pg2kinesis/pg2kinesis/internal/sink/stdout"
 	"github.com/pg2kinesis/pg2kinesis/internal/source"
+	"github.com/pg2kinesis/pg2kinesis/internal/spool"
 )
 
 // replicate runs the main job until ctx is cancelled or a fatal error.
@@ -110,7 +111,19 @@ func runPipeline(ctx context.Context, cfg *config.Config, pc pipeline.Config) er
 			MaxBackoff:      cfg.MaxBackoff,
 		},
 	})
-	return config.ExplainTLS(err)
+	return usageClass(config.ExplainTLS(err))
+}
+
+// usageClass makes the start-time checks that failed on what the user must
+// change (a table's replica identity, the spool directory) usage errors,
+// exit 2 like a bad flag; other errors pass.
+func usageClass(err error) error {
+	var se *source.SetupError
+	var de *spool.DirError
+	if errors.As(err, &se) || errors.As(err, &de) {
+		return &config.UsageError{Msg: err.Error()}
+	}
+	return err
 }
 
 // serving runs fn while srv (nil: none) serves, from before the start to

@@ -111,6 +111,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	if cfg.Source.Plugin == decode.PGOutput && !cfg.Source.NoStreaming {
+		if err := spool.CheckDir(cfg.SpoolDir); err != nil {
+			return err
+		}
+	}
 	f, err := format.New(cfg.Formatter, format.Options{Plugin: cfg.Source.Plugin, FullChange: cfg.FullChange})
 	if err != nil {
 		return err
@@ -123,10 +128,15 @@ func Run(ctx context.Context, cfg Config) error {
 	flt := filter.New(cfg.TablePat, cfg.Operations)
 	warnUnmatchedPattern(ctx, cfg, flt, log)
 
+	picked := func(schema, table string) bool {
+		return flt.Table(decode.Table{Schema: schema, Name: table, Raw: schema + "." + table})
+	}
 	if cfg.PublicationFromPattern {
-		cfg.Source.PublicationTables = func(schema, table string) bool {
-			return flt.Table(decode.Table{Schema: schema, Name: table, Raw: schema + "." + table})
-		}
+		cfg.Source.PublicationTables = picked
+	}
+	changes := flt.Op(decode.Update) || flt.Op(decode.Delete)
+	cfg.Source.Published = func(schema, table string, keyed bool) bool {
+		return changes && (keyed || cfg.FullChange) && picked(schema, table)
 	}
 	src := source.New(cfg.Source)
 	tracker := checkpoint.New(0)

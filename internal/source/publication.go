@@ -6,17 +6,24 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pg2kinesis/pg2kinesis/internal/decode"
 )
 
 // ensurePublication makes sure pgoutput's publication exists, creating it
-// if it does not. It runs before the slot is created: pgoutput reads the
-// publication through the historic catalog of each change, so a
-// publication created after the slot would not exist for the changes in
-// between.
+// if it does not. It runs after the slot was checked and before a slot is
+// created: pgoutput reads the publication through the historic catalog of
+// each change, so a publication created after the slot would not exist for
+// the changes in between.
+//
+// It never creates a publication that covers a table without a usable
+// replica identity: Postgres would then refuse the application's UPDATE
+// and DELETE on it. A publication that exists is the user's and is used
+// as it is.
 func (s *Source) ensurePublication(ctx context.Context, conn *pgconn.PgConn) error {
 	name := s.cfg.Publication
 	rows, err := query(ctx, conn, "SELECT 1 FROM pg_publication WHERE pubname = "+quoteLiteral(name))
@@ -30,6 +37,22 @@ func (s *Source) ensurePublication(ctx context.Context, conn *pgconn.PgConn) err
 	if err != nil {
 		return err
 	}
+	tables, err := identities(ctx, conn)
+	if err != nil {
+		return fmt.Errorf("check publication %q before creating it: %w", name, err)
+	}
+	var unsafe []tableIdentity
+	for _, t := range covered(tables, s.cfg.PublicationTables) {
+		if !t.usable {
+			unsafe = append(unsafe, t)
+		}
+	}
+	if len(unsafe) > 0 {
+		return setupf("publication %q does not exist, and creating it would make Postgres refuse the application's UPDATE and DELETE "+
+			"on %d table(s) without a usable replica identity: %s; give each a primary key or run ALTER TABLE <table> REPLICA IDENTITY FULL, "+
+			"or publish only the tables you stream with --publication-tables-from-pattern and a --table-pat that excludes these, "+
+			"or create the publication yourself; nothing was created", name, len(unsafe), nameList(unsafe))
+	}
 	sql := "CREATE PUBLICATION " + quoteIdent(name) + " " + what
 	_, err = conn.Exec(ctx, sql).ReadAll()
 	var pgErr *pgconn.PgError
@@ -42,19 +65,23 @@ func (s *Source) ensurePublication(ctx context.Context, conn *pgconn.PgConn) err
 	case err != nil:
 		return fatalf("create publication %q (%s): %w", name, sql, err)
 	}
+	s.createdPub = true
 	s.log.Info("created publication", "publication", name, "sql", sql)
 	return nil
 }
 
 // publicationTables is what the new publication covers: every table, or
-// the ones PublicationTables picks among those that exist now.
+// the ones PublicationTables picks among those that exist now (permanent
+// ones: Postgres publishes no unlogged or temporary table).
 func (s *Source) publicationTables(ctx context.Context, conn *pgconn.PgConn) (string, error) {
 	pick := s.cfg.PublicationTables
 	if pick == nil {
 		return "FOR ALL TABLES", nil
 	}
-	rows, err := query(ctx, conn, "SELECT schemaname, tablename FROM pg_tables "+
-		"WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2")
+	rows, err := query(ctx, conn, "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c "+
+		"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "+
+		"WHERE c.relkind IN ('r', 'p') AND c.relpersistence = 'p' "+
+		"AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' ORDER BY 1, 2")
 	if err != nil {
 		return "", fmt.Errorf("list tables for publication %q: %w", s.cfg.Publication, err)
 	}
@@ -69,6 +96,62 @@ func (s *Source) publicationTables(ctx context.Context, conn *pgconn.PgConn) (st
 			"create the tables first, fix --table-pat, or create the publication yourself", s.cfg.Publication)
 	}
 	return "FOR TABLE " + strings.Join(names, ", "), nil
+}
+
+// undoStart removes what a run that never streamed (it failed, or was
+// stopped while retrying) created, so that it leaves nothing behind: the
+// slot (created after the publication, it is of no use without it, and
+// would hold WAL back), then the publication. It uses a connection of its
+// own, the session's being gone.
+func (s *Source) undoStart() {
+	if !s.createdPub && !s.createdSlot {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	connCfg := s.cfg.Conn.Copy()
+	if s.cfg.BeforeConnect != nil {
+		if err := s.cfg.BeforeConnect(ctx, connCfg); err != nil {
+			s.log.Warn("cannot remove what the start that did not stream created", "publication", s.cfg.Publication, "err", err)
+			return
+		}
+	}
+	conn, err := pgconn.ConnectConfig(ctx, connCfg)
+	if err != nil {
+		s.log.Warn("cannot remove what the start that did not stream created", "publication", s.cfg.Publication, "err", err)
+		return
+	}
+	defer conn.Close(ctx)
+	if s.createdSlot {
+		if err := pglogrepl.DropReplicationSlot(ctx, conn, s.cfg.Slot, pglogrepl.DropReplicationSlotOptions{}); err != nil {
+			s.log.Warn("cannot drop the replication slot the start that did not stream created; drop it by hand", "err", err)
+			return // the publication stays: the slot needs it
+		}
+		s.createdSlot = false
+		s.log.Info("dropped the replication slot the start that did not stream created")
+	}
+	if s.createdPub {
+		if _, err := conn.Exec(ctx, "DROP PUBLICATION IF EXISTS "+quoteIdent(s.cfg.Publication)).ReadAll(); err != nil {
+			s.log.Warn("cannot drop the publication the start that did not stream created; drop it by hand", "publication", s.cfg.Publication, "err", err)
+			return
+		}
+		s.createdPub = false
+		s.log.Info("dropped the publication the start that did not stream created", "publication", s.cfg.Publication)
+	}
+}
+
+// missingPublication explains pgoutput's error for a publication dropped
+// under a slot, and passes any other error on.
+func (s *Source) missingPublication(err error) error {
+	var pgErr *pgconn.PgError
+	if s.cfg.Plugin != decode.PGOutput || !errors.As(err, &pgErr) || pgErr.Code != "42704" ||
+		!strings.HasPrefix(pgErr.Message, "publication ") {
+		return err
+	}
+	return fatalf("publication %q does not exist for the changes in replication slot %q (it was dropped, or created after the slot): "+
+		"pgoutput looks the publication up in the catalog as it was at each change, so creating it again does not help the changes "+
+		"already in the slot; recreate the slot with --recreate-slot (which creates a missing publication first; the changes still in the slot are lost, "+
+		"re-sync consumers): %w", s.cfg.Publication, s.cfg.Slot, err)
 }
 
 // pluginArgs are the START_REPLICATION options for the session's server.

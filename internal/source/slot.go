@@ -11,6 +11,8 @@ import (
 
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pg2kinesis/pg2kinesis/internal/decode"
 )
 
 // SlotInUseError means another process streams from the slot. Run waits
@@ -35,6 +37,18 @@ func (e *fatalError) Unwrap() error { return e.err }
 
 func fatalf(format string, args ...any) error {
 	return &fatalError{fmt.Errorf(format, args...)}
+}
+
+// SetupError is a start-time check that failed on something the user must
+// change (a table's replica identity, a flag) rather than on a fault: the
+// command exits 2 for it, as for a bad flag. Run returns it at once.
+type SetupError struct{ Err error }
+
+func (e *SetupError) Error() string { return e.Err.Error() }
+func (e *SetupError) Unwrap() error { return e.Err }
+
+func setupf(format string, args ...any) error {
+	return &fatalError{&SetupError{fmt.Errorf(format, args...)}}
 }
 
 // handlerError is an error from the Handler: it stops Run as it is.
@@ -160,10 +174,13 @@ func querySlot(ctx context.Context, conn *pgconn.PgConn, slot string) (slotInfo,
 	return info, nil
 }
 
-// prepareSlot makes sure the slot exists and matches the configuration.
-// Creation and recreation happen on the first connection only: a slot that
-// disappears later was dropped from under us, and quietly creating a new one
-// would skip every change in between.
+// prepareSlot makes sure the slot exists and matches the configuration,
+// and, for pgoutput, that the publication exists. The order matters: the
+// slot is checked before a publication is created (a start that cannot
+// stream creates nothing), and the publication is created before the slot
+// (see ensurePublication). Creation and recreation happen on the first
+// connection only: a slot that disappears later was dropped from under
+// us, and quietly creating a new one would skip every change in between.
 func (s *Source) prepareSlot(ctx context.Context, conn *pgconn.PgConn) (slotInfo, error) {
 	slot, plugin := s.cfg.Slot, s.cfg.Plugin.String()
 	// Bounded queries, but for the creation of the slot, which waits for
@@ -174,10 +191,27 @@ func (s *Source) prepareSlot(ctx context.Context, conn *pgconn.PgConn) (slotInfo
 	if err != nil {
 		return info, err
 	}
-	if !s.prepared && s.cfg.RecreateSlot && info.exists {
-		if info.activePID != 0 {
-			return info, &SlotInUseError{Slot: slot, PID: info.activePID}
+	recreate := !s.prepared && s.cfg.RecreateSlot && info.exists
+	switch {
+	case recreate && info.activePID != 0:
+		return info, &SlotInUseError{Slot: slot, PID: info.activePID}
+	case recreate:
+	case info.exists:
+		if err := info.check(slot, plugin); err != nil {
+			return info, err
 		}
+	case s.prepared:
+		return info, fatalf("replication slot %q no longer exists: it was dropped while pg2kinesis was streaming from it, "+
+			"so changes since then may be missing; create it again with --create-slot and re-sync consumers", slot)
+	case !s.cfg.CreateSlot && !s.cfg.RecreateSlot:
+		return info, fatalf("replication slot %q does not exist in database %q; start with --create-slot to create it", slot, info.currentDB)
+	}
+	if s.cfg.Plugin == decode.PGOutput && !s.prepared {
+		if err := s.ensurePublication(setup, conn); err != nil {
+			return info, err
+		}
+	}
+	if recreate {
 		if err := pglogrepl.DropReplicationSlot(setup, conn, slot, pglogrepl.DropReplicationSlotOptions{}); err != nil {
 			return info, fmt.Errorf("drop replication slot %q (--recreate-slot): %w", slot, err)
 		}
@@ -185,17 +219,14 @@ func (s *Source) prepareSlot(ctx context.Context, conn *pgconn.PgConn) (slotInfo
 		info.exists = false
 	}
 	if !info.exists {
-		switch {
-		case s.prepared:
-			return info, fatalf("replication slot %q no longer exists: it was dropped while pg2kinesis was streaming from it, "+
-				"so changes since then may be missing; create it again with --create-slot and re-sync consumers", slot)
-		case !s.cfg.CreateSlot && !s.cfg.RecreateSlot:
-			return info, fatalf("replication slot %q does not exist in database %q; start with --create-slot to create it", slot, info.currentDB)
-		}
-		if err := createSlot(ctx, conn, slot, plugin); err != nil {
+		created, err := createSlot(ctx, conn, slot, plugin)
+		if err != nil {
 			return info, err
 		}
-		s.log.Info("created replication slot", "plugin", plugin)
+		if created {
+			s.createdSlot = true
+			s.log.Info("created replication slot", "plugin", plugin)
+		}
 		after, cancel := s.setupContext(ctx)
 		defer cancel()
 		if info, err = querySlot(after, conn, slot); err != nil {
@@ -212,17 +243,19 @@ func (s *Source) prepareSlot(ctx context.Context, conn *pgconn.PgConn) (slotInfo
 	return info, nil
 }
 
-func createSlot(ctx context.Context, conn *pgconn.PgConn, slot, plugin string) error {
-	_, err := pglogrepl.CreateReplicationSlot(ctx, conn, slot, plugin,
+// createSlot creates the slot; created is false when another instance
+// created it meanwhile.
+func createSlot(ctx context.Context, conn *pgconn.PgConn, slot, plugin string) (created bool, err error) {
+	_, err = pglogrepl.CreateReplicationSlot(ctx, conn, slot, plugin,
 		pglogrepl.CreateReplicationSlotOptions{Mode: pglogrepl.LogicalReplication, SnapshotAction: "NOEXPORT_SNAPSHOT"})
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "42710" {
-		return nil // created meanwhile by another instance: reuse it
+		return false, nil // created meanwhile by another instance: reuse it
 	}
 	if err != nil {
-		return fmt.Errorf("create replication slot %q with plugin %s: %w", slot, plugin, err)
+		return false, fmt.Errorf("create replication slot %q with plugin %s: %w", slot, plugin, err)
 	}
-	return nil
+	return true, nil
 }
 
 func (info slotInfo) check(slot, plugin string) error {

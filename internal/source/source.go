@@ -34,6 +34,12 @@ type Config struct {
 	Publication       string
 	PublicationTables func(schema, table string) bool
 	NoStreaming       bool
+	// Published tells whether the run publishes a table's updates and
+	// deletes (--table-pat, --operations; keyed: it has a primary key,
+	// without which only --full-change publishes it); nil: every table's.
+	// With wal2json the source warns at start about those that wal2json
+	// will not send.
+	Published func(schema, table string, keyed bool) bool
 	// Messages asks pgoutput (PostgreSQL 14+) for logical messages, which
 	// the heartbeat writes; the other plugins always send them.
 	Messages bool
@@ -101,6 +107,10 @@ type Source struct {
 	quiet      silence
 	reads      atomic.Uint64 // bytes read on replication connections
 	prepared   bool          // slot creation and recreation are done; never redo them
+	// What this run created before it streamed: a start that fails
+	// removes them (undoStart).
+	createdPub, createdSlot bool
+	checkedDrops            bool // wal2json's dropped tables were looked for
 }
 
 // New returns a Source for cfg, with defaults filled in.
@@ -169,8 +179,18 @@ func (s *Source) Sessions() uint64 { return s.sessions.Load() }
 // It returns an error only for what retrying cannot fix: a missing slot,
 // a plugin mismatch, wal_level, authentication, or h's own errors. Until a
 // first connection succeeds, connection errors are returned too, so that a
-// mistyped host fails at once instead of retrying forever.
+// mistyped host fails at once instead of retrying forever. A run that
+// ends before it streamed (failed, or stopped while retrying) removes the
+// publication and slot it created.
 func (s *Source) Run(ctx context.Context, h Handler) error {
+	err := s.run(ctx, h)
+	if s.sessions.Load() == 0 {
+		s.undoStart()
+	}
+	return err
+}
+
+func (s *Source) run(ctx context.Context, h Handler) error {
 	attempt := 0
 	for {
 		from := s.Flushed()
@@ -244,10 +264,9 @@ func (s *Source) session(ctx context.Context, h Handler) (streamed bool, err err
 	if err := checkServer(setup, conn); err != nil {
 		return false, err
 	}
-	if s.cfg.Plugin == decode.PGOutput && !s.prepared {
-		if err := s.ensurePublication(setup, conn); err != nil {
-			return false, err
-		}
+	if s.cfg.Plugin == decode.Wal2JSON && !s.checkedDrops {
+		s.checkedDrops = true
+		s.warnWal2JSONDrops(setup, conn)
 	}
 	limit := silenceLimit(setup, conn, s.cfg.ReceiveTimeout)
 	info, err := s.prepareSlot(ctx, conn)
@@ -275,7 +294,7 @@ func (s *Source) session(ctx context.Context, h Handler) (streamed bool, err err
 	s.streaming.Store(true)
 	defer s.streaming.Store(false)
 	s.quiet = newSilence(limit, s.reads.Load())
-	return true, s.receive(ctx, conn, h)
+	return true, s.missingPublication(s.receive(ctx, conn, h))
 }
 
 // setupContext bounds a session's setup queries by ReceiveTimeout.
@@ -284,22 +303,6 @@ func (s *Source) setupContext(ctx context.Context) (context.Context, context.Can
 		return context.WithCancel(ctx)
 	}
 	return context.WithTimeout(ctx, s.cfg.ReceiveTimeout)
-}
-
-// StatusIfDue sends a status update if one is due. A Handler whose
-// HandleData runs long (a large streamed transaction replayed at its
-// commit) calls it now and then, so that the server, which hears nothing
-// else meanwhile, does not time the connection out (wal_sender_timeout).
-// Call it only from the Handler's methods.
-func (s *Source) StatusIfDue() error {
-	if s.conn == nil || time.Now().Before(s.nextStatus) {
-		return nil
-	}
-	if err := s.sendStatus(s.conn); err != nil {
-		return err
-	}
-	s.nextStatus = time.Now().Add(s.cfg.StatusInterval)
-	return nil
 }
 
 // receive reads the stream until ctx ends or the connection fails.
@@ -381,36 +384,4 @@ func (s *Source) dispatch(ctx context.Context, raw pgproto3.BackendMessage, h Ha
 		}
 	}
 	return false, nil
-}
-
-func (s *Source) sendStatus(conn *pgconn.PgConn) error {
-	lsn := s.Flushed()
-	err := pglogrepl.SendStandbyStatusUpdate(context.Background(), conn, pglogrepl.StandbyStatusUpdate{
-		WALWritePosition: lsn,
-		WALFlushPosition: lsn,
-		WALApplyPosition: lsn,
-		ReplyRequested:   s.quiet.ask(),
-	})
-	if err != nil {
-		return fmt.Errorf("send status update (flush %s): %w", lsn, err)
-	}
-	s.lastStatus.Store(time.Now().UnixNano())
-	s.log.Debug("sent status update", "flush_lsn", lsn)
-	return nil
-}
-
-// shutdown lets in-flight work finish within ShutdownTimeout, then reports
-// the final flush LSN. A timeout is logged, not returned: what was not
-// acknowledged is simply sent again by the next run.
-func (s *Source) shutdown(conn *pgconn.PgConn, h Handler) error {
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
-	defer cancel()
-	if err := h.Drain(ctx); err != nil {
-		s.log.Warn("shutting down before every record was acknowledged; they will be sent again on restart", "err", err)
-	}
-	if err := s.sendStatus(conn); err != nil {
-		s.log.Warn("final status update failed; the slot keeps its last reported position", "err", err)
-	}
-	s.log.Info("replication stopped", "flush_lsn", s.Flushed())
-	return nil
 }
