@@ -1,6 +1,6 @@
 // Package format turns decoded changes into the records pg2kinesis
 // publishes: CSV and CSVPayload exactly as the original pg2kinesis wrote
-// them, its full-change payload, and our JSON format. FORMATS.md is the
+// them, its full-change payload, and our JSON format. docs/formats.md is the
 // contract; the pipeline's golden files (internal/pipeline/testdata) pin it
 // byte for byte.
 package format
@@ -67,7 +67,7 @@ func operation(p decode.Plugin, op decode.Op) string {
 }
 
 // keyColumns finds the values of the key columns, in key order. An update
-// carries the new key in New (FORMATS.md: the new key when it changes); a
+// carries the new key in New (docs/formats.md: the new key when it changes); a
 // delete only has Old. A column missing from New (an unchanged TOASTed key)
 // is taken from Old. ok is false when a key column is in neither, as for a
 // delete under REPLICA IDENTITY NOTHING.

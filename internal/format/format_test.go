@@ -22,7 +22,7 @@ func change(xid uint32, op decode.Op, t decode.Table, newCols, oldCols []decode.
 	return &decode.Event{Kind: decode.KindChange, XID: xid, Op: op, Table: t, New: newCols, Old: oldCols}
 }
 
-// The lines FORMATS.md gives as the original's output, and its rules where
+// The lines docs/formats.md gives as the original's output, and its rules where
 // the original was wrong, one case each.
 func TestFormatsContract(t *testing.T) {
 	blue := table("public", "blue", "public.blue")

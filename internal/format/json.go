@@ -6,7 +6,7 @@ import (
 	"github.com/pg2kinesis/pg2kinesis/internal/decode"
 )
 
-// jsonFormatter writes FORMATS.md §4's record, one compact object per change:
+// jsonFormatter writes docs/formats.md §4's record, one compact object per change:
 //
 //	{"op":…,"schema":…,"table":…,"xid":…,"lsn":…,"commit_lsn":…,"commit_time":…,
 //	 "pk":{…}|null,"before":{…}|null,"after":{…}|null,"unchanged_toast":[…]}

@@ -26,7 +26,7 @@ func jsonRecord(t *testing.T, ev *decode.Event, tbl decode.Table, key []string) 
 	return string(out)
 }
 
-// The record of FORMATS.md §4, one case per rule. Each case gives the whole
+// The record of docs/formats.md §4, one case per rule. Each case gives the whole
 // record, so key order and compactness are checked too.
 func TestJSONRecords(t *testing.T) {
 	orders := table("public", "orders", "public.orders")

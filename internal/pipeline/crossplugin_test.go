@@ -14,7 +14,7 @@ import (
 // TestPluginsAgree runs the golden workload once, on one database with a
 // slot per plugin made before it, and streams each slot through the
 // pipeline as CSV: the three give the same records, with the same xids,
-// tables and keys. What FORMATS.md lets differ is normalised first: the
+// tables and keys. What docs/formats.md lets differ is normalised first: the
 // case of the operation, and test_decoding's quoting of identifiers
 // ("Sales Dept"."Order" for Sales Dept.Order).
 func TestPluginsAgree(t *testing.T) {
@@ -58,7 +58,7 @@ func TestPluginsAgree(t *testing.T) {
 	}
 }
 
-// normalisePlugin removes from a CSV record what FORMATS.md lets differ by
+// normalisePlugin removes from a CSV record what docs/formats.md lets differ by
 // plugin.
 func normalisePlugin(r string) string {
 	f := strings.SplitN(r, ",", 6)

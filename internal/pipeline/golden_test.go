@@ -326,11 +326,11 @@ func normaliseXIDs(lines []string) []string {
 
 func slotName(p decode.Plugin) string { return "golden_" + p.String() }
 
-// jsonKeys are the JSON record's keys, in order (FORMATS.md §4).
+// jsonKeys are the JSON record's keys, in order (docs/formats.md §4).
 var jsonKeys = []string{"op", "schema", "table", "xid", "lsn", "commit_lsn", "commit_time", "pk", "before", "after", "unchanged_toast"}
 
 // Every JSON golden record is one valid JSON object with the keys of
-// FORMATS.md §4 in their order, and types that do not vary by plugin.
+// docs/formats.md §4 in their order, and types that do not vary by plugin.
 func TestGoldenJSONIsValid(t *testing.T) {
 	for _, p := range goldenPlugins {
 		golden, err := os.ReadFile(goldenPath(p, variant{name: "JSON"}))

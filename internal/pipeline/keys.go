@@ -91,12 +91,14 @@ func (h *changeHandler) statedKey(ev *decode.Event, n catalog.Name, k catalog.Ke
 // IDENTITY NOTHING) proves nothing.
 func contradicts(ev *decode.Event, k catalog.Key, status catalog.Status) bool {
 	switch {
+	case ev.Op == decode.Truncate: // carries no row
+		return false
 	case status == catalog.Keyed && ev.Op != decode.Delete:
 		return !hasColumns(ev, k.Columns)
 	case status == catalog.Keyed:
 		return len(ev.Old) > 0 && !oldHas(ev, k.Columns)
 	case status == catalog.Keyless:
-		return len(ev.Old) > 0 && ev.Op != decode.Truncate
+		return len(ev.Old) > 0
 	}
 	return false
 }
