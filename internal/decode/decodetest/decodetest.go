@@ -106,6 +106,9 @@ func Dump(ev *decode.Event, maxValue int) string {
 	if ev.Table != (decode.Table{}) {
 		fmt.Fprintf(&b, " %q.%q (%s)", ev.Table.Schema, ev.Table.Name, ev.Table.Raw)
 	}
+	if ev.KeyStated {
+		fmt.Fprintf(&b, " primary-key=%q", ev.PrimaryKey)
+	}
 	if ev.IdentityKey != nil {
 		fmt.Fprintf(&b, " identity-key=%q", ev.IdentityKey)
 	}

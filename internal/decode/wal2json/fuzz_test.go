@@ -86,6 +86,19 @@ func checkAgainstEncodingJSON(t *testing.T, ev *decode.Event, data []byte) {
 	}
 	sameColumns(t, ev.New, m["columns"])
 	sameColumns(t, ev.Old, m["identity"])
+	_, stated := m["pk"]
+	if stated != ev.KeyStated {
+		t.Fatalf("key stated %t, encoding/json %t", ev.KeyStated, stated)
+	}
+	if pk, _ := m["pk"].([]any); len(pk) != len(ev.PrimaryKey) {
+		t.Fatalf("primary key %q, encoding/json %v", ev.PrimaryKey, m["pk"])
+	} else {
+		for i, c := range pk {
+			if o, _ := c.(map[string]any); str(o["name"]) != ev.PrimaryKey[i] {
+				t.Fatalf("primary key %q, encoding/json %v", ev.PrimaryKey, m["pk"])
+			}
+		}
+	}
 }
 
 func sameColumns(t *testing.T, cols []decode.Column, v any) {

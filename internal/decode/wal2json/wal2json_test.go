@@ -109,8 +109,18 @@ var cases = []struct {
 	{"bytes that are not UTF-8 pass through", "{\"action\":\"M\",\"xid\":null,\"timestamp\":null,\"lsn\":\"0/1\",\"transactional\":false,\"prefix\":\"bin\",\"content\":\"a\xffb\"}", 1,
 		`0/1 message xid=0 transactional=false prefix="bin" content="a\xffb"`},
 	{"white space, keys in any order, keys we do not know", "{ \"columns\" : [ {\"value\": -0.5e+3 , \"typeoid\": 1700, \"type\":\"numeric\", \"name\":\"n\"} ] ,\n\"table\":\"t\",\"pk\":[{\"name\":\"n\",\"type\":\"numeric\"}],\"x\":{\"y\":[true,false,null,1,\"s\",{}]},\"schema\":\"s\",\"xid\":7,\"origin\":0,\"action\":\"I\" }\n", 1,
-		`0/1 change xid=7 insert "s"."t" (s.t)
+		`0/1 change xid=7 insert "s"."t" (s.t) primary-key=["n"]
   new "n" [numeric] number "-0.5e+3"`},
+	// include-pk, from PostgreSQL 15 with wal2json 2.5: the primary key as
+	// of the change, [] for a table without one; under USING INDEX the
+	// identity is the index's columns, not the key's.
+	{"include-pk: a table without a primary key", `{"action":"I","xid":3151,"schema":"public","table":"nk","columns":[{"name":"id","type":"integer","value":1},{"name":"v","type":"text","value":"x"}],"pk":[]}`, 1,
+		`0/1 change xid=3151 insert "public"."nk" (public.nk) primary-key=[]
+  new "id" [integer] number "1"
+  new "v" [text] string "x"`},
+	{"include-pk: replica identity using index", `{"action":"D","xid":3147,"schema":"public","table":"b","identity":[{"name":"u","type":"integer","value":11}],"pk":[{"name":"id","type":"integer"},{"name":"k2","type":"text","typeoid":25}]}`, 1,
+		`0/1 change xid=3147 delete "public"."b" (public.b) primary-key=["id" "k2"]
+  old "u" [integer] number "11"`},
 }
 
 func TestParse(t *testing.T) {
@@ -206,6 +216,10 @@ func TestMalformed(t *testing.T) {
 		{`{"action":"D","xid":1,"table":"t","identity":[]}`, "action D without schema or table"},
 		{`{"action":"U","xid":1,"schema":"s","table":"t","identity":[]}`, "action U with columns false and identity true"},
 		{`{"action":"I","xid":1,"schema":"s","table":"t","columns":[],"identity":[]}`, "action I with columns true and identity true"},
+		{`{"action":"I","xid":1,"pk":[],"pk":[]}`, `"pk": repeated`},
+		{`{"action":"I","xid":1,"pk":{}}`, `"pk": want '['`},
+		{`{"action":"I","xid":1,"pk":[{"type":"int"}]}`, `"pk": key column 1 without a name`},
+		{`{"action":"I","xid":1,"pk":[{"name":1}]}`, `"pk": key column 1: "name": want a string`},
 		{`{"action":"D","xid":1,"schema":"s","table":"t","columns":[],"identity":[]}`, "action D with columns true"},
 		{`{"action":"B","xid":1,"timestamp":"2026-11-24 17:50:37+00","lsn":"0/1","columns":[]}`, "action B with columns true"},
 		{`{"action":"T","xid":1,"schema":"s","table":"t","identity":[]}`, "action T with columns false and identity true"},
