@@ -28,7 +28,7 @@ func BenchmarkHandler(b *testing.B) {
 	}{
 		{decode.TestDecoding, `table public.t: INSERT: id[bigint]:123456 n[integer]:456 body[text]:'c4ca4238a0b923820dcc509a6f75849bc4ca4238a0b923820dcc509a6f75849bc4ca4238a0b923820dcc509a6f75849b' ts[timestamp with time zone]:'2026-11-24 16:46:49.965+00' j[jsonb]:'{"k": 123456, "v": "x"}'`,
 			"BEGIN 1234", "COMMIT 1234"},
-		{decode.Wal2JSON, `{"action":"I","xid":1234,"timestamp":"2026-11-24 16:06:09.837805+00","lsn":"0/158CDF70","schema":"public","table":"t","columns":[{"name":"id","type":"bigint","value":123456},{"name":"n","type":"integer","value":456},{"name":"body","type":"text","value":"c4ca4238a0b923820dcc509a6f75849bc4ca4238a0b923820dcc509a6f75849bc4ca4238a0b923820dcc509a6f75849b"},{"name":"ts","type":"timestamp with time zone","value":"2026-11-24 16:46:49.965+00"},{"name":"j","type":"jsonb","value":"{\"k\": 123456, \"v\": \"x\"}"}]}`,
+		{decode.Wal2JSON, `{"action":"I","xid":1234,"timestamp":"2026-11-24 16:06:09.837805+00","lsn":"0/158CDF70","schema":"public","table":"t","columns":[{"name":"id","type":"bigint","value":123456},{"name":"n","type":"integer","value":456},{"name":"body","type":"text","value":"c4ca4238a0b923820dcc509a6f75849bc4ca4238a0b923820dcc509a6f75849bc4ca4238a0b923820dcc509a6f75849b"},{"name":"ts","type":"timestamp with time zone","value":"2026-11-24 16:46:49.965+00"},{"name":"j","type":"jsonb","value":"{\"k\": 123456, \"v\": \"x\"}"}],"pk":[{"name":"id","type":"bigint"}]}`,
 			`{"action":"B","xid":1234,"timestamp":"2026-11-24 16:06:09.837805+00","lsn":"0/158CDF70","nextlsn":"0/158CDFA0"}`,
 			`{"action":"C","xid":1234,"timestamp":"2026-11-24 16:06:09.837805+00","lsn":"0/158CDF70","nextlsn":"0/158CDFA0"}`},
 	} {
