@@ -235,11 +235,17 @@ func (c *Cache) Lookup(ctx context.Context, n Name) (Key, Status, error) {
 	if k, ok := c.keys[n]; ok {
 		return k, statusOf(k), nil
 	}
-	if len(c.unknown) >= maxUnknown {
-		clear(c.unknown)
-	}
-	c.unknown[n] = struct{}{}
+	remember(c.unknown, n, struct{}{})
 	return Key{}, Unknown, nil
+}
+
+// remember sets m[n], starting m over when it holds maxUnknown names: the
+// names of tables dropped long ago must not pile up without end.
+func remember[V any](m map[Name]V, n Name, v V) {
+	if len(m) >= maxUnknown {
+		clear(m)
+	}
+	m[n] = v
 }
 
 // Recheck reloads because a change contradicts the cached key of n (a key
@@ -260,14 +266,12 @@ func (c *Cache) Recheck(ctx context.Context, n Name) (Key, Status, error) {
 		return k, Unknown, err
 	}
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	k, ok = c.keys[n]
-	if len(c.rechecked) >= maxUnknown {
-		clear(c.rechecked)
-	}
-	c.rechecked[n] = k.Columns
-	c.mu.Unlock()
-	if !ok {
-		return c.Lookup(ctx, n)
+	remember(c.rechecked, n, k.Columns)
+	if !ok { // dropped or renamed since: no need to look for it again
+		remember(c.unknown, n, struct{}{})
+		return Key{}, Unknown, nil
 	}
 	return k, statusOf(k), nil
 }
