@@ -52,7 +52,7 @@ func ParsePlugin(name string) (Plugin, error) {
 // already quoted for the replication protocol. wal2json is read in
 // format-version 2 (one message per change, so a huge transaction is never
 // held whole in memory) with the xid, commit time, LSNs and the primary
-// key as of each change included (include-pk, wal2json 2.3 and later);
+// key as of each change included (include-pk);
 // test_decoding with the commit time. pgoutput's depend on the server and
 // the publication: see the source.
 func (p Plugin) StartOptions() []string {

@@ -49,7 +49,9 @@ func (r *keysRun) start() {
 		Formatter: "JSON", PartitionKey: "pk", PKCheckInterval: 100 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(r.logs, nil)), Metrics: r.metrics,
 	}, r.snk)
-	testenv.WaitSlotStreaming(r.t, testenv.Connect(r.t, r.dsn), r.slot)
+	// Streaming, not just holding the slot (as it does while creating it):
+	// a stop before would keep the slot but test nothing.
+	r.waitCounter("pg2kinesis_up", nil, 1)
 }
 
 func (r *keysRun) exec(sqls ...string) {
@@ -114,7 +116,8 @@ func (r *keysRun) records(table string) []record {
 	return out
 }
 
-// counter sums a counter of the run's metrics whose labels include want.
+// counter sums a counter (or gauge) of the run's metrics whose labels
+// include want.
 func (r *keysRun) counter(name string, want map[string]string) float64 {
 	r.t.Helper()
 	families, err := r.metrics.Registry.Gather()
@@ -128,7 +131,7 @@ func (r *keysRun) counter(name string, want map[string]string) float64 {
 		}
 		for _, m := range f.GetMetric() {
 			if hasLabels(m, want) {
-				sum += m.GetCounter().GetValue()
+				sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
 			}
 		}
 	}

@@ -235,3 +235,27 @@ func TestPublicationDroppedWhileStreaming(t *testing.T) {
 		t.Errorf("classify(%v) = %d, want fatal", r.err, classify(r.err))
 	}
 }
+
+// What a run that ends removes of what it created: everything when it
+// failed before it streamed; when stopped before it streamed, only a
+// publication that no slot of its needs; nothing once it streamed.
+func TestUndoOnlyWhatNoChangeNeeds(t *testing.T) {
+	failed := errors.New("fatal")
+	for _, tc := range []struct {
+		streamed    bool
+		err         error
+		createdSlot bool
+		want        bool
+	}{
+		{false, failed, true, true},
+		{false, failed, false, true},
+		{false, nil, false, true},
+		{false, nil, true, false}, // stopped after the slot was made: the next start streams from it
+		{true, nil, true, false},
+		{true, failed, true, false},
+	} {
+		if got := undo(tc.streamed, tc.err, tc.createdSlot); got != tc.want {
+			t.Errorf("undo(streamed %t, err %v, created slot %t) = %t, want %t", tc.streamed, tc.err, tc.createdSlot, got, tc.want)
+		}
+	}
+}

@@ -180,14 +180,21 @@ func (s *Source) Sessions() uint64 { return s.sessions.Load() }
 // a plugin mismatch, wal_level, authentication, or h's own errors. Until a
 // first connection succeeds, connection errors are returned too, so that a
 // mistyped host fails at once instead of retrying forever. A run that
-// ends before it streamed (failed, or stopped while retrying) removes the
-// publication and slot it created.
+// fails before it streamed removes the publication and slot it created;
+// one stopped before it streamed keeps a slot it created (changes are
+// being kept for it: the next start streams them), and removes only a
+// publication that no slot of its needs.
 func (s *Source) Run(ctx context.Context, h Handler) error {
 	err := s.run(ctx, h)
-	if s.sessions.Load() == 0 {
+	if undo(s.sessions.Load() > 0, err, s.createdSlot) {
 		s.undoStart()
 	}
 	return err
+}
+
+// undo says whether a run that ended with err removes what it created.
+func undo(streamed bool, err error, createdSlot bool) bool {
+	return !streamed && (err != nil || !createdSlot)
 }
 
 func (s *Source) run(ctx context.Context, h Handler) error {
