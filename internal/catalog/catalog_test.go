@@ -352,3 +352,31 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// A connection the server ended while it sat idle costs a reconnect, not
+// a failed check.
+func TestPGReconnectsAfterTheServerEndedItsConnection(t *testing.T) {
+	dsn := testenv.Database(t)
+	conn := testenv.Connect(t, dsn)
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.RuntimeParams["application_name"] = "pg2kinesis-catalog-test"
+	connects := 0
+	pg := NewPG(func(ctx context.Context) (*pgx.Conn, error) { connects++; return pgx.ConnectConfig(ctx, cfg) })
+	defer pg.Close()
+	if _, err := pg.Version(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(t.Context(), `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE application_name = 'pg2kinesis-catalog-test' AND datname = current_database()`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pg.Load(t.Context()); err != nil {
+		t.Fatalf("Load after the server ended the connection: %v", err)
+	}
+	if connects != 2 {
+		t.Fatalf("%d connections, want 2", connects)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pg2kinesis/pg2kinesis/internal/decode"
 )
@@ -82,23 +83,33 @@ func (p *PG) Close() {
 }
 
 // use runs f on the connection; an error closes it, so that the next use
-// starts afresh whatever state the error left it in.
+// starts afresh whatever state the error left it in. A connection kept
+// open may have been ended by the server meanwhile (idle_session_timeout,
+// a restart): f is tried once more on a new one when the old one broke
+// before f got an answer.
 func (p *PG) use(ctx context.Context, f func(*pgx.Conn) error) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.conn == nil || p.conn.IsClosed() {
-		conn, err := p.connect(ctx)
-		if err != nil {
-			return fmt.Errorf("connect to Postgres: %w", err)
+	for attempt := 0; ; attempt++ {
+		reused := p.conn != nil && !p.conn.IsClosed()
+		if !reused {
+			conn, err := p.connect(ctx)
+			if err != nil {
+				return fmt.Errorf("connect to Postgres: %w", err)
+			}
+			p.conn = conn
 		}
-		p.conn = conn
-	}
-	if err := f(p.conn); err != nil {
+		err := f(p.conn)
+		if err == nil {
+			return nil
+		}
+		broken := p.conn.IsClosed() || pgconn.SafeToRetry(err)
 		_ = p.conn.Close(context.Background())
 		p.conn = nil
-		return err
+		if !reused || !broken || attempt > 0 || ctx.Err() != nil {
+			return err
+		}
 	}
-	return nil
 }
 
 // Version reads the catalog's version.
