@@ -103,6 +103,12 @@ func (s *Source) publicationTables(ctx context.Context, conn *pgconn.PgConn) (st
 // slot (created after the publication, it is of no use without it, and
 // would hold WAL back), then the publication. It uses a connection of its
 // own, the session's being gone.
+//
+// What another process may read by then stays: a slot that process
+// streams from (Run forgets the slot it created once it finds it held by
+// another), and a publication while any pgoutput slot of the database
+// remains, since a slot does not record which publication its consumer
+// names, and pgoutput fails for good on one dropped under it.
 func (s *Source) undoStart() {
 	if !s.createdPub && !s.createdSlot {
 		return
@@ -123,7 +129,14 @@ func (s *Source) undoStart() {
 	}
 	defer conn.Close(ctx)
 	if s.createdSlot {
-		if err := pglogrepl.DropReplicationSlot(ctx, conn, s.cfg.Slot, pglogrepl.DropReplicationSlotOptions{}); err != nil {
+		err := pglogrepl.DropReplicationSlot(ctx, conn, s.cfg.Slot, pglogrepl.DropReplicationSlotOptions{})
+		var pgErr *pgconn.PgError
+		switch {
+		case errors.As(err, &pgErr) && pgErr.Code == "55006":
+			s.log.Warn("kept the replication slot and publication the start that did not stream created: another process streams from the slot now",
+				"publication", s.cfg.Publication, "err", err)
+			return
+		case err != nil:
 			s.log.Warn("cannot drop the replication slot the start that did not stream created; drop it by hand", "err", err)
 			return // the publication stays: the slot needs it
 		}
@@ -131,6 +144,21 @@ func (s *Source) undoStart() {
 		s.log.Info("dropped the replication slot the start that did not stream created")
 	}
 	if s.createdPub {
+		readers, err := query(ctx, conn, "SELECT slot_name FROM pg_catalog.pg_replication_slots "+
+			"WHERE plugin = 'pgoutput' AND database = current_database() ORDER BY 1")
+		if err != nil {
+			s.log.Warn("cannot drop the publication the start that did not stream created; drop it by hand", "publication", s.cfg.Publication, "err", err)
+			return
+		}
+		if len(readers) > 0 {
+			names := make([]string, len(readers))
+			for i, r := range readers {
+				names[i] = r[0]
+			}
+			s.log.Warn("kept the publication the start that did not stream created: pgoutput replication slots of this database may read it; "+
+				"drop it by hand if none does", "publication", s.cfg.Publication, "slots", strings.Join(names, ", "))
+			return
+		}
 		if _, err := conn.Exec(ctx, "DROP PUBLICATION IF EXISTS "+quoteIdent(s.cfg.Publication)).ReadAll(); err != nil {
 			s.log.Warn("cannot drop the publication the start that did not stream created; drop it by hand", "publication", s.cfg.Publication, "err", err)
 			return

@@ -210,6 +210,9 @@ func (s *Source) run(ctx context.Context, h Handler) error {
 		case kindFatal:
 			return err
 		case kindInUse:
+			// Another process holds the slot: what this run created is
+			// that process's too, and undoStart must leave it.
+			s.createdSlot = false
 			wait = s.cfg.StandbyRetry
 			s.log.Info("replication slot is in use by another process; standing by", "err", err, "retry_in", wait)
 		default:
