@@ -59,6 +59,10 @@ func (s *Source) ensurePublication(ctx context.Context, conn *pgconn.PgConn) err
 	switch {
 	case errors.As(err, &pgErr) && pgErr.Code == "42710": // created meanwhile by another instance
 		return nil
+	case errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "pg_publication_pubname_index":
+		// The same, when the other's CREATE was not committed yet when
+		// this one checked: it waited for it, then hit the unique index.
+		return nil
 	case errors.As(err, &pgErr) && pgErr.Code == "42501":
 		return fatalf("publication %q does not exist and this user may not create it (%s): "+
 			"ask an administrator to run: %s;", name, pgErr.Message, sql)

@@ -1,8 +1,10 @@
 package source
 
-// A start that did not stream removes what it created, but never what
-// another process may be reading by then: pgoutput fails for good on a
-// publication dropped under its slot, and a dropped slot loses its
+// The publication and slot a start creates may be another instance's
+// too: one started at the same moment, or one reading them by the time
+// this start fails. A start that did not stream removes what it created,
+// but never what another process may be reading: pgoutput fails for good
+// on a publication dropped under its slot, and a dropped slot loses its
 // changes.
 
 import (
@@ -110,5 +112,48 @@ func TestStoppedStandbyKeepsSlotAnotherStreamed(t *testing.T) {
 	var n int
 	if err := conn.QueryRow(t.Context(), "SELECT count(*) FROM pg_publication WHERE pubname = 'pg2kinesis'").Scan(&n); err != nil || n != 1 {
 		t.Fatalf("publication count %d (%v), want it kept", n, err)
+	}
+}
+
+// Two instances started together both find the publication missing; the
+// second's CREATE PUBLICATION waits for the first's to commit and then
+// fails on pg_publication's unique index (23505, not 42710): that is the
+// same "created meanwhile", and the second starts.
+func TestPublicationCreatedConcurrently(t *testing.T) {
+	dsn := testenv.Database(t)
+	conn := testenv.Connect(t, dsn)
+	exec(t, conn, "CREATE TABLE keyed (id int PRIMARY KEY, v int)")
+	other := testenv.Connect(t, dsn)
+	tx, err := other.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(context.Background()) }()
+	if _, err := tx.Exec(t.Context(), "CREATE PUBLICATION pg2kinesis FOR ALL TABLES"); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t, dsn, "together", decode.PGOutput)
+	cfg.CreateSlot = true
+	r := start(t, cfg, true)
+	eventually(t, 10*time.Second, "the second CREATE PUBLICATION waiting", func() bool {
+		var n int
+		return conn.QueryRow(t.Context(), "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "+
+			"AND wait_event_type = 'Lock' AND query LIKE 'CREATE PUBLICATION%'").Scan(&n) == nil && n == 1
+	})
+	if err := tx.Commit(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(15 * time.Second)
+	for !r.src.Streaming() { // an atomic: createdPub below is read after it was set
+		select {
+		case <-r.done:
+			t.Fatalf("Run = %v, want it streaming through the publication the other instance created", r.err)
+		case <-deadline:
+			t.Fatal("not streaming within 15s")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if r.src.createdPub {
+		t.Error("the publication the other instance created is counted as this run's (a failed start would drop it)")
 	}
 }
