@@ -112,7 +112,9 @@ func (s *Source) publicationTables(ctx context.Context, conn *pgconn.PgConn) (st
 // streams from (Run forgets the slot it created once it finds it held by
 // another), and a publication while any pgoutput slot of the database
 // remains, since a slot does not record which publication its consumer
-// names, and pgoutput fails for good on one dropped under it.
+// names, and pgoutput fails for good on one dropped under it. The slot
+// this run's stopped connection was creating does not count: the server
+// drops it once it notices the connection gone, which may be after this.
 func (s *Source) undoStart() {
 	if !s.createdPub && !s.createdSlot {
 		return
@@ -149,7 +151,8 @@ func (s *Source) undoStart() {
 	}
 	if s.createdPub {
 		readers, err := query(ctx, conn, "SELECT slot_name FROM pg_catalog.pg_replication_slots "+
-			"WHERE plugin = 'pgoutput' AND database = current_database() ORDER BY 1")
+			"WHERE plugin = 'pgoutput' AND database = current_database() "+
+			"AND active_pid IS DISTINCT FROM "+strconv.FormatUint(uint64(s.creatorPID), 10)+" ORDER BY 1")
 		if err != nil {
 			s.log.Warn("cannot drop the publication the start that did not stream created; drop it by hand", "publication", s.cfg.Publication, "err", err)
 			return

@@ -110,7 +110,11 @@ type Source struct {
 	// What this run created before it streamed: a start that fails
 	// removes them (undoStart).
 	createdPub, createdSlot bool
-	checkedDrops            bool // wal2json's dropped tables were looked for
+	// creatorPID is the server process of the connection that last
+	// created the slot: stopped mid-creation, it holds the slot until it
+	// notices, and that slot is no other process's.
+	creatorPID   uint32
+	checkedDrops bool // wal2json's dropped tables were looked for
 }
 
 // New returns a Source for cfg, with defaults filled in.
