@@ -59,6 +59,10 @@ func (s *Source) ensurePublication(ctx context.Context, conn *pgconn.PgConn) err
 	switch {
 	case errors.As(err, &pgErr) && pgErr.Code == "42710": // created meanwhile by another instance
 		return nil
+	case errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "pg_publication_pubname_index":
+		// The same, when the other's CREATE was not committed yet when
+		// this one checked: it waited for it, then hit the unique index.
+		return nil
 	case errors.As(err, &pgErr) && pgErr.Code == "42501":
 		return fatalf("publication %q does not exist and this user may not create it (%s): "+
 			"ask an administrator to run: %s;", name, pgErr.Message, sql)
@@ -103,6 +107,14 @@ func (s *Source) publicationTables(ctx context.Context, conn *pgconn.PgConn) (st
 // slot (created after the publication, it is of no use without it, and
 // would hold WAL back), then the publication. It uses a connection of its
 // own, the session's being gone.
+//
+// What another process may read by then stays: a slot that process
+// streams from (Run forgets the slot it created once it finds it held by
+// another), and a publication while any pgoutput slot of the database
+// remains, since a slot does not record which publication its consumer
+// names, and pgoutput fails for good on one dropped under it. The slot
+// this run's stopped connection was creating does not count: the server
+// drops it once it notices the connection gone, which may be after this.
 func (s *Source) undoStart() {
 	if !s.createdPub && !s.createdSlot {
 		return
@@ -123,7 +135,14 @@ func (s *Source) undoStart() {
 	}
 	defer conn.Close(ctx)
 	if s.createdSlot {
-		if err := pglogrepl.DropReplicationSlot(ctx, conn, s.cfg.Slot, pglogrepl.DropReplicationSlotOptions{}); err != nil {
+		err := pglogrepl.DropReplicationSlot(ctx, conn, s.cfg.Slot, pglogrepl.DropReplicationSlotOptions{})
+		var pgErr *pgconn.PgError
+		switch {
+		case errors.As(err, &pgErr) && pgErr.Code == "55006":
+			s.log.Warn("kept the replication slot and publication the start that did not stream created: another process streams from the slot now",
+				"publication", s.cfg.Publication, "err", err)
+			return
+		case err != nil:
 			s.log.Warn("cannot drop the replication slot the start that did not stream created; drop it by hand", "err", err)
 			return // the publication stays: the slot needs it
 		}
@@ -131,6 +150,22 @@ func (s *Source) undoStart() {
 		s.log.Info("dropped the replication slot the start that did not stream created")
 	}
 	if s.createdPub {
+		readers, err := query(ctx, conn, "SELECT slot_name FROM pg_catalog.pg_replication_slots "+
+			"WHERE plugin = 'pgoutput' AND database = current_database() "+
+			"AND active_pid IS DISTINCT FROM "+strconv.FormatUint(uint64(s.creatorPID), 10)+" ORDER BY 1")
+		if err != nil {
+			s.log.Warn("cannot drop the publication the start that did not stream created; drop it by hand", "publication", s.cfg.Publication, "err", err)
+			return
+		}
+		if len(readers) > 0 {
+			names := make([]string, len(readers))
+			for i, r := range readers {
+				names[i] = r[0]
+			}
+			s.log.Warn("kept the publication the start that did not stream created: pgoutput replication slots of this database may read it; "+
+				"drop it by hand if none does", "publication", s.cfg.Publication, "slots", strings.Join(names, ", "))
+			return
+		}
 		if _, err := conn.Exec(ctx, "DROP PUBLICATION IF EXISTS "+quoteIdent(s.cfg.Publication)).ReadAll(); err != nil {
 			s.log.Warn("cannot drop the publication the start that did not stream created; drop it by hand", "publication", s.cfg.Publication, "err", err)
 			return

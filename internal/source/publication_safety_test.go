@@ -3,12 +3,14 @@ package source
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pg2kinesis/pg2kinesis/internal/decode"
 	"github.com/pg2kinesis/pg2kinesis/internal/testenv"
@@ -257,5 +259,39 @@ func TestUndoOnlyWhatNoChangeNeeds(t *testing.T) {
 		if got := undo(tc.streamed, tc.err, tc.createdSlot); got != tc.want {
 			t.Errorf("undo(streamed %t, err %v, created slot %t) = %t, want %t", tc.streamed, tc.err, tc.createdSlot, got, tc.want)
 		}
+	}
+}
+
+// Only pgoutput's missing publication gets the advice to recreate the
+// slot: another undefined object (42704) is a different fault, and must
+// not send the user to drop the slot's changes.
+func TestMissingPublicationOnlyForPublications(t *testing.T) {
+	pubGone := &pgconn.PgError{Code: "42704", Message: `publication "pg2kinesis" does not exist`}
+	for _, tc := range []struct {
+		name   string
+		plugin decode.Plugin
+		err    error
+		advice bool
+	}{
+		{"pgoutput's missing publication", decode.PGOutput, fmt.Errorf("replication stream: %w", pubGone), true},
+		{"a missing type", decode.PGOutput, &pgconn.PgError{Code: "42704", Message: `type "foo" does not exist`}, false},
+		{"a missing slot", decode.PGOutput, &pgconn.PgError{Code: "42704", Message: `replication slot "s" does not exist`}, false},
+		{"another plugin", decode.Wal2JSON, pubGone, false},
+		{"another code", decode.PGOutput, &pgconn.PgError{Code: "42P01", Message: `publication-ish relation does not exist`}, false},
+		{"no error", decode.PGOutput, nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := New(Config{Plugin: tc.plugin, Slot: "s", Publication: "pg2kinesis"})
+			got := s.missingPublication(tc.err)
+			if advised := got != nil && strings.Contains(got.Error(), "--recreate-slot"); advised != tc.advice {
+				t.Fatalf("missingPublication(%v) = %v, advice %v, want %v", tc.err, got, advised, tc.advice)
+			}
+			if !tc.advice && got != tc.err {
+				t.Errorf("missingPublication(%v) = %v, want the error passed on as it is", tc.err, got)
+			}
+			if tc.advice && (classify(got) != kindFatal || !errors.Is(got, pubGone)) {
+				t.Errorf("missingPublication(%v) = %v, want a fatal error wrapping the server's", tc.err, got)
+			}
+		})
 	}
 }

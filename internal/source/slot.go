@@ -219,6 +219,7 @@ func (s *Source) prepareSlot(ctx context.Context, conn *pgconn.PgConn) (slotInfo
 		info.exists = false
 	}
 	if !info.exists {
+		s.creatorPID = conn.PID()
 		created, err := createSlot(ctx, conn, slot, plugin)
 		if err != nil {
 			return info, err

@@ -110,7 +110,11 @@ type Source struct {
 	// What this run created before it streamed: a start that fails
 	// removes them (undoStart).
 	createdPub, createdSlot bool
-	checkedDrops            bool // wal2json's dropped tables were looked for
+	// creatorPID is the server process of the connection that last
+	// created the slot: stopped mid-creation, it holds the slot until it
+	// notices, and that slot is no other process's.
+	creatorPID   uint32
+	checkedDrops bool // wal2json's dropped tables were looked for
 }
 
 // New returns a Source for cfg, with defaults filled in.
@@ -217,6 +221,9 @@ func (s *Source) run(ctx context.Context, h Handler) error {
 		case kindFatal:
 			return err
 		case kindInUse:
+			// Another process holds the slot: what this run created is
+			// that process's too, and undoStart must leave it.
+			s.createdSlot = false
 			wait = s.cfg.StandbyRetry
 			s.log.Info("replication slot is in use by another process; standing by", "err", err, "retry_in", wait)
 		default:

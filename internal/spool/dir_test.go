@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -31,6 +32,11 @@ func TestCheckDir(t *testing.T) {
 			}
 			return filepath.Join(p, "spool")
 		}, true, false},
+		// As root (CI), the chmod cases below skip; procfs refuses new
+		// files to root too, so that an existing directory that cannot
+		// be written is still tested there.
+		{"existing, no one may write (procfs)", func(t *testing.T) string { return procfs(t) }, true, false},
+		{"missing under procfs", func(t *testing.T) string { return filepath.Join(procfs(t), "spool") }, true, false},
 		{"read-only", func(t *testing.T) string {
 			p := t.TempDir()
 			if err := os.Chmod(p, 0o500); err != nil {
@@ -77,4 +83,12 @@ func TestCheckDir(t *testing.T) {
 			}
 		})
 	}
+}
+
+// procfs is a directory in which no one, not even root, creates files.
+func procfs(t *testing.T) string {
+	if runtime.GOOS != "linux" {
+		t.Skip("procfs is Linux's")
+	}
+	return "/proc"
 }
