@@ -2,10 +2,13 @@ package kinesis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
 	"github.com/pg2kinesis/pg2kinesis/internal/sink"
 )
@@ -114,5 +117,76 @@ func TestReshardKeepsRecordsReadableAndInOrder(t *testing.T) {
 				t.Fatalf("%d user records sent again after landing on the wrong shard, want some: %t", st.Rerouted, tt.resent)
 			}
 		})
+	}
+}
+
+// listFailing is a fake whose ListShards fails from the second call on
+// (the first is New's), as during a network cut or a long throttle, and
+// says when the sink first tried again.
+type listFailing struct {
+	*fakeKinesis
+	calls   int
+	retried chan struct{}
+}
+
+func (f *listFailing) ListShards(ctx context.Context, in *kinesis.ListShardsInput, opts ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error) {
+	f.calls++ // only New and the one reshard call it, one after the other
+	if f.calls == 1 {
+		return f.fakeKinesis.ListShards(ctx, in, opts...)
+	}
+	if f.calls == 2 {
+		close(f.retried)
+	}
+	return nil, errors.New("connection refused")
+}
+
+// While the resharded stream's shards cannot be listed, Put still takes
+// records as far as MaxBuffered allows, and so still answers its
+// context: a stop (SIGTERM) does not wait for ListShards to recover. The
+// stop ends Run without an error.
+func TestReshardListingDoesNotBlockPut(t *testing.T) {
+	f := &listFailing{fakeKinesis: newFakeKinesis(1), retried: make(chan struct{})}
+	f.beforeOp = func(f *fakeKinesis, call int) {
+		if call == 1 {
+			f.split("shardId-000000000000", 500)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s, err := New(ctx, Config{API: f, Stream: "fake", Aggregate: true, FlushInterval: time.Millisecond,
+		MaxBackoff: 10 * time.Millisecond, Ack: func(uint64) {}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	for seq := uint64(1); seq <= 100; seq++ { // keys on both children: misplaced
+		if err := s.Put(ctx, sink.Record{Data: []byte("x"), PartitionKey: fmt.Sprint(seq), Seq: seq}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-f.retried:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no reshard after a misplaced aggregate")
+	}
+	put := make(chan error, 1)
+	go func() { put <- s.Put(ctx, sink.Record{Data: []byte("x"), PartitionKey: "k", Seq: 101}) }()
+	select {
+	case err := <-put:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Put blocked while the sink retried ListShards")
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run = %v after its context ended, want nil", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return")
 	}
 }
