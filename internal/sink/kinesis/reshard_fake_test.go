@@ -141,9 +141,9 @@ func (f *listFailing) ListShards(ctx context.Context, in *kinesis.ListShardsInpu
 }
 
 // While the resharded stream's shards cannot be listed, Put still takes
-// records as far as MaxBuffered allows, and so still answers its
-// context: a stop (SIGTERM) does not wait for ListShards to recover. The
-// stop ends Run without an error.
+// records as far as MaxBuffered allows, and Put and Drain still answer
+// their context: a stop (SIGTERM) does not wait for ListShards to
+// recover. The stop ends Run without an error.
 func TestReshardListingDoesNotBlockPut(t *testing.T) {
 	f := &listFailing{fakeKinesis: newFakeKinesis(1), retried: make(chan struct{})}
 	f.beforeOp = func(f *fakeKinesis, call int) {
@@ -179,6 +179,18 @@ func TestReshardListingDoesNotBlockPut(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Put blocked while the sink retried ListShards")
+	}
+	dctx, dcancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer dcancel()
+	drained := make(chan error, 1)
+	go func() { drained <- s.Drain(dctx) }()
+	select {
+	case err := <-drained:
+		if err == nil {
+			t.Fatal("Drain = nil with records that cannot be sent")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Drain outlived its context while the sink retried ListShards")
 	}
 	cancel()
 	select {
