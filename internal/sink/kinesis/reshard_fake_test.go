@@ -4,13 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/pg2kinesis/pg2kinesis/internal/sink"
+	"github.com/pg2kinesis/pg2kinesis/internal/sink/kinesis/kpl"
 )
 
 // reshardAt is a fake's schedule: which reshard runs before which call.
@@ -30,7 +35,8 @@ func merge(a, b int) func(f *fakeKinesis) {
 // records, or is a plain record); what a KCL consumer reads holds every
 // record, each key's in order; every record is acknowledged once, and the
 // buffer, far smaller than the workload, is released exactly (Drain
-// returns, a double release would panic).
+// returns, a double release would panic). With faults too: a retry must
+// neither acknowledge a misplaced aggregate nor lose sight of it.
 func TestReshardKeepsRecordsReadableAndInOrder(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -38,13 +44,16 @@ func TestReshardKeepsRecordsReadableAndInOrder(t *testing.T) {
 		aggregate bool
 		plan      reshardAt
 		resent    bool // misplaced user records must be sent again
+		faults    bool // calls fail, some after storing, and records are throttled
 	}{
-		{"split", 1, true, reshardAt{4: split(0, 500)}, true},
-		{"split then merge", 1, true, reshardAt{4: split(0, 500), 12: merge(1, 2)}, true},
-		{"merge: the child holds every record", 2, true, reshardAt{4: merge(0, 1)}, false},
-		{"uneven split of one of four, twice", 4, true, reshardAt{3: split(2, 300), 9: split(5, 800)}, true},
-		{"split twice in one call, then merge", 1, true, reshardAt{5: func(f *fakeKinesis) { split(0, 500)(f); split(2, 500)(f) }, 15: merge(3, 4)}, true},
-		{"split then merge, plain records", 1, false, reshardAt{4: split(0, 500), 12: merge(1, 2)}, false},
+		{"split", 1, true, reshardAt{4: split(0, 500)}, true, false},
+		{"split then merge", 1, true, reshardAt{4: split(0, 500), 12: merge(1, 2)}, true, false},
+		{"merge: the child holds every record", 2, true, reshardAt{4: merge(0, 1)}, false, false},
+		{"uneven split of one of four, twice", 4, true, reshardAt{3: split(2, 300), 9: split(5, 800)}, true, false},
+		{"split twice in one call, then merge", 1, true, reshardAt{5: func(f *fakeKinesis) { split(0, 500)(f); split(2, 500)(f) }, 15: merge(3, 4)}, true, false},
+		{"split then merge, plain records", 1, false, reshardAt{4: split(0, 500), 12: merge(1, 2)}, false, false},
+		{"splits and merges of two, with faults", 2, true, reshardAt{5: split(0, 300), 9: split(1, 700), 14: merge(3, 4), 20: split(2, 500), 26: merge(6, 5)}, true, true},
+		{"splits and merges of two, with faults, plain records", 2, false, reshardAt{5: split(0, 300), 9: split(1, 700), 14: merge(3, 4), 20: split(2, 500), 26: merge(6, 5)}, false, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -53,13 +62,20 @@ func TestReshardKeepsRecordsReadableAndInOrder(t *testing.T) {
 			key := func(seq uint64) string { return fmt.Sprintf("key-%d", seq%keys) }
 			data := func(seq uint64) string { return fmt.Sprintf("%s|%d|x", key(seq), seq) }
 			f := newFakeKinesis(tt.shards)
-			last := 0
+			var calls []int
 			for call := range tt.plan {
-				last = max(last, call)
+				calls = append(calls, call)
 			}
-			f.beforeOp = func(f *fakeKinesis, call int) {
-				if op := tt.plan[call]; op != nil {
-					op(f)
+			slices.Sort(calls)
+			pending := calls // guarded by f.mu, under which beforeOp runs
+			f.beforeOp = func(f *fakeKinesis, call int, in *kinesis.PutRecordsInput) {
+				// An op waits, past its call, for an aggregate of many keys:
+				// one of a few keys may well fit the child it lands on, and
+				// the reshard would then test nothing (CPU starved, the
+				// sink sends records almost one by one).
+				if len(pending) > 0 && call >= pending[0] && (!tt.aggregate || userRecords(t, in) >= 20) {
+					tt.plan[pending[0]](f)
+					pending = pending[1:]
 				}
 				time.Sleep(time.Millisecond) // lets records pile up in the queues meanwhile
 			}
@@ -77,7 +93,11 @@ func TestReshardKeepsRecordsReadableAndInOrder(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			s, err := New(ctx, Config{API: f, Stream: "fake", Aggregate: tt.aggregate, FlushInterval: time.Millisecond,
+			var api API = f
+			if tt.faults {
+				api = &faultyKinesis{fakeKinesis: f, rnd: rand.New(rand.NewSource(1))}
+			}
+			s, err := New(ctx, Config{API: api, Stream: "fake", Aggregate: tt.aggregate, FlushInterval: time.Millisecond,
 				MaxBuffered: 32 << 10, MaxBackoff: 10 * time.Millisecond, Ack: ack})
 			if err != nil {
 				t.Fatal(err)
@@ -110,14 +130,26 @@ func TestReshardKeepsRecordsReadableAndInOrder(t *testing.T) {
 			dups := checkOrder(t, recs, n)
 			st := s.Stats()
 			t.Logf("%d calls; %d user records sent again; a KCL consumer drops %d and reads %d duplicates", f.calls, st.Rerouted, dropped, dups)
-			if f.calls <= last {
-				t.Fatalf("%d calls: the workload ended before the reshards", f.calls)
+			if len(pending) > 0 {
+				t.Fatalf("%d calls: the workload ended before %d of the reshards", f.calls, len(pending))
 			}
 			if tt.resent != (st.Rerouted > 0) {
 				t.Fatalf("%d user records sent again after landing on the wrong shard, want some: %t", st.Rerouted, tt.resent)
 			}
 		})
 	}
+}
+
+// userRecords counts the user records of the aggregate a call sends.
+func userRecords(t *testing.T, in *kinesis.PutRecordsInput) int {
+	if len(in.Records) == 0 { // faultyKinesis throttled them all
+		return 0
+	}
+	users, err := kpl.Decode(in.Records[0].Data)
+	if err != nil {
+		t.Error(err)
+	}
+	return len(users)
 }
 
 // listFailing is a fake whose ListShards fails from the second call on
@@ -146,7 +178,7 @@ func (f *listFailing) ListShards(ctx context.Context, in *kinesis.ListShardsInpu
 // recover. The stop ends Run without an error.
 func TestReshardListingDoesNotBlockPut(t *testing.T) {
 	f := &listFailing{fakeKinesis: newFakeKinesis(1), retried: make(chan struct{})}
-	f.beforeOp = func(f *fakeKinesis, call int) {
+	f.beforeOp = func(f *fakeKinesis, call int, _ *kinesis.PutRecordsInput) {
 		if call == 1 {
 			f.split("shardId-000000000000", 500)
 		}
@@ -201,4 +233,48 @@ func TestReshardListingDoesNotBlockPut(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Run did not return")
 	}
+}
+
+// faultyKinesis fails one call in ten before it reaches the stream and one
+// in ten after the stream stored its records (a cut connection: the sender
+// cannot know), and throttles every other record of one call in ten.
+type faultyKinesis struct {
+	*fakeKinesis
+	mu  sync.Mutex
+	rnd *rand.Rand
+}
+
+func (f *faultyKinesis) PutRecords(ctx context.Context, in *kinesis.PutRecordsInput, opts ...func(*kinesis.Options)) (*kinesis.PutRecordsOutput, error) {
+	f.mu.Lock()
+	dice := f.rnd.Intn(10)
+	f.mu.Unlock()
+	switch dice {
+	case 0:
+		return nil, errors.New("connection reset before the call")
+	case 1:
+		_, _ = f.fakeKinesis.PutRecords(ctx, in, opts...)
+		return nil, errors.New("connection reset after the call")
+	case 2:
+		stored := *in
+		stored.Records = nil
+		for i, r := range in.Records {
+			if i%2 == 1 {
+				stored.Records = append(stored.Records, r)
+			}
+		}
+		out, err := f.fakeKinesis.PutRecords(ctx, &stored, opts...)
+		if err != nil {
+			return nil, err
+		}
+		all := &kinesis.PutRecordsOutput{}
+		for i := range in.Records {
+			if i%2 == 1 {
+				all.Records = append(all.Records, out.Records[i/2])
+			} else {
+				all.Records = append(all.Records, types.PutRecordsResultEntry{ErrorCode: aws.String("ProvisionedThroughputExceededException")})
+			}
+		}
+		return all, nil
+	}
+	return f.fakeKinesis.PutRecords(ctx, in, opts...)
 }
