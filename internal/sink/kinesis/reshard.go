@@ -16,9 +16,9 @@ var errResharded = errors.New("the stream was resharded")
 // reshard moves the sink to the stream's current shards, every sender
 // stopped between calls. Put is blocked only once the shards are listed:
 // listing may be retried for as long as Kinesis is unreachable, and a Put
-// blocked on s.mu could not see its context end. As with the KPL, a record that
-// Kinesis stored on another shard than predicted is not taken as
-// delivered: an aggregate whose user records the shard it landed on does
+// blocked on s.mu could not see its context end. As with the KPL, a
+// record that Kinesis stored on another shard than predicted is not taken
+// as delivered: an aggregate whose user records the shard it landed on does
 // not all hold is unpacked and its user records are routed again. All of
 // them, where the KPL sends again only the ones outside the shard's range:
 // the KCL drops such an aggregate whole. Then whatever the old queues hold
