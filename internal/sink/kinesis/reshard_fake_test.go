@@ -73,11 +73,16 @@ func TestReshardKeepsRecordsReadableAndInOrder(t *testing.T) {
 				// one of a few keys may well fit the child it lands on, and
 				// the reshard would then test nothing (CPU starved, the
 				// sink sends records almost one by one).
-				if len(pending) > 0 && call >= pending[0] && (!tt.aggregate || userRecords(t, in) >= 20) {
-					tt.plan[pending[0]](f)
-					pending = pending[1:]
+				pause := time.Millisecond // lets records pile up in the queues meanwhile
+				if len(pending) > 0 && call >= pending[0] {
+					if !tt.aggregate || userRecords(t, in) >= 20 {
+						tt.plan[pending[0]](f)
+						pending = pending[1:]
+					} else {
+						pause = 20 * time.Millisecond // the next aggregate will be larger
+					}
 				}
-				time.Sleep(time.Millisecond) // lets records pile up in the queues meanwhile
+				time.Sleep(pause)
 			}
 			var mu sync.Mutex
 			acked := map[uint64]int{}
