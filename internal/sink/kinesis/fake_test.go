@@ -24,8 +24,8 @@ type fakeKinesis struct {
 	mu       sync.Mutex
 	shards   []*fakeShard // in creation order, so parents come before children
 	calls    int
-	beforeOp func(f *fakeKinesis, call int) // runs under mu before each PutRecords: reshards
-	readable map[string]bool                // user record data a KCL consumer gets
+	beforeOp func(f *fakeKinesis, call int, in *kinesis.PutRecordsInput) // runs under mu before each PutRecords: reshards
+	readable map[string]bool                                             // user record data a KCL consumer gets
 }
 
 type fakeShard struct {
@@ -99,7 +99,7 @@ func (f *fakeKinesis) PutRecords(ctx context.Context, in *kinesis.PutRecordsInpu
 	defer f.mu.Unlock()
 	f.calls++
 	if f.beforeOp != nil {
-		f.beforeOp(f, f.calls)
+		f.beforeOp(f, f.calls, in)
 	}
 	out := &kinesis.PutRecordsOutput{}
 	for _, r := range in.Records {

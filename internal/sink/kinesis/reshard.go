@@ -13,10 +13,12 @@ import (
 // errResharded stops the senders so that Run can re-read the shards.
 var errResharded = errors.New("the stream was resharded")
 
-// reshard moves the sink to the stream's current shards, with Put blocked
-// and every sender stopped between calls. As with the KPL, a record that
-// Kinesis stored on another shard than predicted is not taken as
-// delivered: an aggregate whose user records the shard it landed on does
+// reshard moves the sink to the stream's current shards, every sender
+// stopped between calls. Put is blocked only once the shards are listed:
+// listing may be retried for as long as Kinesis is unreachable, and a Put
+// blocked on s.mu could not see its context end. As with the KPL, a
+// record that Kinesis stored on another shard than predicted is not taken
+// as delivered: an aggregate whose user records the shard it landed on does
 // not all hold is unpacked and its user records are routed again. All of
 // them, where the KPL sends again only the ones outside the shard's range:
 // the KCL drops such an aggregate whole. Then whatever the old queues hold
@@ -25,12 +27,12 @@ var errResharded = errors.New("the stream was resharded")
 // A key's pending records are all in one old queue, in the order Put got
 // them, so they stay in that order ahead of anything Put adds afterwards.
 func (s *Sink) reshard(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	shards, err := s.relist(ctx)
 	if err != nil {
 		return err
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	select { // the other senders' last calls may have signalled too
 	case <-s.resharded:
 	default:

@@ -2,12 +2,20 @@ package kinesis
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math/rand"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
 	"github.com/pg2kinesis/pg2kinesis/internal/sink"
+	"github.com/pg2kinesis/pg2kinesis/internal/sink/kinesis/kpl"
 )
 
 // reshardAt is a fake's schedule: which reshard runs before which call.
@@ -27,7 +35,8 @@ func merge(a, b int) func(f *fakeKinesis) {
 // records, or is a plain record); what a KCL consumer reads holds every
 // record, each key's in order; every record is acknowledged once, and the
 // buffer, far smaller than the workload, is released exactly (Drain
-// returns, a double release would panic).
+// returns, a double release would panic). With faults too: a retry must
+// neither acknowledge a misplaced aggregate nor lose sight of it.
 func TestReshardKeepsRecordsReadableAndInOrder(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -35,13 +44,16 @@ func TestReshardKeepsRecordsReadableAndInOrder(t *testing.T) {
 		aggregate bool
 		plan      reshardAt
 		resent    bool // misplaced user records must be sent again
+		faults    bool // calls fail, some after storing, and records are throttled
 	}{
-		{"split", 1, true, reshardAt{4: split(0, 500)}, true},
-		{"split then merge", 1, true, reshardAt{4: split(0, 500), 12: merge(1, 2)}, true},
-		{"merge: the child holds every record", 2, true, reshardAt{4: merge(0, 1)}, false},
-		{"uneven split of one of four, twice", 4, true, reshardAt{3: split(2, 300), 9: split(5, 800)}, true},
-		{"split twice in one call, then merge", 1, true, reshardAt{5: func(f *fakeKinesis) { split(0, 500)(f); split(2, 500)(f) }, 15: merge(3, 4)}, true},
-		{"split then merge, plain records", 1, false, reshardAt{4: split(0, 500), 12: merge(1, 2)}, false},
+		{"split", 1, true, reshardAt{4: split(0, 500)}, true, false},
+		{"split then merge", 1, true, reshardAt{4: split(0, 500), 12: merge(1, 2)}, true, false},
+		{"merge: the child holds every record", 2, true, reshardAt{4: merge(0, 1)}, false, false},
+		{"uneven split of one of four, twice", 4, true, reshardAt{3: split(2, 300), 9: split(5, 800)}, true, false},
+		{"split twice in one call, then merge", 1, true, reshardAt{5: func(f *fakeKinesis) { split(0, 500)(f); split(2, 500)(f) }, 15: merge(3, 4)}, true, false},
+		{"split then merge, plain records", 1, false, reshardAt{4: split(0, 500), 12: merge(1, 2)}, false, false},
+		{"splits and merges of two, with faults", 2, true, reshardAt{5: split(0, 300), 9: split(1, 700), 14: merge(3, 4), 20: split(2, 500), 26: merge(6, 5)}, true, true},
+		{"splits and merges of two, with faults, plain records", 2, false, reshardAt{5: split(0, 300), 9: split(1, 700), 14: merge(3, 4), 20: split(2, 500), 26: merge(6, 5)}, false, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -50,15 +62,27 @@ func TestReshardKeepsRecordsReadableAndInOrder(t *testing.T) {
 			key := func(seq uint64) string { return fmt.Sprintf("key-%d", seq%keys) }
 			data := func(seq uint64) string { return fmt.Sprintf("%s|%d|x", key(seq), seq) }
 			f := newFakeKinesis(tt.shards)
-			last := 0
+			var calls []int
 			for call := range tt.plan {
-				last = max(last, call)
+				calls = append(calls, call)
 			}
-			f.beforeOp = func(f *fakeKinesis, call int) {
-				if op := tt.plan[call]; op != nil {
-					op(f)
+			slices.Sort(calls)
+			pending := calls // guarded by f.mu, under which beforeOp runs
+			f.beforeOp = func(f *fakeKinesis, call int, in *kinesis.PutRecordsInput) {
+				// An op waits, past its call, for an aggregate of many keys:
+				// one of a few keys may well fit the child it lands on, and
+				// the reshard would then test nothing (CPU starved, the
+				// sink sends records almost one by one).
+				pause := time.Millisecond // lets records pile up in the queues meanwhile
+				if len(pending) > 0 && call >= pending[0] {
+					if !tt.aggregate || userRecords(t, in) >= 20 {
+						tt.plan[pending[0]](f)
+						pending = pending[1:]
+					} else {
+						pause = 20 * time.Millisecond // the next aggregate will be larger
+					}
 				}
-				time.Sleep(time.Millisecond) // lets records pile up in the queues meanwhile
+				time.Sleep(pause)
 			}
 			var mu sync.Mutex
 			acked := map[uint64]int{}
@@ -74,7 +98,11 @@ func TestReshardKeepsRecordsReadableAndInOrder(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			s, err := New(ctx, Config{API: f, Stream: "fake", Aggregate: tt.aggregate, FlushInterval: time.Millisecond,
+			var api API = f
+			if tt.faults {
+				api = &faultyKinesis{fakeKinesis: f, rnd: rand.New(rand.NewSource(1))}
+			}
+			s, err := New(ctx, Config{API: api, Stream: "fake", Aggregate: tt.aggregate, FlushInterval: time.Millisecond,
 				MaxBuffered: 32 << 10, MaxBackoff: 10 * time.Millisecond, Ack: ack})
 			if err != nil {
 				t.Fatal(err)
@@ -107,12 +135,151 @@ func TestReshardKeepsRecordsReadableAndInOrder(t *testing.T) {
 			dups := checkOrder(t, recs, n)
 			st := s.Stats()
 			t.Logf("%d calls; %d user records sent again; a KCL consumer drops %d and reads %d duplicates", f.calls, st.Rerouted, dropped, dups)
-			if f.calls <= last {
-				t.Fatalf("%d calls: the workload ended before the reshards", f.calls)
+			if len(pending) > 0 {
+				t.Fatalf("%d calls: the workload ended before %d of the reshards", f.calls, len(pending))
 			}
 			if tt.resent != (st.Rerouted > 0) {
 				t.Fatalf("%d user records sent again after landing on the wrong shard, want some: %t", st.Rerouted, tt.resent)
 			}
 		})
 	}
+}
+
+// userRecords counts the user records of the aggregate a call sends.
+func userRecords(t *testing.T, in *kinesis.PutRecordsInput) int {
+	if len(in.Records) == 0 { // faultyKinesis throttled them all
+		return 0
+	}
+	users, err := kpl.Decode(in.Records[0].Data)
+	if err != nil {
+		t.Error(err)
+	}
+	return len(users)
+}
+
+// listFailing is a fake whose ListShards fails from the second call on
+// (the first is New's), as during a network cut or a long throttle, and
+// says when the sink first tried again.
+type listFailing struct {
+	*fakeKinesis
+	calls   int
+	retried chan struct{}
+}
+
+func (f *listFailing) ListShards(ctx context.Context, in *kinesis.ListShardsInput, opts ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error) {
+	f.calls++ // only New and the one reshard call it, one after the other
+	if f.calls == 1 {
+		return f.fakeKinesis.ListShards(ctx, in, opts...)
+	}
+	if f.calls == 2 {
+		close(f.retried)
+	}
+	return nil, errors.New("connection refused")
+}
+
+// While the resharded stream's shards cannot be listed, Put still takes
+// records as far as MaxBuffered allows, and Put and Drain still answer
+// their context: a stop (SIGTERM) does not wait for ListShards to
+// recover. The stop ends Run without an error.
+func TestReshardListingDoesNotBlockPut(t *testing.T) {
+	f := &listFailing{fakeKinesis: newFakeKinesis(1), retried: make(chan struct{})}
+	f.beforeOp = func(f *fakeKinesis, call int, _ *kinesis.PutRecordsInput) {
+		if call == 1 {
+			f.split("shardId-000000000000", 500)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s, err := New(ctx, Config{API: f, Stream: "fake", Aggregate: true, FlushInterval: time.Millisecond,
+		MaxBackoff: 10 * time.Millisecond, Ack: func(uint64) {}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	for seq := uint64(1); seq <= 100; seq++ { // keys on both children: misplaced
+		if err := s.Put(ctx, sink.Record{Data: []byte("x"), PartitionKey: fmt.Sprint(seq), Seq: seq}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-f.retried:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no reshard after a misplaced aggregate")
+	}
+	put := make(chan error, 1)
+	go func() { put <- s.Put(ctx, sink.Record{Data: []byte("x"), PartitionKey: "k", Seq: 101}) }()
+	select {
+	case err := <-put:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Put blocked while the sink retried ListShards")
+	}
+	dctx, dcancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer dcancel()
+	drained := make(chan error, 1)
+	go func() { drained <- s.Drain(dctx) }()
+	select {
+	case err := <-drained:
+		if err == nil {
+			t.Fatal("Drain = nil with records that cannot be sent")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Drain outlived its context while the sink retried ListShards")
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run = %v after its context ended, want nil", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return")
+	}
+}
+
+// faultyKinesis fails one call in ten before it reaches the stream and one
+// in ten after the stream stored its records (a cut connection: the sender
+// cannot know), and throttles every other record of one call in ten.
+type faultyKinesis struct {
+	*fakeKinesis
+	mu  sync.Mutex
+	rnd *rand.Rand
+}
+
+func (f *faultyKinesis) PutRecords(ctx context.Context, in *kinesis.PutRecordsInput, opts ...func(*kinesis.Options)) (*kinesis.PutRecordsOutput, error) {
+	f.mu.Lock()
+	dice := f.rnd.Intn(10)
+	f.mu.Unlock()
+	switch dice {
+	case 0:
+		return nil, errors.New("connection reset before the call")
+	case 1:
+		_, _ = f.fakeKinesis.PutRecords(ctx, in, opts...)
+		return nil, errors.New("connection reset after the call")
+	case 2:
+		stored := *in
+		stored.Records = nil
+		for i, r := range in.Records {
+			if i%2 == 1 {
+				stored.Records = append(stored.Records, r)
+			}
+		}
+		out, err := f.fakeKinesis.PutRecords(ctx, &stored, opts...)
+		if err != nil {
+			return nil, err
+		}
+		all := &kinesis.PutRecordsOutput{}
+		for i := range in.Records {
+			if i%2 == 1 {
+				all.Records = append(all.Records, out.Records[i/2])
+			} else {
+				all.Records = append(all.Records, types.PutRecordsResultEntry{ErrorCode: aws.String("ProvisionedThroughputExceededException")})
+			}
+		}
+		return all, nil
+	}
+	return f.fakeKinesis.PutRecords(ctx, in, opts...)
 }

@@ -177,10 +177,16 @@ func (s *Sink) Run(ctx context.Context) error {
 	defer close(s.stopped)
 	for {
 		err := s.runShards(ctx)
-		if !errors.Is(err, errResharded) || ctx.Err() != nil {
+		if ctx.Err() != nil {
+			return nil // a stop, not a failure, even amid a reshard
+		}
+		if !errors.Is(err, errResharded) {
 			return err
 		}
 		if err := s.reshard(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
 			return err
 		}
 	}

@@ -58,27 +58,31 @@ func Tail(ctx context.Context, api ReadAPI, stream string, latest bool, fn func(
 		mu.Unlock()
 	}
 	done := map[string]chan struct{}{}
-	for _, sh := range shards {
+	ranges := make([]kpl.Shard, len(shards))
+	for i, sh := range shards {
 		done[aws.ToString(sh.ShardId)] = make(chan struct{})
-	}
-	g, ctx := errgroup.WithContext(ctx)
-	for _, sh := range shards {
-		id := aws.ToString(sh.ShardId)
-		rng, err := shardRange(sh)
-		if err != nil {
+		// Every range before any reader starts: returning with readers
+		// started would leave them calling fn after Tail returned.
+		if ranges[i], err = shardRange(sh); err != nil {
 			return 0, err
 		}
+	}
+	// gctx ends when Wait returns, whatever happened: only the caller's
+	// ctx tells a stop from a failure.
+	g, gctx := errgroup.WithContext(ctx)
+	for i, sh := range shards {
+		id, rng := aws.ToString(sh.ShardId), ranges[i]
 		g.Go(func() error {
 			for _, parent := range []*string{sh.ParentShardId, sh.AdjacentParentShardId} {
 				if ch, ok := done[aws.ToString(parent)]; ok && parent != nil {
 					select {
 					case <-ch:
-					case <-ctx.Done():
+					case <-gctx.Done():
 						return nil
 					}
 				}
 			}
-			if err := tailShard(ctx, api, stream, rng, latest, emit, drop); err != nil {
+			if err := tailShard(gctx, api, stream, rng, latest, emit, drop); err != nil {
 				return err
 			}
 			close(done[id])
