@@ -43,6 +43,13 @@ func classify(err error) errorClass {
 		if throttleCodes[apiErr.ErrorCode()] {
 			return classThrottle
 		}
+		// The stream is being resharded or updated (ListShards and
+		// DescribeStreamSummary may say so while a split or merge runs):
+		// it passes, as a throttle does.
+		var inUse *types.ResourceInUseException
+		if errors.As(err, &inUse) {
+			return classRetry
+		}
 		var nf *types.ResourceNotFoundException
 		var ia *types.InvalidArgumentException
 		var ad *types.AccessDeniedException

@@ -28,6 +28,7 @@ func TestClassify(t *testing.T) {
 		{"KMS throttling", &types.KMSThrottlingException{}, classThrottle},
 		{"limit exceeded", &types.LimitExceededException{}, classThrottle},
 		{"stream missing", &types.ResourceNotFoundException{}, classFatal},
+		{"stream updating", &types.ResourceInUseException{}, classRetry},
 		{"invalid argument", &types.InvalidArgumentException{}, classFatal},
 		{"access denied", &types.AccessDeniedException{}, classFatal},
 		{"KMS disabled", &smithy.GenericAPIError{Code: "KMSDisabledException"}, classFatal},
