@@ -103,13 +103,18 @@ type Cache struct {
 
 	loadMu sync.Mutex // one load at a time; who waited for it uses its result
 
-	mu       sync.RWMutex
-	keys     Keys
-	version  string
-	loads    int       // successful loads
-	checks   int       // version checks
-	loadedAt time.Time // when the last load started
-	unknown  map[Name]struct{}
+	mu      sync.RWMutex
+	keys    Keys
+	version string
+	loads   int // successful loads
+	// begun numbers the loads as they begin; fresh is the number of the
+	// last successful one. A lookup trusts only a load that began after
+	// it did: one already running may have read the catalog before the
+	// lookup's table was created.
+	begun, fresh int
+	checks       int       // version checks
+	loadedAt     time.Time // when the last load started
+	unknown      map[Name]struct{}
 	// rechecked: the key a table had when a change last made the
 	// cache reload for it (Recheck); the same evidence against the
 	// same key does not reload again.
@@ -139,6 +144,10 @@ func (c *Cache) load(ctx context.Context) error {
 	// it.
 	ctx, cancel := context.WithTimeout(ctx, loadTimeout)
 	defer cancel()
+	c.mu.Lock()
+	c.begun++
+	gen := c.begun
+	c.mu.Unlock()
 	started := time.Now()
 	// The version first: a change made between the two is then seen by
 	// the next check, never lost between them.
@@ -153,6 +162,7 @@ func (c *Cache) load(ctx context.Context) error {
 	c.mu.Lock()
 	c.keys, c.version, c.loadedAt = keys, version, started
 	c.loads++
+	c.fresh = gen
 	for n := range c.unknown {
 		if _, ok := keys[n]; ok {
 			delete(c.unknown, n)
@@ -163,13 +173,13 @@ func (c *Cache) load(ctx context.Context) error {
 	return nil
 }
 
-// loadSince loads unless a load finished after the caller read loads
-// (seen); it spaces such loads by minGap, waiting if need be.
+// loadSince loads unless a load that began after the caller's mark (seen)
+// has succeeded; it spaces such loads by minGap, waiting if need be.
 func (c *Cache) loadSince(ctx context.Context, seen int) error {
 	c.loadMu.Lock()
 	defer c.loadMu.Unlock()
 	c.mu.RLock()
-	fresh, last := c.loads > seen, c.loadedAt
+	fresh, last := c.fresh > seen, c.loadedAt
 	c.mu.RUnlock()
 	if fresh {
 		return nil
@@ -184,6 +194,13 @@ func (c *Cache) loadSince(ctx context.Context, seen int) error {
 		}
 	}
 	return c.load(ctx)
+}
+
+// mark is what a lookup notes as it begins, for loadSince.
+func (c *Cache) mark() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.begun
 }
 
 // Refreshes counts the successful loads.
@@ -219,7 +236,7 @@ func (c *Cache) Lookup(ctx context.Context, n Name) (Key, Status, error) {
 	c.mu.RLock()
 	k, ok := c.keys[n]
 	_, unknown := c.unknown[n]
-	seen := c.loads
+	seen := c.begun
 	c.mu.RUnlock()
 	switch {
 	case ok:
@@ -257,7 +274,7 @@ func (c *Cache) Recheck(ctx context.Context, n Name) (Key, Status, error) {
 	c.mu.RLock()
 	k, ok := c.keys[n]
 	last, done := c.rechecked[n]
-	seen := c.loads
+	seen := c.begun
 	c.mu.RUnlock()
 	if ok && done && slices.Equal(last, k.Columns) {
 		return k, statusOf(k), nil

@@ -380,3 +380,48 @@ func TestPGReconnectsAfterTheServerEndedItsConnection(t *testing.T) {
 		t.Fatalf("%d connections, want 2", connects)
 	}
 }
+
+// blockingSource is a source whose first Load waits for release, and
+// returns the keys the source had when that load began.
+type blockingSource struct {
+	source
+	began, release chan struct{}
+	once           sync.Once
+}
+
+func (s *blockingSource) Load(ctx context.Context) (Keys, error) {
+	s.mu.Lock()
+	keys := s.keys
+	s.loads++
+	s.mu.Unlock()
+	s.once.Do(func() { close(s.began); <-s.release })
+	return keys, nil
+}
+
+// A load that was already running when a lookup began read the catalog
+// before the lookup's table may have existed: the lookup must not take it
+// as an answer and call the table unknown.
+func TestLookupDoesNotTrustALoadThatBeganBeforeIt(t *testing.T) {
+	ctx := context.Background()
+	n := Name{"public", "created"}
+	src := &blockingSource{began: make(chan struct{}), release: make(chan struct{})}
+	src.keys, src.version = Keys{}, "1"
+	c := New(src, nil)
+	c.minGap = 0
+	checked := make(chan error, 1)
+	go func() { _, err := c.Check(ctx); checked <- err }() // version "1" != "": loads
+	<-src.began
+	// The table is created and its change decoded while that load runs.
+	src.set(Keys{n: PK("id")}, "2")
+	seen := c.mark() // what Lookup notes as it begins
+	close(src.release)
+	if err := <-checked; err != nil {
+		t.Fatal(err)
+	}
+	if err := c.loadSince(ctx, seen); err != nil {
+		t.Fatal(err)
+	}
+	if k, s := c.Cached(n); s != Keyed || k.Columns[0] != "id" {
+		t.Fatalf("a table created during a running load: %v %s after %d loads, want keyed by id", k, s, src.count())
+	}
+}
