@@ -31,6 +31,9 @@ func (n Name) String() string { return n.Schema + "." + n.Table }
 type Key struct {
 	Columns []string
 	Index   bool // the replica identity index, not the primary key
+	// Full: REPLICA IDENTITY FULL, under which an update or delete
+	// carries the whole old row, key or not.
+	Full bool
 }
 
 // PK is a primary key of cols.

@@ -35,6 +35,8 @@ func TestPGLoadsKeysInKeyOrder(t *testing.T) {
 		// Under FULL or NOTHING the primary key still is.
 		`CREATE TABLE full_pk (id int PRIMARY KEY, v text)`,
 		`ALTER TABLE full_pk REPLICA IDENTITY FULL`,
+		`CREATE TABLE full_nokey (v text)`,
+		`ALTER TABLE full_nokey REPLICA IDENTITY FULL`,
 		`CREATE TABLE parted (id int, at date, PRIMARY KEY (id, at)) PARTITION BY RANGE (at)`,
 		`CREATE TABLE parted_1 PARTITION OF parted FOR VALUES FROM ('2020-01-01') TO ('2030-01-01')`,
 		`CREATE TEMP TABLE temporary (id int PRIMARY KEY)`,
@@ -62,7 +64,8 @@ func TestPGLoadsKeysInKeyOrder(t *testing.T) {
 		{"a.b", "c"}:                   PK("x"),
 		{"a", "b.c"}:                   PK("y"),
 		{"public", "by_index"}:         {Columns: []string{"w", "u"}, Index: true},
-		{"public", "full_pk"}:          PK("id"),
+		{"public", "full_pk"}:          {Columns: []string{"id"}, Full: true},
+		{"public", "full_nokey"}:       {Full: true},
 		{"public", "parted"}:           PK("id", "at"),
 		{"public", "parted_1"}:         PK("id", "at"),
 	}

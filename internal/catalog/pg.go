@@ -14,9 +14,10 @@ import (
 // keysQuery lists every user table with its key, key columns in key
 // order: the replica identity index under REPLICA IDENTITY USING INDEX
 // (when the index still exists), else the primary key; none for a table
-// without either. One round trip for the whole database.
+// without either; and whether the table has REPLICA IDENTITY FULL. One
+// round trip for the whole database.
 const keysQuery = `
-SELECT n.nspname, c.relname, COALESCE(x.ri, false),
+SELECT n.nspname, c.relname, COALESCE(x.ri, false), c.relreplident = 'f',
   COALESCE((SELECT array_agg(a.attname::text ORDER BY k.ord)
     FROM unnest(x.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
     JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum), '{}')
@@ -134,7 +135,7 @@ func (p *PG) Load(ctx context.Context) (Keys, error) {
 		}
 		var n Name
 		var k Key
-		_, err = pgx.ForEachRow(rows, []any{&n.Schema, &n.Table, &k.Index, &k.Columns}, func() error {
+		_, err = pgx.ForEachRow(rows, []any{&n.Schema, &n.Table, &k.Index, &k.Full, &k.Columns}, func() error {
 			if len(k.Columns) == 0 {
 				k.Columns = nil
 			}

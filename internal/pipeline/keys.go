@@ -87,7 +87,7 @@ func (h *changeHandler) statedKey(ev *decode.Event, n catalog.Name, k catalog.Ke
 // contradicts reports whether ev shows that the cached key of its table
 // is out of date: an insert or update without a key column, an old key
 // (which only a replica identity gives) that lacks one, or an old key of
-// a table cached as keyless. A delete without an old key (REPLICA
+// a table cached as keyless and not REPLICA IDENTITY FULL. A delete without an old key (REPLICA
 // IDENTITY NOTHING) proves nothing.
 func contradicts(ev *decode.Event, k catalog.Key, status catalog.Status) bool {
 	switch {
@@ -98,7 +98,8 @@ func contradicts(ev *decode.Event, k catalog.Key, status catalog.Status) bool {
 	case status == catalog.Keyed:
 		return len(ev.Old) > 0 && !oldHas(ev, k.Columns)
 	case status == catalog.Keyless:
-		return len(ev.Old) > 0
+		// Under FULL an old row is the whole row: no evidence of a key.
+		return len(ev.Old) > 0 && !k.Full
 	}
 	return false
 }

@@ -39,6 +39,7 @@ func TestKeyRule(t *testing.T) {
 	pk := catalog.Keys{{Schema: "public", Table: "t"}: catalog.PK("id")}
 	byIndex := catalog.Keys{{Schema: "public", Table: "t"}: {Columns: []string{"u"}, Index: true}}
 	noKey := catalog.Keys{{Schema: "public", Table: "t"}: {}}
+	fullNoKey := catalog.Keys{{Schema: "public", Table: "t"}: {Full: true}}
 	none := catalog.Keys{}
 	for _, tc := range []struct {
 		name    string
@@ -57,6 +58,11 @@ func TestKeyRule(t *testing.T) {
 		{"a key column missing: reload", pk, catalog.Keys{{Schema: "public", Table: "t"}: catalog.PK("uid")},
 			decode.Event{Op: decode.Insert, New: cols("uid", "v")}, []string{"uid"}, keyed, 1},
 		{"an old key of a keyless table: reload", noKey, pk, decode.Event{Op: decode.Delete, Old: cols("id")}, []string{"id"}, keyed, 1},
+		// Under REPLICA IDENTITY FULL every update and delete of a keyless
+		// table carries its old row: no reload (each such table would
+		// otherwise cost one, and a second's wait, at its first change).
+		{"an old row of a keyless table under FULL proves nothing", fullNoKey, pk,
+			decode.Event{Op: decode.Delete, Old: cols("id", "v")}, nil, keyless, 0},
 		{"a delete without old key proves nothing", pk, nil, decode.Event{Op: decode.Delete}, []string{"id"}, keyed, 0},
 		{"a truncate proves nothing", pk, nil, decode.Event{Op: decode.Truncate}, []string{"id"}, keyed, 0},
 		{"pgoutput identity", none, nil, decode.Event{Op: decode.Insert, New: cols("k"), IdentityKey: []string{"k"}}, []string{"k"}, keyed, 0},
