@@ -361,3 +361,33 @@ func TestLiveKeylessTablesDoNotReloadTheCatalog(t *testing.T) {
 		})
 	}
 }
+
+// Keyless tables under REPLICA IDENTITY FULL (what pg2kinesis recommends
+// for them) send their whole old row with every update and delete: that
+// is no sign of a new key, and costs no reload, nor the wait between
+// reloads, however many such tables there are.
+func TestLiveKeylessFullTablesDoNotReloadTheCatalog(t *testing.T) {
+	const tables = 5
+	var setup, work []string
+	for i := range tables {
+		setup = append(setup, fmt.Sprintf("CREATE TABLE f%d (v int)", i), fmt.Sprintf("ALTER TABLE f%d REPLICA IDENTITY FULL", i))
+		work = append(work, fmt.Sprintf("INSERT INTO f%d VALUES (1)", i), fmt.Sprintf("UPDATE f%d SET v = 2", i), fmt.Sprintf("DELETE FROM f%d", i))
+	}
+	setup = append(setup, "CREATE TABLE done (id int PRIMARY KEY)")
+	for _, p := range keyPlugins {
+		t.Run(p.String(), func(t *testing.T) {
+			t.Parallel()
+			r := newKeysRun(t, p, setup...)
+			r.start()
+			start := r.counter("pg2kinesis_pk_cache_refreshes_total", nil)
+			r.exec(append(work, "INSERT INTO done VALUES (1)")...)
+			r.wait("done", 1)
+			if n := r.counter("pg2kinesis_changes_skipped_total", map[string]string{"reason": "no_primary_key"}); n != 3*tables {
+				t.Errorf("%v changes skipped for want of a key, want %d", n, 3*tables)
+			}
+			if n := r.counter("pg2kinesis_pk_cache_refreshes_total", nil) - start; n != 0 {
+				t.Errorf("%v catalog reloads for the updates and deletes of %d keyless tables under FULL, want none", n, tables)
+			}
+		})
+	}
+}
