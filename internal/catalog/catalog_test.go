@@ -86,7 +86,7 @@ func TestPGVersionChangesWithKeys(t *testing.T) {
 	connects := 0
 	pg := NewPG(func(ctx context.Context) (*pgx.Conn, error) { connects++; return pgx.ConnectConfig(ctx, cfg) })
 	defer pg.Close()
-	if _, err := conn.Exec(t.Context(), `CREATE TABLE t (id int PRIMARY KEY, k int NOT NULL, v text); CREATE UNIQUE INDEX t_kv ON t (k, id)`); err != nil {
+	if _, err := conn.Exec(t.Context(), `CREATE TABLE t (id int PRIMARY KEY, k int NOT NULL, v text); CREATE UNIQUE INDEX t_kv ON t (k, id); CREATE SCHEMA s2`); err != nil {
 		t.Fatal(err)
 	}
 	last, err := pg.Version(t.Context())
@@ -102,6 +102,15 @@ func TestPGVersionChangesWithKeys(t *testing.T) {
 		`ALTER TABLE t RENAME TO t_old`,
 		`DROP TABLE late`,
 		`BEGIN; DROP TABLE t_old; CREATE TABLE t_old (uid text PRIMARY KEY); COMMIT`,
+		// A key column renamed: test_decoding's changes name the new
+		// column, and a second rename must be seen as the first was.
+		`ALTER TABLE t_old RENAME COLUMN uid TO uid2`,
+		`ALTER TABLE t_old RENAME COLUMN uid2 TO uid3`,
+		`ALTER TABLE t_old SET SCHEMA s2`,
+		`CREATE TABLE parted (id int PRIMARY KEY) PARTITION BY RANGE (id)`,
+		`CREATE TABLE part1 (id int PRIMARY KEY)`,
+		`ALTER TABLE parted ATTACH PARTITION part1 FOR VALUES FROM (0) TO (10)`,
+		`ALTER TABLE parted DETACH PARTITION part1`,
 	} {
 		if _, err := conn.Exec(t.Context(), sql); err != nil {
 			t.Fatalf("%s: %v", sql, err)
@@ -116,7 +125,7 @@ func TestPGVersionChangesWithKeys(t *testing.T) {
 		last = v
 	}
 	// Statements that cannot change a key need not change it.
-	for _, sql := range []string{`INSERT INTO t_old VALUES ('a')`, `CREATE TEMP TABLE scratch (id int PRIMARY KEY)`, `ANALYZE t_old`, `VACUUM t_old`} {
+	for _, sql := range []string{`INSERT INTO s2.t_old VALUES ('a')`, `CREATE TEMP TABLE scratch (id int PRIMARY KEY)`, `ANALYZE s2.t_old`, `VACUUM s2.t_old`} {
 		if _, err := conn.Exec(t.Context(), sql); err != nil {
 			t.Fatalf("%s: %v", sql, err)
 		}
