@@ -87,8 +87,8 @@ func (h *changeHandler) statedKey(ev *decode.Event, n catalog.Name, k catalog.Ke
 // contradicts reports whether ev shows that the cached key of its table
 // is out of date: an insert or update without a key column, an old key
 // (which only a replica identity gives) that lacks one, or an old key of
-// a table cached as keyless and not REPLICA IDENTITY FULL. A delete without an old key (REPLICA
-// IDENTITY NOTHING) proves nothing.
+// a table cached as keyless and not REPLICA IDENTITY FULL. A delete
+// without an old key (REPLICA IDENTITY NOTHING) proves nothing.
 func contradicts(ev *decode.Event, k catalog.Key, status catalog.Status) bool {
 	switch {
 	case ev.Op == decode.Truncate: // carries no row
