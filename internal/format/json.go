@@ -116,7 +116,28 @@ func appendJSONValue(dst []byte, c *decode.Column) []byte {
 	if c.Type == "json" || c.Type == "jsonb" {
 		return appendRawJSON(dst, c.Value)
 	}
+	if c.Type == "bytea" && isBareHex(c.Value) {
+		// wal2json prints bytea as bare hex, Postgres (test_decoding,
+		// pgoutput) as \x and hex: JSON has one shape, Postgres'.
+		dst = append(dst, `"\\x`...)
+		dst = append(dst, c.Value...)
+		return append(dst, '"')
+	}
 	return appendJSONString(dst, c.Value)
+}
+
+// isBareHex reports whether v is hex digits in pairs, without the \x that
+// Postgres' hex format starts with.
+func isBareHex(v []byte) bool {
+	if len(v)%2 != 0 {
+		return false
+	}
+	for _, c := range v {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
 }
 
 // appendLSN writes lsn as a JSON string the way Postgres and

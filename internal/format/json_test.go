@@ -63,6 +63,13 @@ func TestJSONRecords(t *testing.T) {
 				col("arr", "jsonb[]", `{"{\"a\": 1}"}`, decode.String), nullCol("jn", "jsonb")}, nil),
 			[]string{"code"},
 			head + `"pk":{"code":"x"},"before":null,"after":{"code":"x","j":{"k":[1,2],"s":"x\"y z"},"t":{"a":"b\n c","d":[]},"n":42,"s":"str","arr":"{\"{\\\"a\\\": 1}\"}","jn":null},"unchanged_toast":[]}`},
+		{"bytea: Postgres' hex form whatever the plugin (wal2json prints bare hex); escape form as it is",
+			change(7, decode.Insert, orders, []decode.Column{
+				col("code", "text", "x", decode.String), col("pg", "bytea", `\x00ff10`, decode.String),
+				col("w2j", "bytea", "00FF10", decode.String), col("empty", "bytea", "", decode.String),
+				col("esc", "bytea", `a\000`, decode.String), col("odd", "bytea", "abc", decode.String), nullCol("nb", "bytea")}, nil),
+			[]string{"code"},
+			head + `"pk":{"code":"x"},"before":null,"after":{"code":"x","pg":"\\x00ff10","w2j":"\\x00FF10","empty":"\\x","esc":"a\\000","odd":"abc","nb":null},"unchanged_toast":[]}`},
 		{"update with the old key (REPLICA IDENTITY DEFAULT) and commit position",
 			with(change(8, decode.Update, orders,
 				[]decode.Column{col("code", "text", "B-2", decode.String), col("n", "integer", "1", decode.Number)},
