@@ -153,12 +153,18 @@ func (s *Spool) Discard(xid uint32) error {
 // from fn stops the replay and is returned; the messages are dropped
 // either way, since the server sends the transaction again after the
 // failure that such an error leads to.
-func (s *Spool) Replay(xid uint32, fn func(lsn pglogrepl.LSN, data []byte) error) error {
+func (s *Spool) Replay(xid uint32, fn func(lsn pglogrepl.LSN, data []byte) error) (err error) {
 	t := s.txns[xid]
 	if t == nil {
 		return nil
 	}
-	defer func() { _ = s.Discard(xid) }()
+	defer func() {
+		// A file that cannot be closed is still unlinked: only its
+		// descriptor is lost, and the replay's own error matters more.
+		if dErr := s.Discard(xid); dErr != nil && err == nil {
+			err = dErr
+		}
+	}()
 	if err := t.w.Flush(); err != nil {
 		return fmt.Errorf("spool transaction %d: %w", xid, err)
 	}
