@@ -75,6 +75,15 @@ func TestBadUsageExitsTwo(t *testing.T) {
 		{args: []string{"--pg-dsn", "host=x port=notaport"}, want: []string{"invalid Postgres connection settings"}},
 		{env: []string{"PG2KINESIS_CREATE_SLOT=maybe"}, want: []string{"PG2KINESIS_CREATE_SLOT", `"maybe"`}},
 		{env: []string{"PG2KINESIS_MESSAGE_FORMATTER=XML"}, want: []string{`"XML" for --message-formatter`}},
+		{args: []string{"-p", "notaport"}, want: []string{`"notaport"`, "-p (--pg-port)", "1 to 65535"}},
+		{args: []string{"-p", "70000"}, want: []string{`"70000"`, "-p (--pg-port)", "1 to 65535"}},
+		{env: []string{"PG2KINESIS_PG_PORT=abc"}, want: []string{`"abc"`, "PG2KINESIS_PG_PORT", "1 to 65535"}},
+		{args: []string{"--pg-dsn", "host=x port=70000"}, want: []string{"port in --pg-dsn", "1 to 65535"}},
+		// Stream names break Kinesis' rules before any AWS call (no endpoint
+		// is reachable here: an AWS call would fail with exit 1).
+		{args: []string{"--stream-name", ""}, env: noAWS, want: []string{`--stream-name ""`, "1 to 128"}},
+		{args: []string{"-k", strings.Repeat("s", 129)}, env: noAWS, want: []string{"--stream-name", "1 to 128"}},
+		{args: []string{"-k", "bad name!"}, env: noAWS, want: []string{`--stream-name "bad name!"`, "PG2KINESIS_STREAM_NAME", "letters, digits"}},
 		{args: []string{"--metrics-addr", "9187"}, want: []string{`invalid --metrics-addr "9187"`, "host:port"}},
 		{args: []string{"--stall-timeout", "0s"}, want: []string{"--stall-timeout", "greater than 0"}},
 		{args: []string{"--heartbeat-interval", "-1m"}, want: []string{"--heartbeat-interval", "0 (off)"}},

@@ -186,5 +186,21 @@ func redactParseError(err error) string {
 		}
 		return quotedText.ReplaceAllString(msg, `"…"`)
 	}
+	if errors.As(err, &pe) {
+		// Without a cause, pgconn's message is fixed text after the
+		// connection string ("invalid port"): keep only that text.
+		msg := err.Error()
+		if i := strings.LastIndex(msg, "`: "); i >= 0 {
+			msg = msg[i+len("`: "):]
+		}
+		if msg == "invalid port" {
+			// --pg-port is checked when it is read: the port came from the
+			// DSN or libpq's PGPORT.
+			return "the port in --pg-dsn (PG2KINESIS_PG_DSN) or PGPORT is not a number from 1 to 65535: fix it there, or give --pg-port"
+		}
+		if msg != err.Error() {
+			return quotedText.ReplaceAllString(msg, `"…"`)
+		}
+	}
 	return "cannot parse them (check quoting and key names)"
 }
