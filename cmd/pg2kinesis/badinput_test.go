@@ -84,6 +84,7 @@ func TestBadUsageExitsTwo(t *testing.T) {
 		{args: []string{"--stream-name", ""}, env: noAWS, want: []string{`--stream-name ""`, "1 to 128"}},
 		{args: []string{"-k", strings.Repeat("s", 129)}, env: noAWS, want: []string{"--stream-name", "1 to 128"}},
 		{args: []string{"-k", "bad name!"}, env: noAWS, want: []string{`--stream-name "bad name!"`, "PG2KINESIS_STREAM_NAME", "letters, digits"}},
+		{env: []string{"PG2KINESIS_PG_SLOT_NAM=cdc"}, want: []string{"unknown environment variable PG2KINESIS_PG_SLOT_NAM", "did you mean PG2KINESIS_PG_SLOT_NAME?"}},
 		{args: []string{"--metrics-addr", "9187"}, want: []string{`invalid --metrics-addr "9187"`, "host:port"}},
 		{args: []string{"--stall-timeout", "0s"}, want: []string{"--stall-timeout", "greater than 0"}},
 		{args: []string{"--heartbeat-interval", "-1m"}, want: []string{"--heartbeat-interval", "0 (off)"}},
@@ -98,6 +99,17 @@ func TestBadUsageExitsTwo(t *testing.T) {
 			}
 			checkOneLine(t, stderr, tc.want...)
 		})
+	}
+}
+
+// The PG2KINESIS_* variables that are not settings (see CheckEnviron) do
+// not stop a run.
+func TestReservedVariablesAccepted(t *testing.T) {
+	env := []string{"PG2KINESIS_TEST_PG_DSN=x", "PG2KINESIS_SERVICES_DIR=x", "PG2KINESIS_DEMO_METRICS_PORT=1",
+		"PG2KINESIS_BENCH_OUTAGE_PORT=1", "PG2KINESIS_SERVICE_HOST=10.0.0.1", "PG2KINESIS_PORT_9187_TCP=tcp://10.0.0.1:9187"}
+	out, stderr, code := pg2kinesisEnv(t, env, "--version")
+	if code != exitOK || !strings.HasPrefix(out, "pg2kinesis ") {
+		t.Fatalf("exit %d, stdout %q, stderr %q; want the version", code, out, stderr)
 	}
 }
 
