@@ -161,16 +161,24 @@ func TestBadInputExitsOne(t *testing.T) {
 		args []string
 		aws  bool
 		want []string
+		not  string // absent from the line, if set
 	}{
-		{"unreachable Postgres", []string{"-h", "127.0.0.1", "-p", "1", "--sink", "stdout"}, false, []string{"connect to Postgres", "127.0.0.1:1", "connection refused"}},
-		{"wrong password", []string{"--pg-dsn", wrongPW, "--sink", "stdout"}, false, []string{"password authentication failed", `"postgres"`}},
-		{"right password", []string{"--pg-dsn", srv.DSN, "--sink", "stdout", "-s", slot}, false, []string{fmt.Sprintf("slot %q does not exist", slot)}},
-		{"no such database", append(base, "-d", "no_such_db_4711", "--sink", "stdout"), false, []string{`database "no_such_db_4711" does not exist`}},
-		{"missing slot", append(base, "-s", slot, "--sink", "stdout"), false, []string{fmt.Sprintf("slot %q does not exist", slot), "--create-slot"}},
-		{"slot of another plugin", append(base, "-s", otherSlot, "--sink", "stdout"), false, []string{`output plugin "wal2json"`, "--pg-slot-output-plugin wal2json"}},
-		{"missing stream", append(base, "--kinesis-endpoint", ep, "-k", "no_such_stream"), true, []string{`"no_such_stream"`, "us-east-1", "--create-stream"}},
+		{"unreachable Postgres", []string{"-h", "127.0.0.1", "-p", "1", "--sink", "stdout"}, false, []string{"connect to Postgres", "127.0.0.1:1", "connection refused"}, ""},
+		{"wrong password", []string{"--pg-dsn", wrongPW, "--sink", "stdout"}, false, []string{"password authentication failed", `"postgres"`}, ""},
+		{"right password", []string{"--pg-dsn", srv.DSN, "--sink", "stdout", "-s", slot}, false, []string{fmt.Sprintf("slot %q does not exist", slot)}, ""},
+		{"no such database", append(base, "-d", "no_such_db_4711", "--sink", "stdout"), false, []string{`database "no_such_db_4711" does not exist`}, ""},
+		// With sslmode prefer (the default) on a server without TLS, the
+		// refused TLS attempt is left out: the line gives the real cause.
+		{"wrong password, sslmode prefer", []string{"--pg-dsn", wrongPW, "--pg-sslmode", "prefer", "--sink", "stdout"}, false, []string{"password authentication failed"}, "tls error"},
+		{"no such database, sslmode prefer", append(base, "-d", "no_such_db_4711", "--pg-sslmode", "prefer", "--sink", "stdout"), false, []string{`database "no_such_db_4711" does not exist`}, "tls error"},
+		{"unreachable Postgres, said once", []string{"-h", "127.0.0.1", "-p", "1", "--sink", "stdout"}, false, []string{"connection refused"}, "; 127.0.0.1:1"},
+		// TLS itself is the problem: kept, with the fix.
+		{"no TLS, sslmode require", append(base, "--pg-sslmode", "require", "--sink", "stdout"), false, []string{"server refused TLS connection", "does not accept TLS", "--pg-sslmode prefer"}, ""},
+		{"missing slot", append(base, "-s", slot, "--sink", "stdout"), false, []string{fmt.Sprintf("slot %q does not exist", slot), "--create-slot"}, ""},
+		{"slot of another plugin", append(base, "-s", otherSlot, "--sink", "stdout"), false, []string{`output plugin "wal2json"`, "--pg-slot-output-plugin wal2json"}, ""},
+		{"missing stream", append(base, "--kinesis-endpoint", ep, "-k", "no_such_stream"), true, []string{`"no_such_stream"`, "us-east-1", "--create-stream"}, ""},
 		{"metrics port in use", append(base, "-s", otherSlot, "--pg-slot-output-plugin", "wal2json", "--sink", "stdout", "--metrics-addr", busy.Addr().String()),
-			false, []string{"--metrics-addr " + busy.Addr().String(), "address already in use"}},
+			false, []string{"--metrics-addr " + busy.Addr().String(), "address already in use"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var env []string
@@ -182,6 +190,9 @@ func TestBadInputExitsOne(t *testing.T) {
 				t.Errorf("exit %d, want %d; stderr:\n%s", code, exitFatal, stderr)
 			}
 			checkOneLine(t, stderr, tc.want...)
+			if tc.not != "" && strings.Contains(stderr, tc.not) {
+				t.Errorf("stderr says %q:\n%s", tc.not, stderr)
+			}
 			if strings.Contains(stderr, "pw-4711") {
 				t.Errorf("stderr shows the password:\n%s", stderr)
 			}
