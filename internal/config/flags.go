@@ -134,23 +134,6 @@ func (d durationValue) Set(v string) error {
 	return nil
 }
 
-// portValue is --pg-port, checked where it is read (flag, variable or
-// file) so that the message names the setting; pgconn would only say
-// "invalid port" about the whole connection string. A list is libpq's form
-// for several hosts (-h a,b -p 5432,5433).
-type portValue struct{ p *string }
-
-func (v portValue) String() string { return stringValue(v).String() }
-func (v portValue) Set(s string) error {
-	for _, part := range strings.Split(s, ",") {
-		if n, err := strconv.Atoi(strings.TrimSpace(part)); err != nil || n < 1 || n > 65535 {
-			return fmt.Errorf("want a port number from 1 to 65535 (or one per host, comma-separated)")
-		}
-	}
-	*v.p = s
-	return nil
-}
-
 func str(p *string) flag.Value             { return stringValue{p} }
 func boolean(p *bool) flag.Value           { return boolValue{p: p} }
 func duration(p *time.Duration) flag.Value { return durationValue{p} }
