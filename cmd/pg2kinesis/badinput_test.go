@@ -75,6 +75,16 @@ func TestBadUsageExitsTwo(t *testing.T) {
 		{args: []string{"--pg-dsn", "host=x port=notaport"}, want: []string{"invalid Postgres connection settings"}},
 		{env: []string{"PG2KINESIS_CREATE_SLOT=maybe"}, want: []string{"PG2KINESIS_CREATE_SLOT", `"maybe"`}},
 		{env: []string{"PG2KINESIS_MESSAGE_FORMATTER=XML"}, want: []string{`"XML" for --message-formatter`}},
+		{args: []string{"-p", "notaport"}, want: []string{`"notaport"`, "-p (--pg-port)", "1 to 65535"}},
+		{args: []string{"-p", "70000"}, want: []string{`"70000"`, "-p (--pg-port)", "1 to 65535"}},
+		{env: []string{"PG2KINESIS_PG_PORT=abc"}, want: []string{`"abc"`, "PG2KINESIS_PG_PORT", "1 to 65535"}},
+		{args: []string{"--pg-dsn", "host=x port=70000"}, want: []string{"port in --pg-dsn", "1 to 65535"}},
+		// Stream names break Kinesis' rules before any AWS call (no endpoint
+		// is reachable here: an AWS call would fail with exit 1).
+		{args: []string{"--stream-name", ""}, env: noAWS, want: []string{`--stream-name ""`, "1 to 128"}},
+		{args: []string{"-k", strings.Repeat("s", 129)}, env: noAWS, want: []string{"--stream-name", "1 to 128"}},
+		{args: []string{"-k", "bad name!"}, env: noAWS, want: []string{`--stream-name "bad name!"`, "PG2KINESIS_STREAM_NAME", "letters, digits"}},
+		{env: []string{"PG2KINESIS_PG_SLOT_NAM=cdc"}, want: []string{"unknown environment variable PG2KINESIS_PG_SLOT_NAM", "did you mean PG2KINESIS_PG_SLOT_NAME?"}},
 		{args: []string{"--metrics-addr", "9187"}, want: []string{`invalid --metrics-addr "9187"`, "host:port"}},
 		{args: []string{"--stall-timeout", "0s"}, want: []string{"--stall-timeout", "greater than 0"}},
 		{args: []string{"--heartbeat-interval", "-1m"}, want: []string{"--heartbeat-interval", "0 (off)"}},
@@ -89,6 +99,17 @@ func TestBadUsageExitsTwo(t *testing.T) {
 			}
 			checkOneLine(t, stderr, tc.want...)
 		})
+	}
+}
+
+// The PG2KINESIS_* variables that are not settings (see CheckEnviron) do
+// not stop a run.
+func TestReservedVariablesAccepted(t *testing.T) {
+	env := []string{"PG2KINESIS_TEST_PG_DSN=x", "PG2KINESIS_SERVICES_DIR=x", "PG2KINESIS_DEMO_METRICS_PORT=1",
+		"PG2KINESIS_BENCH_OUTAGE_PORT=1", "PG2KINESIS_SERVICE_HOST=10.0.0.1", "PG2KINESIS_PORT_9187_TCP=tcp://10.0.0.1:9187"}
+	out, stderr, code := pg2kinesisEnv(t, env, "--version")
+	if code != exitOK || !strings.HasPrefix(out, "pg2kinesis ") {
+		t.Fatalf("exit %d, stdout %q, stderr %q; want the version", code, out, stderr)
 	}
 }
 
@@ -140,16 +161,24 @@ func TestBadInputExitsOne(t *testing.T) {
 		args []string
 		aws  bool
 		want []string
+		not  string // absent from the line, if set
 	}{
-		{"unreachable Postgres", []string{"-h", "127.0.0.1", "-p", "1", "--sink", "stdout"}, false, []string{"connect to Postgres", "127.0.0.1:1", "connection refused"}},
-		{"wrong password", []string{"--pg-dsn", wrongPW, "--sink", "stdout"}, false, []string{"password authentication failed", `"postgres"`}},
-		{"right password", []string{"--pg-dsn", srv.DSN, "--sink", "stdout", "-s", slot}, false, []string{fmt.Sprintf("slot %q does not exist", slot)}},
-		{"no such database", append(base, "-d", "no_such_db_4711", "--sink", "stdout"), false, []string{`database "no_such_db_4711" does not exist`}},
-		{"missing slot", append(base, "-s", slot, "--sink", "stdout"), false, []string{fmt.Sprintf("slot %q does not exist", slot), "--create-slot"}},
-		{"slot of another plugin", append(base, "-s", otherSlot, "--sink", "stdout"), false, []string{`output plugin "wal2json"`, "--pg-slot-output-plugin wal2json"}},
-		{"missing stream", append(base, "--kinesis-endpoint", ep, "-k", "no_such_stream"), true, []string{`"no_such_stream"`, "us-east-1", "--create-stream"}},
+		{"unreachable Postgres", []string{"-h", "127.0.0.1", "-p", "1", "--sink", "stdout"}, false, []string{"connect to Postgres", "127.0.0.1:1", "connection refused"}, ""},
+		{"wrong password", []string{"--pg-dsn", wrongPW, "--sink", "stdout"}, false, []string{"password authentication failed", `"postgres"`}, ""},
+		{"right password", []string{"--pg-dsn", srv.DSN, "--sink", "stdout", "-s", slot}, false, []string{fmt.Sprintf("slot %q does not exist", slot)}, ""},
+		{"no such database", append(base, "-d", "no_such_db_4711", "--sink", "stdout"), false, []string{`database "no_such_db_4711" does not exist`}, ""},
+		// With sslmode prefer (the default) on a server without TLS, the
+		// refused TLS attempt is left out: the line gives the real cause.
+		{"wrong password, sslmode prefer", []string{"--pg-dsn", wrongPW, "--pg-sslmode", "prefer", "--sink", "stdout"}, false, []string{"password authentication failed"}, "tls error"},
+		{"no such database, sslmode prefer", append(base, "-d", "no_such_db_4711", "--pg-sslmode", "prefer", "--sink", "stdout"), false, []string{`database "no_such_db_4711" does not exist`}, "tls error"},
+		{"unreachable Postgres, said once", []string{"-h", "127.0.0.1", "-p", "1", "--sink", "stdout"}, false, []string{"connection refused"}, "; 127.0.0.1:1"},
+		// TLS itself is the problem: kept, with the fix.
+		{"no TLS, sslmode require", append(base, "--pg-sslmode", "require", "--sink", "stdout"), false, []string{"server refused TLS connection", "does not accept TLS", "--pg-sslmode prefer"}, ""},
+		{"missing slot", append(base, "-s", slot, "--sink", "stdout"), false, []string{fmt.Sprintf("slot %q does not exist", slot), "--create-slot"}, ""},
+		{"slot of another plugin", append(base, "-s", otherSlot, "--sink", "stdout"), false, []string{`output plugin "wal2json"`, "--pg-slot-output-plugin wal2json"}, ""},
+		{"missing stream", append(base, "--kinesis-endpoint", ep, "-k", "no_such_stream"), true, []string{`"no_such_stream"`, "us-east-1", "--create-stream"}, ""},
 		{"metrics port in use", append(base, "-s", otherSlot, "--pg-slot-output-plugin", "wal2json", "--sink", "stdout", "--metrics-addr", busy.Addr().String()),
-			false, []string{"--metrics-addr " + busy.Addr().String(), "address already in use"}},
+			false, []string{"--metrics-addr " + busy.Addr().String(), "address already in use"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var env []string
@@ -161,6 +190,9 @@ func TestBadInputExitsOne(t *testing.T) {
 				t.Errorf("exit %d, want %d; stderr:\n%s", code, exitFatal, stderr)
 			}
 			checkOneLine(t, stderr, tc.want...)
+			if tc.not != "" && strings.Contains(stderr, tc.not) {
+				t.Errorf("stderr says %q:\n%s", tc.not, stderr)
+			}
 			if strings.Contains(stderr, "pw-4711") {
 				t.Errorf("stderr shows the password:\n%s", stderr)
 			}

@@ -39,13 +39,15 @@ func main() {
 		debug.SetMemoryLimit(memoryLimit)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
+	code := run(ctx, os.Args[1:], os.LookupEnv, os.Environ(), os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
 
-// run is main without the process: it returns the exit code.
-func run(ctx context.Context, args []string, getenv func(string) (string, bool), stdout, stderr io.Writer) int {
+// run is main without the process: it returns the exit code. environ is
+// the whole environment, only for the check of the PG2KINESIS_* names;
+// values are read through getenv.
+func run(ctx context.Context, args []string, getenv func(string) (string, bool), environ []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "tail" {
 		return tail(ctx, args[1:], getenv, stdout, stderr)
 	}
@@ -53,6 +55,9 @@ func run(ctx context.Context, args []string, getenv func(string) (string, bool),
 	if errors.Is(err, flag.ErrHelp) {
 		config.Usage(stdout)
 		return exitOK
+	}
+	if err == nil {
+		err = config.CheckEnviron(environ)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "pg2kinesis: %s\n", oneLine(err))

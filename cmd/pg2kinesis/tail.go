@@ -63,6 +63,10 @@ func tail(ctx context.Context, args []string, getenv func(string) (string, bool)
 		fmt.Fprintf(stderr, "pg2kinesis tail: invalid value %q for --from: choose trim_horizon or latest\n", *from)
 		return exitUsage
 	}
+	if err := config.CheckStreamName(*stream); err != nil {
+		fmt.Fprintf(stderr, "pg2kinesis tail: %v\n", err)
+		return exitUsage
+	}
 	if *timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, *timeout)

@@ -40,6 +40,7 @@ func TestTail(t *testing.T) {
 		{"unknown flag", []string{"--bogus"}, 2, "", "flag provided but not defined: -bogus"},
 		{"bad --from", append(target, "--from", "yesterday"), 2, "", `invalid value "yesterday" for --from`},
 		{"extra argument", []string{"now"}, 2, "", `unexpected argument "now"`},
+		{"bad stream name", []string{"--kinesis-endpoint", ep, "-k", "bad name!"}, 2, "", `invalid --stream-name "bad name!"`},
 		{"help", []string{"--help"}, 0, "Usage: pg2kinesis tail", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -90,6 +90,20 @@ var (
 // clear message instead of a server syntax error.
 var slotNameRE = regexp.MustCompile(`^[a-z0-9_]{1,63}$`)
 
+// streamNameRE is Kinesis' rule for a stream name. Checked here, a typo
+// is a usage error before any AWS call, not a ValidationException from
+// the first one.
+var streamNameRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,128}$`)
+
+// CheckStreamName is the --stream-name check, shared with the tail
+// subcommand. It takes names, not ARNs: the sink addresses streams by name.
+func CheckStreamName(name string) error {
+	if !streamNameRE.MatchString(name) {
+		return usagef("invalid --stream-name %q (%s): a Kinesis stream name is 1 to 128 letters, digits, underscores, hyphens or periods", name, EnvName("stream-name"))
+	}
+	return nil
+}
+
 func oneOf(flag, value string, allowed []string) error {
 	if slices.Contains(allowed, value) {
 		return nil
@@ -119,6 +133,9 @@ func (c *Config) validate(raw rawValues) error {
 	}
 	if !slotNameRE.MatchString(c.SlotName) {
 		return usagef("invalid --pg-slot-name %q: use 1 to 63 lower-case letters, digits or underscores", c.SlotName)
+	}
+	if err := CheckStreamName(c.StreamName); err != nil {
+		return err
 	}
 	for _, check := range []struct {
 		flag, value string

@@ -104,6 +104,12 @@ func TestFlagsEnvAndShortForms(t *testing.T) {
 			}},
 		{"metrics off", nil, []string{"PG2KINESIS_METRICS_ADDR", ""},
 			func(c *Config) bool { return c.MetricsAddr == "" }},
+		{"a port per host", []string{"-h", "a,b", "-p", "5432,5433"}, nil,
+			func(c *Config) bool { return c.PG.Port == "5432,5433" }},
+		{"longest stream name", []string{"-k", strings.Repeat("s", 127) + "."}, nil,
+			func(c *Config) bool { return len(c.StreamName) == 128 }},
+		{"stream name of every kind of character", []string{"-k", "Orders_v2.cdc-eu"}, nil,
+			func(c *Config) bool { return c.StreamName == "Orders_v2.cdc-eu" }},
 		{"ipv6 metrics address", []string{"--metrics-addr", "[::1]:9187"}, nil,
 			func(c *Config) bool { return c.MetricsAddr == "[::1]:9187" }},
 	} {
@@ -151,6 +157,18 @@ func TestUsageErrors(t *testing.T) {
 		{"heartbeat under a second", []string{"--heartbeat-interval", "10ms"}, nil, []string{"--heartbeat-interval 10ms", "at least 100ms"}},
 		{"unquoted DSN", []string{"--pg-dsn", "host=h", "password=s3cret"}, nil, []string{"key=value", "quote the whole --pg-dsn value"}},
 		{"zero stall timeout", []string{"--stall-timeout", "0s"}, nil, []string{"--stall-timeout", "greater than 0"}},
+		// The port is checked where it is read, so that its message names
+		// the setting rather than the whole connection string.
+		{"port not a number", []string{"-p", "notaport"}, nil, []string{`"notaport"`, "-p (--pg-port)", "1 to 65535"}},
+		{"port too large", []string{"--pg-port", "70000"}, nil, []string{`"70000"`, "for --pg-port:", "1 to 65535"}},
+		{"port zero", []string{"--pg-port=0"}, nil, []string{`"0"`, "--pg-port", "1 to 65535"}},
+		{"env port not a number", nil, []string{"PG2KINESIS_PG_PORT", "abc"}, []string{`"abc"`, "PG2KINESIS_PG_PORT", "1 to 65535"}},
+		{"one of the ports bad", []string{"-h", "a,b", "-p", "5432,x"}, nil, []string{`"5432,x"`, "comma-separated"}},
+		// Kinesis' rules for a stream name, before any AWS call.
+		{"empty stream name", []string{"--stream-name", ""}, nil, []string{`--stream-name ""`, "PG2KINESIS_STREAM_NAME", "1 to 128"}},
+		{"stream name too long", []string{"-k", strings.Repeat("s", 129)}, nil, []string{"--stream-name", "1 to 128"}},
+		{"stream name with a space", nil, []string{"PG2KINESIS_STREAM_NAME", "bad name!"}, []string{`--stream-name "bad name!"`, "PG2KINESIS_STREAM_NAME", "letters, digits"}},
+		{"stream ARN", []string{"-k", "arn:aws:kinesis:eu-west-1:123456789012:stream/cdc"}, nil, []string{"--stream-name", "1 to 128"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse(tc.args, env(tc.env...))

@@ -141,6 +141,7 @@ func TestConfigFileErrors(t *testing.T) {
 		{"not a mapping", "- a\n- b\n", []string{"mapping"}},
 		{"not YAML", "a: [\n", []string{"config file"}},
 		{"DSN value not shown", "pg-dsn: [x]\n", []string{"pg-dsn", "single value"}},
+		{"bad port", "pg-port: 70000\n", []string{"pg-port", `"70000"`, "1 to 65535", "line 1"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := writeFile(t, "bad.yaml", tc.content)

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -143,7 +144,7 @@ func specs(c *Config, raw *rawValues) []spec {
 	return []spec{
 		{"pg-dbname", "d", str(&c.PG.DBName), "Database to connect to (libpq: PGDATABASE, default the user name)."},
 		{"pg-host", "h", str(&c.PG.Host), "Postgres server host; empty connects over the local socket (libpq: PGHOST)."},
-		{"pg-port", "p", str(&c.PG.Port), "Postgres port (libpq: PGPORT)."},
+		{"pg-port", "p", portValue{&c.PG.Port}, "Postgres port (libpq: PGPORT)."},
 		{"pg-user", "u", str(&c.PG.User), "Postgres user; needs the REPLICATION attribute (libpq: PGUSER)."},
 		{"pg-sslmode", "", str(&c.PG.SSLMode), "Postgres SSL mode: disable, allow, prefer, require, verify-ca or verify-full (libpq: PGSSLMODE)."},
 		{"pg-sslrootcert", "", str(&c.PG.SSLRootCert), "CA certificates (PEM) that verify the server, for --pg-sslmode verify-ca or verify-full (libpq: PGSSLROOTCERT)."},
@@ -286,7 +287,7 @@ func parseFlags(args []string, c *Config, raw *rawValues) (*flag.FlagSet, error)
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
 		}
-		return nil, usagef("%v (see --help)", err)
+		return nil, usagef("%s (see --help)", flagNames(err.Error()))
 	}
 	if fs.NArg() > 0 {
 		// A key=value word is most likely a piece of an unquoted --pg-dsn,
@@ -297,6 +298,22 @@ func parseFlags(args []string, c *Config, raw *rawValues) (*flag.FlagSet, error)
 		return nil, usagef("unexpected argument %q (see --help)", fs.Arg(0))
 	}
 	return fs, nil
+}
+
+// flagInMessage is how the flag package names the flag of a bad value.
+var flagInMessage = regexp.MustCompile(`for flag -([a-z-]+):`)
+
+// flagNames rewrites the flag package's "for flag -p:" as "for -p
+// (--pg-port):", so that a bad value given by short name names the long
+// one that --help, the variable and the config file go by.
+func flagNames(msg string) string {
+	return flagInMessage.ReplaceAllStringFunc(msg, func(m string) string {
+		name := flagInMessage.FindStringSubmatch(m)[1]
+		if long := longName(name); long != name {
+			return fmt.Sprintf("for -%s (--%s):", name, long)
+		}
+		return fmt.Sprintf("for --%s:", name)
+	})
 }
 
 // quoted is v in quotes for an error message, unless the setting may hold

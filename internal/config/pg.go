@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -76,6 +77,23 @@ func (p *PG) overrides() map[string]string {
 		}
 	}
 	return kv
+}
+
+// portValue is --pg-port, checked where it is read (flag, variable or
+// file) so that the message names the setting; pgconn would only say
+// "invalid port" about the whole connection string. A list is libpq's form
+// for several hosts (-h a,b -p 5432,5433).
+type portValue struct{ p *string }
+
+func (v portValue) String() string { return stringValue(v).String() }
+func (v portValue) Set(s string) error {
+	for _, part := range strings.Split(s, ",") {
+		if n, err := strconv.Atoi(strings.TrimSpace(part)); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("want a port number from 1 to 65535 (or one per host, comma-separated)")
+		}
+	}
+	*v.p = s
+	return nil
 }
 
 // ConnString is DSN with the explicit --pg-* flags applied.
@@ -185,6 +203,22 @@ func redactParseError(err error) string {
 			return `a word without "=" (quote a value that holds spaces: password='a b')`
 		}
 		return quotedText.ReplaceAllString(msg, `"…"`)
+	}
+	if errors.As(err, &pe) {
+		// Without a cause, pgconn's message is fixed text after the
+		// connection string ("invalid port"): keep only that text.
+		msg := err.Error()
+		if i := strings.LastIndex(msg, "`: "); i >= 0 {
+			msg = msg[i+len("`: "):]
+		}
+		if msg == "invalid port" {
+			// --pg-port is checked when it is read: the port came from the
+			// DSN or libpq's PGPORT.
+			return "the port in --pg-dsn (PG2KINESIS_PG_DSN) or PGPORT is not a number from 1 to 65535: fix it there, or give --pg-port"
+		}
+		if msg != err.Error() {
+			return quotedText.ReplaceAllString(msg, `"…"`)
+		}
 	}
 	return "cannot parse them (check quoting and key names)"
 }

@@ -68,7 +68,8 @@ func TestConnectionSettings(t *testing.T) {
 // mistake, and quotes no part of the DSN: the part could be a password.
 func TestBadDSNDoesNotLeakPassword(t *testing.T) {
 	for _, tc := range []struct{ dsn, secret, want string }{
-		{"host=a password=s3cret port=notanumber", "s3cret", "cannot parse them"},
+		{"host=a password=s3cret port=notanumber", "s3cret", "port in --pg-dsn"},
+		{"host=a password=s3cret port=70000", "s3cret", "not a number from 1 to 65535"},
 		{"host=a password=abc defsecret", "defsecret", `a word without "="`},
 		{"host=a password='s3cret", "s3cret", "invalid keyword/value"},
 		{"postgres://me:s3cret@a:notaport/db", "s3cret", "--pg-dsn"},
