@@ -26,13 +26,19 @@ type Tracker struct {
 	watermark uint64 // every seq <= watermark is acknowledged
 	acked     ring   // acknowledgements above the watermark
 	ahead     uint64 // how many: set bits in acked
-	commits   []commit
-	flush     pglogrepl.LSN
+	// commits[head:] are the commits not yet flushed, in stream order.
+	// Consecutive commits with no record between them share one entry
+	// (they are flushed at the same moment), so there are at most as many
+	// entries as records above the watermark, plus one: memory follows the
+	// records in flight, not the number of transactions.
+	commits []commit
+	head    int
+	flush   pglogrepl.LSN
 }
 
 type commit struct {
-	lastSeq uint64 // the last record before this commit
-	lsn     pglogrepl.LSN
+	lastSeq uint64        // the last record before this commit
+	lsn     pglogrepl.LSN // the latest commit with no record after lastSeq
 }
 
 // New returns a Tracker whose flush LSN starts at start (the slot's
@@ -56,7 +62,14 @@ func (t *Tracker) Record() uint64 {
 func (t *Tracker) Commit(lsn pglogrepl.LSN) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.commits = append(t.commits, commit{lastSeq: t.next - 1, lsn: lsn})
+	last := t.next - 1
+	if n := len(t.commits); n > t.head && t.commits[n-1].lastSeq == last {
+		// No record since the previous commit: both are flushed when
+		// record last is, so the later one stands for both.
+		t.commits[n-1].lsn = max(t.commits[n-1].lsn, lsn)
+	} else {
+		t.commits = append(t.commits, commit{lastSeq: last, lsn: lsn})
+	}
 	t.advance()
 }
 
@@ -75,7 +88,8 @@ func (t *Tracker) Ack(seq uint64) {
 		t.watermark++
 		t.ahead--
 	}
-	t.advance()
+	// The commits the watermark passed are flushed when the flush LSN is
+	// next asked for: an ack does no more than move the watermark.
 }
 
 // Idle offers the WAL end of a server keepalive: every change before it has
@@ -84,7 +98,8 @@ func (t *Tracker) Ack(seq uint64) {
 func (t *Tracker) Idle(walEnd pglogrepl.LSN) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.watermark == t.next-1 && len(t.commits) == 0 && walEnd > t.flush {
+	t.advance()
+	if t.watermark == t.next-1 && walEnd > t.flush {
 		t.flush = walEnd
 	}
 }
@@ -93,6 +108,7 @@ func (t *Tracker) Idle(walEnd pglogrepl.LSN) {
 func (t *Tracker) Flush() pglogrepl.LSN {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.advance()
 	return t.flush
 }
 
@@ -112,16 +128,22 @@ func (t *Tracker) Watermark() (watermark, inFlight uint64) {
 	return t.watermark, t.next - 1 - t.watermark - t.ahead
 }
 
+// advance flushes the commits the watermark has passed: each commit is
+// passed once, so this is amortised O(1) per commit.
 func (t *Tracker) advance() {
-	i := 0
-	for i < len(t.commits) && t.commits[i].lastSeq <= t.watermark {
-		if t.commits[i].lsn > t.flush {
-			t.flush = t.commits[i].lsn
-		}
-		i++
+	for t.head < len(t.commits) && t.commits[t.head].lastSeq <= t.watermark {
+		t.flush = max(t.flush, t.commits[t.head].lsn)
+		t.head++
 	}
-	if i > 0 {
-		t.commits = append(t.commits[:0], t.commits[i:]...)
+	// Reuse the array once it is drained; otherwise move the waiting tail
+	// down only when the passed head is the larger part, so that each
+	// entry is copied O(1) times on average, never once per ack.
+	switch {
+	case t.head == len(t.commits):
+		t.commits, t.head = t.commits[:0], 0
+	case t.head >= 1024 && t.head > len(t.commits)/2:
+		n := copy(t.commits, t.commits[t.head:])
+		t.commits, t.head = t.commits[:n], 0
 	}
 }
 

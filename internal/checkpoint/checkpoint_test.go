@@ -168,3 +168,47 @@ func TestWatermark(t *testing.T) {
 		t.Fatalf("after every ack: watermark %d, %d in flight; want %d and 0", wm, n, c)
 	}
 }
+
+// Commits with no record between them share one entry, so the list grows
+// with the records in flight, not with the transactions; the shared entry
+// still flushes to the latest of them, and only once its record is
+// acknowledged.
+func TestEmptyCommitsCollapse(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		records int // in flight, one per transaction
+		empties int // empty commits after each
+		entries int
+	}{
+		{"only empty commits", 0, 1000, 0}, // flushed at once
+		{"one record", 1, 1000, 1},
+		{"three records", 3, 1000, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := New(0)
+			var seqs []uint64
+			lsn := pglogrepl.LSN(0)
+			for i := 0; i < max(tc.records, 1); i++ {
+				if i < tc.records {
+					seqs = append(seqs, tr.Record())
+				}
+				for j := 0; j <= tc.empties; j++ {
+					lsn++
+					tr.Commit(lsn)
+				}
+			}
+			if got := len(tr.commits) - tr.head; got != tc.entries {
+				t.Fatalf("%d entries, want %d", got, tc.entries)
+			}
+			if tc.records > 0 && tr.Flush() != 0 {
+				t.Fatalf("flush %s with every record in flight", tr.Flush())
+			}
+			for _, s := range seqs {
+				tr.Ack(s)
+			}
+			if tr.Flush() != lsn {
+				t.Fatalf("flush %s, want the last commit %s", tr.Flush(), lsn)
+			}
+		})
+	}
+}
