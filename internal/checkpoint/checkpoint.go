@@ -1,11 +1,13 @@
 // Package checkpoint turns out-of-order acknowledgements of records into
 // the flush LSN that is safe to report to Postgres: the commit LSN of the
 // last transaction whose records, and every record before them, have been
-// acknowledged.
+// acknowledged. It also keeps the commit times of the transactions read
+// and not yet flushed, for the lag in seconds: one ordered list serves both.
 package checkpoint
 
 import (
 	"sync"
+	"time"
 
 	"github.com/jackc/pglogrepl"
 )
@@ -26,13 +28,27 @@ type Tracker struct {
 	watermark uint64 // every seq <= watermark is acknowledged
 	acked     ring   // acknowledgements above the watermark
 	ahead     uint64 // how many: set bits in acked
-	commits   []commit
-	flush     pglogrepl.LSN
+	// commits[head:] are the commits not yet flushed, in stream order.
+	// Consecutive commits with no record between them share one entry
+	// (they are flushed at the same moment), so there are at most as many
+	// entries as records above the watermark, plus one: memory follows the
+	// records in flight, not the number of transactions.
+	commits []commit
+	head    int
+	flush   pglogrepl.LSN
+	// delivered is the commit time (Unix ns) of the last transaction the
+	// flush LSN passed; 0 until one with a known time has.
+	delivered int64
+	onDeliver func(lsn pglogrepl.LSN, at time.Time) // nil unless set
 }
 
+// commit is one entry: a transaction, and the transactions without records
+// that follow it. Times are Unix ns, 0 when the plugin gives none.
 type commit struct {
-	lastSeq uint64 // the last record before this commit
-	lsn     pglogrepl.LSN
+	lastSeq uint64        // the last record before this commit
+	lsn     pglogrepl.LSN // the latest commit with no record after lastSeq
+	first   int64         // commit time of the entry's oldest transaction: its lag
+	last    int64         // and of its latest, which is delivered last
 }
 
 // New returns a Tracker whose flush LSN starts at start (the slot's
@@ -52,12 +68,58 @@ func (t *Tracker) Record() uint64 {
 
 // Commit marks the end of a transaction whose records were numbered before
 // this call; lsn is where a restart must resume after it (the end of its
-// commit record).
-func (t *Tracker) Commit(lsn pglogrepl.LSN) {
+// commit record), at its commit time on the server (zero if unknown).
+func (t *Tracker) Commit(lsn pglogrepl.LSN, at time.Time) {
+	var ns int64
+	if !at.IsZero() {
+		ns = at.UnixNano()
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.commits = append(t.commits, commit{lastSeq: t.next - 1, lsn: lsn})
+	last := t.next - 1
+	if n := len(t.commits); n > t.head && t.commits[n-1].lastSeq == last {
+		// No record since the previous commit: both are flushed when
+		// record last is, so the later one stands for both. The entry's
+		// oldest time stays (the lag is the oldest waiting transaction's
+		// age); its latest moves on (what delivery dates the stream by).
+		c := &t.commits[n-1]
+		c.lsn = max(c.lsn, lsn)
+		if ns != 0 {
+			if c.first == 0 {
+				c.first = ns
+			}
+			c.last = ns
+		}
+	} else {
+		t.commits = append(t.commits, commit{lastSeq: last, lsn: lsn, first: ns, last: ns})
+	}
 	t.advance()
+}
+
+// OnDeliver sets fn to be called, under the tracker's lock, for each entry
+// the flush LSN passes: its LSN, and the commit time of its oldest
+// transaction (a run of transactions without records after it is delivered
+// with it, as one call). For debug logging; fn must not call the tracker.
+func (t *Tracker) OnDeliver(fn func(lsn pglogrepl.LSN, at time.Time)) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.onDeliver = fn
+}
+
+// Times gives the commit time of the oldest transaction read and not yet
+// flushed (zero if none, or if the plugin gave it no time), and of the last
+// one flushed (zero if none yet): what the lag in seconds is measured from.
+func (t *Tracker) Times() (waiting, delivered time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.advance()
+	if t.head < len(t.commits) && t.commits[t.head].first != 0 {
+		waiting = time.Unix(0, t.commits[t.head].first)
+	}
+	if t.delivered != 0 {
+		delivered = time.Unix(0, t.delivered)
+	}
+	return waiting, delivered
 }
 
 // Ack acknowledges record seq. Acknowledging twice is harmless.
@@ -75,7 +137,8 @@ func (t *Tracker) Ack(seq uint64) {
 		t.watermark++
 		t.ahead--
 	}
-	t.advance()
+	// The commits the watermark passed are flushed when the flush LSN is
+	// next asked for: an ack does no more than move the watermark.
 }
 
 // Idle offers the WAL end of a server keepalive: every change before it has
@@ -84,7 +147,8 @@ func (t *Tracker) Ack(seq uint64) {
 func (t *Tracker) Idle(walEnd pglogrepl.LSN) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.watermark == t.next-1 && len(t.commits) == 0 && walEnd > t.flush {
+	t.advance()
+	if t.watermark == t.next-1 && walEnd > t.flush {
 		t.flush = walEnd
 	}
 }
@@ -93,6 +157,7 @@ func (t *Tracker) Idle(walEnd pglogrepl.LSN) {
 func (t *Tracker) Flush() pglogrepl.LSN {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.advance()
 	return t.flush
 }
 
@@ -112,16 +177,33 @@ func (t *Tracker) Watermark() (watermark, inFlight uint64) {
 	return t.watermark, t.next - 1 - t.watermark - t.ahead
 }
 
+// advance flushes the commits the watermark has passed: each commit is
+// passed once, so this is amortised O(1) per commit.
 func (t *Tracker) advance() {
-	i := 0
-	for i < len(t.commits) && t.commits[i].lastSeq <= t.watermark {
-		if t.commits[i].lsn > t.flush {
-			t.flush = t.commits[i].lsn
+	for t.head < len(t.commits) && t.commits[t.head].lastSeq <= t.watermark {
+		c := &t.commits[t.head]
+		t.flush = max(t.flush, c.lsn)
+		if c.last != 0 {
+			t.delivered = c.last
 		}
-		i++
+		if t.onDeliver != nil {
+			var at time.Time
+			if c.first != 0 {
+				at = time.Unix(0, c.first)
+			}
+			t.onDeliver(c.lsn, at)
+		}
+		t.head++
 	}
-	if i > 0 {
-		t.commits = append(t.commits[:0], t.commits[i:]...)
+	// Reuse the array once it is drained; otherwise move the waiting tail
+	// down only when the passed head is the larger part, so that each
+	// entry is copied O(1) times on average, never once per ack.
+	switch {
+	case t.head == len(t.commits):
+		t.commits, t.head = t.commits[:0], 0
+	case t.head >= 1024 && t.head > len(t.commits)/2:
+		n := copy(t.commits, t.commits[t.head:])
+		t.commits, t.head = t.commits[:n], 0
 	}
 }
 

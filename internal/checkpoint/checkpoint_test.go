@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pglogrepl"
 )
@@ -11,10 +12,10 @@ import (
 func TestInOrder(t *testing.T) {
 	tr := New(10)
 	a, b := tr.Record(), tr.Record()
-	tr.Commit(100)
-	tr.Commit(110) // an empty transaction
+	tr.Commit(100, time.Time{})
+	tr.Commit(110, time.Time{}) // an empty transaction
 	c := tr.Record()
-	tr.Commit(120)
+	tr.Commit(120, time.Time{})
 	if tr.Flush() != 10 {
 		t.Fatalf("flush %s before any ack", tr.Flush())
 	}
@@ -43,8 +44,8 @@ func TestInOrder(t *testing.T) {
 
 func TestFilteredTransactionsAcknowledgeInOrder(t *testing.T) {
 	tr := New(0)
-	tr.Commit(10)
-	tr.Commit(20)
+	tr.Commit(10, time.Time{})
+	tr.Commit(20, time.Time{})
 	if tr.Flush() != 20 {
 		t.Fatalf("flush %s, want 20", tr.Flush())
 	}
@@ -69,7 +70,7 @@ func TestRandomAckOrders(t *testing.T) {
 				seqs = append(seqs, tr.Record())
 			}
 			lsn += pglogrepl.LSN(1 + rng.IntN(100))
-			tr.Commit(lsn)
+			tr.Commit(lsn, time.Time{})
 			txns = append(txns, txn{uint64(len(seqs)), lsn})
 		}
 		rng.Shuffle(len(seqs), func(i, j int) { seqs[i], seqs[j] = seqs[j], seqs[i] })
@@ -120,7 +121,7 @@ func TestConcurrentAcks(t *testing.T) {
 	for i := range seqs {
 		seqs[i] = tr.Record()
 		if i%10 == 9 {
-			tr.Commit(pglogrepl.LSN(i + 1))
+			tr.Commit(pglogrepl.LSN(i+1), time.Time{})
 		}
 	}
 	var wg sync.WaitGroup
@@ -145,7 +146,7 @@ func BenchmarkRecordAck(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		s := tr.Record()
 		if i%100 == 99 {
-			tr.Commit(pglogrepl.LSN(i))
+			tr.Commit(pglogrepl.LSN(i), time.Time{})
 		}
 		tr.Ack(s)
 	}
@@ -166,5 +167,127 @@ func TestWatermark(t *testing.T) {
 	tr.Ack(b)
 	if wm, n := tr.Watermark(); wm != c || n != 0 {
 		t.Fatalf("after every ack: watermark %d, %d in flight; want %d and 0", wm, n, c)
+	}
+}
+
+// Commits with no record between them share one entry, so the list grows
+// with the records in flight, not with the transactions; the shared entry
+// still flushes to the latest of them, and only once its record is
+// acknowledged.
+func TestEmptyCommitsCollapse(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		records int // in flight, one per transaction
+		empties int // empty commits after each
+		entries int
+	}{
+		{"only empty commits", 0, 1000, 0}, // flushed at once
+		{"one record", 1, 1000, 1},
+		{"three records", 3, 1000, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := New(0)
+			var seqs []uint64
+			lsn := pglogrepl.LSN(0)
+			for i := 0; i < max(tc.records, 1); i++ {
+				if i < tc.records {
+					seqs = append(seqs, tr.Record())
+				}
+				for j := 0; j <= tc.empties; j++ {
+					lsn++
+					tr.Commit(lsn, time.Time{})
+				}
+			}
+			if got := len(tr.commits) - tr.head; got != tc.entries {
+				t.Fatalf("%d entries, want %d", got, tc.entries)
+			}
+			if tc.records > 0 && tr.Flush() != 0 {
+				t.Fatalf("flush %s with every record in flight", tr.Flush())
+			}
+			for _, s := range seqs {
+				tr.Ack(s)
+			}
+			if tr.Flush() != lsn {
+				t.Fatalf("flush %s, want the last commit %s", tr.Flush(), lsn)
+			}
+		})
+	}
+}
+
+// Times gives the commit time of the oldest transaction not yet flushed
+// (the lag's start) and of the last one flushed. Empty transactions that
+// share an entry keep its oldest time while waiting and date the stream by
+// the latest once flushed; a transaction without a time is not dated.
+func TestTimes(t *testing.T) {
+	at := func(s int64) time.Time { return time.Unix(s, 0) }
+	type step struct {
+		record  bool          // a record, in flight until acked
+		commit  pglogrepl.LSN // else a commit at this LSN
+		time    int64         // its commit time, s; 0: none
+		ack     int           // else acknowledge the ack-th record (1-based)
+		waiting int64         // then Times gives these, s; 0: zero
+		deliv   int64
+	}
+	for _, tc := range []struct {
+		name  string
+		steps []step
+	}{
+		{"in order", []step{
+			{record: true}, {commit: 10, time: 100, waiting: 100},
+			{record: true}, {commit: 20, time: 200, waiting: 100},
+			{ack: 1, waiting: 200, deliv: 100},
+			{ack: 2, deliv: 200},
+		}},
+		{"out of order", []step{
+			{record: true}, {commit: 10, time: 100, waiting: 100},
+			{record: true}, {commit: 20, time: 200, waiting: 100},
+			{ack: 2, waiting: 100},
+			{ack: 1, deliv: 200},
+		}},
+		{"empty commits share an entry", []step{
+			{record: true}, {commit: 10, time: 100, waiting: 100},
+			{commit: 20, time: 200, waiting: 100}, {commit: 30, time: 300, waiting: 100},
+			{ack: 1, deliv: 300},
+		}},
+		{"empty commits after a flush", []step{
+			{commit: 10, time: 100, deliv: 100}, {commit: 20, time: 200, deliv: 200},
+		}},
+		{"no time", []step{
+			{record: true}, {commit: 10, time: 100, waiting: 100},
+			{record: true}, {commit: 20, waiting: 100},
+			{ack: 1, deliv: 100}, // waiting for a transaction without a time
+			{ack: 2, deliv: 100},
+		}},
+		{"a time after none in one entry", []step{
+			{record: true}, {commit: 10}, {commit: 20, time: 200, waiting: 200},
+			{ack: 1, deliv: 200},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := New(0)
+			var seqs []uint64
+			for i, s := range tc.steps {
+				switch {
+				case s.record:
+					seqs = append(seqs, tr.Record())
+					continue
+				case s.commit != 0:
+					var ct time.Time
+					if s.time != 0 {
+						ct = at(s.time)
+					}
+					tr.Commit(s.commit, ct)
+				default:
+					tr.Ack(seqs[s.ack-1])
+				}
+				waiting, deliv := tr.Times()
+				if want := s.waiting; (want == 0) != waiting.IsZero() || (want != 0 && !waiting.Equal(at(want))) {
+					t.Fatalf("step %d: waiting %v, want %d s", i, waiting, want)
+				}
+				if want := s.deliv; (want == 0) != deliv.IsZero() || (want != 0 && !deliv.Equal(at(want))) {
+					t.Fatalf("step %d: delivered %v, want %d s", i, deliv, want)
+				}
+			}
+		})
 	}
 }

@@ -8,80 +8,37 @@ import (
 	"time"
 
 	"github.com/jackc/pglogrepl"
+
+	"github.com/pg2kinesis/pg2kinesis/internal/checkpoint"
 )
 
-// delivery follows each transaction from its commit to the moment the
-// flush LSN passes it. It gives the lag in seconds (see lag) and, at debug
-// level, logs every delivered transaction with its commit-to-
-// acknowledgement latency, which make bench reports.
+// delivery gives the lag in seconds (see lag). The ordered list of the
+// transactions read and not yet flushed, with their commit times, is the
+// checkpoint tracker's: this adds only what the stream says besides, a
+// heartbeat's date and whether the server is caught up.
 type delivery struct {
-	log       *slog.Logger // nil unless debug logging is on
-	mu        sync.Mutex
-	pending   []commitAt // in commit order
-	head      int        // pending[:head] are delivered
-	delivered time.Time  // commit time of the last transaction delivered
-	flushLSN  atomic.Uint64
+	tracker *checkpoint.Tracker
+	mu      sync.Mutex
+	beat    time.Time // the last heartbeat read with nothing waiting
 	// caughtUp is set by a keepalive and cleared by data: the server sends
 	// a keepalive when it has sent everything and waits for more WAL.
 	caughtUp atomic.Bool
 }
 
-type commitAt struct {
-	lsn pglogrepl.LSN
-	at  time.Time
-}
-
-func newDelivery(log *slog.Logger) *delivery {
-	d := &delivery{}
+// newDelivery follows tr; at debug level it logs every delivered
+// transaction with its commit-to-acknowledgement latency, which make bench
+// reports.
+func newDelivery(tr *checkpoint.Tracker, log *slog.Logger) *delivery {
 	if log.Enabled(context.Background(), slog.LevelDebug) {
-		d.log = log
+		tr.OnDeliver(func(lsn pglogrepl.LSN, at time.Time) {
+			if at.IsZero() {
+				return // not dated by the plugin: no latency to give
+			}
+			log.Debug("transaction delivered", "commit_lsn", lsn,
+				"latency_ms", float64(time.Since(at).Microseconds())/1000)
+		})
 	}
-	return d
-}
-
-// committed notes a transaction that commits at lsn, at the server's time
-// at (zero when the plugin does not say: not followed).
-func (d *delivery) committed(lsn pglogrepl.LSN, at time.Time) {
-	if at.IsZero() {
-		return
-	}
-	d.mu.Lock()
-	if uint64(lsn) > d.flushLSN.Load() {
-		d.pending = append(d.pending, commitAt{lsn, at})
-	}
-	d.mu.Unlock()
-}
-
-// flushed forgets (and at debug level logs) the transactions that flush
-// LSN lsn has delivered.
-func (d *delivery) flushed(lsn pglogrepl.LSN) {
-	// Every acknowledgement gets here; most do not move the flush LSN.
-	if uint64(lsn) <= d.flushLSN.Load() {
-		return
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if uint64(lsn) <= d.flushLSN.Load() {
-		return
-	}
-	d.flushLSN.Store(uint64(lsn))
-	var now time.Time
-	if d.log != nil {
-		now = time.Now()
-	}
-	for ; d.head < len(d.pending) && d.pending[d.head].lsn <= lsn; d.head++ {
-		d.delivered = d.pending[d.head].at
-		if d.log != nil {
-			d.log.Debug("transaction delivered", "commit_lsn", d.pending[d.head].lsn,
-				"latency_ms", float64(now.Sub(d.pending[d.head].at).Microseconds())/1000)
-		}
-	}
-	// Reuse the array once it is drained, or when the delivered half is
-	// worth moving the rest down.
-	if d.head == len(d.pending) || d.head > len(d.pending)/2 {
-		n := copy(d.pending, d.pending[d.head:])
-		d.pending, d.head = d.pending[:n], 0
-	}
+	return &delivery{tracker: tr}
 }
 
 // receiving notes a message of the stream; idle, a keepalive.
@@ -104,10 +61,13 @@ func (d *delivery) heartbeat(content []byte) {
 	if err != nil {
 		return // another writer's message with our prefix: not a date
 	}
+	if waiting, _ := d.tracker.Times(); !waiting.IsZero() {
+		return
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.head == len(d.pending) && at.After(d.delivered) {
-		d.delivered = at
+	if at.After(d.beat) {
+		d.beat = at
 	}
 }
 
@@ -118,13 +78,17 @@ func (d *delivery) heartbeat(content []byte) {
 // long the last delivered transaction has been committed, or the last
 // heartbeat read has been written, whichever is later.
 func (d *delivery) lag(now time.Time) time.Duration {
+	waiting, delivered := d.tracker.Times()
+	if !waiting.IsZero() {
+		return max(0, now.Sub(waiting))
+	}
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	switch {
-	case d.head < len(d.pending):
-		return max(0, now.Sub(d.pending[d.head].at))
-	case d.caughtUp.Load() || d.delivered.IsZero():
+	if d.beat.After(delivered) {
+		delivered = d.beat
+	}
+	d.mu.Unlock()
+	if d.caughtUp.Load() || delivered.IsZero() {
 		return 0
 	}
-	return max(0, now.Sub(d.delivered))
+	return max(0, now.Sub(delivered))
 }

@@ -82,7 +82,7 @@ func newChangeHandler(src *source.Source, tr *checkpoint.Tracker, p parser, f *f
 		src: src, tracker: tr, parser: p, filter: f, keys: keys, format: fm, sink: snk, log: log,
 		fullChange: cfg.FullChange, partitionKey: pk, skipOversize: cfg.Oversize == "skip",
 		noKeyWarned: map[catalog.Name]bool{}, unknownWarned: map[catalog.Name]bool{}, oversizeWarned: map[catalog.Name]bool{},
-		delivery: newDelivery(log),
+		delivery: newDelivery(tr, log),
 		stats:    &stats{}, changes: changes, tables: map[catalog.Name]*tableCounters{},
 	}
 }
@@ -157,17 +157,14 @@ func (h *changeHandler) change(ctx context.Context, ev *decode.Event) error {
 // at time at: it is flushed once its records, and all before them, are
 // acknowledged.
 func (h *changeHandler) commit(lsn pglogrepl.LSN, at time.Time) {
-	h.tracker.Commit(lsn)
-	h.delivery.committed(lsn, at)
+	h.tracker.Commit(lsn, at)
 	h.flush()
 }
 
 // flush reports the tracker's flush LSN to the source. The sink's
 // acknowledgements call it too, from the sink's goroutines.
 func (h *changeHandler) flush() {
-	lsn := h.tracker.Flush()
-	h.src.Flush(lsn)
-	h.delivery.flushed(lsn)
+	h.src.Flush(h.tracker.Flush())
 }
 
 func (h *changeHandler) publish(ctx context.Context, ev *decode.Event, t decode.Table) error {
