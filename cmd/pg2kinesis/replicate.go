@@ -164,7 +164,7 @@ func relaySIGHUP(hup chan<- struct{}) (stop func()) {
 // before replication starts, and returns how to build the sink once the
 // pipeline has its acknowledgement function.
 func sinkFactory(ctx context.Context, cfg *config.Config, out io.Writer, log *slog.Logger, m *metrics.Kinesis) (func(sink.AckFunc) (sink.Sink, error), error) {
-	if cfg.Sink == "stdout" {
+	if cfg.Sink == sink.Stdout {
 		return func(ack sink.AckFunc) (sink.Sink, error) { return stdout.New(out, cfg.FlushInterval, ack), nil }, nil
 	}
 	client, region, err := kinesis.NewClient(ctx, kinesis.ClientConfig{Region: cfg.AWSRegion, Endpoint: cfg.KinesisEndpoint})

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/pg2kinesis/pg2kinesis/internal/decode"
+	"github.com/pg2kinesis/pg2kinesis/internal/format"
+	"github.com/pg2kinesis/pg2kinesis/internal/sink"
 )
 
 // Config is everything a run of pg2kinesis needs, after validation.
@@ -34,20 +36,20 @@ type Config struct {
 	SpoolDir               string
 
 	StreamName      string
-	Formatter       string
+	Formatter       format.Name
 	TablePat        *regexp.Regexp // nil: every table
 	FullChange      bool
 	Operations      []string // empty: all operations
-	PartitionKey    string
+	PartitionKey    format.PartitionKey
 	Aggregate       bool
 	CreateStream    bool
 	ShardCount      int
 	FlushInterval   time.Duration
-	Oversize        string
+	Oversize        sink.Oversize
 	MaxBackoff      time.Duration
 	AWSRegion       string
 	KinesisEndpoint string
-	Sink            string
+	Sink            sink.Kind
 
 	StatusInterval    time.Duration
 	PKRefreshInterval time.Duration
@@ -77,13 +79,9 @@ func usagef(format string, args ...any) error {
 
 // The accepted values of the enumerated flags, in the order --help shows.
 var (
-	Formatters    = []string{"CSVPayload", "CSV", "JSON"}
-	Operations    = []string{"all", "insert", "update", "delete", "truncate"}
-	PartitionKeys = []string{"xid", "table", "pk", "const"}
-	OversizeModes = []string{"fail", "skip"}
-	Sinks         = []string{"kinesis", "stdout"}
-	LogFormats    = []string{"text", "json"}
-	LogLevels     = []string{"debug", "info", "warn", "error"}
+	Operations = []string{"all", "insert", "update", "delete", "truncate"}
+	LogFormats = []string{"text", "json"}
+	LogLevels  = []string{"debug", "info", "warn", "error"}
 )
 
 // Postgres restricts slot names to these characters; checking here gives a
@@ -104,11 +102,15 @@ func CheckStreamName(name string) error {
 	return nil
 }
 
-func oneOf(flag, value string, allowed []string) error {
+func oneOf[T ~string](flag string, value T, allowed []T) error {
 	if slices.Contains(allowed, value) {
 		return nil
 	}
-	return usagef("invalid value %q for --%s: choose one of %s", value, flag, strings.Join(allowed, ", "))
+	names := make([]string, len(allowed))
+	for i, a := range allowed {
+		names[i] = string(a)
+	}
+	return usagef("invalid value %q for --%s: choose one of %s", value, flag, strings.Join(names, ", "))
 }
 
 // validate checks the values that parsing alone cannot, and normalises them.
@@ -137,14 +139,20 @@ func (c *Config) validate(raw rawValues) error {
 	if err := CheckStreamName(c.StreamName); err != nil {
 		return err
 	}
+	for _, err := range []error{
+		oneOf("message-formatter", c.Formatter, format.Names),
+		oneOf("partition-key", c.PartitionKey, format.PartitionKeys),
+		oneOf("oversize", c.Oversize, sink.OversizePolicies),
+		oneOf("sink", c.Sink, sink.Kinds),
+	} {
+		if err != nil {
+			return err
+		}
+	}
 	for _, check := range []struct {
 		flag, value string
 		allowed     []string
 	}{
-		{"message-formatter", c.Formatter, Formatters},
-		{"partition-key", c.PartitionKey, PartitionKeys},
-		{"oversize", c.Oversize, OversizeModes},
-		{"sink", c.Sink, Sinks},
 		{"log-format", c.LogFormat, LogFormats},
 		{"log-level", raw.logLevel, LogLevels},
 	} {
@@ -155,7 +163,7 @@ func (c *Config) validate(raw rawValues) error {
 	// Cannot fail: the check above admits only the four names --help lists
 	// (slog alone would also take "INFO+2", no help to an operator).
 	_ = c.LogLevel.UnmarshalText([]byte(raw.logLevel))
-	if c.FullChange && c.Formatter == "CSV" {
+	if c.FullChange && c.Formatter == format.CSV {
 		return usagef("--full-change needs a formatter that can carry the row: use -f CSVPayload or -f JSON, not CSV")
 	}
 	if raw.tablePat != "" {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/pg2kinesis/pg2kinesis/internal/decode"
+	"github.com/pg2kinesis/pg2kinesis/internal/format"
+	"github.com/pg2kinesis/pg2kinesis/internal/sink"
 )
 
 func env(kv ...string) func(string) (string, bool) {
@@ -28,11 +30,11 @@ func TestDefaultsAreTheOriginals(t *testing.T) {
 	}
 	want := map[string]any{
 		"PG.Port": "5432", "PG.SSLMode": "prefer", "PG.Host": "", "SlotName": "pg2kinesis",
-		"Plugin": decode.TestDecoding, "StreamName": "pg2kinesis", "Formatter": "CSVPayload",
+		"Plugin": decode.TestDecoding, "StreamName": "pg2kinesis", "Formatter": format.CSVPayload,
 		"FullChange": false, "CreateSlot": false, "RecreateSlot": false, "Operations": []string(nil),
-		"PartitionKey": "xid", "Aggregate": true, "ShardCount": 1, "FlushInterval": 250 * time.Millisecond,
-		"Oversize": "fail", "MaxBackoff": 30 * time.Second, "StatusInterval": 10 * time.Second,
-		"PKRefreshInterval": time.Hour, "ShutdownTimeout": 30 * time.Second, "Sink": "kinesis",
+		"PartitionKey": format.ByXID, "Aggregate": true, "ShardCount": 1, "FlushInterval": 250 * time.Millisecond,
+		"Oversize": sink.OversizeFail, "MaxBackoff": 30 * time.Second, "StatusInterval": 10 * time.Second,
+		"PKRefreshInterval": time.Hour, "ShutdownTimeout": 30 * time.Second, "Sink": sink.Kinesis,
 	}
 	got := map[string]any{
 		"PG.Port": c.PG.Port, "PG.SSLMode": c.PG.SSLMode, "PG.Host": c.PG.Host, "SlotName": c.SlotName,

@@ -134,9 +134,23 @@ func (d durationValue) Set(v string) error {
 	return nil
 }
 
-func str(p *string) flag.Value             { return stringValue{p} }
-func boolean(p *bool) flag.Value           { return boolValue{p: p} }
-func duration(p *time.Duration) flag.Value { return durationValue{p} }
+func str(p *string) flag.Value { return stringValue{p} }
+
+// typedStr binds a flag to a string type of its own, whose values
+// validate checks.
+func typedStr[T ~string](p *T) flag.Value { return typedString[T]{p} }
+
+type typedString[T ~string] struct{ p *T }
+
+func (s typedString[T]) String() string {
+	if s.p == nil {
+		return ""
+	}
+	return string(*s.p)
+}
+func (s typedString[T]) Set(v string) error { *s.p = T(v); return nil }
+func boolean(p *bool) flag.Value            { return boolValue{p: p} }
+func duration(p *time.Duration) flag.Value  { return durationValue{p} }
 
 // specs binds every flag to c and raw. Defaults are the values c and raw
 // hold before parsing; see defaults().
@@ -162,21 +176,21 @@ func specs(c *Config, raw *rawValues) []spec {
 		{"create-slot", "", boolean(&c.CreateSlot), "Create the slot at start if it does not exist (an existing slot is reused)."},
 		{"recreate-slot", "", boolean(&c.RecreateSlot), "Drop the slot at start if it exists, then create it; wins over --create-slot. Changes not yet published are lost."},
 		{"stream-name", "k", str(&c.StreamName), "Kinesis stream to publish to."},
-		{"message-formatter", "f", str(&c.Formatter), "Record format: CSVPayload, CSV or JSON."},
+		{"message-formatter", "f", typedStr(&c.Formatter), "Record format: CSVPayload, CSV or JSON."},
 		{"table-pat", "", str(&raw.tablePat), "Publish only tables whose schema.table this regular expression finds (a search, not a full match)."},
 		{"full-change", "", boolean(&c.FullChange), "Publish tables without a primary key too, and with CSVPayload every column of a changed row (JSON always carries the row)."},
 		{"operations", "", stringList{&raw.operations, &raw.layer, &raw.opsLayer}, "Operations to publish, repeatable or comma-separated: all, insert, update, delete, truncate."},
-		{"partition-key", "", str(&c.PartitionKey), "Kinesis partition key: xid, table, pk (schema.table plus key) or const."},
+		{"partition-key", "", typedStr(&c.PartitionKey), "Kinesis partition key: xid, table, pk (schema.table plus key) or const."},
 		{"aggregate", "", boolean(&c.Aggregate), "Pack records into KPL aggregates (the original's format)."},
 		{"no-aggregate", "", boolValue{p: &c.Aggregate, invert: true}, "Send one plain Kinesis record per change."},
 		{"create-stream", "", boolean(&c.CreateStream), "Create the Kinesis stream if it does not exist, with --shard-count shards."},
 		{"shard-count", "", intValue{&c.ShardCount}, "Shards of a stream made by --create-stream."},
 		{"flush-interval", "", duration(&c.FlushInterval), "Send a partial batch after this long (with --sink stdout: write the output buffer out)."},
-		{"oversize", "", str(&c.Oversize), "A change over 1 MiB: fail (stop with an error) or skip (log and count it)."},
+		{"oversize", "", typedStr(&c.Oversize), "A change over 1 MiB: fail (stop with an error) or skip (log and count it)."},
 		{"max-backoff", "", duration(&c.MaxBackoff), "Longest wait between Kinesis retries."},
 		{"aws-region", "", str(&c.AWSRegion), "AWS region; empty uses the SDK's default chain (AWS_REGION, profile)."},
 		{"kinesis-endpoint", "", str(&c.KinesisEndpoint), "Kinesis endpoint URL, for a local Kinesis-protocol server."},
-		{"sink", "", str(&c.Sink), "Where records go: kinesis, or stdout for debugging."},
+		{"sink", "", typedStr(&c.Sink), "Where records go: kinesis, or stdout for debugging."},
 		{"status-interval", "", duration(&c.StatusInterval), "Longest time between status updates to Postgres."},
 		{"pk-refresh-interval", "", duration(&c.PKRefreshInterval), "Reload the key cache this often (also on SIGHUP)."},
 		{"pk-check-interval", "", duration(&c.PKCheckInterval), "Check this often whether a table's key may have changed (a query of the catalog's version: about 1 ms of server time per 100 tables), and reload the key cache if so; 0 turns the checks off."},

@@ -23,10 +23,10 @@ func BenchmarkAppend(b *testing.B) {
 	ev.CommitTime = time.Date(2026, 11, 24, 16, 46, 49, 965000000, time.UTC)
 	key := []string{"id"}
 	for _, v := range []struct {
-		name string
+		name Name
 		full bool
 	}{{"CSV", false}, {"CSVPayload", false}, {"CSVPayload", true}, {"JSON", false}} {
-		name := v.name
+		name := string(v.name)
 		if v.full {
 			name += "/full-change"
 		}

@@ -21,6 +21,32 @@ type Formatter interface {
 	Append(dst []byte, ev *decode.Event, t decode.Table, key []string) []byte
 }
 
+// Name is a record format, a --message-formatter value.
+type Name string
+
+const (
+	CSVPayload Name = "CSVPayload" // the original's default
+	CSV        Name = "CSV"
+	JSON       Name = "JSON"
+)
+
+// Names are the record formats, in the order --help lists them.
+var Names = []Name{CSVPayload, CSV, JSON}
+
+// PartitionKey is what a record's Kinesis partition key is made of, a
+// --partition-key value.
+type PartitionKey string
+
+const (
+	ByXID   PartitionKey = "xid"   // the transaction: the original's
+	ByTable PartitionKey = "table" // schema.table
+	ByPK    PartitionKey = "pk"    // schema.table:key, each row's changes in order on one shard
+	ByConst PartitionKey = "const" // one shard for everything
+)
+
+// PartitionKeys are the partition key modes, in the order --help lists them.
+var PartitionKeys = []PartitionKey{ByXID, ByTable, ByPK, ByConst}
+
 // Options shape every formatter.
 type Options struct {
 	// Plugin decides the details the original varied by plugin: the case
@@ -32,15 +58,15 @@ type Options struct {
 }
 
 // New returns the formatter with the given --message-formatter name.
-func New(name string, opts Options) (Formatter, error) {
+func New(name Name, opts Options) (Formatter, error) {
 	switch {
-	case name == "CSV" && !opts.FullChange:
+	case name == CSV && !opts.FullChange:
 		return csvFormatter{opts}, nil
-	case name == "CSVPayload" && opts.FullChange:
+	case name == CSVPayload && opts.FullChange:
 		return fullChange{opts}, nil
-	case name == "CSVPayload":
+	case name == CSVPayload:
 		return payload{opts}, nil
-	case name == "JSON": // the same with and without full change
+	case name == JSON: // the same with and without full change
 		return jsonFormatter{}, nil
 	}
 	return nil, fmt.Errorf("message formatter %q with full change %t is not available yet", name, opts.FullChange)

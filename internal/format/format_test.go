@@ -35,7 +35,7 @@ func TestFormatsContract(t *testing.T) {
 	ordersKey := []decode.Column{col("code", "character varying(32)", "A-7", decode.String)}
 	for _, tc := range []struct {
 		name      string
-		formatter string
+		formatter Name
 		plugin    decode.Plugin
 		full      bool
 		ev        *decode.Event

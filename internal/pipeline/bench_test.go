@@ -36,7 +36,7 @@ func BenchmarkHandler(b *testing.B) {
 			name string
 			rows int
 		}{{"batch", 1000}, {"single", 1}} {
-			for _, name := range []string{"CSV", "CSVPayload", "JSON"} {
+			for _, name := range format.Names {
 				b.Run(fmt.Sprintf("%s/%s/%s", tc.plugin, shape.name, name), func(b *testing.B) {
 					benchHandler(b, tc.plugin, name, shape.rows, tc.begin, tc.row, tc.commit)
 				})
@@ -45,7 +45,7 @@ func BenchmarkHandler(b *testing.B) {
 	}
 }
 
-func benchHandler(b *testing.B, plugin decode.Plugin, name string, rows int, beginText, rowText, commitText string) {
+func benchHandler(b *testing.B, plugin decode.Plugin, name format.Name, rows int, beginText, rowText, commitText string) {
 	p, _ := newParser(plugin)
 	f, _ := format.New(name, format.Options{Plugin: plugin})
 	keys := catalog.New(catalog.Fixed(catalog.Keys{{Schema: "public", Table: "t"}: catalog.PK("id")}), nil)

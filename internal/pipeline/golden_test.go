@@ -41,7 +41,7 @@ var goldenPlugins = []decode.Plugin{decode.TestDecoding, decode.Wal2JSON, decode
 
 type variant struct {
 	name       string
-	formatter  string
+	formatter  format.Name
 	fullChange bool
 }
 

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
@@ -38,7 +39,7 @@ type changeHandler struct {
 	log     *slog.Logger
 
 	fullChange   bool
-	partitionKey string // xid, table, pk or const
+	partitionKey format.PartitionKey
 	skipOversize bool
 
 	buf      []byte
@@ -70,17 +71,14 @@ func newChangeHandler(src *source.Source, tr *checkpoint.Tracker, p parser, f *f
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	pk := cfg.PartitionKey
-	if pk == "" {
-		pk = "xid"
-	}
-	changes := metrics.NewChanges() // counted, not exported
+	pk := cmp.Or(cfg.PartitionKey, format.ByXID) // Run rejected any other value
+	changes := metrics.NewChanges()              // counted, not exported
 	if cfg.Metrics != nil {
 		changes = cfg.Metrics.Changes
 	}
 	return &changeHandler{
 		src: src, tracker: tr, parser: p, filter: f, keys: keys, format: fm, sink: snk, log: log,
-		fullChange: cfg.FullChange, partitionKey: pk, skipOversize: cfg.Oversize == "skip",
+		fullChange: cfg.FullChange, partitionKey: pk, skipOversize: cfg.Oversize == sink.OversizeSkip,
 		noKeyWarned: map[catalog.Name]bool{}, unknownWarned: map[catalog.Name]bool{}, oversizeWarned: map[catalog.Name]bool{},
 		delivery: newDelivery(tr, log),
 		stats:    &stats{}, changes: changes, tables: map[catalog.Name]*tableCounters{},
@@ -246,9 +244,9 @@ func (h *changeHandler) warnOnce(warned map[catalog.Name]bool, t decode.Table) b
 // still the same key for the same row, which is what ordering needs.
 func (h *changeHandler) partition(ev *decode.Event, t decode.Table, key []string) string {
 	switch h.partitionKey {
-	case "table":
+	case format.ByTable:
 		return t.Schema + "." + t.Name
-	case "pk":
+	case format.ByPK:
 		h.keyBuf = append(append(append(h.keyBuf[:0], t.Schema...), '.'), t.Name...)
 		h.keyBuf = append(h.keyBuf, ':')
 		h.keyBuf = append(h.keyBuf, keyText(ev, key)...)
@@ -257,9 +255,10 @@ func (h *changeHandler) partition(ev *decode.Event, t decode.Table, key []string
 			return hex.EncodeToString(sum[:])
 		}
 		return string(h.keyBuf)
-	case "const":
+	case format.ByConst:
 		return "pg2kinesis"
 	}
+	// format.ByXID
 	if ev.XID != h.xid || h.xidKey == "" {
 		h.xid, h.xidKey = ev.XID, strconv.FormatUint(uint64(ev.XID), 10)
 	}

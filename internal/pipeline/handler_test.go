@@ -41,9 +41,9 @@ var testKeys = catalog.Keys{{Schema: "public", Table: "items"}: catalog.PK("id")
 
 func testHandler(t *testing.T, snk sink.Sink, flt *filter.Filter, cfg Config) (*changeHandler, *source.Source, *checkpoint.Tracker) {
 	t.Helper()
-	name := "CSV"
+	name := format.CSV
 	if cfg.FullChange {
-		name = "CSVPayload"
+		name = format.CSVPayload
 	}
 	f, err := format.New(name, format.Options{Plugin: decode.TestDecoding, FullChange: cfg.FullChange})
 	if err != nil {
@@ -158,11 +158,17 @@ func TestPartitionKeys(t *testing.T) {
 	ev := &decode.Event{Kind: decode.KindChange, XID: 42, Op: decode.Insert,
 		New: []decode.Column{{Name: "id", Value: []byte("7"), Kind: decode.Number}}}
 	tbl := decode.Table{Schema: "public", Name: "Order", Raw: `public."Order"`}
-	for mode, want := range map[string]string{"xid": "42", "": "42", "table": "public.Order", "pk": "public.Order:7", "const": "pg2kinesis"} {
+	for mode, want := range map[format.PartitionKey]string{format.ByXID: "42", "": "42", format.ByTable: "public.Order", format.ByPK: "public.Order:7", format.ByConst: "pg2kinesis"} {
 		h := newChangeHandler(nil, nil, nil, nil, nil, nil, nil, Config{PartitionKey: mode}, nil)
 		if got := h.partition(ev, tbl, []string{"id"}); got != want {
 			t.Errorf("--partition-key %q = %q, want %q", mode, got, want)
 		}
+	}
+	if err := checkModes(Config{PartitionKey: "row"}); err == nil {
+		t.Error("an unknown partition key is taken for xid; want an error")
+	}
+	if err := checkModes(Config{Oversize: "drop"}); err == nil {
+		t.Error("an unknown oversize policy is taken for fail; want an error")
 	}
 	long := &decode.Event{New: []decode.Column{{Name: "id", Value: []byte(strings.Repeat("x", 300))}}}
 	h := newChangeHandler(nil, nil, nil, nil, nil, nil, nil, Config{PartitionKey: "pk"}, nil)

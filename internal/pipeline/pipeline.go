@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/jackc/pglogrepl"
@@ -35,9 +36,9 @@ type Config struct {
 	Source source.Config
 	// NewSink builds the sink; it acknowledges delivered records with ack.
 	NewSink      func(ack sink.AckFunc) (sink.Sink, error)
-	PartitionKey string // xid (default), table, pk or const
-	Oversize     string // fail (default) or skip
-	Formatter    string // --message-formatter
+	PartitionKey format.PartitionKey // default xid
+	Oversize     sink.Oversize       // default fail
+	Formatter    format.Name
 	FullChange   bool
 	TablePat     *regexp.Regexp // nil: every table
 	Operations   []string       // empty: every operation
@@ -120,6 +121,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	if err := checkModes(cfg); err != nil {
+		return err
+	}
 	keys := catalog.New(cfg.Keys, log)
 	if err := keys.Refresh(ctx); err != nil {
 		return err
@@ -189,6 +193,19 @@ func Run(ctx context.Context, cfg Config) error {
 		})
 	}
 	return lifetime.Run(ctx, func(ctx context.Context) error { return src.Run(ctx, h) }, helpers...)
+}
+
+// checkModes rejects a partition key or oversize policy the handler does
+// not know, which it would otherwise take for the default (config checks
+// the flags; this guards callers that fill Config themselves).
+func checkModes(cfg Config) error {
+	if cfg.PartitionKey != "" && !slices.Contains(format.PartitionKeys, cfg.PartitionKey) {
+		return fmt.Errorf("unknown partition key %q: want one of %v", cfg.PartitionKey, format.PartitionKeys)
+	}
+	if cfg.Oversize != "" && !slices.Contains(sink.OversizePolicies, cfg.Oversize) {
+		return fmt.Errorf("unknown oversize policy %q: want one of %v", cfg.Oversize, sink.OversizePolicies)
+	}
+	return nil
 }
 
 // newWatcher is the slot watcher, feeding the lag and heartbeat metrics;

@@ -7,6 +7,29 @@ import (
 	"fmt"
 )
 
+// Kind is where records go, a --sink value.
+type Kind string
+
+const (
+	Kinesis Kind = "kinesis"
+	Stdout  Kind = "stdout" // for debugging
+)
+
+// Kinds are the sinks, in the order --help lists them.
+var Kinds = []Kind{Kinesis, Stdout}
+
+// Oversize is what to do with a change larger than the sink can send, an
+// --oversize value.
+type Oversize string
+
+const (
+	OversizeFail Oversize = "fail" // stop with an error naming the change
+	OversizeSkip Oversize = "skip" // log and count it, and go on
+)
+
+// OversizePolicies are the --oversize values, in the order --help lists them.
+var OversizePolicies = []Oversize{OversizeFail, OversizeSkip}
+
 // Record is one change to publish.
 type Record struct {
 	// Data is the formatted change. The sink copies it: the caller may
