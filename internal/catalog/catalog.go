@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -122,6 +123,8 @@ type Cache struct {
 	// cache reload for it (Recheck); the same evidence against the
 	// same key does not reload again.
 	rechecked map[Name][]string
+	// domains is read for every column of a JSON record: no lock.
+	domains atomic.Pointer[Domains]
 }
 
 // New returns an empty cache that reads src.
@@ -161,6 +164,13 @@ func (c *Cache) load(ctx context.Context) error {
 	keys, err := c.src.Load(ctx)
 	if err != nil {
 		return fmt.Errorf("load table keys: %w", err)
+	}
+	if dl, ok := c.src.(DomainLister); ok {
+		domains, err := dl.Domains(ctx)
+		if err != nil {
+			return fmt.Errorf("load domains: %w", err)
+		}
+		c.domains.Store(&domains)
 	}
 	c.mu.Lock()
 	c.keys, c.version, c.loadedAt = keys, version, started

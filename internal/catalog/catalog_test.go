@@ -437,3 +437,38 @@ func TestLookupDoesNotTrustALoadThatBeganBeforeIt(t *testing.T) {
 		t.Fatalf("a table created during a running load: %v %s after %d loads, want keyed by id", k, s, src.count())
 	}
 }
+
+func TestPGDomainsResolveToTheirBuiltInType(t *testing.T) {
+	dsn := testenv.Database(t)
+	conn := testenv.Connect(t, dsn)
+	for _, sql := range []string{
+		`CREATE DOMAIN posint AS integer CHECK (VALUE > 0)`,
+		`CREATE DOMAIN small AS posint CHECK (VALUE < 10)`,
+		`CREATE SCHEMA "Odd"`,
+		`CREATE DOMAIN "Odd"."Money" AS numeric(12,2)`,
+	} {
+		if _, err := conn.Exec(t.Context(), sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg := NewPG(PGConfig(cfg))
+	defer pg.Close()
+	c := New(pg, nil)
+	if err := c.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{
+		"posint": "integer", "public.posint": "integer", "small": "integer", `"Odd"."Money"`: "numeric",
+	} {
+		if got, ok := c.BaseType(name); !ok || got != want {
+			t.Errorf("BaseType(%q) = %q, %t; want %q", name, got, ok, want)
+		}
+	}
+	if _, ok := c.BaseType("integer"); ok {
+		t.Error("a built-in type taken for a domain")
+	}
+}

@@ -55,6 +55,10 @@ type Options struct {
 	// FullChange publishes every column (CSVPayload only: JSON always
 	// does, and CSV cannot).
 	FullChange bool
+	// BaseType names the built-in type under a domain (nil: none known),
+	// so that JSON writes a domain's values as its base type's, whatever
+	// the plugin (see catalog.Domains).
+	BaseType func(typeName string) (string, bool)
 }
 
 // New returns the formatter with the given --message-formatter name.
@@ -67,7 +71,7 @@ func New(name Name, opts Options) (Formatter, error) {
 	case name == CSVPayload:
 		return payload{opts}, nil
 	case name == JSON: // the same with and without full change
-		return jsonFormatter{}, nil
+		return jsonFormatter{baseType: opts.BaseType}, nil
 	}
 	return nil, fmt.Errorf("message formatter %q with full change %t is not available yet", name, opts.FullChange)
 }

@@ -1,6 +1,8 @@
 package format
 
 import (
+	"strings"
+
 	"github.com/jackc/pglogrepl"
 
 	"github.com/pg2kinesis/pg2kinesis/internal/decode"
@@ -16,13 +18,15 @@ import (
 // plugin: the op is always lower case and the xid always a number. It always
 // carries the whole row the plugin gave; --full-change only decides whether
 // tables without a primary key are published, which the handler enforces.
-type jsonFormatter struct{}
+type jsonFormatter struct {
+	baseType func(string) (string, bool) // see Options.BaseType
+}
 
 // rfc3339Micro is RFC 3339 with Postgres' full precision: commit times are
 // microseconds, and a fixed width keeps them comparable as text.
 const rfc3339Micro = "2006-01-02T15:04:05.000000Z07:00"
 
-func (jsonFormatter) Append(dst []byte, ev *decode.Event, t decode.Table, key []string) []byte {
+func (f jsonFormatter) Append(dst []byte, ev *decode.Event, t decode.Table, key []string) []byte {
 	dst = append(dst, `{"op":`...)
 	dst = appendJSONStr(dst, ev.Op.String())
 	dst = append(dst, `,"schema":`...)
@@ -61,7 +65,7 @@ func (jsonFormatter) Append(dst []byte, ev *decode.Event, t decode.Table, key []
 			}
 			dst = appendJSONStr(dst, c.Name)
 			dst = append(dst, ':')
-			dst = appendJSONValue(dst, c)
+			dst = f.appendValue(dst, c)
 		}
 		dst = append(dst, '}')
 	} else {
@@ -70,13 +74,13 @@ func (jsonFormatter) Append(dst []byte, ev *decode.Event, t decode.Table, key []
 
 	dst = append(dst, `,"before":`...)
 	if len(ev.Old) > 0 && ev.Op != decode.Truncate {
-		dst = appendRow(dst, ev.Old)
+		dst = f.appendRow(dst, ev.Old)
 	} else {
 		dst = append(dst, "null"...)
 	}
 	dst = append(dst, `,"after":`...)
 	if ev.Op == decode.Insert || ev.Op == decode.Update {
-		dst = appendRow(dst, ev.New) // {} for a table without columns
+		dst = f.appendRow(dst, ev.New) // {} for a table without columns
 	} else {
 		dst = append(dst, "null"...)
 	}
@@ -93,7 +97,7 @@ func (jsonFormatter) Append(dst []byte, ev *decode.Event, t decode.Table, key []
 
 // appendRow writes cols as an object of column name to value, in column
 // order.
-func appendRow(dst []byte, cols []decode.Column) []byte {
+func (f jsonFormatter) appendRow(dst []byte, cols []decode.Column) []byte {
 	dst = append(dst, '{')
 	for i := range cols {
 		if i > 0 {
@@ -101,9 +105,40 @@ func appendRow(dst []byte, cols []decode.Column) []byte {
 		}
 		dst = appendJSONStr(dst, cols[i].Name)
 		dst = append(dst, ':')
-		dst = appendJSONValue(dst, &cols[i])
+		dst = f.appendValue(dst, &cols[i])
 	}
 	return append(dst, '}')
+}
+
+// appendValue writes c as appendJSONValue does, a domain's value as its
+// base type's: test_decoding and wal2json name the domain and print its
+// value as text, pgoutput names the base type.
+func (f jsonFormatter) appendValue(dst []byte, c *decode.Column) []byte {
+	if f.baseType == nil || c.Null || c.Kind != decode.String {
+		return appendJSONValue(dst, c)
+	}
+	base, ok := f.baseType(c.Type)
+	if !ok {
+		return appendJSONValue(dst, c)
+	}
+	typed := *c
+	typed.Type, typed.Kind = base, kindOf(base)
+	return appendJSONValue(dst, &typed)
+}
+
+// kindOf is how JSON writes the values of built-in type name (as
+// format_type names it, modifier aside).
+func kindOf(name string) decode.ValueKind {
+	if i := strings.IndexByte(name, '('); i >= 0 {
+		name = name[:i]
+	}
+	switch name {
+	case "smallint", "integer", "bigint", "numeric", "real", "double precision", "oid":
+		return decode.Number
+	case "boolean":
+		return decode.Bool
+	}
+	return decode.String
 }
 
 // appendJSONValue writes a value typed as in full change (numbers and

@@ -215,3 +215,23 @@ func TestJSONAppendDoesNotAllocate(t *testing.T) {
 		t.Errorf("Append allocates %v times per record", n)
 	}
 }
+
+// A domain's value is written as its base type's, as pgoutput (which
+// names the base type) gives it: the text test_decoding and wal2json
+// print, typed.
+func TestJSONTypesDomainsByTheirBase(t *testing.T) {
+	base := map[string]string{"posint": "integer", "flag": "boolean", "doc": "jsonb", "money": "numeric(12,2)", "label": "text"}
+	f, err := New(JSON, Options{BaseType: func(name string) (string, bool) { b, ok := base[name]; return b, ok }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := change(7, decode.Insert, table("public", "t", "public.t"), []decode.Column{
+		col("p", "posint", "5", decode.String), col("f", "flag", "t", decode.String),
+		col("d", "doc", `{"k": [1]}`, decode.String), col("m", "money", "NaN", decode.String),
+		col("l", "label", "5", decode.String), col("u", "unknown", "5", decode.String), nullCol("n", "posint")}, nil)
+	got := string(f.Append(nil, ev, ev.Table, nil))
+	want := `"after":{"p":5,"f":true,"d":{"k":[1]},"m":"NaN","l":"5","u":"5","n":null}`
+	if !strings.Contains(got, want) {
+		t.Errorf("record %s\nwant it to hold %s", got, want)
+	}
+}

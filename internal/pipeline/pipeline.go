@@ -117,15 +117,15 @@ func Run(ctx context.Context, cfg Config) error {
 			return err
 		}
 	}
-	f, err := format.New(cfg.Formatter, format.Options{Plugin: cfg.Source.Plugin, FullChange: cfg.FullChange})
-	if err != nil {
-		return err
-	}
 	if err := checkModes(cfg); err != nil {
 		return err
 	}
 	keys := catalog.New(cfg.Keys, log)
 	if err := keys.Refresh(ctx); err != nil {
+		return err
+	}
+	f, err := format.New(cfg.Formatter, format.Options{Plugin: cfg.Source.Plugin, FullChange: cfg.FullChange, BaseType: keys.BaseType})
+	if err != nil {
 		return err
 	}
 
