@@ -131,6 +131,9 @@ func TestReshardKeepsRecordsReadableAndInOrder(t *testing.T) {
 			if unreadable > 0 {
 				t.Fatalf("%d records acknowledged before a KCL consumer could read them", unreadable)
 			}
+			if errs := f.orderErrors(); len(errs) > 0 {
+				t.Fatalf("the fake stored %d records out of the order they were sent, first: %s", len(errs), errs[0])
+			}
 			recs, dropped := f.read()
 			dups := checkOrder(t, recs, n)
 			st := s.Stats()
@@ -267,9 +270,12 @@ func (f *faultyKinesis) PutRecords(ctx context.Context, in *kinesis.PutRecordsIn
 				stored.Records = append(stored.Records, r)
 			}
 		}
-		out, err := f.fakeKinesis.PutRecords(ctx, &stored, opts...)
-		if err != nil {
-			return nil, err
+		out := &kinesis.PutRecordsOutput{}
+		if len(stored.Records) > 0 { // Kinesis rejects a call of no record
+			var err error
+			if out, err = f.fakeKinesis.PutRecords(ctx, &stored, opts...); err != nil {
+				return nil, err
+			}
 		}
 		all := &kinesis.PutRecordsOutput{}
 		for i := range in.Records {
