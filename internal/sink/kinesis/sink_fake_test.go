@@ -351,3 +351,38 @@ func TestFakeFaultsLoseNothingAndNeverReorder(t *testing.T) {
 		}
 	}
 }
+
+// A record too large for one Kinesis record is refused by Put with an
+// OversizeError; the largest that fits is accepted by Put and by Kinesis
+// (the fake rejects a record past 1 MiB with its key, and the sink would
+// stop).
+func TestFakeOversizeRecord(t *testing.T) {
+	for _, tc := range []struct {
+		aggregate bool
+		pk        string
+	}{
+		{true, "k"}, {false, "k"},
+		{true, strings.Repeat("k", 256)}, {false, strings.Repeat("k", 256)},
+	} {
+		t.Run(fmt.Sprintf("aggregate=%t/key of %d", tc.aggregate, len(tc.pk)), func(t *testing.T) {
+			t.Parallel()
+			f := newFakeKinesis(1)
+			fs := startFake(t, f, Config{Aggregate: tc.aggregate, FlushInterval: time.Millisecond}, true)
+			max := fs.s.maxUserRecord(tc.pk)
+			for _, size := range []int{1 << 20, max - len(tc.pk) + 1} {
+				err := fs.s.Put(fs.ctx, sink.Record{Data: make([]byte, size), PartitionKey: tc.pk, Seq: 1})
+				var over *sink.OversizeError
+				if !errors.As(err, &over) || over.Size != size+len(tc.pk) || over.Max != max {
+					t.Fatalf("Put of %d bytes and a key of %d = %v, want an OversizeError of %d over %d", size, len(tc.pk), err, size+len(tc.pk), max)
+				}
+			}
+			fs.put(1, tc.pk, make([]byte, max-len(tc.pk)))
+			fs.drain()
+			fs.stop()
+			fs.checkAckedOnce(1)
+			if inj := f.faults(); inj.rejected > 0 || f.callCount() != 1 {
+				t.Fatalf("%d calls, %d rejected, want the record stored in one call", f.callCount(), inj.rejected)
+			}
+		})
+	}
+}
