@@ -5,28 +5,73 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
+	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/pg2kinesis/pg2kinesis/internal/sink/kinesis/kpl"
 )
 
 // fakeKinesis is an in-process stream behind the sink's API: it places
 // records as Kinesis does (explicit hash key, else MD5 of the partition
-// key, against the open shards) and can be resharded between two calls,
-// which kinesalite cannot be made to do at an exact moment. It remembers
-// which user records a KCL consumer can read (see kpl.DecodeInShard).
+// key, against the open shards) and answers with each record's ShardId.
+// It does on demand what kinesalite cannot: it is resharded between two
+// calls, fails calls (before or after storing their records) and single
+// records (see fakeFault), and rejects a call past Kinesis' limits as
+// Kinesis does, with a ValidationException or InvalidArgumentException
+// (the sink takes both for fatal: a sink that builds such a call stops).
+// It remembers which user records a KCL consumer can read (see
+// kpl.DecodeInShard) and checks, as they are stored, that the readable
+// records of each partition key arrive in the order they were first sent
+// (duplicates allowed): see orderErrors.
 type fakeKinesis struct {
 	mu       sync.Mutex
 	shards   []*fakeShard // in creation order, so parents come before children
 	calls    int
 	beforeOp func(f *fakeKinesis, call int, in *kinesis.PutRecordsInput) // runs under mu before each PutRecords: reshards
-	readable map[string]bool                                             // user record data a KCL consumer gets
+	// fault, when set, says what goes wrong with each call (counted from
+	// 1). It runs under mu, after the call passed the limits.
+	fault    func(call int, in *kinesis.PutRecordsInput) fakeFault
+	readable map[string]bool // user record data a KCL consumer gets
+
+	injected  fakeInjected
+	firstSent map[string]int // partition key + data of a user record: when the sink first sent it
+	sent      int
+	stored    map[string]bool // user records (key + data) a KCL consumer can read
+	lastOf    map[string]int  // per partition key: firstSent of the last record stored
+	orderErrs []string
 }
+
+// fakeFault is what goes wrong with one PutRecords call.
+type fakeFault struct {
+	// err fails the whole call: before anything is stored, or, with
+	// afterStore, once every record was stored (a connection cut after
+	// the call: the sender cannot know it succeeded).
+	err        error
+	afterStore bool
+	// failRecord, when set, fails record i of the call with the error
+	// code it returns (none for ""): the record is not stored, and the
+	// answer counts it in FailedRecordCount.
+	failRecord func(i int) string
+}
+
+// fakeInjected counts what the fake did to the sink's calls.
+type fakeInjected struct {
+	callErrors, afterStore, failedRecords, rejected int
+}
+
+// Error codes Kinesis answers for a record it did not store.
+const (
+	codeThroughput = "ProvisionedThroughputExceededException"
+	codeInternal   = "InternalFailure"
+)
 
 type fakeShard struct {
 	kpl.Shard
@@ -39,7 +84,7 @@ var _ API = (*fakeKinesis)(nil)
 
 // newFakeKinesis is a stream of n shards of equal ranges.
 func newFakeKinesis(n int) *fakeKinesis {
-	f := &fakeKinesis{readable: map[string]bool{}}
+	f := &fakeKinesis{readable: map[string]bool{}, firstSent: map[string]int{}, stored: map[string]bool{}, lastOf: map[string]int{}}
 	step := new(big.Int).Div(new(big.Int).Lsh(big.NewInt(1), 128), big.NewInt(int64(n)))
 	for i := 0; i < n; i++ {
 		start := new(big.Int).Mul(step, big.NewInt(int64(i)))
@@ -101,8 +146,42 @@ func (f *fakeKinesis) PutRecords(ctx context.Context, in *kinesis.PutRecordsInpu
 	if f.beforeOp != nil {
 		f.beforeOp(f, f.calls, in)
 	}
-	out := &kinesis.PutRecordsOutput{}
+	if err := checkLimits(in); err != nil {
+		f.injected.rejected++
+		return nil, err
+	}
 	for _, r := range in.Records {
+		users, err := kpl.Decode(r.Data)
+		if err != nil {
+			return nil, &types.InvalidArgumentException{Message: aws.String(err.Error())}
+		}
+		for _, u := range users {
+			id := userID(u, r)
+			if _, ok := f.firstSent[id]; !ok {
+				f.sent++
+				f.firstSent[id] = f.sent
+			}
+		}
+	}
+	var fault fakeFault
+	if f.fault != nil {
+		fault = f.fault(f.calls, in)
+	}
+	if fault.err != nil && !fault.afterStore {
+		f.injected.callErrors++
+		return nil, fault.err
+	}
+	out := &kinesis.PutRecordsOutput{}
+	for i, r := range in.Records {
+		if fault.failRecord != nil {
+			if code := fault.failRecord(i); code != "" {
+				f.injected.failedRecords++
+				out.FailedRecordCount = aws.Int32(aws.ToInt32(out.FailedRecordCount) + 1)
+				out.Records = append(out.Records, types.PutRecordsResultEntry{ErrorCode: aws.String(code),
+					ErrorMessage: aws.String("fakeKinesis: " + code)})
+				continue
+			}
+		}
 		h := kpl.HashKey(aws.ToString(r.PartitionKey))
 		if r.ExplicitHashKey != nil {
 			var err error
@@ -118,11 +197,98 @@ func (f *fakeKinesis) PutRecords(ctx context.Context, in *kinesis.PutRecordsInpu
 		}
 		for _, u := range users {
 			f.readable[string(u.Data)] = true
+			f.checkOrder(u, r)
 		}
 		out.Records = append(out.Records, types.PutRecordsResultEntry{ShardId: aws.String(sh.ID),
 			SequenceNumber: aws.String(strconv.Itoa(len(sh.recs)))})
 	}
+	if fault.err != nil {
+		f.injected.afterStore++
+		return nil, fault.err
+	}
 	return out, nil
+}
+
+// userID names a user record: its partition key and data.
+func userID(u kpl.UserRecord, r types.PutRecordsRequestEntry) string {
+	return userKey(u, r) + "\x00" + string(u.Data)
+}
+
+func userKey(u kpl.UserRecord, r types.PutRecordsRequestEntry) string {
+	if u.PartitionKey != "" {
+		return u.PartitionKey
+	}
+	return aws.ToString(r.PartitionKey)
+}
+
+// checkOrder notes a readable user record just stored: the first copy of
+// each must come after the first copies of the records of its key sent
+// before it. Caller holds f.mu.
+func (f *fakeKinesis) checkOrder(u kpl.UserRecord, r types.PutRecordsRequestEntry) {
+	id := userID(u, r)
+	if f.stored[id] {
+		return // a duplicate: allowed
+	}
+	f.stored[id] = true
+	pk, sent := userKey(u, r), f.firstSent[id]
+	if sent < f.lastOf[pk] {
+		f.orderErrs = append(f.orderErrs, fmt.Sprintf("key %q: record %q, sent %dth, stored after one sent %dth", pk, u.Data, sent, f.lastOf[pk]))
+	}
+	f.lastOf[pk] = sent
+}
+
+// orderErrors lists the records stored out of the order they were first
+// sent in, per partition key.
+func (f *fakeKinesis) orderErrors() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.orderErrs)
+}
+
+// faults returns what the fake injected so far.
+func (f *fakeKinesis) faults() fakeInjected {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.injected
+}
+
+// callCount is how many PutRecords calls the fake received.
+func (f *fakeKinesis) callCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls
+}
+
+// checkLimits rejects a call as Kinesis does (PutRecords API reference):
+// 1 to 500 records; each with a partition key of 1 to 256 characters and
+// at most 1 MiB of data and key together; at most 5 MiB for the call,
+// keys included.
+func checkLimits(in *kinesis.PutRecordsInput) error {
+	if n := len(in.Records); n < 1 || n > maxCallRecords {
+		return validationError("Value at 'records' failed to satisfy constraint: Member must have length less than or equal to 500 and greater than or equal to 1 (%d records)", n)
+	}
+	total := 0
+	for i, r := range in.Records {
+		pk := aws.ToString(r.PartitionKey)
+		if len(pk) < 1 || len(pk) > 256 {
+			return validationError("Value at 'records.%d.member.partitionKey' failed to satisfy constraint: Member must have length less than or equal to 256 and greater than or equal to 1 (%d)", i+1, len(pk))
+		}
+		if len(r.Data) > maxRecordSize {
+			return validationError("Value at 'records.%d.member.data' failed to satisfy constraint: Member must have length less than or equal to 1048576 (%d)", i+1, len(r.Data))
+		}
+		if size := len(r.Data) + len(pk); size > maxRecordSize {
+			return &types.InvalidArgumentException{Message: aws.String(fmt.Sprintf("Record %d: data and partition key of %d bytes exceed the 1 MiB limit", i+1, size))}
+		}
+		total += len(r.Data) + len(pk)
+	}
+	if total > maxCallBytes {
+		return &types.InvalidArgumentException{Message: aws.String(fmt.Sprintf("Records size exceeds 5 MB limit (%d bytes)", total))}
+	}
+	return nil
+}
+
+func validationError(format string, args ...any) error {
+	return &smithy.GenericAPIError{Code: "ValidationException", Message: fmt.Sprintf("1 validation error detected: "+format, args...)}
 }
 
 func (f *fakeKinesis) openShard(h kpl.Hash) *fakeShard {
@@ -193,4 +359,89 @@ func (f *fakeKinesis) read() (recs []TailRecord, dropped int) {
 		}
 	}
 	return recs, dropped
+}
+
+// The fake itself: Kinesis' limits, per-record failures with their count,
+// result ShardIds, and its order check.
+func TestFakeKinesis(t *testing.T) {
+	rec := func(pk string, size int) types.PutRecordsRequestEntry {
+		return types.PutRecordsRequestEntry{PartitionKey: aws.String(pk), Data: make([]byte, size)}
+	}
+	recs := func(n, size int) []types.PutRecordsRequestEntry {
+		out := make([]types.PutRecordsRequestEntry, n)
+		for i := range out {
+			out[i] = rec(strconv.Itoa(i), size)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name    string
+		records []types.PutRecordsRequestEntry
+		code    string // "" when the call is within the limits
+	}{
+		{"no record", nil, "ValidationException"},
+		{"500 records", recs(500, 10), ""},
+		{"501 records", recs(501, 10), "ValidationException"},
+		{"1 MiB with its key", []types.PutRecordsRequestEntry{rec("k", maxRecordSize-1)}, ""},
+		{"1 MiB of data and a key", []types.PutRecordsRequestEntry{rec("k", maxRecordSize)}, "InvalidArgumentException"},
+		{"data over 1 MiB", []types.PutRecordsRequestEntry{rec("k", maxRecordSize+1)}, "ValidationException"},
+		{"5 MiB with the keys", recs(5, maxRecordSize-1), ""},
+		{"over 5 MiB", recs(6, maxRecordSize-1), "InvalidArgumentException"},
+		{"empty key", []types.PutRecordsRequestEntry{rec("", 1)}, "ValidationException"},
+		{"key of 257", []types.PutRecordsRequestEntry{rec(strings.Repeat("k", 257), 1)}, "ValidationException"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeKinesis(2)
+			_, err := f.PutRecords(context.Background(), &kinesis.PutRecordsInput{StreamName: aws.String("fake"), Records: tc.records})
+			var apiErr smithy.APIError
+			switch {
+			case tc.code == "" && err != nil:
+				t.Fatalf("PutRecords = %v, want it stored", err)
+			case tc.code != "" && (!errors.As(err, &apiErr) || apiErr.ErrorCode() != tc.code):
+				t.Fatalf("PutRecords = %v, want a %s", err, tc.code)
+			case tc.code != "" && classify(err) != classFatal:
+				t.Fatalf("the sink would retry %v forever", err)
+			}
+		})
+	}
+
+	t.Run("partial failure, ShardIds, order", func(t *testing.T) {
+		f := newFakeKinesis(2)
+		f.fault = func(call int, _ *kinesis.PutRecordsInput) fakeFault {
+			if call == 1 {
+				return fakeFault{failRecord: func(i int) string {
+					return map[int]string{0: codeThroughput, 2: codeInternal}[i]
+				}}
+			}
+			return fakeFault{}
+		}
+		data := func(s string) []byte { return []byte(s) }
+		in := &kinesis.PutRecordsInput{Records: []types.PutRecordsRequestEntry{
+			{PartitionKey: aws.String("a"), Data: data("a1")},
+			{PartitionKey: aws.String("a"), Data: data("a2")}, // stored before a1: reordered
+			{PartitionKey: aws.String("b"), Data: data("b1")},
+		}}
+		out, err := f.PutRecords(context.Background(), in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if aws.ToInt32(out.FailedRecordCount) != 2 || aws.ToString(out.Records[0].ErrorCode) != codeThroughput ||
+			aws.ToString(out.Records[2].ErrorCode) != codeInternal || out.Records[1].ErrorCode != nil {
+			t.Fatalf("answer %+v, want records 1 and 3 failed", out)
+		}
+		want := f.openShard(kpl.HashKey("a")).ID
+		if aws.ToString(out.Records[1].ShardId) != want {
+			t.Fatalf("ShardId %s, want %s", aws.ToString(out.Records[1].ShardId), want)
+		}
+		if errs := f.orderErrors(); len(errs) != 0 {
+			t.Fatalf("order errors before a1 is stored: %v", errs)
+		}
+		in.Records = []types.PutRecordsRequestEntry{in.Records[0], in.Records[2]}
+		if _, err := f.PutRecords(context.Background(), in); err != nil {
+			t.Fatal(err)
+		}
+		if errs := f.orderErrors(); len(errs) != 1 || !strings.Contains(errs[0], `"a1"`) {
+			t.Fatalf("order errors %q, want one about a1", errs)
+		}
+	})
 }

@@ -10,9 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
-	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/pg2kinesis/pg2kinesis/internal/sink"
 	"github.com/pg2kinesis/pg2kinesis/internal/sink/kinesis/kpl"
@@ -98,11 +96,10 @@ func TestReshardKeepsRecordsReadableAndInOrder(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			var api API = f
 			if tt.faults {
-				api = &faultyKinesis{fakeKinesis: f, rnd: rand.New(rand.NewSource(1))}
+				f.fault = randomFaults(rand.New(rand.NewSource(1)))
 			}
-			s, err := New(ctx, Config{API: api, Stream: "fake", Aggregate: tt.aggregate, FlushInterval: time.Millisecond,
+			s, err := New(ctx, Config{API: f, Stream: "fake", Aggregate: tt.aggregate, FlushInterval: time.Millisecond,
 				MaxBuffered: 32 << 10, MaxBackoff: 10 * time.Millisecond, Ack: ack})
 			if err != nil {
 				t.Fatal(err)
@@ -131,12 +128,18 @@ func TestReshardKeepsRecordsReadableAndInOrder(t *testing.T) {
 			if unreadable > 0 {
 				t.Fatalf("%d records acknowledged before a KCL consumer could read them", unreadable)
 			}
+			if errs := f.orderErrors(); len(errs) > 0 {
+				t.Fatalf("the fake stored %d records out of the order they were sent, first: %s", len(errs), errs[0])
+			}
 			recs, dropped := f.read()
 			dups := checkOrder(t, recs, n)
 			st := s.Stats()
 			t.Logf("%d calls; %d user records sent again; a KCL consumer drops %d and reads %d duplicates", f.calls, st.Rerouted, dropped, dups)
 			if len(pending) > 0 {
 				t.Fatalf("%d calls: the workload ended before %d of the reshards", f.calls, len(pending))
+			}
+			if inj := f.faults(); tt.faults && (inj.callErrors == 0 || inj.afterStore == 0 || inj.failedRecords == 0) {
+				t.Fatalf("not every fault was injected: %+v", inj)
 			}
 			if tt.resent != (st.Rerouted > 0) {
 				t.Fatalf("%d user records sent again after landing on the wrong shard, want some: %t", st.Rerouted, tt.resent)
@@ -147,9 +150,6 @@ func TestReshardKeepsRecordsReadableAndInOrder(t *testing.T) {
 
 // userRecords counts the user records of the aggregate a call sends.
 func userRecords(t *testing.T, in *kinesis.PutRecordsInput) int {
-	if len(in.Records) == 0 { // faultyKinesis throttled them all
-		return 0
-	}
 	users, err := kpl.Decode(in.Records[0].Data)
 	if err != nil {
 		t.Error(err)
@@ -240,46 +240,24 @@ func TestReshardListingDoesNotBlockPut(t *testing.T) {
 	}
 }
 
-// faultyKinesis fails one call in ten before it reaches the stream and one
+// randomFaults fails one call in ten before it reaches the stream and one
 // in ten after the stream stored its records (a cut connection: the sender
 // cannot know), and throttles every other record of one call in ten.
-type faultyKinesis struct {
-	*fakeKinesis
-	mu  sync.Mutex
-	rnd *rand.Rand
-}
-
-func (f *faultyKinesis) PutRecords(ctx context.Context, in *kinesis.PutRecordsInput, opts ...func(*kinesis.Options)) (*kinesis.PutRecordsOutput, error) {
-	f.mu.Lock()
-	dice := f.rnd.Intn(10)
-	f.mu.Unlock()
-	switch dice {
-	case 0:
-		return nil, errors.New("connection reset before the call")
-	case 1:
-		_, _ = f.fakeKinesis.PutRecords(ctx, in, opts...)
-		return nil, errors.New("connection reset after the call")
-	case 2:
-		stored := *in
-		stored.Records = nil
-		for i, r := range in.Records {
-			if i%2 == 1 {
-				stored.Records = append(stored.Records, r)
-			}
+func randomFaults(rnd *rand.Rand) func(int, *kinesis.PutRecordsInput) fakeFault {
+	return func(int, *kinesis.PutRecordsInput) fakeFault { // under the fake's mutex
+		switch rnd.Intn(10) {
+		case 0:
+			return fakeFault{err: errors.New("connection reset before the call")}
+		case 1:
+			return fakeFault{err: errors.New("connection reset after the call"), afterStore: true}
+		case 2:
+			return fakeFault{failRecord: func(i int) string {
+				if i%2 == 0 {
+					return codeThroughput
+				}
+				return ""
+			}}
 		}
-		out, err := f.fakeKinesis.PutRecords(ctx, &stored, opts...)
-		if err != nil {
-			return nil, err
-		}
-		all := &kinesis.PutRecordsOutput{}
-		for i := range in.Records {
-			if i%2 == 1 {
-				all.Records = append(all.Records, out.Records[i/2])
-			} else {
-				all.Records = append(all.Records, types.PutRecordsResultEntry{ErrorCode: aws.String("ProvisionedThroughputExceededException")})
-			}
-		}
-		return all, nil
+		return fakeFault{}
 	}
-	return f.fakeKinesis.PutRecords(ctx, in, opts...)
 }

@@ -26,9 +26,13 @@ type aggregator interface {
 func newAggregator() aggregator { return kpl.NewAggregator() }
 
 // aggregateOverhead is what an aggregate of one record with key pk adds
-// to the record's data (magic, protobuf framing, MD5).
+// to the record's data (magic, protobuf framing, MD5) when the record is
+// near the 1 MiB limit: protobuf lengths of a large record take 3 bytes
+// where an empty one's take 1, so the overhead of an empty record let
+// Put accept records up to 4 bytes too large, which Kinesis then
+// rejected and the sink stopped.
 func aggregateOverhead(pk string) int {
-	return kpl.NewAggregator().SizeWith(pk, nil) - len(pk)
+	return kpl.NewAggregator().SizeWithLen(pk, maxRecordSize) - maxRecordSize - len(pk)
 }
 
 // shardMap predicts the shard of a partition key from the open shards.

@@ -279,3 +279,19 @@ func TestResetReusesBuffers(t *testing.T) {
 		t.Errorf("a reused Aggregator allocates %.1f times per aggregate, want 0", allocs)
 	}
 }
+
+// SizeWithLen is SizeWith of that much data, for the lengths where the
+// protobuf framing grows.
+func TestSizeWithLen(t *testing.T) {
+	for _, n := range []int{0, 1, 127, 128, 16383, 16384, 1 << 20, 2097151, 2097152} {
+		for _, prefill := range []bool{false, true} {
+			a := NewAggregator()
+			if prefill {
+				a.Add("other", []byte("x"))
+			}
+			if got, want := a.SizeWithLen("k", n), a.SizeWith("k", make([]byte, n)); got != want {
+				t.Errorf("n=%d, prefilled %t: SizeWithLen = %d, SizeWith = %d", n, prefill, got, want)
+			}
+		}
+	}
+}

@@ -94,6 +94,15 @@ func (a *Aggregator) SizeWith(pk string, data []byte) int {
 // SizeWithHashKey returns what Size would be after
 // AddWithHashKey(pk, ehk, data), without adding. It takes constant time.
 func (a *Aggregator) SizeWithHashKey(pk, ehk string, data []byte) int {
+	return a.sizeWith(pk, ehk, len(data))
+}
+
+// SizeWithLen returns what Size would be after Add of a record of n bytes
+// of data with key pk, without adding: the framing of a record depends on
+// its length (protobuf varints), not only on its key.
+func (a *Aggregator) SizeWithLen(pk string, n int) int { return a.sizeWith(pk, "", n) }
+
+func (a *Aggregator) sizeWith(pk, ehk string, n int) int {
 	size := a.protoSize() + overhead
 	if a.n == 0 {
 		size += len(pk)
@@ -112,7 +121,7 @@ func (a *Aggregator) SizeWithHashKey(pk, ehk string, data []byte) int {
 			size += tagSize + protowire.SizeBytes(len(ehk))
 		}
 	}
-	return size + tagSize + protowire.SizeBytes(recordSize(pkIdx, ehkIdx, hasEHK, len(data)))
+	return size + tagSize + protowire.SizeBytes(recordSize(pkIdx, ehkIdx, hasEHK, n))
 }
 
 // Add appends a user record without an explicit hash key: readers route
