@@ -101,35 +101,9 @@ type Shard struct {
 // Covers reports whether h is in the shard's hash key range.
 func (s Shard) Covers(h Hash) bool { return s.Start.Compare(h) <= 0 && h.Compare(s.End) <= 0 }
 
-// ShardRange is a shard as ListShards describes it, hash keys in decimal.
-type ShardRange struct {
-	ID                             string
-	StartingHashKey, EndingHashKey string
-}
-
 // ShardMap finds the open shard of a hash key. It is immutable, and so
 // safe for concurrent use.
 type ShardMap struct{ shards []Shard } // sorted by Start
-
-// ParseShardMap builds a ShardMap from the open shards of a stream as
-// ListShards gives them (leave out the closed shards, those with an
-// EndingSequenceNumber). It returns an error naming the shard for a hash
-// key that ParseHash rejects, and otherwise what NewShardMap returns.
-func ParseShardMap(ranges []ShardRange) (*ShardMap, error) {
-	shards := make([]Shard, len(ranges))
-	for i, r := range ranges {
-		start, err := ParseHash(r.StartingHashKey)
-		if err != nil {
-			return nil, fmt.Errorf("shard %s: starting %w", r.ID, err)
-		}
-		end, err := ParseHash(r.EndingHashKey)
-		if err != nil {
-			return nil, fmt.Errorf("shard %s: ending %w", r.ID, err)
-		}
-		shards[i] = Shard{ID: r.ID, Start: start, End: end}
-	}
-	return NewShardMap(shards)
-}
 
 // NewShardMap builds a ShardMap from the open shards of a stream, in any
 // order. Their IDs must be distinct and their ranges must cover 0 to
