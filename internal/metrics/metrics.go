@@ -88,6 +88,7 @@ type Kinesis struct {
 	Bytes     prometheus.Counter   // their data (bytes out)
 	Retried   prometheus.Counter   // Kinesis records sent again
 	Throttles prometheus.Counter   // retries caused by throttling
+	Rerouted  prometheus.Counter   // user records sent again after a reshard misplaced their aggregate
 }
 
 // NewKinesis returns unregistered Kinesis counters (New registers its own).
@@ -103,11 +104,13 @@ func NewKinesis() *Kinesis {
 		Bytes:     counter("kinesis_bytes_total", "Bytes of Kinesis record data stored (bytes out)."),
 		Retried:   counter("kinesis_records_retried_total", "Kinesis records sent again after a failed call or a partial failure."),
 		Throttles: counter("kinesis_throttles_total", "Retries caused by throttling (ProvisionedThroughputExceeded, KMSThrottling)."),
+		Rerouted: counter("kinesis_records_rerouted_total",
+			"User records sent again because a reshard made Kinesis store their aggregate on a shard that does not hold them all (the KCL drops such an aggregate)."),
 	}
 }
 
 func (k *Kinesis) register(reg *prometheus.Registry) {
-	reg.MustRegister(k.Calls, k.Duration, k.Records, k.Bytes, k.Retried, k.Throttles)
+	reg.MustRegister(k.Calls, k.Duration, k.Records, k.Bytes, k.Retried, k.Throttles, k.Rerouted)
 }
 
 // ObserveCall counts one PutRecords call that took d.

@@ -78,6 +78,7 @@ func (s *Sink) reshard(ctx context.Context) error {
 		q.mu.Unlock()
 	}
 	s.stats.add(func(st *Stats) { st.Rerouted += rerouted })
+	s.cfg.Metrics.Rerouted.Add(float64(rerouted))
 	s.log.Info("now sending to the stream's new shards", "before", len(old), "after", len(s.queues),
 		"misplaced_kept", kept, "misplaced_sent_again", rerouted, "queued_rerouted", moved)
 	return nil

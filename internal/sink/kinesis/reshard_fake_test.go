@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/pg2kinesis/pg2kinesis/internal/metrics"
 	"github.com/pg2kinesis/pg2kinesis/internal/sink"
 	"github.com/pg2kinesis/pg2kinesis/internal/sink/kinesis/kpl"
 )
@@ -99,8 +101,9 @@ func TestReshardKeepsRecordsReadableAndInOrder(t *testing.T) {
 			if tt.faults {
 				f.fault = randomFaults(rand.New(rand.NewSource(1)))
 			}
+			m := metrics.NewKinesis()
 			s, err := New(ctx, Config{API: f, Stream: "fake", Aggregate: tt.aggregate, FlushInterval: time.Millisecond,
-				MaxBuffered: 32 << 10, MaxBackoff: 10 * time.Millisecond, Ack: ack})
+				MaxBuffered: 32 << 10, MaxBackoff: 10 * time.Millisecond, Ack: ack, Metrics: m})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -140,6 +143,9 @@ func TestReshardKeepsRecordsReadableAndInOrder(t *testing.T) {
 			}
 			if inj := f.faults(); tt.faults && (inj.callErrors == 0 || inj.afterStore == 0 || inj.failedRecords == 0) {
 				t.Fatalf("not every fault was injected: %+v", inj)
+			}
+			if got := testutil.ToFloat64(m.Rerouted); got != float64(st.Rerouted) {
+				t.Errorf("kinesis_records_rerouted_total = %v, want %d", got, st.Rerouted)
 			}
 			if tt.resent != (st.Rerouted > 0) {
 				t.Fatalf("%d user records sent again after landing on the wrong shard, want some: %t", st.Rerouted, tt.resent)

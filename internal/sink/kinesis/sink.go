@@ -245,6 +245,10 @@ func (s *Sink) Drain(ctx context.Context) error {
 		return fmt.Errorf("drain Kinesis sink: %w", err)
 	}
 	s.buffer.Release(int64(s.cfg.MaxBuffered))
+	st := s.Stats()
+	s.log.Info("Kinesis sink drained", "records", st.Records, "kinesis_records", st.KinesisRecords,
+		"bytes", st.Bytes, "calls", st.Calls, "call_time", st.CallTime.Round(time.Millisecond),
+		"retries", st.Retries, "throttles", st.Throttles, "rerouted", st.Rerouted)
 	return nil
 }
 

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Stats counts what the sink did, for logs, metrics and benchmarks.
+// Stats counts what the sink did: the totals Drain logs at shutdown.
 type Stats struct {
 	Records        int           // user records acknowledged
 	KinesisRecords int           // Kinesis records (aggregates or plain) stored
