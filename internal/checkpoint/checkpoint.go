@@ -51,8 +51,9 @@ type commit struct {
 	last    int64         // and of its latest, which is delivered last
 }
 
-// New returns a Tracker whose flush LSN starts at start (the slot's
-// confirmed_flush_lsn).
+// New returns a Tracker whose flush LSN starts at start. The pipeline
+// starts it at 0: the source raises what it reports to the slot's
+// confirmed_flush_lsn at each session's start, and a position only grows.
 func New(start pglogrepl.LSN) *Tracker {
 	return &Tracker{next: 1, flush: start}
 }

@@ -38,9 +38,12 @@ type changeHandler struct {
 	sink    sink.Sink
 	log     *slog.Logger
 
-	fullChange   bool
-	partitionKey format.PartitionKey
-	skipOversize bool
+	// publishKeyless: tables without a key are published too: with
+	// --full-change, as the original did, and always in JSON, a format
+	// of ours with no original behaviour to keep ("pk": null).
+	publishKeyless bool
+	partitionKey   format.PartitionKey
+	skipOversize   bool
 
 	buf      []byte
 	keyBuf   []byte
@@ -78,7 +81,7 @@ func newChangeHandler(src *source.Source, tr *checkpoint.Tracker, p parser, f *f
 	}
 	return &changeHandler{
 		src: src, tracker: tr, parser: p, filter: f, keys: keys, format: fm, sink: snk, log: log,
-		fullChange: cfg.FullChange, partitionKey: pk, skipOversize: cfg.Oversize == sink.OversizeSkip,
+		publishKeyless: cfg.FullChange || cfg.Formatter == format.JSON, partitionKey: pk, skipOversize: cfg.Oversize == sink.OversizeSkip,
 		noKeyWarned: map[catalog.Name]bool{}, unknownWarned: map[catalog.Name]bool{}, oversizeWarned: map[catalog.Name]bool{},
 		delivery: newDelivery(tr, log),
 		stats:    &stats{}, changes: changes, tables: map[catalog.Name]*tableCounters{},
@@ -184,11 +187,11 @@ func (h *changeHandler) publish(ctx context.Context, ev *decode.Event, t decode.
 		return err
 	}
 	switch {
-	case how == keyless && !h.fullChange:
+	case how == keyless && !h.publishKeyless:
 		h.skippedNoKey++
 		counts.Skipped(ev.Op, metrics.SkipNoPrimaryKey)
 		if h.warnOnce(h.noKeyWarned, t) {
-			h.log.Warn("table has no primary key: its changes are not published (add a primary key, or run with --full-change)", "table", t.Raw)
+			h.log.Warn("table has no primary key: its changes are not published (add a primary key, or run with --full-change, or -f JSON)", "table", t.Raw)
 		}
 		return nil
 	case how == unknownTable:

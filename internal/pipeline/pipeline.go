@@ -95,7 +95,7 @@ func newParser(p decode.Plugin) (parser, error) {
 }
 
 // Run streams until ctx is cancelled (a clean stop: nil) or a stage fails.
-func Run(ctx context.Context, cfg Config) error {
+func Run(ctx context.Context, cfg Config) (err error) {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -153,7 +153,13 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	defer snk.Close()
+	defer func() {
+		// The stdout sink writes out what it still buffers: an error
+		// there is records lost for the reader, not to be dropped.
+		if cerr := snk.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close the sink: %w", cerr)
+		}
+	}()
 	h = newChangeHandler(src, tracker, p, flt, keys, f, snk, cfg, log)
 	if po, ok := p.(*pgoutput.Parser); ok {
 		h.streams = &streams{parser: po, spool: spool.New(cfg.SpoolDir)}
