@@ -123,20 +123,23 @@ func (t *Tracker) Times() (waiting, delivered time.Time) {
 	return waiting, delivered
 }
 
-// Ack acknowledges record seq. Acknowledging twice is harmless.
-func (t *Tracker) Ack(seq uint64) {
+// Ack acknowledges records seqs, under one lock: a sink acknowledges a
+// batch at a time. Acknowledging twice is harmless.
+func (t *Tracker) Ack(seqs ...uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if seq <= t.watermark || seq >= t.next {
-		return
-	}
-	if t.acked.set(seq - t.watermark - 1) {
-		t.ahead++
-	}
-	for t.acked.first() {
-		t.acked.shift()
-		t.watermark++
-		t.ahead--
+	for _, seq := range seqs {
+		if seq <= t.watermark || seq >= t.next {
+			continue
+		}
+		if t.acked.set(seq - t.watermark - 1) {
+			t.ahead++
+		}
+		for t.acked.first() {
+			t.acked.shift()
+			t.watermark++
+			t.ahead--
+		}
 	}
 	// The commits the watermark passed are flushed when the flush LSN is
 	// next asked for: an ack does no more than move the watermark.

@@ -291,3 +291,27 @@ func TestTimes(t *testing.T) {
 		})
 	}
 }
+
+// A sink acknowledges a batch in one call (a Kinesis record's user
+// records), in any order within it, duplicates and unknown numbers
+// included: the same as one call per record.
+func TestAckBatch(t *testing.T) {
+	tr := New(10)
+	var seqs []uint64
+	for i := range 5 {
+		seqs = append(seqs, tr.Record())
+		tr.Commit(pglogrepl.LSN(100+10*i), time.Time{})
+	}
+	tr.Ack(seqs[2], seqs[0], seqs[0], 99)
+	if got := tr.Flush(); got != 100 {
+		t.Fatalf("flush %s after acking records 1 and 3, want 100", got)
+	}
+	tr.Ack(seqs[4], seqs[1], seqs[3])
+	if got := tr.Flush(); got != 140 || tr.InFlight() != 0 {
+		t.Fatalf("flush %s, in flight %d after acking the rest; want 140 and 0", got, tr.InFlight())
+	}
+	tr.Ack() // an empty batch is nothing
+	if got := tr.Flush(); got != 140 {
+		t.Fatalf("flush %s after an empty batch", got)
+	}
+}

@@ -52,7 +52,7 @@ func benchHandler(b *testing.B, plugin decode.Plugin, name format.Name, rows int
 	src := source.New(source.Config{})
 	tr := checkpoint.New(0)
 	snk := &countingSink{}
-	snk.ack = func(seq uint64) { tr.Ack(seq) }
+	snk.ack = func(seqs []uint64) { tr.Ack(seqs...) }
 	h := newChangeHandler(src, tr, p, filter.New(nil, nil), keys, f, snk, Config{}, nil)
 	ctx := context.Background()
 	row, begin, commit := []byte(rowText), []byte(beginText), []byte(commitText)

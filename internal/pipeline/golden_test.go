@@ -95,7 +95,7 @@ func (s *captureSink) Put(_ context.Context, r sink.Record) error {
 	s.pks = append(s.pks, r.PartitionKey)
 	s.mu.Unlock()
 	if s.ack != nil {
-		s.ack(r.Seq)
+		s.ack([]uint64{r.Seq})
 	}
 	return nil
 }

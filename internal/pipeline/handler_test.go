@@ -53,7 +53,7 @@ func testHandler(t *testing.T, snk sink.Sink, flt *filter.Filter, cfg Config) (*
 	src := source.New(source.Config{})
 	tr := checkpoint.New(0)
 	if cs, ok := snk.(*captureSink); ok {
-		cs.ack = func(seq uint64) { tr.Ack(seq); src.Flush(tr.Flush()) }
+		cs.ack = func(seqs []uint64) { tr.Ack(seqs...); src.Flush(tr.Flush()) }
 	}
 	return newChangeHandler(src, tr, testdecoding.New(), flt, keys, f, snk, cfg, nil), src, tr
 }
@@ -219,7 +219,7 @@ type countingSink struct {
 
 func (s *countingSink) Put(_ context.Context, r sink.Record) error {
 	s.n++
-	s.ack(r.Seq)
+	s.ack([]uint64{r.Seq})
 	return nil
 }
 

@@ -145,10 +145,10 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	src := source.New(cfg.Source)
 	tracker := checkpoint.New(0)
 	var h *changeHandler // set before the sink runs, and so before any ack
-	snk, err := cfg.NewSink(func(seq uint64) {
-		tracker.Ack(seq)
-		h.stats.acked.Add(1)
-		h.flush()
+	snk, err := cfg.NewSink(func(seqs []uint64) {
+		tracker.Ack(seqs...)
+		h.stats.acked.Add(uint64(len(seqs)))
+		h.flush() // once per batch, not per record
 	})
 	if err != nil {
 		return err

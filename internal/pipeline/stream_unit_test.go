@@ -35,7 +35,7 @@ func pgoutputHandler(t *testing.T) (*changeHandler, *captureSink, *checkpoint.Tr
 	keys := catalog.New(catalog.Fixed(catalog.Keys{}), nil)
 	src := source.New(source.Config{})
 	tr := checkpoint.New(0)
-	snk := &captureSink{ack: func(seq uint64) { tr.Ack(seq) }}
+	snk := &captureSink{ack: func(seqs []uint64) { tr.Ack(seqs...) }}
 	p := pgoutput.New()
 	h := newChangeHandler(src, tr, p, filter.New(nil, nil), keys, f, snk, Config{}, nil)
 	h.streams = &streams{parser: p, spool: spool.New(t.TempDir())}

@@ -41,9 +41,13 @@ type Record struct {
 	Seq uint64
 }
 
-// AckFunc is called once for every record that has been delivered for good,
-// possibly from another goroutine and possibly before Put returns.
-type AckFunc func(seq uint64)
+// AckFunc is called once for every batch of records delivered for good
+// together (a Kinesis record, which is an aggregate of them or one plain
+// record; a flush of the stdout sink), with their sequence numbers,
+// possibly from another goroutine and possibly before Put returns. seqs
+// is valid only during the call. One call per batch, not per record: the
+// checkpoint takes its lock once for all of them.
+type AckFunc func(seqs []uint64)
 
 // Sink delivers records. Records with the same partition key are delivered
 // in the order they were Put, even across retries; nothing is acknowledged

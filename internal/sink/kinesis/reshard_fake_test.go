@@ -87,13 +87,15 @@ func TestReshardKeepsRecordsReadableAndInOrder(t *testing.T) {
 			var mu sync.Mutex
 			acked := map[uint64]int{}
 			unreadable := 0
-			ack := func(seq uint64) {
-				ok := f.isReadable(data(seq))
-				mu.Lock()
-				defer mu.Unlock()
-				acked[seq]++
-				if !ok {
-					unreadable++
+			ack := func(seqs []uint64) {
+				for _, seq := range seqs {
+					ok := f.isReadable(data(seq))
+					mu.Lock()
+					acked[seq]++
+					if !ok {
+						unreadable++
+					}
+					mu.Unlock()
 				}
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -197,7 +199,7 @@ func TestReshardListingDoesNotBlockPut(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	s, err := New(ctx, Config{API: f, Stream: "fake", Aggregate: true, FlushInterval: time.Millisecond,
-		MaxBackoff: 10 * time.Millisecond, Ack: func(uint64) {}})
+		MaxBackoff: 10 * time.Millisecond, Ack: func([]uint64) {}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -182,9 +182,7 @@ func (s *Sink) putRecords(ctx context.Context, q *shardQueue, entries []*entry) 
 }
 
 func (s *Sink) ack(e *entry) {
-	for _, seq := range e.seqs {
-		s.cfg.Ack(seq)
-	}
+	s.cfg.Ack(e.seqs)
 	s.buffer.Release(int64(e.userSize))
 	s.stats.add(func(st *Stats) { st.Records += len(e.seqs); st.KinesisRecords++; st.Bytes += len(e.data) })
 	s.cfg.Metrics.Records.Inc()

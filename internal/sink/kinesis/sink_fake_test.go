@@ -66,12 +66,14 @@ func startFake(t *testing.T, f *fakeKinesis, cfg Config, run bool) *fakeSink {
 	return fs
 }
 
-func (fs *fakeSink) ack(seq uint64) {
+func (fs *fakeSink) ack(seqs []uint64) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
-	fs.acked[seq]++
-	if len(fs.acked) == fs.want {
-		close(fs.reached)
+	for _, seq := range seqs {
+		fs.acked[seq]++
+		if len(fs.acked) == fs.want {
+			close(fs.reached)
+		}
 	}
 }
 

@@ -32,9 +32,11 @@ type acks struct {
 	seen map[uint64]int
 }
 
-func (a *acks) ack(seq uint64) {
+func (a *acks) ack(seqs []uint64) {
 	a.mu.Lock()
-	a.seen[seq]++
+	for _, seq := range seqs {
+		a.seen[seq]++
+	}
 	a.mu.Unlock()
 }
 

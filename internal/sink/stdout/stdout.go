@@ -93,9 +93,7 @@ func (s *Sink) flush() error {
 	if err := s.w.Flush(); err != nil {
 		return fmt.Errorf("write records to stdout: %w", err)
 	}
-	for _, seq := range s.pending {
-		s.ack(seq)
-	}
+	s.ack(s.pending)
 	s.pending = s.pending[:0]
 	return nil
 }

@@ -19,7 +19,7 @@ type acks struct {
 	seq []uint64
 }
 
-func (a *acks) ack(seq uint64) { a.mu.Lock(); a.seq = append(a.seq, seq); a.mu.Unlock() }
+func (a *acks) ack(seqs []uint64) { a.mu.Lock(); a.seq = append(a.seq, seqs...); a.mu.Unlock() }
 
 func (a *acks) get() []uint64 {
 	a.mu.Lock()
