@@ -24,16 +24,47 @@ import (
 	"github.com/pg2kinesis/pg2kinesis/internal/source"
 )
 
+// The handler's view of the stages beside it, declared where it uses
+// them: the production types satisfy them (the tests wire those same
+// types), and the handler depends on no more than it calls.
+type (
+	// replication is the source as the handler drives it.
+	replication interface {
+		Flush(lsn pglogrepl.LSN) // everything up to lsn is delivered
+		StatusIfDue() error      // a long replay keeps the connection alive
+	}
+	// checkpointer numbers the records and turns acks into a flush LSN.
+	checkpointer interface {
+		Record() uint64
+		Commit(lsn pglogrepl.LSN, at time.Time)
+		Ack(seqs ...uint64)
+		Idle(walEnd pglogrepl.LSN)
+		Flush() pglogrepl.LSN
+	}
+	// keyCache names the key columns of the tables the plugin does not.
+	keyCache interface {
+		Lookup(ctx context.Context, n catalog.Name) (catalog.Key, catalog.Status, error)
+		Recheck(ctx context.Context, n catalog.Name) (catalog.Key, catalog.Status, error)
+		Ordered(n catalog.Name, cols []string) []string
+	}
+)
+
+var (
+	_ replication  = (*source.Source)(nil)
+	_ checkpointer = (*checkpoint.Tracker)(nil)
+	_ keyCache     = (*catalog.Cache)(nil)
+)
+
 // changeHandler decodes, filters and formats each plugin message and hands
 // the records to the sink. Every record is numbered by the checkpoint
 // tracker; a transaction's commit is flushed to Postgres only once all its
 // records, and all records before them, are acknowledged.
 type changeHandler struct {
-	src     *source.Source
-	tracker *checkpoint.Tracker
+	src     replication
+	tracker checkpointer
 	parser  parser
 	filter  *filter.Filter
-	keys    *catalog.Cache
+	keys    keyCache
 	format  format.Formatter
 	sink    sink.Sink
 	log     *slog.Logger
@@ -69,7 +100,7 @@ type changeHandler struct {
 	commitTime time.Time
 }
 
-func newChangeHandler(src *source.Source, tr *checkpoint.Tracker, p parser, f *filter.Filter, keys *catalog.Cache,
+func newChangeHandler(src replication, tr *checkpoint.Tracker, p parser, f *filter.Filter, keys keyCache,
 	fm format.Formatter, snk sink.Sink, cfg Config, log *slog.Logger) *changeHandler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
