@@ -81,8 +81,14 @@ func TestSpoolDirCheckedAtStart(t *testing.T) {
 // IDENTITY NOTHING, and a keyless one only with --full-change (without
 // it the table is not published at all).
 func TestWal2JSONDropsWarnedAtStart(t *testing.T) {
-	for _, full := range []bool{false, true} {
-		t.Run(fmt.Sprintf("full-change=%v", full), func(t *testing.T) {
+	// A keyless table is published, and so named, with --full-change and
+	// in JSON, which publishes keyless tables by default.
+	for _, tc := range []struct {
+		flags   []string
+		keyless bool
+	}{{nil, false}, {[]string{"--full-change"}, true}, {[]string{"-f", "JSON"}, true}} {
+		full := tc.keyless
+		t.Run(fmt.Sprintf("%v", tc.flags), func(t *testing.T) {
 			dsn := testenv.Database(t)
 			conn := testenv.Connect(t, dsn)
 			if _, err := conn.Exec(t.Context(), "CREATE TABLE nokey (v int); CREATE TABLE keyed (id int PRIMARY KEY); "+
@@ -92,9 +98,7 @@ func TestWal2JSONDropsWarnedAtStart(t *testing.T) {
 			}
 			slot := testenv.Name(t)
 			args := append(connArgs(t, dsn), "-s", slot, "--create-slot", "--pg-slot-output-plugin", "wal2json", "--table-pat", `^public\.(nokey|keyed|nothing)$`)
-			if full {
-				args = append(args, "--full-change")
-			}
+			args = append(args, tc.flags...)
 			d := startStdoutDaemon(t, args...)
 			testenv.WaitSlotStreaming(t, conn, slot)
 			d.stop(t)
@@ -123,7 +127,7 @@ func TestWal2JSONDropsWarnedAtStart(t *testing.T) {
 				}
 			}
 			if !full && strings.Contains(line, "public.nokey") {
-				t.Errorf("warning %q names public.nokey, which is not published without --full-change", line)
+				t.Errorf("warning %q names public.nokey, which is not published without --full-change or JSON", line)
 			}
 		})
 	}

@@ -69,10 +69,7 @@ type changeHandler struct {
 	sink    sink.Sink
 	log     *slog.Logger
 
-	// publishKeyless: tables without a key are published too: with
-	// --full-change, as the original did, and always in JSON, a format
-	// of ours with no original behaviour to keep ("pk": null).
-	publishKeyless bool
+	publishKeyless bool // see Config.publishesKeyless
 	partitionKey   format.PartitionKey
 	skipOversize   bool
 
@@ -112,7 +109,7 @@ func newChangeHandler(src replication, tr *checkpoint.Tracker, p parser, f *filt
 	}
 	return &changeHandler{
 		src: src, tracker: tr, parser: p, filter: f, keys: keys, format: fm, sink: snk, log: log,
-		publishKeyless: cfg.FullChange || cfg.Formatter == format.JSON, partitionKey: pk, skipOversize: cfg.Oversize == sink.OversizeSkip,
+		publishKeyless: cfg.publishesKeyless(), partitionKey: pk, skipOversize: cfg.Oversize == sink.OversizeSkip,
 		noKeyWarned: map[catalog.Name]bool{}, unknownWarned: map[catalog.Name]bool{}, oversizeWarned: map[catalog.Name]bool{},
 		delivery: newDelivery(tr, log),
 		stats:    &stats{}, changes: changes, tables: map[catalog.Name]*tableCounters{},

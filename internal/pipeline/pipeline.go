@@ -140,7 +140,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 	changes := flt.Op(decode.Update) || flt.Op(decode.Delete)
 	cfg.Source.Published = func(schema, table string, keyed bool) bool {
-		return changes && (keyed || cfg.FullChange) && picked(schema, table)
+		return changes && (keyed || cfg.publishesKeyless()) && picked(schema, table)
 	}
 	src := source.New(cfg.Source)
 	tracker := checkpoint.New(0)
@@ -199,6 +199,14 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		})
 	}
 	return lifetime.Run(ctx, func(ctx context.Context) error { return src.Run(ctx, h) }, helpers...)
+}
+
+// publishesKeyless says whether tables without a key are published: with
+// --full-change, as the original did, and always in JSON, a format of ours
+// with no original behaviour to keep ("pk": null). The handler and the
+// start's warning of wal2json's dropped changes both ask it.
+func (c Config) publishesKeyless() bool {
+	return c.FullChange || c.Formatter == format.JSON
 }
 
 // checkModes rejects a partition key or oversize policy the handler does
