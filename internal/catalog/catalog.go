@@ -230,17 +230,6 @@ func (c *Cache) Checks() int {
 	return c.checks
 }
 
-// Cached is what the cache holds for n, without reading the catalog.
-func (c *Cache) Cached(n Name) (Key, Status) {
-	c.mu.RLock()
-	k, ok := c.keys[n]
-	c.mu.RUnlock()
-	if !ok {
-		return Key{}, Unknown
-	}
-	return k, statusOf(k)
-}
-
 // Lookup returns the key of n. A name the cache has never looked for
 // since it was last loaded may be a new table: the first lookup of it
 // reloads (spaced by a second, and shared with concurrent lookups);

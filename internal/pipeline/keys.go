@@ -61,7 +61,10 @@ func (h *changeHandler) key(ctx context.Context, ev *decode.Event, t decode.Tabl
 	case catalog.Keyless:
 		return nil, keyless, nil
 	}
-	return carriedKey(ev), unknownTable, nil
+	// The key the change carries: the old key's columns (test_decoding's
+	// old-key is the replica identity, the whole row under FULL), none
+	// for an insert.
+	return oldNames(ev), unknownTable, nil
 }
 
 // statedKey is the key of a change whose plugin named the primary key as
@@ -104,13 +107,6 @@ func contradicts(ev *decode.Event, k catalog.Key, status catalog.Status) bool {
 	return false
 }
 
-// carriedKey is the key a change of an unknown table carries: the old
-// key's columns (test_decoding's old-key: the replica identity, which is
-// the whole row under FULL), none for an insert.
-func carriedKey(ev *decode.Event) []string {
-	return oldNames(ev)
-}
-
 func oldNames(ev *decode.Event) []string {
 	if len(ev.Old) == 0 {
 		return nil
@@ -127,19 +123,23 @@ func oldNames(ev *decode.Event) []string {
 // that left it unchanged and TOASTed).
 func hasColumns(ev *decode.Event, cols []string) bool {
 	for _, c := range cols {
-		if !slices.ContainsFunc(ev.New, func(col decode.Column) bool { return col.Name == c }) &&
-			!slices.ContainsFunc(ev.Old, func(col decode.Column) bool { return col.Name == c }) {
+		if !named(ev.New, c) && !named(ev.Old, c) {
 			return false
 		}
 	}
 	return true
 }
 
+// oldHas reports whether every one of cols is in the change's old key.
 func oldHas(ev *decode.Event, cols []string) bool {
 	for _, c := range cols {
-		if !slices.ContainsFunc(ev.Old, func(col decode.Column) bool { return col.Name == c }) {
+		if !named(ev.Old, c) {
 			return false
 		}
 	}
 	return true
+}
+
+func named(cols []decode.Column, name string) bool {
+	return slices.ContainsFunc(cols, func(c decode.Column) bool { return c.Name == name })
 }
