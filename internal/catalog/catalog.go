@@ -150,17 +150,25 @@ func (c *Cache) load(ctx context.Context) error {
 	// it.
 	ctx, cancel := context.WithTimeout(ctx, loadTimeout)
 	defer cancel()
-	c.mu.Lock()
-	c.begun++
-	gen := c.begun
-	c.mu.Unlock()
-	started := time.Now()
 	// The version first: a change made between the two is then seen by
 	// the next check, never lost between them.
 	version, err := c.src.Version(ctx)
 	if err != nil {
 		return fmt.Errorf("read the catalog's version: %w", err)
 	}
+	return c.loadAt(ctx, version)
+}
+
+// loadAt reads the keys (and domains) of the catalog whose version was
+// just read. Caller holds loadMu.
+func (c *Cache) loadAt(ctx context.Context, version string) error {
+	ctx, cancel := context.WithTimeout(ctx, loadTimeout)
+	defer cancel()
+	c.mu.Lock()
+	c.begun++
+	gen := c.begun
+	c.mu.Unlock()
+	started := time.Now()
 	keys, err := c.src.Load(ctx)
 	if err != nil {
 		return fmt.Errorf("load table keys: %w", err)

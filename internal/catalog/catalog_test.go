@@ -140,11 +140,12 @@ func TestPGVersionChangesWithKeys(t *testing.T) {
 
 // source is a Source whose keys and version a test sets.
 type source struct {
-	mu      sync.Mutex
-	keys    Keys
-	version string
-	loads   int
-	fail    error
+	mu       sync.Mutex
+	keys     Keys
+	version  string
+	loads    int
+	versions int // version reads
+	fail     error
 }
 
 func (s *source) Load(context.Context) (Keys, error) {
@@ -160,6 +161,7 @@ func (s *source) Load(context.Context) (Keys, error) {
 func (s *source) Version(context.Context) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.versions++
 	return s.version, s.fail
 }
 
@@ -258,6 +260,11 @@ func TestCheckReloadsOnlyWhenTheVersionChanges(t *testing.T) {
 	}
 	if src.count() != 2 || c.Checks() != 6 {
 		t.Fatalf("%d loads and %d checks, want 2 and 6", src.count(), c.Checks())
+	}
+	// One read of the version per check, and one for the first load: a
+	// check that reloads does not read it again.
+	if src.versions != 7 {
+		t.Fatalf("%d reads of the version, want 7", src.versions)
 	}
 }
 

@@ -24,7 +24,7 @@ func (c *Cache) Check(ctx context.Context) (bool, error) {
 	if same {
 		return false, nil
 	}
-	return true, c.load(ctx)
+	return true, c.loadAt(ctx, v) // the version just read: no need to read it again
 }
 
 // Watch keeps the cache current until ctx ends: it checks the catalog's
