@@ -144,19 +144,10 @@ func (c *Config) validate(raw rawValues) error {
 		oneOf("partition-key", c.PartitionKey, format.PartitionKeys),
 		oneOf("oversize", c.Oversize, sink.OversizePolicies),
 		oneOf("sink", c.Sink, sink.Kinds),
+		oneOf("log-format", c.LogFormat, LogFormats),
+		oneOf("log-level", raw.logLevel, LogLevels),
 	} {
 		if err != nil {
-			return err
-		}
-	}
-	for _, check := range []struct {
-		flag, value string
-		allowed     []string
-	}{
-		{"log-format", c.LogFormat, LogFormats},
-		{"log-level", raw.logLevel, LogLevels},
-	} {
-		if err := oneOf(check.flag, check.value, check.allowed); err != nil {
 			return err
 		}
 	}
