@@ -14,9 +14,7 @@ import (
 )
 
 func TestPGLoadsKeysInKeyOrder(t *testing.T) {
-	dsn := testenv.Database(t)
-	conn := testenv.Connect(t, dsn)
-	for _, sql := range []string{
+	pg, _ := testPG(t, testenv.Database(t), nil,
 		`CREATE TABLE single (id int PRIMARY KEY, v text)`,
 		`CREATE TABLE composite (a int, b text, c int, PRIMARY KEY (c, a))`,
 		`CREATE SCHEMA "Odd Schema"`,
@@ -40,17 +38,7 @@ func TestPGLoadsKeysInKeyOrder(t *testing.T) {
 		`CREATE TABLE parted (id int, at date, PRIMARY KEY (id, at)) PARTITION BY RANGE (at)`,
 		`CREATE TABLE parted_1 PARTITION OF parted FOR VALUES FROM ('2020-01-01') TO ('2030-01-01')`,
 		`CREATE TEMP TABLE temporary (id int PRIMARY KEY)`,
-	} {
-		if _, err := conn.Exec(t.Context(), sql); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
-	cfg, err := pgx.ParseConfig(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pg := NewPG(PGConfig(cfg))
-	defer pg.Close()
+	)
 	keys, err := pg.Load(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -79,16 +67,8 @@ func TestPGLoadsKeysInKeyOrder(t *testing.T) {
 func TestPGVersionChangesWithKeys(t *testing.T) {
 	dsn := testenv.Database(t)
 	conn := testenv.Connect(t, dsn)
-	cfg, err := pgx.ParseConfig(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	connects := 0
-	pg := NewPG(func(ctx context.Context) (*pgx.Conn, error) { connects++; return pgx.ConnectConfig(ctx, cfg) })
-	defer pg.Close()
-	if _, err := conn.Exec(t.Context(), `CREATE TABLE t (id int PRIMARY KEY, k int NOT NULL, v text); CREATE UNIQUE INDEX t_kv ON t (k, id); CREATE SCHEMA s2`); err != nil {
-		t.Fatal(err)
-	}
+	pg, connects := testPG(t, dsn, nil,
+		`CREATE TABLE t (id int PRIMARY KEY, k int NOT NULL, v text); CREATE UNIQUE INDEX t_kv ON t (k, id); CREATE SCHEMA s2`)
 	last, err := pg.Version(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -133,8 +113,8 @@ func TestPGVersionChangesWithKeys(t *testing.T) {
 			t.Errorf("version changed by %s", sql)
 		}
 	}
-	if connects != 1 {
-		t.Errorf("%d connections, want 1", connects)
+	if *connects != 1 {
+		t.Errorf("%d connections, want 1", *connects)
 	}
 }
 
@@ -377,14 +357,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestPGReconnectsAfterTheServerEndedItsConnection(t *testing.T) {
 	dsn := testenv.Database(t)
 	conn := testenv.Connect(t, dsn)
-	cfg, err := pgx.ParseConfig(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.RuntimeParams["application_name"] = "pg2kinesis-catalog-test"
-	connects := 0
-	pg := NewPG(func(ctx context.Context) (*pgx.Conn, error) { connects++; return pgx.ConnectConfig(ctx, cfg) })
-	defer pg.Close()
+	pg, connects := testPG(t, dsn, func(cfg *pgx.ConnConfig) { cfg.RuntimeParams["application_name"] = "pg2kinesis-catalog-test" })
 	if _, err := pg.Version(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -395,8 +368,8 @@ func TestPGReconnectsAfterTheServerEndedItsConnection(t *testing.T) {
 	if _, err := pg.Load(t.Context()); err != nil {
 		t.Fatalf("Load after the server ended the connection: %v", err)
 	}
-	if connects != 2 {
-		t.Fatalf("%d connections, want 2", connects)
+	if *connects != 2 {
+		t.Fatalf("%d connections, want 2", *connects)
 	}
 }
 
@@ -448,24 +421,12 @@ func TestLookupDoesNotTrustALoadThatBeganBeforeIt(t *testing.T) {
 }
 
 func TestPGDomainsResolveToTheirBuiltInType(t *testing.T) {
-	dsn := testenv.Database(t)
-	conn := testenv.Connect(t, dsn)
-	for _, sql := range []string{
+	pg, _ := testPG(t, testenv.Database(t), nil,
 		`CREATE DOMAIN posint AS integer CHECK (VALUE > 0)`,
 		`CREATE DOMAIN small AS posint CHECK (VALUE < 10)`,
 		`CREATE SCHEMA "Odd"`,
 		`CREATE DOMAIN "Odd"."Money" AS numeric(12,2)`,
-	} {
-		if _, err := conn.Exec(t.Context(), sql); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
-	cfg, err := pgx.ParseConfig(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pg := NewPG(PGConfig(cfg))
-	defer pg.Close()
+	)
 	c := New(pg, nil)
 	if err := c.Refresh(t.Context()); err != nil {
 		t.Fatal(err)
@@ -480,4 +441,28 @@ func TestPGDomainsResolveToTheirBuiltInType(t *testing.T) {
 	if _, ok := c.BaseType("integer"); ok {
 		t.Error("a built-in type taken for a domain")
 	}
+}
+
+// testPG runs setup on the database of dsn and returns a PG reading it,
+// closed when the test ends, and how many connections it opened. edit,
+// if not nil, adjusts the connection settings first.
+func testPG(t *testing.T, dsn string, edit func(*pgx.ConnConfig), setup ...string) (*PG, *int) {
+	t.Helper()
+	conn := testenv.Connect(t, dsn)
+	for _, sql := range setup {
+		if _, err := conn.Exec(t.Context(), sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if edit != nil {
+		edit(cfg)
+	}
+	connects := 0
+	pg := NewPG(func(ctx context.Context) (*pgx.Conn, error) { connects++; return pgx.ConnectConfig(ctx, cfg) })
+	t.Cleanup(pg.Close)
+	return pg, &connects
 }

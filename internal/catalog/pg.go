@@ -75,11 +75,6 @@ func NewPG(connect func(ctx context.Context) (*pgx.Conn, error)) *PG {
 	return &PG{connect: connect}
 }
 
-// PGConfig connects with cfg.
-func PGConfig(cfg *pgx.ConnConfig) func(ctx context.Context) (*pgx.Conn, error) {
-	return func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, cfg) }
-}
-
 // Close closes the connection, if open.
 func (p *PG) Close() {
 	p.mu.Lock()

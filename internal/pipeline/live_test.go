@@ -94,7 +94,7 @@ func startLiveStop(t *testing.T, dsn string, cfg Config, snk *captureSink) (_ *c
 	cfg.Source.StatusInterval = 100 * time.Millisecond
 	cfg.NewSink = func(ack sink.AckFunc) (sink.Sink, error) { snk.ack = ack; return snk, nil }
 	if cfg.Keys == nil {
-		pg := catalog.NewPG(catalog.PGConfig(queryConn))
+		pg := catalog.NewPG(func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, queryConn) })
 		t.Cleanup(pg.Close)
 		cfg.Keys = pg
 	}

@@ -34,7 +34,7 @@ func TestKeyReloadFailureReconnects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pg := catalog.NewPG(catalog.PGConfig(queryConn))
+	pg := catalog.NewPG(func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, queryConn) })
 	defer pg.Close()
 	var loads atomic.Int32
 	keys := catalog.Loader(func(ctx context.Context) (catalog.Keys, error) {
