@@ -52,7 +52,7 @@ type commit struct {
 }
 
 // New returns a Tracker whose flush LSN starts at start. The pipeline
-// starts it at 0: the source raises what it reports to the slot's
+// starts it at 0: the source raises it (Raise) to the slot's
 // confirmed_flush_lsn at each session's start, and a position only grows.
 func New(start pglogrepl.LSN) *Tracker {
 	return &Tracker{next: 1, flush: start}
@@ -142,7 +142,12 @@ func (t *Tracker) Ack(seqs ...uint64) {
 		}
 	}
 	// The commits the watermark passed are flushed when the flush LSN is
-	// next asked for: an ack does no more than move the watermark.
+	// next asked for, or at the next commit: an ack does no more than move
+	// the watermark. Unless deliveries are logged, with their latency,
+	// which must be read when the ack comes.
+	if t.onDeliver != nil {
+		t.advance()
+	}
 }
 
 // Idle offers the WAL end of a server keepalive: every change before it has
@@ -157,7 +162,18 @@ func (t *Tracker) Idle(walEnd pglogrepl.LSN) {
 	}
 }
 
-// Flush is the LSN that is safe to report as flushed.
+// Raise raises the flush LSN to lsn, and never lowers it: when a session
+// starts, the source offers the slot's confirmed_flush_lsn, which a new
+// tracker does not know and which is never past what it reported.
+func (t *Tracker) Raise(lsn pglogrepl.LSN) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.advance()
+	t.flush = max(t.flush, lsn)
+}
+
+// Flush is the LSN that is safe to report as flushed: the source asks for
+// it when a status update is due. It is the one copy of that position.
 func (t *Tracker) Flush() pglogrepl.LSN {
 	t.mu.Lock()
 	defer t.mu.Unlock()

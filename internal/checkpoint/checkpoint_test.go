@@ -42,6 +42,31 @@ func TestInOrder(t *testing.T) {
 	}
 }
 
+// Raise is the slot's position at a session start: it lifts a new
+// tracker's flush LSN, never lowers it, and the commits read after it
+// still flush in order.
+func TestRaise(t *testing.T) {
+	tr := New(0)
+	tr.Raise(100)
+	if tr.Flush() != 100 {
+		t.Fatalf("flush %s after Raise(100)", tr.Flush())
+	}
+	tr.Raise(50)
+	if tr.Flush() != 100 {
+		t.Fatalf("Raise lowered flush to %s", tr.Flush())
+	}
+	a := tr.Record()
+	tr.Commit(200, time.Time{})
+	tr.Raise(100) // a reconnect: the slot stands where we reported
+	if tr.Flush() != 100 {
+		t.Fatalf("flush %s with record %d unacknowledged", tr.Flush(), a)
+	}
+	tr.Ack(a)
+	if tr.Flush() != 200 {
+		t.Fatalf("flush %s after the ack, want 200", tr.Flush())
+	}
+}
+
 func TestFilteredTransactionsAcknowledgeInOrder(t *testing.T) {
 	tr := New(0)
 	tr.Commit(10, time.Time{})

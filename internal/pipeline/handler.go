@@ -28,18 +28,18 @@ import (
 // them: the production types satisfy them (the tests wire those same
 // types), and the handler depends on no more than it calls.
 type (
-	// replication is the source as the handler drives it.
+	// replication is the source as the handler drives it: a long replay
+	// keeps the connection alive.
 	replication interface {
-		Flush(lsn pglogrepl.LSN) // everything up to lsn is delivered
-		StatusIfDue() error      // a long replay keeps the connection alive
+		StatusIfDue() error
 	}
-	// checkpointer numbers the records and turns acks into a flush LSN.
+	// checkpointer numbers the records and turns acks into a flush LSN,
+	// which the source reads from it (source.Position).
 	checkpointer interface {
 		Record() uint64
 		Commit(lsn pglogrepl.LSN, at time.Time)
 		Ack(seqs ...uint64)
 		Idle(walEnd pglogrepl.LSN)
-		Flush() pglogrepl.LSN
 	}
 	// keyCache names the key columns of the tables the plugin does not.
 	keyCache interface {
@@ -159,7 +159,6 @@ func (h *changeHandler) HandleData(ctx context.Context, m pglogrepl.XLogData) er
 // databases' WAL to send keepalives.
 func (h *changeHandler) idle(lsn pglogrepl.LSN) {
 	h.tracker.Idle(lsn)
-	h.flush()
 }
 
 // change publishes a change event: one record, or one per truncated table.
@@ -184,16 +183,10 @@ func (h *changeHandler) change(ctx context.Context, ev *decode.Event) error {
 
 // commit ends a transaction at WAL position lsn, committed on the server
 // at time at: it is flushed once its records, and all before them, are
-// acknowledged.
+// acknowledged. The source asks the tracker for that position when a
+// status update is due.
 func (h *changeHandler) commit(lsn pglogrepl.LSN, at time.Time) {
 	h.tracker.Commit(lsn, at)
-	h.flush()
-}
-
-// flush reports the tracker's flush LSN to the source. The sink's
-// acknowledgements call it too, from the sink's goroutines.
-func (h *changeHandler) flush() {
-	h.src.Flush(h.tracker.Flush())
 }
 
 func (h *changeHandler) publish(ctx context.Context, ev *decode.Event, t decode.Table) error {
@@ -312,10 +305,8 @@ func (h *changeHandler) HandleKeepalive(_ context.Context, walEnd pglogrepl.LSN,
 	return nil
 }
 
-// Drain lets the sink deliver what it holds, then flushes what that
-// acknowledged.
+// Drain lets the sink deliver what it holds: the source's last status
+// update, after it, reports what that acknowledged.
 func (h *changeHandler) Drain(ctx context.Context) error {
-	err := h.sink.Drain(ctx)
-	h.flush()
-	return err
+	return h.sink.Drain(ctx)
 }

@@ -50,10 +50,10 @@ func testHandler(t *testing.T, snk sink.Sink, flt *filter.Filter, cfg Config) (*
 		t.Fatal(err)
 	}
 	keys := catalog.New(catalog.Fixed(testKeys), nil)
-	src := source.New(source.Config{})
 	tr := checkpoint.New(0)
+	src := source.New(source.Config{Position: tr}) // wired as Run wires them
 	if cs, ok := snk.(*captureSink); ok {
-		cs.ack = func(seqs []uint64) { tr.Ack(seqs...); src.Flush(tr.Flush()) }
+		cs.ack = func(seqs []uint64) { tr.Ack(seqs...) }
 	}
 	return newChangeHandler(src, tr, testdecoding.New(), flt, keys, f, snk, cfg, nil), src, tr
 }
@@ -297,7 +297,6 @@ func TestDeliveryLogged(t *testing.T) {
 		t.Fatalf("logged before any acknowledgement:\n%s", logs.String())
 	}
 	tr.Ack(snk.held[0])
-	h.flush()
 	lines := strings.Count(logs.String(), "transaction delivered")
 	if lines != 1 || !strings.Contains(logs.String(), "commit_lsn=0/78") || !strings.Contains(logs.String(), "latency_ms=15") {
 		t.Fatalf("want one delivery of the commit at 0/78 with a latency of about 1500 ms, got:\n%s", logs.String())
@@ -330,7 +329,6 @@ func TestHandlerMessagesFlushWhenIdle(t *testing.T) {
 		t.Fatalf("flushed %s with a record in flight, %d records; want 0/64 and the insert alone", src.Flushed(), len(snk.held))
 	}
 	tr.Ack(snk.held[0])
-	h.flush()
 	if err := feed(t, h, 300, heartbeat); err != nil {
 		t.Fatal(err)
 	}

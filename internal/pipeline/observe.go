@@ -73,7 +73,7 @@ func (o *observer) register(m *metrics.Metrics) {
 	m.GaugeFunc("records_in_flight", "Records handed to the sink and not yet acknowledged.",
 		func() float64 { return float64(o.tracker.InFlight()) })
 	m.GaugeFunc("flushed_lsn", "The flush LSN reported to Postgres, as a number (everything before it is delivered).",
-		func() float64 { return float64(o.src.Flushed()) })
+		func() float64 { return float64(o.tracker.Flush()) })
 	m.GaugeFunc("replication_lag_seconds",
 		"Now minus the commit time of the oldest transaction read but not yet acknowledged, or else of the last one acknowledged; 0 when everything is delivered and the server has nothing more to send.",
 		func() float64 { return o.delivery.lag(time.Now()).Seconds() })
@@ -157,7 +157,7 @@ func (o *observer) progress(ctx context.Context, interval time.Duration, log *sl
 			"mb_in", mb(in-prevIn), "mb_out", mb(out-prevOut),
 			"total_changes", changes, "total_published", published,
 			"total_mb_in", mb(in), "total_mb_out", mb(out),
-			"xid", o.stats.xid.Load(), "flush_lsn", o.src.Flushed(), "in_flight", o.tracker.InFlight(),
+			"xid", o.stats.xid.Load(), "flush_lsn", o.tracker.Flush(), "in_flight", o.tracker.InFlight(),
 			"lag_bytes", lagBytes, "lag_seconds", o.delivery.lag(time.Now()).Seconds())
 		prevChanges, prevPublished, prevIn, prevOut = changes, published, in, out
 	}

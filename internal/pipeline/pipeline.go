@@ -142,13 +142,13 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	cfg.Source.Published = func(schema, table string, keyed bool) bool {
 		return changes && (keyed || cfg.publishesKeyless()) && picked(schema, table)
 	}
-	src := source.New(cfg.Source)
 	tracker := checkpoint.New(0)
+	cfg.Source.Position = tracker
+	src := source.New(cfg.Source)
 	var h *changeHandler // set before the sink runs, and so before any ack
 	snk, err := cfg.NewSink(func(seqs []uint64) {
-		tracker.Ack(seqs...)
+		tracker.Ack(seqs...) // once per Kinesis entry, not per record
 		h.stats.acked.Add(uint64(len(seqs)))
-		h.flush() // once per batch, not per record
 	})
 	if err != nil {
 		return err

@@ -53,6 +53,12 @@ type Config struct {
 	// (unless the DSN sets connect_timeout); 0 waits for ever.
 	ReceiveTimeout time.Duration
 
+	// Position owns the flush LSN, the position before which every change
+	// is delivered: the source asks it when a status update is due, and
+	// raises it to the slot's confirmed_flush_lsn when a session starts.
+	// Required; the pipeline passes its checkpoint tracker.
+	Position Position
+
 	Logger *slog.Logger
 
 	// BeforeConnect, if set, adjusts a copy of Conn before each connection
@@ -60,6 +66,13 @@ type Config struct {
 	// expires (an RDS IAM token) is made fresh. Its error is handled like a
 	// failed connection.
 	BeforeConnect func(ctx context.Context, cfg *pgconn.Config) error
+}
+
+// Position is where the flush LSN lives (checkpoint.Tracker in
+// production): the source keeps no copy of its own.
+type Position interface {
+	Flush() pglogrepl.LSN    // safe to report as flushed
+	Raise(lsn pglogrepl.LSN) // never past what was reported; never lowers it
 }
 
 // Handler receives the stream. Its methods are called from Run's goroutine,
@@ -88,9 +101,8 @@ type SessionStarter interface {
 
 // Source streams one slot. Create it with New.
 type Source struct {
-	cfg     Config
-	log     *slog.Logger
-	flushed atomic.Uint64
+	cfg Config
+	log *slog.Logger
 
 	// For metrics and readiness, read from other goroutines.
 	streaming  atomic.Bool
@@ -140,19 +152,8 @@ func New(cfg Config) *Source {
 	return &Source{cfg: cfg, log: cfg.Logger.With("slot", cfg.Slot), started: make(chan struct{})}
 }
 
-// Flush records that every change up to lsn has been delivered. The next
-// status update reports it to Postgres. It never moves backwards.
-func (s *Source) Flush(lsn pglogrepl.LSN) {
-	for {
-		cur := s.flushed.Load()
-		if uint64(lsn) <= cur || s.flushed.CompareAndSwap(cur, uint64(lsn)) {
-			return
-		}
-	}
-}
-
-// Flushed is the flush LSN that status updates report.
-func (s *Source) Flushed() pglogrepl.LSN { return pglogrepl.LSN(s.flushed.Load()) }
+// Flushed is the flush LSN that status updates report, Config.Position's.
+func (s *Source) Flushed() pglogrepl.LSN { return s.cfg.Position.Flush() }
 
 // Streaming reports whether a replication session streams now.
 func (s *Source) Streaming() bool { return s.streaming.Load() }
@@ -189,6 +190,9 @@ func (s *Source) Sessions() uint64 { return s.sessions.Load() }
 // being kept for it: the next start streams them), and removes only a
 // publication that no slot of its needs.
 func (s *Source) Run(ctx context.Context, h Handler) error {
+	if s.cfg.Position == nil {
+		return errors.New("source: Config.Position is not set") // a wiring mistake, not a user's
+	}
 	err := s.run(ctx, h)
 	if undo(s.sessions.Load() > 0, err, s.createdSlot) {
 		s.undoStart()
@@ -287,7 +291,7 @@ func (s *Source) session(ctx context.Context, h Handler) (streamed bool, err err
 	if err != nil {
 		return false, err
 	}
-	s.Flush(info.confirmedFlush)
+	s.cfg.Position.Raise(info.confirmedFlush)
 	start := s.Flushed()
 	startCtx, cancelStart := s.setupContext(ctx) // anew: creating the slot may have taken long
 	defer cancelStart()

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/pg2kinesis/pg2kinesis/internal/checkpoint"
 	"github.com/pg2kinesis/pg2kinesis/internal/decode"
 	"github.com/pg2kinesis/pg2kinesis/internal/testenv"
 )
@@ -34,7 +35,7 @@ type message struct {
 func (r *recorder) HandleData(ctx context.Context, m pglogrepl.XLogData) error {
 	// Flush first: a test that has seen a message may rely on its flush.
 	if r.autoFlush {
-		r.src.Flush(m.WALStart)
+		r.src.cfg.Position.Raise(m.WALStart)
 	}
 	select {
 	case r.msgs <- message{lsn: m.WALStart, data: string(m.WALData)}:
@@ -51,7 +52,7 @@ func (r *recorder) HandleKeepalive(_ context.Context, walEnd pglogrepl.LSN, caug
 		r.replies.Add(1)
 	}
 	if r.autoFlush {
-		r.src.Flush(walEnd)
+		r.src.cfg.Position.Raise(walEnd)
 	}
 	return nil
 }
@@ -103,6 +104,7 @@ func testConfig(t *testing.T, dsn, slot string, plugin decode.Plugin) Config {
 	}
 	return Config{
 		Conn: conn, Slot: slot, Plugin: plugin,
+		Position:       checkpoint.New(0), // as the pipeline wires it
 		StatusInterval: 100 * time.Millisecond,
 		StandbyRetry:   100 * time.Millisecond,
 		MaxBackoff:     time.Second,
