@@ -62,6 +62,10 @@ const (
 	Update
 	Delete
 	Truncate
+	// Read is a row of a snapshot: the row as it is, read from the table
+	// rather than decoded from WAL, placed in the stream where it is
+	// consistent with the changes around it (package snapshot).
+	Read
 )
 
 func (o Op) String() string {
@@ -74,6 +78,8 @@ func (o Op) String() string {
 		return "delete"
 	case Truncate:
 		return "truncate"
+	case Read:
+		return "read"
 	}
 	return fmt.Sprintf("Op(%d)", uint8(o))
 }
