@@ -51,6 +51,13 @@ func run(ctx context.Context, args []string, getenv func(string) (string, bool),
 	if len(args) > 0 && args[0] == "tail" {
 		return tail(ctx, args[1:], getenv, stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "snapshot" {
+		if err := config.CheckEnviron(environ); err != nil {
+			fmt.Fprintf(stderr, "pg2kinesis snapshot: %s\n", oneLine(err))
+			return exitUsage
+		}
+		return snapshotCmd(ctx, args[1:], getenv, stdout, stderr)
+	}
 	cfg, err := config.Parse(args, getenv)
 	if errors.Is(err, flag.ErrHelp) {
 		config.Usage(stdout)

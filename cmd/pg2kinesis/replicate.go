@@ -97,6 +97,9 @@ func runPipeline(ctx context.Context, cfg *config.Config, pc pipeline.Config) er
 		Connect:                pc.Connect,
 		Heartbeat:              cfg.HeartbeatInterval,
 		LagInterval:            cfg.LagInterval,
+		Snapshot: pipeline.SnapshotConfig{
+			Mode: cfg.Snapshot, Table: cfg.SnapshotTable, ChunkRows: cfg.SnapshotChunkRows, Workers: cfg.SnapshotWorkers,
+		},
 		Source: source.Config{
 			Conn:            pc.Source.Conn,
 			BeforeConnect:   pc.Source.BeforeConnect,

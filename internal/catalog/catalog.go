@@ -10,6 +10,7 @@
 package catalog
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -264,6 +265,21 @@ func (c *Cache) Lookup(ctx context.Context, n Name) (Key, Status, error) {
 	}
 	remember(c.unknown, n, struct{}{})
 	return Key{}, Unknown, nil
+}
+
+// Tables lists every table the cache knows, keyless ones too, as of its
+// last load: an initial snapshot covers those the run publishes.
+func (c *Cache) Tables() []Name {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	names := make([]Name, 0, len(c.keys))
+	for n := range c.keys {
+		names = append(names, n)
+	}
+	slices.SortFunc(names, func(a, b Name) int {
+		return cmp.Or(cmp.Compare(a.Schema, b.Schema), cmp.Compare(a.Table, b.Table))
+	})
+	return names
 }
 
 // remember sets m[n], starting m over when it holds maxUnknown names: the

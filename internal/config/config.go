@@ -13,9 +13,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pg2kinesis/pg2kinesis/internal/catalog"
 	"github.com/pg2kinesis/pg2kinesis/internal/decode"
 	"github.com/pg2kinesis/pg2kinesis/internal/format"
 	"github.com/pg2kinesis/pg2kinesis/internal/sink"
+	"github.com/pg2kinesis/pg2kinesis/internal/snapshot"
 )
 
 // Config is everything a run of pg2kinesis needs, after validation.
@@ -63,6 +65,13 @@ type Config struct {
 	StallTimeout      time.Duration // /readyz fails after this long without progress
 	HeartbeatInterval time.Duration // 0: no heartbeat
 	LagInterval       time.Duration // period of the lag-in-bytes sample
+
+	// Snapshots (package snapshot): the initial one, and how they are
+	// read; the state table is where their progress and requests live.
+	Snapshot          snapshot.Mode
+	SnapshotChunkRows int
+	SnapshotWorkers   int
+	SnapshotTable     catalog.Name
 
 	ConfigFile  string // the file the settings were read from, if any
 	ShowVersion bool
@@ -175,6 +184,9 @@ func (c *Config) validate(raw rawValues) error {
 	if err := c.validateObservability(); err != nil {
 		return err
 	}
+	if err := c.validateSnapshot(raw); err != nil {
+		return err
+	}
 	if c.PKCheckInterval < 0 {
 		return usagef("invalid --pk-check-interval %s: must be 0 (no checks) or more", c.PKCheckInterval)
 	}
@@ -194,6 +206,25 @@ func (c *Config) validate(raw rawValues) error {
 			return usagef("invalid --%s %s: must be greater than 0", d.flag, d.v)
 		}
 	}
+	return nil
+}
+
+// validateSnapshot checks the --snapshot flags.
+func (c *Config) validateSnapshot(raw rawValues) error {
+	if err := oneOf("snapshot", c.Snapshot, snapshot.Modes); err != nil {
+		return err
+	}
+	if c.SnapshotChunkRows < 1 || c.SnapshotChunkRows > 1_000_000 {
+		return usagef("invalid --snapshot-chunk-rows %d: must be 1 to 1000000 (memory holds a chunk per worker)", c.SnapshotChunkRows)
+	}
+	if c.SnapshotWorkers < 1 || c.SnapshotWorkers > 64 {
+		return usagef("invalid --snapshot-workers %d: must be 1 to 64 (each reads on a connection of its own)", c.SnapshotWorkers)
+	}
+	t, err := snapshot.ParseStateTable(raw.snapshotTable)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	c.SnapshotTable = t
 	return nil
 }
 

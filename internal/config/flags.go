@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pg2kinesis/pg2kinesis/internal/snapshot"
 )
 
 // EnvPrefix prefixes the environment variable of every flag:
@@ -26,6 +28,8 @@ type rawValues struct {
 	tablePat   string
 	operations []string
 	logLevel   string
+	// snapshotTable is --snapshot-table, parsed into Config.SnapshotTable.
+	snapshotTable string
 
 	// layer counts the sources applied so far (file, environment, flags);
 	// opsLayer is the one that last set operations.
@@ -201,6 +205,10 @@ func specs(c *Config, raw *rawValues) []spec {
 		{"stall-timeout", "", duration(&c.StallTimeout), "/readyz fails when records have waited this long without a Kinesis acknowledgement, or Postgres has had no status update for this long (at least two --status-interval); a replication connection silent this long (at least three --status-interval), although asked for a reply, is reopened."},
 		{"lag-interval", "", duration(&c.LagInterval), "Sample the replication lag in bytes and the WAL the slot retains this often, over a normal connection."},
 		{"heartbeat-interval", "", duration(&c.HeartbeatInterval), "Write a logical message (pg_logical_emit_message) this often, so that the slot advances while its database is idle; 0 is off, else at least 100ms."},
+		{"snapshot", "", typedStr(&c.Snapshot), "Publish the rows that already exist, as reads: never, initial (the tables never snapshotted for the slot, then stream) or initial_only (the same, then exit 0 once delivered). Snapshots asked for with pg2kinesis snapshot run in every mode."},
+		{"snapshot-chunk-rows", "", intValue{&c.SnapshotChunkRows}, "Rows a snapshot reads per chunk, each chunk in a short transaction of its own."},
+		{"snapshot-workers", "", intValue{&c.SnapshotWorkers}, "Tables a snapshot reads at a time, each on a connection of its own."},
+		{"snapshot-table", "", str(&raw.snapshotTable), "Table ([schema.]name) holding the progress of each table's snapshot and the requests for new ones; created when a snapshot first runs."},
 		{"config", "", str(&c.ConfigFile), "YAML file of settings keyed by the long flag names (pg-slot-name: x); the environment and flags win over it."},
 		{"version", "", boolean(&c.ShowVersion), "Print the version and exit."},
 	}
@@ -230,9 +238,13 @@ func defaults() (Config, rawValues) {
 			MetricsAddr:       "127.0.0.1:9187",
 			StallTimeout:      time.Minute,
 			LagInterval:       10 * time.Second,
+			Snapshot:          snapshot.Never,
+			SnapshotChunkRows: snapshot.DefaultChunkRows,
+			SnapshotWorkers:   1,
 		}, rawValues{
-			plugin:   "test_decoding",
-			logLevel: "info",
+			snapshotTable: "public.pg2kinesis_snapshot",
+			plugin:        "test_decoding",
+			logLevel:      "info",
 		}
 }
 

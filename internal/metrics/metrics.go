@@ -185,11 +185,11 @@ func (c *Changes) Table(schema, name string) *TableCounters {
 type TableCounters struct {
 	c                                  *Changes
 	label                              string
-	read, published, filtered, unknown [decode.Truncate + 1]prometheus.Counter
+	read, published, filtered, unknown [decode.Read + 1]prometheus.Counter
 	skipped                            map[string]prometheus.Counter
 }
 
-func (t *TableCounters) counter(arr *[decode.Truncate + 1]prometheus.Counter, vec *prometheus.CounterVec, op decode.Op) prometheus.Counter {
+func (t *TableCounters) counter(arr *[decode.Read + 1]prometheus.Counter, vec *prometheus.CounterVec, op decode.Op) prometheus.Counter {
 	if op > decode.Truncate {
 		op = 0
 	}

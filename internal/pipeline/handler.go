@@ -21,6 +21,7 @@ import (
 	"github.com/pg2kinesis/pg2kinesis/internal/metrics"
 	"github.com/pg2kinesis/pg2kinesis/internal/sink"
 	"github.com/pg2kinesis/pg2kinesis/internal/slotwatch"
+	"github.com/pg2kinesis/pg2kinesis/internal/snapshot"
 	"github.com/pg2kinesis/pg2kinesis/internal/source"
 )
 
@@ -95,6 +96,12 @@ type changeHandler struct {
 	// them, and the JSON record carries them on each change.
 	commitLSN  pglogrepl.LSN
 	commitTime time.Time
+	txXID      uint32 // the open transaction's, from its begin
+
+	// Snapshots: the exchange with the snapshot's workers (nil: none) and
+	// the state table, whose changes are never published.
+	snap       *snapshot.Exchange
+	stateTable catalog.Name
 }
 
 func newChangeHandler(src replication, tr *checkpoint.Tracker, p parser, f *filter.Filter, keys keyCache,
@@ -127,7 +134,7 @@ func (h *changeHandler) HandleData(ctx context.Context, m pglogrepl.XLogData) er
 	}
 	switch ev.Kind {
 	case decode.KindBegin:
-		h.commitLSN, h.commitTime = ev.CommitLSN, ev.CommitTime
+		h.commitLSN, h.commitTime, h.txXID = ev.CommitLSN, ev.CommitTime, ev.XID
 	case decode.KindChange:
 		return h.change(ctx, ev)
 	case decode.KindCommit:
@@ -139,6 +146,9 @@ func (h *changeHandler) HandleData(ctx context.Context, m pglogrepl.XLogData) er
 		h.commit(m.WALStart, at)
 	case decode.KindMessage:
 		h.log.Debug("logical message (not published)", "prefix", ev.MessagePrefix, "transactional", ev.MessageTransact, "lsn", m.WALStart)
+		if ev.MessageTransact && ev.MessagePrefix == snapshot.Prefix {
+			return h.watermark(ctx, ev)
+		}
 		if !ev.MessageTransact {
 			h.idle(m.WALStart)
 			if ev.MessagePrefix == slotwatch.HeartbeatPrefix {
@@ -170,6 +180,7 @@ func (h *changeHandler) change(ctx context.Context, ev *decode.Event) error {
 	if ev.CommitTime.IsZero() {
 		ev.CommitTime = h.commitTime
 	}
+	h.touch(ev)
 	if ev.Op != decode.Truncate {
 		return h.publish(ctx, ev, ev.Table)
 	}
@@ -187,13 +198,16 @@ func (h *changeHandler) change(ctx context.Context, ev *decode.Event) error {
 // status update is due.
 func (h *changeHandler) commit(lsn pglogrepl.LSN, at time.Time) {
 	h.tracker.Commit(lsn, at)
+	if h.snap != nil {
+		h.snap.Commit(lsn)
+	}
 }
 
 func (h *changeHandler) publish(ctx context.Context, ev *decode.Event, t decode.Table) error {
 	counts := h.counters(t)
 	counts.Read(ev.Op)
 	h.stats.changes.Add(1)
-	if !h.filter.Op(ev.Op) || !h.filter.Table(t) {
+	if !h.filter.Op(ev.Op) || !h.filter.Table(t) || h.isState(t) {
 		counts.Filtered(ev.Op)
 		return nil
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/pg2kinesis/pg2kinesis/internal/metrics"
 	"github.com/pg2kinesis/pg2kinesis/internal/sink"
 	"github.com/pg2kinesis/pg2kinesis/internal/slotwatch"
+	"github.com/pg2kinesis/pg2kinesis/internal/snapshot"
 	"github.com/pg2kinesis/pg2kinesis/internal/source"
 	"github.com/pg2kinesis/pg2kinesis/internal/spool"
 )
@@ -74,6 +75,18 @@ type Config struct {
 	Heartbeat   time.Duration
 	// ProgressInterval is the period of the progress line (default 10s).
 	ProgressInterval time.Duration
+	// Snapshot: the initial snapshot, and how requested ones are read;
+	// they need Connect.
+	Snapshot SnapshotConfig
+}
+
+// SnapshotConfig is the --snapshot flags' (see package snapshot).
+type SnapshotConfig struct {
+	Mode      snapshot.Mode
+	Table     catalog.Name // the state table
+	ChunkRows int
+	Workers   int
+	Poll      time.Duration // how often requests are looked for
 }
 
 // parser decodes one plugin's messages; see decode/testdecoding and
@@ -104,7 +117,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		cfg.Metrics = metrics.New("")
 	}
 	cfg.Source.Logger = log
-	cfg.Source.Messages = cfg.Connect != nil && cfg.Heartbeat > 0
+	// pgoutput sends logical messages only when asked: the heartbeat's,
+	// and the snapshot's watermarks.
+	cfg.Source.Messages = cfg.Connect != nil
 	// A replication connection as stuck as readiness would say is given
 	// up and reopened: allow at least three status periods for a reply.
 	cfg.Source.ReceiveTimeout = max(cmp.Or(cfg.StallTimeout, time.Minute), 3*cmp.Or(cfg.Source.StatusInterval, 10*time.Second))
@@ -197,6 +212,23 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			}
 			return obs.watch.Run(ctx)
 		})
+	}
+	// An initial_only snapshot ends the run cleanly once delivered.
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	h.stateTable = cfg.Snapshot.Table
+	if cfg.Connect != nil {
+		run := newSnapshots(cfg, h, src, tracker, keys, flt, stop, log)
+		helpers = append(helpers, func(ctx context.Context) error {
+			select { // the watermarks must be read back
+			case <-src.Started():
+			case <-ctx.Done():
+				return nil
+			}
+			return run.Run(ctx)
+		})
+	} else if cfg.Snapshot.Mode != "" && cfg.Snapshot.Mode != snapshot.Never {
+		return fmt.Errorf("--snapshot=%s needs a normal connection to the database", cfg.Snapshot.Mode)
 	}
 	return lifetime.Run(ctx, func(ctx context.Context) error { return src.Run(ctx, h) }, helpers...)
 }

@@ -226,6 +226,7 @@ func (s *Source) prepareSlot(ctx context.Context, conn *pgconn.PgConn) (slotInfo
 		}
 		if created {
 			s.createdSlot = true
+			s.created.Store(true)
 			s.log.Info("created replication slot", "plugin", plugin)
 		}
 		after, cancel := s.setupContext(ctx)

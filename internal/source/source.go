@@ -122,6 +122,7 @@ type Source struct {
 	// What this run created before it streamed: a start that fails
 	// removes them (undoStart).
 	createdPub, createdSlot bool
+	created                 atomic.Bool // this run created the slot, for CreatedSlot
 	// creatorPID is the server process of the connection that last
 	// created the slot: stopped mid-creation, it holds the slot until it
 	// notices, and that slot is no other process's.
@@ -154,6 +155,10 @@ func New(cfg Config) *Source {
 
 // Flushed is the flush LSN that status updates report, Config.Position's.
 func (s *Source) Flushed() pglogrepl.LSN { return s.cfg.Position.Flush() }
+
+// CreatedSlot reports whether this run created the slot: a snapshot
+// then starts from nothing. Final once Started is closed.
+func (s *Source) CreatedSlot() bool { return s.created.Load() }
 
 // Streaming reports whether a replication session streams now.
 func (s *Source) Streaming() bool { return s.streaming.Load() }

@@ -1,0 +1,207 @@
+package snapshot
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/jackc/pglogrepl"
+
+	"github.com/pg2kinesis/pg2kinesis/internal/catalog"
+	"github.com/pg2kinesis/pg2kinesis/internal/decode"
+)
+
+// Exchange hands chunks from the runner's workers to the stream, which
+// places them where they are consistent with the changes around them (the
+// DBLog method):
+//
+//  1. a worker announces a chunk (Expect), writes its low watermark, reads
+//     the chunk in one short statement, hands the rows over (Fill), and
+//     writes its high watermark;
+//  2. the stream, reading the low watermark, opens the chunk's window
+//     (Open); every change of the chunk's table read until the high
+//     watermark names its key (Touch), and that row is dropped from the
+//     chunk: the change, read later than the row or not, comes after the
+//     row's last read in the stream and wins;
+//  3. at the high watermark the stream takes the rows left (Take),
+//     publishes them as reads, and at the watermark's commit (Commit) the
+//     worker learns the LSN past which the chunk is delivered (Wait).
+//
+// A change read in a window whose key cannot be told (a delete under
+// REPLICA IDENTITY NOTHING, a truncate) spoils the chunk: it is read again
+// under new watermarks rather than risk publishing a row that is gone.
+//
+// The stream's methods are called from the source's goroutine, the
+// workers' from theirs.
+type Exchange struct {
+	Slot, Run string
+
+	open atomic.Int32 // windows open: the stream's fast path when none is
+	mu   sync.Mutex
+	next uint64
+	// chunks by id: from Expect until the stream has committed them (or
+	// the worker gave up on them).
+	chunks map[uint64]*Handoff
+	// emitted: taken at a high watermark whose commit is not read yet.
+	emitted []*Handoff
+}
+
+// NewExchange returns an exchange for the marks of slot written by run.
+func NewExchange(slot, run string) *Exchange {
+	return &Exchange{Slot: slot, Run: run, chunks: map[uint64]*Handoff{}}
+}
+
+// Handoff is one chunk on its way through the stream.
+type Handoff struct {
+	ID    uint64
+	Table catalog.Name
+	Key   []string // the columns a window matches changes by; none: no window
+
+	rows    []decode.Event
+	filled  bool
+	window  map[string]struct{} // the keys changed since the low watermark
+	opened  bool
+	spoiled bool
+	taken   bool
+
+	// Set by the stream when the chunk is delivered to the sink:
+	Published, Dropped int
+	Spoiled            bool          // read it again
+	CommitLSN          pglogrepl.LSN // the high watermark's commit
+	done               chan struct{}
+}
+
+// Expect announces a chunk of table, to be matched by key, before its low
+// watermark is written; the returned chunk's ID goes into the marks.
+func (x *Exchange) Expect(table catalog.Name, key []string) *Handoff {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.next++
+	c := &Handoff{ID: x.next, Table: table, Key: key, done: make(chan struct{})}
+	x.chunks[c.ID] = c
+	return c
+}
+
+// Fill hands over the chunk's rows, before its high watermark is written.
+func (x *Exchange) Fill(c *Handoff, rows []decode.Event) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	c.rows, c.filled = rows, true
+}
+
+// Done is closed when the stream has committed the chunk (or, Spoiled,
+// given it up).
+func (c *Handoff) Done() <-chan struct{} { return c.done }
+
+// Forget drops a chunk whose watermarks will not come (its worker failed
+// between them).
+func (x *Exchange) Forget(c *Handoff) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.chunks[c.ID] == c && c.opened && !c.taken {
+		x.open.Add(-1)
+	}
+	delete(x.chunks, c.ID)
+}
+
+// ours returns the chunk a mark is about, nil for another run's or slot's.
+func (x *Exchange) ours(m Mark) *Handoff {
+	if m.Run != x.Run || m.Slot != x.Slot {
+		return nil
+	}
+	return x.chunks[m.Chunk]
+}
+
+// Open opens the window of the chunk a low watermark is about. A mark read
+// again after a reconnect leaves the window as it is: the changes it holds
+// are not all read again.
+func (x *Exchange) Open(m Mark) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	c := x.ours(m)
+	if c == nil || c.opened {
+		return
+	}
+	c.opened, c.window = true, map[string]struct{}{}
+	x.open.Add(1)
+}
+
+// Watching reports whether any window is open: the stream names the keys
+// of its changes only then.
+func (x *Exchange) Watching() bool { return x.open.Load() > 0 }
+
+// Touch tells the open windows of table that a change named keys (its
+// new and old key, as text, by the columns keyOf is given); keyOf returns
+// ok false when the change does not carry them, which spoils the chunk.
+func (x *Exchange) Touch(table catalog.Name, keyOf func(cols []string) (keys []string, ok bool)) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, c := range x.chunks {
+		if !c.opened || c.taken || c.Table != table {
+			continue
+		}
+		keys, ok := keyOf(c.Key)
+		if !ok || len(c.Key) == 0 {
+			// No key to match by: a table without one is read without
+			// the guarantee (its rows are never dropped); a keyed one's
+			// change without its key spoils the chunk.
+			c.spoiled = c.spoiled || (len(c.Key) > 0 && !ok)
+			continue
+		}
+		for _, k := range keys {
+			c.window[k] = struct{}{}
+		}
+	}
+}
+
+// Take returns the chunk a high watermark is about and the rows to
+// publish, those no change in its window named; nil for a mark not ours,
+// or read again after the chunk was taken. keyOf gives a row's key text by
+// the chunk's key columns. The caller publishes the rows, then calls
+// Taken.
+func (x *Exchange) Take(m Mark, keyOf func(row *decode.Event, cols []string) string) (*Handoff, []decode.Event) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	c := x.ours(m)
+	if c == nil || c.taken || !c.filled {
+		return nil, nil
+	}
+	c.taken = true
+	if c.opened {
+		x.open.Add(-1)
+	}
+	x.emitted = append(x.emitted, c)
+	if c.spoiled || !c.opened {
+		// Without its low watermark's window the chunk cannot be
+		// trusted either (it cannot happen but after a bug).
+		c.Spoiled = true
+		return c, nil
+	}
+	rows := c.rows[:0]
+	for i := range c.rows {
+		if _, changed := c.window[keyOf(&c.rows[i], c.Key)]; changed && len(c.Key) > 0 {
+			c.Dropped++
+			continue
+		}
+		rows = append(rows, c.rows[i])
+	}
+	c.window = nil
+	return c, rows
+}
+
+// Commit tells the chunks taken since the last commit that their high
+// watermark's transaction commits at lsn: delivered once the flush LSN
+// reaches it.
+func (x *Exchange) Commit(lsn pglogrepl.LSN) {
+	if len(x.emitted) == 0 { // only the stream's goroutine appends to it
+		return
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, c := range x.emitted {
+		c.CommitLSN = lsn
+		c.rows = nil
+		delete(x.chunks, c.ID)
+		close(c.done)
+	}
+	x.emitted = x.emitted[:0]
+}

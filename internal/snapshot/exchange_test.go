@@ -1,0 +1,167 @@
+package snapshot
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/pg2kinesis/pg2kinesis/internal/catalog"
+	"github.com/pg2kinesis/pg2kinesis/internal/decode"
+)
+
+var items = catalog.Name{Schema: "public", Table: "items"}
+
+func row(id string) decode.Event {
+	return decode.Event{Kind: decode.KindChange, Op: decode.Read, New: []decode.Column{{Name: "id", Value: []byte(id), Kind: decode.Number}}}
+}
+
+func rowKey(ev *decode.Event, cols []string) string { return string(ev.New[0].Value) }
+
+func keysOf(ids ...string) func([]string) ([]string, bool) {
+	return func([]string) ([]string, bool) { return ids, len(ids) > 0 }
+}
+
+func ids(rows []decode.Event) []string {
+	var out []string
+	for _, r := range rows {
+		out = append(out, string(r.New[0].Value))
+	}
+	return out
+}
+
+// The rows a change names between the watermarks are dropped; other
+// tables' changes, and changes before the low or after the high
+// watermark, drop nothing.
+func TestExchangeDropsRowsChangedInTheWindow(t *testing.T) {
+	x := NewExchange("s", "run1")
+	h := x.Expect(items, []string{"id"})
+	mark := Mark{Slot: "s", Run: "run1", Chunk: h.ID, Table: items}
+	x.Touch(items, keysOf("1")) // before the low watermark
+	if x.Watching() {
+		t.Fatal("watching before the low watermark")
+	}
+	x.Open(mark)
+	if !x.Watching() {
+		t.Fatal("not watching after the low watermark")
+	}
+	x.Touch(items, keysOf("2", "3")) // an update from 3 to 2
+	x.Touch(catalog.Name{Schema: "public", Table: "other"}, keysOf("4"))
+	x.Fill(h, []decode.Event{row("1"), row("2"), row("3"), row("4")})
+	high := mark
+	high.High = true
+	c, rows := x.Take(high, rowKey)
+	if c != h || c.Spoiled || !slices.Equal(ids(rows), []string{"1", "4"}) || c.Dropped != 2 {
+		t.Fatalf("took %v, spoiled %v, dropped %d; want rows 1 and 4", ids(rows), c.Spoiled, c.Dropped)
+	}
+	if x.Watching() {
+		t.Fatal("still watching after the high watermark")
+	}
+	x.Touch(items, keysOf("1")) // after: nothing to do
+	if c, rows := x.Take(high, rowKey); c != nil || rows != nil {
+		t.Fatal("a high watermark read again took the chunk twice")
+	}
+	select {
+	case <-h.Done():
+		t.Fatal("done before the commit")
+	default:
+	}
+	x.Commit(900)
+	<-h.Done()
+	if h.CommitLSN != 900 {
+		t.Fatalf("commit LSN %s, want 0/384", h.CommitLSN)
+	}
+}
+
+// A change in the window that does not carry the key spoils the chunk: it
+// is read again, and nothing of it is published.
+func TestExchangeSpoilsOnAChangeWithoutItsKey(t *testing.T) {
+	x := NewExchange("s", "r")
+	h := x.Expect(items, []string{"id"})
+	m := Mark{Slot: "s", Run: "r", Chunk: h.ID, Table: items}
+	x.Open(m)
+	x.Touch(items, keysOf()) // a delete under REPLICA IDENTITY NOTHING
+	x.Fill(h, []decode.Event{row("1")})
+	m.High = true
+	c, rows := x.Take(m, rowKey)
+	if c == nil || !c.Spoiled || rows != nil {
+		t.Fatalf("chunk %v rows %v: want it spoiled, no rows", c, rows)
+	}
+	x.Commit(10)
+	<-h.Done()
+}
+
+// A keyless table's chunk drops nothing and is never spoiled: it is read
+// without the guarantee.
+func TestExchangeKeylessChunkKeepsEveryRow(t *testing.T) {
+	x := NewExchange("s", "r")
+	h := x.Expect(items, nil)
+	m := Mark{Slot: "s", Run: "r", Chunk: h.ID, Table: items}
+	x.Open(m)
+	x.Touch(items, keysOf())
+	x.Fill(h, []decode.Event{row("1"), row("2")})
+	m.High = true
+	if c, rows := x.Take(m, rowKey); c == nil || c.Spoiled || len(rows) != 2 {
+		t.Fatalf("keyless chunk: %+v, %d rows; want both rows", c, len(rows))
+	}
+}
+
+// Marks of another run (a process that is gone, read again after a
+// restart) or another slot's process are ignored.
+func TestExchangeIgnoresOtherRunsMarks(t *testing.T) {
+	x := NewExchange("s", "mine")
+	h := x.Expect(items, []string{"id"})
+	x.Fill(h, []decode.Event{row("1")})
+	for _, m := range []Mark{
+		{Slot: "s", Run: "gone", Chunk: h.ID, Table: items},
+		{Slot: "other", Run: "mine", Chunk: h.ID, Table: items},
+		{Slot: "s", Run: "mine", Chunk: h.ID + 1, Table: items},
+	} {
+		x.Open(m)
+		m.High = true
+		if c, _ := x.Take(m, rowKey); c != nil {
+			t.Fatalf("took chunk for mark %+v", m)
+		}
+	}
+	if x.Watching() {
+		t.Fatal("a window opened by another run's mark")
+	}
+}
+
+// A low watermark read again after a reconnect keeps the window's keys:
+// the changes between it and the flush LSN are not sent again.
+func TestExchangeReopenKeepsTheWindow(t *testing.T) {
+	x := NewExchange("s", "r")
+	h := x.Expect(items, []string{"id"})
+	m := Mark{Slot: "s", Run: "r", Chunk: h.ID, Table: items}
+	x.Open(m)
+	x.Touch(items, keysOf("1"))
+	x.Open(m)
+	x.Fill(h, []decode.Event{row("1"), row("2")})
+	m.High = true
+	if _, rows := x.Take(m, rowKey); !slices.Equal(ids(rows), []string{"2"}) {
+		t.Fatalf("rows %v, want 2 alone", ids(rows))
+	}
+}
+
+// Forget closes a window whose chunk will not come.
+func TestExchangeForget(t *testing.T) {
+	x := NewExchange("s", "r")
+	h := x.Expect(items, []string{"id"})
+	x.Open(Mark{Slot: "s", Run: "r", Chunk: h.ID, Table: items})
+	x.Forget(h)
+	if x.Watching() {
+		t.Fatal("watching a forgotten chunk")
+	}
+}
+
+func TestMarkRoundTrip(t *testing.T) {
+	m := Mark{Slot: "s", Run: "r", Chunk: 7, High: true, Table: catalog.Name{Schema: `we"ird`, Table: "t.x"}}
+	got, err := ParseMark([]byte(m.Content()))
+	if err != nil || got.Table != m.Table || got.Chunk != 7 || !got.High || got.Run != "r" || got.Slot != "s" {
+		t.Fatalf("ParseMark(%s) = %+v, %v", m.Content(), got, err)
+	}
+	for _, bad := range []string{"", "x", `{"run":"r"}`, `{"chunk":1}`} {
+		if _, err := ParseMark([]byte(bad)); err == nil {
+			t.Errorf("ParseMark(%q) accepted", bad)
+		}
+	}
+}

@@ -1,0 +1,269 @@
+package snapshot
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/pg2kinesis/pg2kinesis/internal/catalog"
+	"github.com/pg2kinesis/pg2kinesis/internal/decode"
+)
+
+// Mode is --snapshot.
+type Mode string
+
+const (
+	Never       Mode = "never"        // no initial snapshot; requested ones still run
+	Initial     Mode = "initial"      // the tables never snapshotted for the slot, then stream
+	InitialOnly Mode = "initial_only" // the same, then stop once it is delivered
+)
+
+// Modes lists the values --snapshot accepts.
+var Modes = []Mode{Never, Initial, InitialOnly}
+
+// Config is what a Runner needs.
+type Config struct {
+	Mode       Mode
+	Slot       string
+	Plugin     decode.Plugin
+	StateTable catalog.Name
+	ChunkRows  int           // rows per chunk (default DefaultChunkRows)
+	Workers    int           // tables read at a time (default 1)
+	Poll       time.Duration // how often requests are looked for (default 5s)
+
+	// Connect opens a normal connection (one per worker, and one for the
+	// state).
+	Connect func(ctx context.Context) (*pgx.Conn, error)
+	// Targets lists the tables an initial snapshot covers, with their key
+	// columns (none: read by physical ranges).
+	Targets func(ctx context.Context) ([]catalog.Name, error)
+	// KeyOf is a table's key as the stream keys its changes; ok false
+	// when the table is gone.
+	KeyOf func(ctx context.Context, n catalog.Name) (key []string, ok bool, err error)
+	// Flushed is the flush LSN: a chunk is delivered once it passes the
+	// chunk's high watermark's commit.
+	Flushed func() pglogrepl.LSN
+	// CreatedSlot reports whether this run created the slot, whose
+	// snapshots then start from nothing.
+	CreatedSlot func() bool
+	// Finished is called once an initial_only snapshot is delivered.
+	Finished func()
+	Logger   *slog.Logger
+}
+
+// DefaultChunkRows is --snapshot-chunk-rows' default.
+const DefaultChunkRows = 10000
+
+// Runner reads the tables' snapshots chunk by chunk and hands them to the
+// stream through an Exchange.
+type Runner struct {
+	cfg  Config
+	x    *Exchange
+	log  *slog.Logger
+	acks chan delivered
+	ends chan ended
+}
+
+// delivered is a chunk placed in the stream, waiting to be acknowledged.
+type delivered struct {
+	table   catalog.Name
+	lastKey []string
+	rows    int64
+	lsn     pglogrepl.LSN
+	done    bool
+}
+
+type ended struct {
+	table catalog.Name
+	err   error
+}
+
+// errNoSnapshots: this server cannot serve snapshots.
+var errNoSnapshots = errors.New("no snapshots")
+
+// NewRun names a run: the marks of any other are ignored.
+func NewRun() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+	return hex.EncodeToString(b[:])
+}
+
+// New returns a Runner that hands its chunks over through x.
+func New(cfg Config, x *Exchange) *Runner {
+	cfg.ChunkRows = cmp.Or(cfg.ChunkRows, DefaultChunkRows)
+	cfg.Workers = max(cfg.Workers, 1)
+	cfg.Poll = cmp.Or(cfg.Poll, 5*time.Second)
+	cfg.Mode = cmp.Or(cfg.Mode, Never)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Runner{cfg: cfg, x: x, log: cfg.Logger.With("slot", cfg.Slot),
+		acks: make(chan delivered, cfg.Workers), ends: make(chan ended, cfg.Workers)}
+}
+
+// Run sets the state table up, then snapshots what is asked (at start by
+// the mode, later by requests) until ctx ends. Call it once the stream
+// runs: the watermarks must be read back.
+func (r *Runner) Run(ctx context.Context) error {
+	conn, err := r.cfg.Connect(ctx)
+	if err != nil {
+		return fmt.Errorf("snapshot: %w", err)
+	}
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
+	if err := r.setUp(ctx, conn); errors.Is(err, errNoSnapshots) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	// The workers: each reports its end on r.ends, which has room for
+	// them all; Run waits for them before it returns.
+	var workers errgroup.Group
+	ctx, cancel := context.WithCancel(ctx)
+	defer func() {
+		cancel()
+		_ = workers.Wait()
+	}()
+	active := map[catalog.Name]bool{}
+	retry := map[catalog.Name]time.Time{} // tables whose worker failed: not before
+	var queue []delivered
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	var polled time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case d := <-r.acks:
+			queue = append(queue, d)
+		case e := <-r.ends:
+			delete(active, e.table)
+			if e.err != nil && ctx.Err() == nil {
+				r.log.Warn("snapshot of a table failed; it resumes from its last delivered chunk", "table", e.table, "err", e.err)
+				retry[e.table] = time.Now().Add(5 * time.Second)
+			}
+			polled = time.Time{} // look for more work at once
+		case <-tick.C:
+		}
+		var err error
+		if queue, err = r.record(ctx, conn, queue); err != nil {
+			return err
+		}
+		if time.Since(polled) < r.cfg.Poll {
+			continue
+		}
+		polled = time.Now()
+		left, err := r.schedule(ctx, conn, &workers, active, retry)
+		if err != nil {
+			return err
+		}
+		if r.cfg.Mode == InitialOnly && left == 0 && len(active) == 0 && len(queue) == 0 {
+			r.log.Info("initial snapshot delivered; stopping (--snapshot=initial_only)")
+			if r.cfg.Finished != nil {
+				r.cfg.Finished()
+			}
+			return nil
+		}
+	}
+}
+
+// setUp creates the state table, forgets what a slot of the same name
+// snapshotted if this run created the slot, and asks for the initial
+// snapshot.
+func (r *Runner) setUp(ctx context.Context, conn *pgx.Conn) error {
+	if r.cfg.Plugin == decode.PGOutput {
+		var version int
+		if err := conn.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&version); err != nil {
+			return fmt.Errorf("snapshot: read the server version: %w", err)
+		}
+		if version < 140000 {
+			if r.cfg.Mode != Never {
+				return fmt.Errorf("--snapshot=%s with pgoutput needs PostgreSQL 14 or later, whose pgoutput sends the logical messages a snapshot's watermarks are (this server is %d); use test_decoding or wal2json", r.cfg.Mode, version)
+			}
+			r.log.Info("snapshots cannot run with pgoutput before PostgreSQL 14: requests for them are not served", "server_version_num", version)
+			return errNoSnapshots
+		}
+	}
+	if r.cfg.Mode == Never {
+		// Nothing to create for a run that asks for no snapshot: its
+		// user may lack the privilege, and needs no table. Requests are
+		// looked for once someone creates it (pg2kinesis snapshot).
+		ok, err := Exists(ctx, conn, r.cfg.StateTable)
+		if err != nil || !ok {
+			return err
+		}
+	} else if err := CreateState(ctx, conn, r.cfg.StateTable); err != nil {
+		return err
+	}
+	if r.cfg.CreatedSlot != nil && r.cfg.CreatedSlot() {
+		if err := Forget(ctx, conn, r.cfg.StateTable, r.cfg.Slot); err != nil {
+			return err
+		}
+	}
+	if r.cfg.Mode == Never {
+		return nil
+	}
+	tables, err := r.cfg.Targets(ctx)
+	if err != nil {
+		return fmt.Errorf("list the tables to snapshot: %w", err)
+	}
+	r.log.Info("initial snapshot", "mode", r.cfg.Mode, "tables", len(tables))
+	return Ensure(ctx, conn, r.cfg.StateTable, r.cfg.Slot, tables)
+}
+
+// record writes the progress of the chunks the flush LSN has passed, in
+// the order they were placed in the stream.
+func (r *Runner) record(ctx context.Context, conn *pgx.Conn, queue []delivered) ([]delivered, error) {
+	flushed := r.cfg.Flushed()
+	for len(queue) > 0 && queue[0].lsn <= flushed {
+		d := queue[0]
+		err := Advance(ctx, conn, r.cfg.StateTable, r.cfg.Slot, d.table, d.lastKey, d.rows, 1, d.done)
+		switch {
+		case errors.Is(err, errRequestedAgain):
+			r.log.Info("snapshot requested again while it ran: it starts over", "table", d.table)
+		case err != nil:
+			return queue, err
+		case d.done:
+			r.log.Info("snapshot of table delivered", "table", d.table)
+		}
+		queue = queue[1:]
+	}
+	return queue, nil
+}
+
+// schedule starts a worker for each table pending or running, up to
+// Workers at a time, and returns how many are not done.
+func (r *Runner) schedule(ctx context.Context, conn *pgx.Conn, workers *errgroup.Group,
+	active map[catalog.Name]bool, retry map[catalog.Name]time.Time) (int, error) {
+	if ok, err := Exists(ctx, conn, r.cfg.StateTable); err != nil || !ok {
+		return 0, err // no table, no request yet (--snapshot=never)
+	}
+	ps, err := LoadState(ctx, conn, r.cfg.StateTable, r.cfg.Slot)
+	if err != nil {
+		return 0, err
+	}
+	left := 0
+	for _, p := range ps {
+		if p.State == Done {
+			continue
+		}
+		left++
+		if active[p.Table] || len(active) >= r.cfg.Workers || time.Now().Before(retry[p.Table]) {
+			continue
+		}
+		active[p.Table] = true
+		workers.Go(func() error {
+			r.ends <- ended{table: p.Table, err: r.table(ctx, p)}
+			return nil // a failed table is tried again, not the end of the run
+		})
+	}
+	return left, nil
+}

@@ -1,0 +1,103 @@
+package snapshot
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// table snapshots one table on a connection of its own, from where its
+// state says it stands, chunk after chunk: each chunk is announced, read
+// between its watermarks, and waited for until the stream has placed it,
+// so that a worker holds one chunk at a time.
+func (r *Runner) table(ctx context.Context, p Progress) error {
+	conn, err := r.cfg.Connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
+	key, ok, err := r.cfg.KeyOf(ctx, p.Table)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		r.log.Warn("table to snapshot does not exist (any more): skipped", "table", p.Table)
+		return Advance(ctx, conn, r.cfg.StateTable, r.cfg.Slot, p.Table, p.LastKey, 0, 0, true)
+	}
+	t, err := Describe(ctx, conn, p.Table, key, r.cfg.Plugin)
+	if err != nil {
+		return err
+	}
+	if p.State == Pending {
+		if err := Start(ctx, conn, r.cfg.StateTable, r.cfg.Slot, p.Table); err != nil {
+			return err
+		}
+		r.log.Info("snapshot of table started", "table", p.Table, "key", key)
+	} else {
+		r.log.Info("snapshot of table resumed", "table", p.Table, "after", p.LastKey)
+	}
+	cursor := p.LastKey
+	for {
+		c, h, err := r.chunk(ctx, conn, t, key, cursor)
+		if err != nil {
+			return err
+		}
+		if h.Spoiled {
+			r.log.Debug("a change without its key in a chunk's window: reading the chunk again", "table", p.Table)
+			continue
+		}
+		last := cursor
+		if c.Next != nil {
+			last = c.Next
+		}
+		select {
+		case r.acks <- delivered{table: p.Table, lastKey: last, rows: int64(h.Published), lsn: h.CommitLSN, done: c.Done}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if c.Done {
+			return nil
+		}
+		cursor = c.Next
+	}
+}
+
+// chunk reads the chunk after cursor between its watermarks and waits
+// until the stream has placed it.
+func (r *Runner) chunk(ctx context.Context, conn *pgx.Conn, t *Table, key []string, cursor []string) (Chunk, *Handoff, error) {
+	h := r.x.Expect(t.Name(), key)
+	mark := Mark{Slot: r.cfg.Slot, Run: r.x.Run, Chunk: h.ID, Table: t.Name()}
+	if err := emit(ctx, conn, mark); err != nil {
+		r.x.Forget(h)
+		return Chunk{}, nil, err
+	}
+	c, err := t.Read(ctx, conn, cursor, r.cfg.ChunkRows)
+	if err != nil {
+		r.x.Forget(h)
+		return Chunk{}, nil, err
+	}
+	r.x.Fill(h, c.Rows)
+	mark.High = true
+	if err := emit(ctx, conn, mark); err != nil {
+		r.x.Forget(h)
+		return Chunk{}, nil, err
+	}
+	select {
+	case <-h.Done():
+		return c, h, nil
+	case <-ctx.Done():
+		r.x.Forget(h)
+		return Chunk{}, nil, ctx.Err()
+	}
+}
+
+// emit writes a watermark into the WAL, in a transaction of its own, so
+// that the stream reads it where it commits, among the other commits.
+func emit(ctx context.Context, conn *pgx.Conn, m Mark) error {
+	if _, err := conn.Exec(ctx, "SELECT pg_logical_emit_message(true, $1, $2)", Prefix, m.Content()); err != nil {
+		return fmt.Errorf("write a snapshot watermark for %s: %w", m.Table, err)
+	}
+	return nil
+}
+
