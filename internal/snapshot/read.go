@@ -1,0 +1,198 @@
+package snapshot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pg2kinesis/pg2kinesis/internal/decode"
+)
+
+// Chunk is what one Read gives.
+type Chunk struct {
+	// Rows are the chunk's rows as events, in key order for a table with
+	// a key. They and their values are the caller's; slices naming keys
+	// (PrimaryKey, IdentityKey) are shared by every row and must not be
+	// written to.
+	Rows []decode.Event
+	// Next is the cursor to read on from: the last row's key values as
+	// Postgres prints them, or for a keyless table the next block number.
+	// It is the cursor passed in when the chunk is empty.
+	Next []string
+	// Done: the table is read to its end.
+	Done bool
+}
+
+// Read reads the chunk after the cursor after (nil: from the start): at
+// most n rows by key, or for a keyless table every row of a range of
+// blocks sized to hold about n. It is one statement, run in its own
+// transaction. A table dropped since Describe is an error naming it.
+func (t *Table) Read(ctx context.Context, conn *pgx.Conn, after []string, n int) (Chunk, error) {
+	c, err := t.read(ctx, conn, after, n)
+	if err != nil {
+		return Chunk{}, fmt.Errorf("read chunk of %s after %q: %w", t.name, after, err)
+	}
+	return c, nil
+}
+
+func (t *Table) read(ctx context.Context, conn *pgx.Conn, after []string, n int) (Chunk, error) {
+	if n <= 0 {
+		return Chunk{}, fmt.Errorf("chunk size %d: want at least 1", n)
+	}
+	if t.Keyless() {
+		return t.readBlocks(ctx, conn, after, n)
+	}
+	if after != nil && len(after) != len(t.key) {
+		return Chunk{}, fmt.Errorf("cursor of %d values for a key of %d columns", len(after), len(t.key))
+	}
+	sql := "SELECT " + t.selectList() + " FROM " + t.quoted
+	var (
+		args [][]byte
+		oids []uint32
+	)
+	if after != nil {
+		// A row comparison orders as ORDER BY does, and a btree index on
+		// the key serves both.
+		sql += " WHERE (" + t.keyList() + ") > (" + params(1, len(t.key)) + ")"
+		for i, k := range t.key {
+			args = append(args, []byte(after[i]))
+			oids = append(oids, k.typOID)
+		}
+	}
+	sql += " ORDER BY " + t.keyList() + " LIMIT " + strconv.Itoa(n)
+	rows, err := t.query(ctx, conn, sql, args, oids, 0)
+	if err != nil {
+		return Chunk{}, err
+	}
+	c := Chunk{Next: after, Done: len(rows) < n}
+	if len(rows) > 0 {
+		last := rows[len(rows)-1]
+		c.Next = make([]string, len(t.key))
+		for i := range t.key {
+			c.Next[i] = string(last[len(t.cols)+i])
+		}
+	}
+	c.Rows, err = t.shapeAll(rows)
+	return c, err
+}
+
+// readBlocks reads the rows of a range of blocks from the cursor's, and
+// in the same statement the table's size in blocks, which says whether
+// the range reached the end. A TID range scan (PostgreSQL 14) reads only
+// those blocks.
+func (t *Table) readBlocks(ctx context.Context, conn *pgx.Conn, after []string, n int) (Chunk, error) {
+	var from int64
+	switch len(after) {
+	case 0:
+	case 1:
+		var err error
+		if from, err = strconv.ParseInt(after[0], 10, 64); err != nil || from < 0 {
+			return Chunk{}, fmt.Errorf("cursor %q: want a block number", after[0])
+		}
+	default:
+		return Chunk{}, fmt.Errorf("cursor of %d values for a table read by blocks", len(after))
+	}
+	blocks := int64(math.Ceil(float64(n) / t.rowsPerPage))
+	blocks = max(blocks, 1)
+	to := from + blocks
+	list := t.selectList()
+	nulls := ""
+	for range t.cols {
+		nulls += ", NULL"
+	}
+	if list != "" {
+		list = ", " + list
+	}
+	// The size's row is told from the table's by its first column, which
+	// is NULL for the table's rows.
+	sql := "SELECT NULL::bigint" + list + " FROM " + t.quoted +
+		" WHERE ctid >= $1::tid AND ctid < $2::tid" +
+		" UNION ALL SELECT pg_relation_size($3::regclass) / current_setting('block_size')::bigint" + nulls
+	args := [][]byte{
+		[]byte("(" + strconv.FormatInt(from, 10) + ",0)"),
+		[]byte("(" + strconv.FormatInt(min(to, math.MaxUint32), 10) + ",0)"),
+		[]byte(t.quoted),
+	}
+	rows, err := t.query(ctx, conn, sql, args, nil, 1)
+	if err != nil {
+		return Chunk{}, err
+	}
+	size := int64(-1)
+	kept := rows[:0]
+	for _, r := range rows {
+		if r[0] == nil {
+			kept = append(kept, r[1:])
+			continue
+		}
+		if size, err = strconv.ParseInt(string(r[0]), 10, 64); err != nil {
+			return Chunk{}, fmt.Errorf("table size %q: %w", r[0], err)
+		}
+	}
+	if size < 0 {
+		return Chunk{}, errors.New("the table's size is missing from the result")
+	}
+	c := Chunk{Next: []string{strconv.FormatInt(to, 10)}, Done: to >= size}
+	c.Rows, err = t.shapeAll(kept)
+	return c, err
+}
+
+// query runs one statement with text parameters and results, and copies
+// each row's values out of the connection's buffer, one allocation a row.
+// extra is the number of leading non-value columns (readBlocks' size).
+func (t *Table) query(ctx context.Context, conn *pgx.Conn, sql string, args [][]byte, oids []uint32, extra int) ([][][]byte, error) {
+	rr := conn.PgConn().ExecParams(ctx, sql, args, oids, nil, nil)
+	var rows [][][]byte
+	want := extra + len(t.cols) + len(t.key)
+	for rr.NextRow() {
+		vals := rr.Values()
+		if len(vals) != want {
+			_, _ = rr.Close()
+			return nil, fmt.Errorf("%d columns in a row, want %d: did the table change?", len(vals), want)
+		}
+		size := 0
+		for _, v := range vals {
+			size += len(v)
+		}
+		buf := make([]byte, 0, size)
+		row := make([][]byte, len(vals))
+		for i, v := range vals {
+			if v == nil {
+				continue
+			}
+			start := len(buf)
+			buf = append(buf, v...)
+			row[i] = buf[start:len(buf):len(buf)]
+		}
+		rows = append(rows, row)
+	}
+	if _, err := rr.Close(); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "42P01" {
+			return nil, fmt.Errorf("the table no longer exists: %w", err)
+		}
+		return nil, err
+	}
+	return rows, nil
+}
+
+func (t *Table) shapeAll(rows [][][]byte) ([]decode.Event, error) {
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	s, err := t.newShaper()
+	if err != nil {
+		return nil, err
+	}
+	evs := make([]decode.Event, len(rows))
+	for i, r := range rows {
+		if evs[i], err = s.shape(r); err != nil {
+			return nil, fmt.Errorf("row %d: %w", i+1, err)
+		}
+	}
+	return evs, nil
+}

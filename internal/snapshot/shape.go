@@ -1,0 +1,156 @@
+package snapshot
+
+import (
+	"encoding/binary"
+	"fmt"
+	"strings"
+
+	"github.com/pg2kinesis/pg2kinesis/internal/decode"
+	"github.com/pg2kinesis/pg2kinesis/internal/decode/pgoutput"
+)
+
+var (
+	textTrue  = []byte("true")
+	textFalse = []byte("false")
+)
+
+// shaper turns rows read as text into events. One serves one Read.
+type shaper struct {
+	t   *Table
+	pgo *pgoutput.Parser // pgoutput: primed with the table's Relation message
+	msg []byte           // pgoutput: the Insert message being built
+}
+
+func (t *Table) newShaper() (*shaper, error) {
+	s := &shaper{t: t}
+	if t.plugin != decode.PGOutput {
+		return s, nil
+	}
+	s.pgo = pgoutput.New()
+	for _, m := range t.preamble {
+		if _, err := s.pgo.Parse(m, 0); err != nil {
+			return nil, fmt.Errorf("describe the table to the pgoutput parser: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// shape makes the event of one row. vals are the printed columns' values
+// as Postgres' text output, nil for NULL; the event keeps them.
+func (s *shaper) shape(vals [][]byte) (decode.Event, error) {
+	t := s.t
+	ev := decode.Event{Kind: decode.KindChange, Op: decode.Read, Table: t.table}
+	if t.plugin == decode.PGOutput {
+		return s.pgoutput(vals)
+	}
+	ev.New = make([]decode.Column, len(t.cols))
+	for i, c := range t.cols {
+		col := decode.Column{Name: c.name, Type: c.typ}
+		v := vals[i]
+		switch {
+		case v == nil:
+			col.Null = true
+		case c.style == number:
+			col.Kind, col.Value = decode.Number, v
+			if t.plugin == decode.Wal2JSON && nonFinite(v) {
+				// wal2json prints them as null: JSON has no NaN.
+				col.Kind, col.Value, col.Null = decode.String, nil, true
+			}
+		case c.style == boolean:
+			col.Kind, col.Value = decode.Bool, textFalse
+			if len(v) == 1 && v[0] == 't' {
+				col.Value = textTrue
+			}
+		case c.style == bytea && t.plugin == decode.Wal2JSON && len(v) >= 2:
+			col.Value = v[2:] // wal2json skips the first two bytes, \x
+		default:
+			col.Value = v
+		}
+		ev.New[i] = col
+	}
+	if t.plugin == decode.Wal2JSON {
+		ev.PrimaryKey, ev.KeyStated = t.primaryKey, true
+	}
+	return ev, nil
+}
+
+// nonFinite matches the values wal2json prints as null, as it does:
+// case-insensitive prefixes.
+func nonFinite(v []byte) bool {
+	for _, p := range []string{"NaN", "Infinity", "-Infinity"} {
+		if len(v) >= len(p) && strings.EqualFold(string(v[:len(p)]), p) {
+			return true
+		}
+	}
+	return false
+}
+
+// pgoutput encodes the row as the Insert message the server would send
+// and has the parser decode it: its names, kinds and key are then the
+// parser's own.
+func (s *shaper) pgoutput(vals [][]byte) (decode.Event, error) {
+	m := append(s.msg[:0], 'I')
+	m = binary.BigEndian.AppendUint32(m, s.t.relID)
+	m = append(m, 'N')
+	m = binary.BigEndian.AppendUint16(m, uint16(len(s.t.cols)))
+	for _, v := range vals[:len(s.t.cols)] {
+		if v == nil {
+			m = append(m, 'n')
+			continue
+		}
+		m = append(m, 't')
+		m = binary.BigEndian.AppendUint32(m, uint32(len(v)))
+		m = append(m, v...)
+	}
+	s.msg = m
+	ev, err := s.pgo.Parse(m, 0)
+	if err != nil {
+		return decode.Event{}, err
+	}
+	if ev.Kind != decode.KindChange || ev.Op != decode.Insert {
+		return decode.Event{}, fmt.Errorf("the pgoutput parser read the row as %s %s", ev.Kind, ev.Op)
+	}
+	out := decode.Event{Kind: decode.KindChange, Op: decode.Read, Table: ev.Table, IdentityKey: ev.IdentityKey,
+		New: make([]decode.Column, len(ev.New))}
+	copy(out.New, ev.New)
+	// Values alias the message, which the next row overwrites: point them
+	// at vals, which the event may keep. A boolean the parser rewrote
+	// points at its own constant already.
+	for i := range out.New {
+		if c := &out.New[i]; !c.Null && c.Kind != decode.Bool {
+			c.Value = vals[i]
+		}
+	}
+	return out, nil
+}
+
+// typeMessage is the Type message pgoutput sends before the Relation
+// message of a table with a column of a type outside the built-in ones:
+// the type's OID, with the schema and name of its base type.
+func typeMessage(oid uint32, namespace, name string) []byte {
+	m := []byte{'Y'}
+	m = binary.BigEndian.AppendUint32(m, oid)
+	m = append(append(m, namespace...), 0)
+	return append(append(m, name...), 0)
+}
+
+// relationMessage is pgoutput's Relation message for the table.
+func relationMessage(id uint32, t decode.Table, replident string, cols []column) []byte {
+	m := []byte{'R'}
+	m = binary.BigEndian.AppendUint32(m, id)
+	m = append(append(m, t.Schema...), 0)
+	m = append(append(m, t.Name...), 0)
+	m = append(m, replident...)
+	m = binary.BigEndian.AppendUint16(m, uint16(len(cols)))
+	for _, c := range cols {
+		var flags byte
+		if c.identity {
+			flags = 1
+		}
+		m = append(m, flags)
+		m = append(append(m, c.name...), 0)
+		m = binary.BigEndian.AppendUint32(m, c.typOID)
+		m = binary.BigEndian.AppendUint32(m, uint32(c.typmod))
+	}
+	return m
+}
