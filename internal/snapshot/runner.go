@@ -87,6 +87,15 @@ type ended struct {
 	err   error
 }
 
+// ended is Run's result for err: none if the run was stopped, which
+// cancels the query under way.
+func (r *Runner) ended(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
 // errNoSnapshots: this server cannot serve snapshots.
 var errNoSnapshots = errors.New("no snapshots")
 
@@ -122,7 +131,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	if err := r.setUp(ctx, conn); errors.Is(err, errNoSnapshots) {
 		return nil
 	} else if err != nil {
-		return err
+		return r.ended(ctx, err)
 	}
 	// The workers: each reports its end on r.ends, which has room for
 	// them all; Run waits for them before it returns.
@@ -155,7 +164,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 		var err error
 		if queue, err = r.record(ctx, conn, queue); err != nil {
-			return err
+			return r.ended(ctx, err)
 		}
 		if time.Since(polled) < r.cfg.Poll {
 			continue
@@ -163,7 +172,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		polled = time.Now()
 		left, err := r.schedule(ctx, conn, &workers, active, retry)
 		if err != nil {
-			return err
+			return r.ended(ctx, err)
 		}
 		if r.cfg.Mode == InitialOnly && left == 0 && len(active) == 0 && len(queue) == 0 {
 			r.log.Info("initial snapshot delivered; stopping (--snapshot=initial_only)")

@@ -100,4 +100,3 @@ func emit(ctx context.Context, conn *pgx.Conn, m Mark) error {
 	}
 	return nil
 }
-

@@ -1,0 +1,206 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pg2kinesis/pg2kinesis/internal/catalog"
+	"github.com/pg2kinesis/pg2kinesis/internal/decode"
+	"github.com/pg2kinesis/pg2kinesis/internal/format"
+	"github.com/pg2kinesis/pg2kinesis/internal/snapshot"
+	"github.com/pg2kinesis/pg2kinesis/internal/source"
+	"github.com/pg2kinesis/pg2kinesis/internal/testenv"
+)
+
+// The snapshot's guarantee, for each plugin: with inserts, updates (of the
+// key too) and deletes of the same rows going on while the table is read,
+// the stream folded by key (a read, insert or update sets the row, a
+// delete removes it) equals the table once the stream has caught up: no
+// row missing, none resurrected, none stale.
+func TestLiveSnapshotFoldsToTheTable(t *testing.T) {
+	for _, p := range []decode.Plugin{decode.TestDecoding, decode.Wal2JSON, decode.PGOutput} {
+		t.Run(p.String(), func(t *testing.T) {
+			t.Parallel()
+			dsn := testenv.Database(t)
+			conn := testenv.Connect(t, dsn)
+			const rows = 20000
+			exec(t, conn, "CREATE TABLE items (id int PRIMARY KEY, v text NOT NULL, n int NOT NULL)",
+				fmt.Sprintf("INSERT INTO items SELECT i, 'row ' || i, 0 FROM generate_series(1, %d) i", rows))
+			if p == decode.PGOutput {
+				exec(t, conn, "CREATE PUBLICATION pg2kinesis FOR TABLE items")
+			}
+			slot := testenv.Name(t)
+			snk := startLive(t, dsn, Config{
+				Source:    source.Config{Slot: slot, Plugin: p, CreateSlot: true},
+				Formatter: format.JSON,
+				Connect:   func(ctx context.Context) (*pgx.Conn, error) { return pgx.Connect(ctx, dsn) },
+				Snapshot:  SnapshotConfig{Mode: snapshot.Initial, Table: stateTable, ChunkRows: 1000, Poll: 100 * time.Millisecond},
+			})
+			ctx, stopWrites := context.WithCancel(t.Context())
+			var writes sync.WaitGroup
+			writes.Add(1)
+			go func() {
+				defer writes.Done()
+				writeLoop(ctx, t, dsn, rows)
+			}()
+			waitSnapshotDone(t, conn, slot, "items")
+			stopWrites()
+			writes.Wait()
+			waitCaughtUp(t, conn, slot)
+			got := fold(t, snk.snapshot())
+			want := tableRows(t, conn)
+			if len(got) != len(want) {
+				t.Errorf("folded stream has %d rows, the table %d", len(got), len(want))
+			}
+			for id, row := range want {
+				if got[id] != row {
+					t.Errorf("row %d: stream %q, table %q", id, got[id], row)
+				}
+			}
+			for id := range got {
+				if _, ok := want[id]; !ok {
+					t.Errorf("row %d is in the stream, not in the table (resurrected)", id)
+				}
+			}
+		})
+	}
+}
+
+var stateTable = catalog.Name{Schema: "public", Table: "pg2kinesis_snapshot"}
+
+func exec(t *testing.T, conn *pgx.Conn, stmts ...string) {
+	t.Helper()
+	for _, s := range stmts {
+		if _, err := conn.Exec(t.Context(), s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+}
+
+// writeLoop changes random rows until ctx ends: updates, key changes,
+// deletes and inserts, one statement per transaction.
+func writeLoop(ctx context.Context, t *testing.T, dsn string, rows int) {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer func() { _ = conn.Close(context.Background()) }()
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := 0; ctx.Err() == nil; i++ {
+		id := 1 + rng.IntN(rows+rows/10)
+		var sql string
+		switch k := rng.IntN(10); {
+		case k < 4:
+			sql = fmt.Sprintf("UPDATE items SET n = n + 1, v = 'changed %d' WHERE id = %d", i, id)
+		case k < 6:
+			sql = fmt.Sprintf("DELETE FROM items WHERE id = %d", id)
+		case k < 7:
+			sql = fmt.Sprintf("UPDATE items SET id = %d WHERE id = %d AND NOT EXISTS (SELECT 1 FROM items WHERE id = %d)", id+1, id, id+1)
+		default:
+			sql = fmt.Sprintf("INSERT INTO items VALUES (%d, 'new %d', 0) ON CONFLICT (id) DO UPDATE SET v = 'again %d'", id, i, i)
+		}
+		if _, err := conn.Exec(ctx, sql); err != nil && ctx.Err() == nil {
+			t.Errorf("%s: %v", sql, err)
+			return
+		}
+	}
+}
+
+func waitSnapshotDone(t *testing.T, conn *pgx.Conn, slot, table string) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		var state string
+		err := conn.QueryRow(t.Context(), "SELECT state FROM pg2kinesis_snapshot WHERE slot = $1 AND table_name = $2", slot, table).Scan(&state)
+		if err == nil && state == snapshot.Done {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("snapshot of %s not done after 2 minutes (state %q, %v)", table, state, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitCaughtUp waits until the slot has confirmed everything written so
+// far: every change is then acknowledged by the sink.
+func waitCaughtUp(t *testing.T, conn *pgx.Conn, slot string) {
+	t.Helper()
+	exec(t, conn, "SELECT pg_logical_emit_message(false, 'test', 'end')") // a position to pass
+	var end string
+	if err := conn.QueryRow(t.Context(), "SELECT pg_current_wal_lsn()::text").Scan(&end); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var ok bool
+		err := conn.QueryRow(t.Context(), "SELECT confirmed_flush_lsn >= $2::pg_lsn FROM pg_replication_slots WHERE slot_name = $1", slot, end).Scan(&ok)
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("slot %s did not confirm %s within a minute (%v)", slot, end, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// fold replays JSON records by key: id -> "v|n".
+func fold(t *testing.T, records []string) map[int]string {
+	t.Helper()
+	rows := map[int]string{}
+	for _, r := range records {
+		var rec struct {
+			Op    string
+			Table string
+			PK    struct{ ID int }
+			After *struct {
+				ID int
+				V  string
+				N  int
+			}
+		}
+		if err := json.Unmarshal([]byte(r), &rec); err != nil {
+			t.Fatalf("record %s: %v", r, err)
+		}
+		if rec.Table != "items" {
+			continue
+		}
+		switch rec.Op {
+		case "delete":
+			delete(rows, rec.PK.ID)
+		case "insert", "update", "read":
+			rows[rec.PK.ID] = fmt.Sprintf("%s|%d", rec.After.V, rec.After.N)
+		default:
+			t.Fatalf("unexpected record %s", r)
+		}
+	}
+	return rows
+}
+
+func tableRows(t *testing.T, conn *pgx.Conn) map[int]string {
+	t.Helper()
+	rows, err := conn.Query(t.Context(), "SELECT id, v, n FROM items")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[int]string{}
+	var id, n int
+	var v string
+	_, err = pgx.ForEachRow(rows, []any{&id, &v, &n}, func() error {
+		out[id] = fmt.Sprintf("%s|%d", v, n)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
