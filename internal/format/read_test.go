@@ -140,3 +140,19 @@ func TestReadJSONHasNoBefore(t *testing.T) {
 		t.Errorf("record %s: want op read, before null, pk from the row", out)
 	}
 }
+
+// The pk partition key and logs use KeyText: a row's read gives the text its
+// insert and its later updates give, so that they share a shard.
+func TestReadKeyTextIsTheRowsKey(t *testing.T) {
+	tbl := table("public", "t", "public.t")
+	row := []decode.Column{col("a", "integer", "1", decode.Number), col("b", "text", "x y", decode.String), col("v", "text", "old", decode.String)}
+	updated := []decode.Column{col("a", "integer", "1", decode.Number), col("b", "text", "x y", decode.String), col("v", "text", "new", decode.String)}
+	for _, key := range [][]string{{"a"}, {"b", "a"}} {
+		read := KeyText(change(1, decode.Read, tbl, row, nil), key)
+		ins := KeyText(change(1, decode.Insert, tbl, row, nil), key)
+		upd := KeyText(change(2, decode.Update, tbl, updated, row[:1]), key)
+		if read == "" || read != ins || read != upd {
+			t.Errorf("key %q: read %q, insert %q, update %q", key, read, ins, upd)
+		}
+	}
+}
