@@ -2,6 +2,7 @@ package format
 
 import (
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -153,6 +154,39 @@ func TestReadKeyTextIsTheRowsKey(t *testing.T) {
 		upd := KeyText(change(2, decode.Update, tbl, updated, row[:1]), key)
 		if read == "" || read != ins || read != upd {
 			t.Errorf("key %q: read %q, insert %q, update %q", key, read, ins, upd)
+		}
+	}
+}
+
+// docs/formats.md §7 shows what the formatters write for its example row.
+func TestReadDocExamples(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/formats.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(doc), "## 7. Snapshot records (`read`)")
+	if !ok {
+		t.Fatal("docs/formats.md lacks its section on snapshot records")
+	}
+	ev := change(2491, decode.Read, table("public", "orders", "public.orders"), []decode.Column{
+		col("code", "character varying(32)", "A-7", decode.String),
+		col("n", "integer", "3", decode.Number),
+		col("total", "numeric(12,2)", "12.50", decode.Number),
+	}, nil)
+	ev.LSN, ev.CommitLSN = pglogrepl.LSN(0x169DD5E0), pglogrepl.LSN(0x169DD678)
+	ev.CommitTime = time.Date(2026, 11, 24, 16, 7, 38, 56205000, time.UTC)
+	for _, ex := range []struct {
+		name   Name
+		plugin decode.Plugin
+		full   bool
+	}{{CSV, decode.TestDecoding, false}, {CSVPayload, decode.Wal2JSON, false}, {CSVPayload, decode.Wal2JSON, true}, {JSON, decode.PGOutput, false}} {
+		f, err := New(ex.name, Options{Plugin: ex.plugin, FullChange: ex.full})
+		if err != nil {
+			t.Fatal(err)
+		}
+		line := "\n  `" + string(f.Append(nil, ev, ev.Table, []string{"code"})) + "`\n"
+		if !strings.Contains(section, line) {
+			t.Errorf("docs/formats.md §7 lacks the example line%s", line)
 		}
 	}
 }
