@@ -41,7 +41,7 @@ type Config struct {
 	Formatter       format.Name
 	TablePat        *regexp.Regexp // nil: every table
 	FullChange      bool
-	Operations      []string // empty: all operations
+	Operations      []string // empty: all operations, a snapshot's read too
 	PartitionKey    format.PartitionKey
 	Aggregate       bool
 	CreateStream    bool
@@ -88,7 +88,7 @@ func usagef(format string, args ...any) error {
 
 // The accepted values of the enumerated flags, in the order --help shows.
 var (
-	Operations = []string{"all", "insert", "update", "delete", "truncate"}
+	Operations = []string{"all", "insert", "update", "delete", "truncate", "read"}
 	LogFormats = []string{"text", "json"}
 	LogLevels  = []string{"debug", "info", "warn", "error"}
 )

@@ -6,11 +6,13 @@ import (
 	"flag"
 	"log/slog"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pg2kinesis/pg2kinesis/internal/decode"
+	"github.com/pg2kinesis/pg2kinesis/internal/filter"
 	"github.com/pg2kinesis/pg2kinesis/internal/format"
 	"github.com/pg2kinesis/pg2kinesis/internal/sink"
 )
@@ -82,6 +84,12 @@ func TestFlagsEnvAndShortForms(t *testing.T) {
 			func(c *Config) bool { return reflect.DeepEqual(c.Operations, []string{"update", "truncate"}) }},
 		{"all means every operation", []string{"--operations", "insert", "--operations", "all"}, nil,
 			func(c *Config) bool { return c.Operations == nil }},
+		{"read: a snapshot's rows", []string{"--operations", "READ,insert"}, nil,
+			func(c *Config) bool { return reflect.DeepEqual(c.Operations, []string{"read", "insert"}) }},
+		{"read from env list", nil, []string{"PG2KINESIS_OPERATIONS", "read update"},
+			func(c *Config) bool { return reflect.DeepEqual(c.Operations, []string{"read", "update"}) }},
+		{"all with read is every operation", []string{"--operations", "read,all"}, nil,
+			func(c *Config) bool { return c.Operations == nil }},
 		{"create and recreate: both kept, recreate wins in the source", []string{"--create-slot", "--recreate-slot"}, nil,
 			func(c *Config) bool { return c.CreateSlot && c.RecreateSlot }},
 		{"table pattern compiles", []string{"--table-pat", `^public\.(a|b)$`}, nil,
@@ -139,7 +147,8 @@ func TestUsageErrors(t *testing.T) {
 		{"publication tables need a pattern", []string{"--pg-slot-output-plugin", "pgoutput", "--publication-tables-from-pattern"}, nil, []string{"needs --table-pat"}},
 		{"empty publication", []string{"--pg-slot-output-plugin", "pgoutput", "--publication", ""}, nil, []string{"--publication must not be empty"}},
 		{"unknown formatter", []string{"-f", "XML"}, nil, []string{`"XML"`, "--message-formatter", "CSVPayload"}},
-		{"unknown operation", []string{"--operations", "upsert"}, nil, []string{`"upsert"`, "--operations", "truncate"}},
+		{"unknown operation", []string{"--operations", "upsert"}, nil, []string{`"upsert"`, "--operations", "all, insert, update, delete, truncate, read"}},
+		{"snapshot is not an operation", []string{"--operations", "insert,snapshot"}, nil, []string{`"snapshot"`, "--operations", "read"}},
 		{"full change with CSV", []string{"-f", "CSV", "--full-change"}, nil, []string{"--full-change", "CSV"}},
 		{"bad regex", []string{"--table-pat", "public.(x"}, nil, []string{"--table-pat", `"public.(x"`}},
 		{"unknown flag", []string{"--bogus"}, nil, []string{"bogus"}},
@@ -214,5 +223,27 @@ func TestHelp(t *testing.T) {
 		if !strings.Contains(help, want) {
 			t.Errorf("--help lacks %q", want)
 		}
+	}
+}
+
+// Every operation --operations accepts is one the filter knows by name (a
+// name accepted here and unknown there would silently publish nothing of
+// it), and the config file and --help take read as they take the others.
+func TestOperationsAreTheFilters(t *testing.T) {
+	want := []string{"all"}
+	for _, op := range filter.Ops {
+		want = append(want, op.String())
+	}
+	if !slices.Equal(Operations, want) {
+		t.Errorf("Operations = %q, want %q", Operations, want)
+	}
+	c, err := Parse([]string{"--config", writeFile(t, "ops.yaml", "operations: [read, delete]\n")}, env())
+	if err != nil || !slices.Equal(c.Operations, []string{"read", "delete"}) {
+		t.Fatalf("operations from the file: %q, %v", c.Operations, err)
+	}
+	var buf bytes.Buffer
+	Usage(&buf)
+	if !strings.Contains(buf.String(), "truncate, read") {
+		t.Errorf("--help does not list read among the operations")
 	}
 }

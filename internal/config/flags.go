@@ -183,7 +183,7 @@ func specs(c *Config, raw *rawValues) []spec {
 		{"message-formatter", "f", typedStr(&c.Formatter), "Record format: CSVPayload, CSV or JSON."},
 		{"table-pat", "", str(&raw.tablePat), "Publish only tables whose schema.table this regular expression finds (a search, not a full match)."},
 		{"full-change", "", boolean(&c.FullChange), "With CSVPayload, publish tables without a primary key too, and every column of a changed row (JSON always does both, with \"pk\": null for a table without a key)."},
-		{"operations", "", stringList{&raw.operations, &raw.layer, &raw.opsLayer}, "Operations to publish, repeatable or comma-separated: all, insert, update, delete, truncate."},
+		{"operations", "", stringList{&raw.operations, &raw.layer, &raw.opsLayer}, "Operations to publish, repeatable or comma-separated: all, insert, update, delete, truncate, read (a snapshot's rows)."},
 		{"partition-key", "", typedStr(&c.PartitionKey), "Kinesis partition key: xid, table, pk (schema.table plus key) or const."},
 		{"aggregate", "", boolean(&c.Aggregate), "Pack records into KPL aggregates (the original's format)."},
 		{"no-aggregate", "", boolValue{p: &c.Aggregate, invert: true}, "Send one plain Kinesis record per change."},

@@ -14,14 +14,19 @@ type Filter struct {
 	ops    map[decode.Op]bool // nil: all
 }
 
+// Ops are the operations --operations can name, by their String: a
+// snapshot's read is filtered as any other, so that a run can publish its
+// changes without a snapshot's rows, or the rows alone.
+var Ops = []decode.Op{decode.Insert, decode.Update, decode.Delete, decode.Truncate, decode.Read}
+
 // New builds a filter. tables nil means every table; ops empty means every
-// operation ("insert", "update", "delete", "truncate").
+// operation (Ops).
 func New(tables *regexp.Regexp, ops []string) *Filter {
 	f := &Filter{tables: tables}
 	if len(ops) > 0 {
 		f.ops = map[decode.Op]bool{}
 		for _, name := range ops {
-			for _, op := range []decode.Op{decode.Insert, decode.Update, decode.Delete, decode.Truncate} {
+			for _, op := range Ops {
 				if op.String() == name {
 					f.ops[op] = true
 				}

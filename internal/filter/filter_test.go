@@ -2,6 +2,8 @@ package filter
 
 import (
 	"regexp"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/pg2kinesis/pg2kinesis/internal/decode"
@@ -36,15 +38,36 @@ func TestTable(t *testing.T) {
 }
 
 func TestOp(t *testing.T) {
-	all := New(nil, nil)
-	some := New(nil, []string{"insert", "truncate"})
-	for _, op := range []decode.Op{decode.Insert, decode.Update, decode.Delete, decode.Truncate} {
-		if !all.Op(op) {
-			t.Errorf("no --operations filtered %s", op)
+	for _, tc := range []struct {
+		ops  []string
+		want []decode.Op
+	}{
+		{nil, Ops},
+		{[]string{"insert", "truncate"}, []decode.Op{decode.Insert, decode.Truncate}},
+		{[]string{"read"}, []decode.Op{decode.Read}},
+		{[]string{"insert", "update", "delete", "truncate"}, []decode.Op{decode.Insert, decode.Update, decode.Delete, decode.Truncate}},
+		{[]string{"update", "read"}, []decode.Op{decode.Update, decode.Read}},
+	} {
+		f := New(nil, tc.ops)
+		for _, op := range Ops {
+			if want := slices.Contains(tc.want, op); f.Op(op) != want {
+				t.Errorf("--operations %q: %s published = %t, want %t", tc.ops, op, !want, want)
+			}
 		}
-		want := op == decode.Insert || op == decode.Truncate
-		if some.Op(op) != want {
-			t.Errorf("--operations insert,truncate: %s = %t", op, !want)
+	}
+}
+
+// Every operation has a name of its own, which New knows.
+func TestOpsAreNamed(t *testing.T) {
+	seen := map[string]bool{}
+	for _, op := range Ops {
+		name := op.String()
+		if strings.HasPrefix(name, "Op(") || seen[name] {
+			t.Errorf("operation %d named %q", op, name)
+		}
+		seen[name] = true
+		if f := New(nil, []string{name}); !f.Op(op) {
+			t.Errorf("--operations %s does not publish %s", name, op)
 		}
 	}
 }

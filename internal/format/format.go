@@ -78,7 +78,9 @@ func New(name Name, opts Options) (Formatter, error) {
 
 // operation is the operation as the original wrote it: as test_decoding
 // prints it (INSERT), lower case as wal2json prints it (insert), and upper
-// case for pgoutput, which the original never had.
+// case for pgoutput, which the original never had. A snapshot's READ, which
+// no plugin prints, follows its plugin's case, so that a consumer matches
+// one case per stream.
 func operation(p decode.Plugin, op decode.Op) string {
 	if p == decode.Wal2JSON {
 		return op.String()
@@ -92,13 +94,27 @@ func operation(p decode.Plugin, op decode.Op) string {
 		return "DELETE"
 	case decode.Truncate:
 		return "TRUNCATE"
+	case decode.Read:
+		return "READ"
 	}
 	return op.String()
 }
 
+// carriesRow reports whether a change of op carries the row in New: an
+// insert, an update, and a snapshot's read, which is the row as it is.
+func carriesRow(op decode.Op) bool {
+	return op == decode.Insert || op == decode.Update || op == decode.Read
+}
+
+// carriesOld reports whether a change of op may carry the old row or key in
+// Old: only an update or a delete does.
+func carriesOld(op decode.Op) bool {
+	return op == decode.Update || op == decode.Delete
+}
+
 // keyColumns finds the values of the key columns, in key order. An update
 // carries the new key in New (docs/formats.md: the new key when it changes); a
-// delete only has Old. A column missing from New (an unchanged TOASTed key)
+// delete only has Old; an insert and a snapshot's read only New. A column missing from New (an unchanged TOASTed key)
 // is taken from Old. ok is false when a key column is in neither, as for a
 // delete under REPLICA IDENTITY NOTHING.
 func keyColumns(buf []*decode.Column, ev *decode.Event, key []string) (cols []*decode.Column, ok bool) {

@@ -73,13 +73,13 @@ func (f jsonFormatter) Append(dst []byte, ev *decode.Event, t decode.Table, key 
 	}
 
 	dst = append(dst, `,"before":`...)
-	if len(ev.Old) > 0 && ev.Op != decode.Truncate {
+	if carriesOld(ev.Op) && len(ev.Old) > 0 {
 		dst = f.appendRow(dst, ev.Old)
 	} else {
 		dst = append(dst, "null"...)
 	}
 	dst = append(dst, `,"after":`...)
-	if ev.Op == decode.Insert || ev.Op == decode.Update {
+	if carriesRow(ev.Op) {
 		dst = f.appendRow(dst, ev.New) // {} for a table without columns
 	} else {
 		dst = append(dst, "null"...)

@@ -53,7 +53,7 @@ func (f fullChange) Append(dst []byte, ev *decode.Event, t decode.Table, _ []str
 	dst = appendPyStr(dst, t.Schema)
 	dst = append(dst, `, "table": `...)
 	dst = appendPyStr(dst, t.Name)
-	if ev.Op == decode.Insert || ev.Op == decode.Update {
+	if carriesRow(ev.Op) {
 		dst = append(dst, ", "...)
 		dst = appendColumns(dst, "columnnames", "columntypes", "columnvalues", ev.New)
 		if len(ev.UnchangedToast) > 0 {
@@ -67,7 +67,7 @@ func (f fullChange) Append(dst []byte, ev *decode.Event, t decode.Table, _ []str
 			dst = append(dst, ']')
 		}
 	}
-	if (ev.Op == decode.Update || ev.Op == decode.Delete) && len(ev.Old) > 0 {
+	if carriesOld(ev.Op) && len(ev.Old) > 0 {
 		dst = append(dst, `, "oldkeys": {`...)
 		dst = appendColumns(dst, "keynames", "keytypes", "keyvalues", ev.Old)
 		dst = append(dst, '}')

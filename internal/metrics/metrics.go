@@ -185,12 +185,19 @@ func (c *Changes) Table(schema, name string) *TableCounters {
 type TableCounters struct {
 	c                                  *Changes
 	label                              string
-	read, published, filtered, unknown [decode.Read + 1]prometheus.Counter
+	read, published, filtered, unknown opCounters
 	skipped                            map[string]prometheus.Counter
 }
 
-func (t *TableCounters) counter(arr *[decode.Read + 1]prometheus.Counter, vec *prometheus.CounterVec, op decode.Op) prometheus.Counter {
-	if op > decode.Truncate {
+// lastOp is the last operation counted under its own label: a snapshot's
+// read (decode.Read) is counted as read, not lumped with an unknown one.
+const lastOp = decode.Read
+
+// opCounters are the counters of one table and metric, by operation.
+type opCounters [lastOp + 1]prometheus.Counter
+
+func (t *TableCounters) counter(arr *opCounters, vec *prometheus.CounterVec, op decode.Op) prometheus.Counter {
+	if op > lastOp {
 		op = 0
 	}
 	if arr[op] == nil {

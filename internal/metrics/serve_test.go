@@ -72,6 +72,8 @@ func TestServe(t *testing.T) {
 	tc.Published(decode.Insert)
 	tc.Filtered(decode.Delete)
 	tc.Skipped(decode.Update, SkipNoPrimaryKey)
+	tc.Read(decode.Read)
+	tc.Published(decode.Read)
 	m.Kinesis.ObserveCall(30 * time.Millisecond)
 	m.GaugeFunc("answer", "A test gauge.", func() float64 { return 42 })
 
@@ -105,6 +107,8 @@ func TestServe(t *testing.T) {
 		`pg2kinesis_changes_published_total{op="insert",table="public.orders"} 1`,
 		`pg2kinesis_changes_filtered_total{op="delete",table="public.orders"} 1`,
 		`pg2kinesis_changes_skipped_total{op="update",reason="no_primary_key",table="public.orders"} 1`,
+		`pg2kinesis_changes_read_total{op="read",table="public.orders"} 1`,
+		`pg2kinesis_changes_published_total{op="read",table="public.orders"} 1`,
 		`pg2kinesis_kinesis_put_records_calls_total 1`,
 		`pg2kinesis_kinesis_put_records_duration_seconds_bucket{le="0.05"} 1`,
 		`pg2kinesis_replication_lag_bytes -1`,

@@ -65,6 +65,14 @@ func TestKeyRule(t *testing.T) {
 			decode.Event{Op: decode.Delete, Old: cols("id", "v")}, nil, keyless, 0},
 		{"a delete without old key proves nothing", pk, nil, decode.Event{Op: decode.Delete}, []string{"id"}, keyed, 0},
 		{"a truncate proves nothing", pk, nil, decode.Event{Op: decode.Truncate}, []string{"id"}, keyed, 0},
+		// A snapshot's read carries the row as an insert does, and is keyed
+		// as one, so that --partition-key pk puts it with the row's changes.
+		{"read: the key from the row", pk, nil, decode.Event{Op: decode.Read, New: cols("id", "v")}, []string{"id"}, keyed, 0},
+		{"read of an index-keyed table", byIndex, nil, decode.Event{Op: decode.Read, New: cols("id", "u")}, []string{"u"}, keyed, 0},
+		{"read of a keyless table", noKey, nil, decode.Event{Op: decode.Read, New: cols("v")}, nil, keyless, 0},
+		{"read without a key column: reload", pk, catalog.Keys{{Schema: "public", Table: "t"}: catalog.PK("uid")},
+			decode.Event{Op: decode.Read, New: cols("uid", "v")}, []string{"uid"}, keyed, 1},
+		{"unknown table, read: no key", none, nil, decode.Event{Op: decode.Read, New: cols("id", "v")}, nil, unknownTable, 1},
 		{"pgoutput identity", none, nil, decode.Event{Op: decode.Insert, New: cols("k"), IdentityKey: []string{"k"}}, []string{"k"}, keyed, 0},
 		{"wal2json primary key as of the change", pk, nil,
 			decode.Event{Op: decode.Insert, New: cols("uid"), KeyStated: true, PrimaryKey: []string{"uid"}}, []string{"uid"}, keyed, 0},
