@@ -199,7 +199,7 @@ func (h *changeHandler) change(ctx context.Context, ev *decode.Event) error {
 func (h *changeHandler) commit(lsn pglogrepl.LSN, at time.Time) {
 	h.tracker.Commit(lsn, at)
 	if h.snap != nil {
-		h.snap.Commit(lsn)
+		h.snap.Commit(h.txXID, lsn)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -66,7 +67,7 @@ func TestLiveSnapshotFoldsToTheTable(t *testing.T) {
 			}
 			for id := range got {
 				if _, ok := want[id]; !ok {
-					t.Errorf("row %d is in the stream, not in the table (resurrected)", id)
+					t.Errorf("row %d is in the stream, not in the table (resurrected); its records:\n%s", id, recordsOf(snk.snapshot(), id))
 				}
 			}
 		})
@@ -159,10 +160,11 @@ func fold(t *testing.T, records []string) map[int]string {
 	rows := map[int]string{}
 	for _, r := range records {
 		var rec struct {
-			Op    string
-			Table string
-			PK    struct{ ID int }
-			After *struct {
+			Op     string
+			Table  string
+			PK     struct{ ID int }
+			Before *struct{ ID int } // the old key of an update that changed it
+			After  *struct {
 				ID int
 				V  string
 				N  int
@@ -178,6 +180,9 @@ func fold(t *testing.T, records []string) map[int]string {
 		case "delete":
 			delete(rows, rec.PK.ID)
 		case "insert", "update", "read":
+			if rec.Before != nil && rec.Before.ID != rec.PK.ID {
+				delete(rows, rec.Before.ID) // the key changed: the old row is gone
+			}
 			rows[rec.PK.ID] = fmt.Sprintf("%s|%d", rec.After.V, rec.After.N)
 		default:
 			t.Fatalf("unexpected record %s", r)
@@ -203,4 +208,15 @@ func tableRows(t *testing.T, conn *pgx.Conn) map[int]string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// recordsOf lists the records of row id, for a failure's message.
+func recordsOf(records []string, id int) string {
+	var b strings.Builder
+	for _, r := range records {
+		if strings.Contains(r, fmt.Sprintf(`"id":%d,`, id)) || strings.Contains(r, fmt.Sprintf(`"id":%d}`, id)) {
+			b.WriteString(r + "\n")
+		}
+	}
+	return b.String()
 }

@@ -47,6 +47,7 @@ func (h *changeHandler) streamed(ctx context.Context, ev *decode.Event, m pglogr
 		if err := s.replay(ctx, h, xid, commitLSN, commitTime); err != nil {
 			return err
 		}
+		h.txXID = xid
 		h.commit(m.WALStart, commitTime)
 		return nil
 	}

@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -30,13 +31,53 @@ import (
 // REPLICA IDENTITY NOTHING, a truncate) spoils the chunk: it is read again
 // under new watermarks rather than risk publishing a row that is gone.
 //
+// One more case spoils a chunk. A transaction is visible to others only
+// some time after its commit record is written (Postgres writes the
+// record, flushes it, waits for synchronous standbys, and only then drops
+// the transaction from the running ones): one whose commit record comes
+// just before the low watermark's can still be invisible to the chunk's
+// read, which starts after the watermark has committed. Its changes then
+// come before the window, and the chunk's copy of its rows is older than
+// them. So the chunk's read names the transactions its snapshot sees as
+// running (Fill's invisible), the stream remembers the last transactions
+// it read (Commit), and a chunk is read again when one of those invisible
+// ones was read before its low watermark.
+//
+// One more case spoils a chunk. A transaction is visible to others only
+// some time after its commit record is written (Postgres writes the
+// record, flushes it, waits for synchronous standbys, and only then drops
+// the transaction from the running ones): one whose commit record comes
+// just before the low watermark's can still be invisible to the chunk's
+// read, which starts after the watermark has committed. Its changes then
+// come before the window, and the chunk's copy of its rows is older than
+// them. So the chunk's read names the transactions its snapshot sees as
+// running (Fill's invisible), the stream remembers the last transactions
+// it read (Commit), and a chunk is read again when one of those invisible
+// ones was read before its low watermark.
+//
+// One more case spoils a chunk. A transaction is visible to others only
+// some time after its commit record is written (Postgres writes the
+// record, flushes it, waits for synchronous standbys, and only then drops
+// the transaction from the running ones): one whose commit record comes
+// just before the low watermark's can still be invisible to the chunk's
+// read, which starts after the watermark has committed. Its changes then
+// come before the window, and the chunk's copy of its rows is older than
+// them. So the chunk's read names the transactions its snapshot sees as
+// running (Fill's invisible), the stream remembers the last transactions
+// it read (Commit), and a chunk is read again when one of those invisible
+// ones was read before its low watermark.
+//
 // The stream's methods are called from the source's goroutine, the
 // workers' from theirs.
 type Exchange struct {
 	Slot, Run string
 
 	open atomic.Int32 // windows open: the stream's fast path when none is
-	mu   sync.Mutex
+	// recent are the last transactions the stream read, by the order of
+	// their commits (recent[n % len] is the n-th); the stream's alone.
+	recent  [recentCommits]uint32
+	commits uint64
+	mu      sync.Mutex
 	next uint64
 	// chunks by id: from Expect until the stream has committed them (or
 	// the worker gave up on them).
@@ -56,8 +97,10 @@ type Handoff struct {
 	Table catalog.Name
 	Key   []string // the columns a window matches changes by; none: no window
 
-	rows    []decode.Event
-	filled  bool
+	rows      []decode.Event
+	invisible []uint32 // running when the chunk was read
+	before    uint64   // commits read before the low watermark
+	filled    bool
 	window  map[string]struct{} // the keys changed since the low watermark
 	opened  bool
 	spoiled bool
@@ -81,11 +124,13 @@ func (x *Exchange) Expect(table catalog.Name, key []string) *Handoff {
 	return c
 }
 
-// Fill hands over the chunk's rows, before its high watermark is written.
-func (x *Exchange) Fill(c *Handoff, rows []decode.Event) {
+// Fill hands over the chunk's rows, before its high watermark is written,
+// and the transactions its read saw as running (the 32-bit xids of its
+// snapshot's xip).
+func (x *Exchange) Fill(c *Handoff, rows []decode.Event, invisible []uint32) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	c.rows, c.filled = rows, true
+	c.rows, c.invisible, c.filled = rows, invisible, true
 }
 
 // Done is closed when the stream has committed the chunk (or, Spoiled,
@@ -121,7 +166,7 @@ func (x *Exchange) Open(m Mark) {
 	if c == nil || c.opened {
 		return
 	}
-	c.opened, c.window = true, map[string]struct{}{}
+	c.opened, c.window, c.before = true, map[string]struct{}{}, x.commits
 	x.open.Add(1)
 }
 
@@ -170,7 +215,7 @@ func (x *Exchange) Take(m Mark, keyOf func(row *decode.Event, cols []string) str
 		x.open.Add(-1)
 	}
 	x.emitted = append(x.emitted, c)
-	if c.spoiled || !c.opened {
+	if c.spoiled || !c.opened || x.readBefore(c.invisible, c.before) {
 		// Without its low watermark's window the chunk cannot be
 		// trusted either (it cannot happen but after a bug).
 		c.Spoiled = true
@@ -188,10 +233,36 @@ func (x *Exchange) Take(m Mark, keyOf func(row *decode.Event, cols []string) str
 	return c, rows
 }
 
-// Commit tells the chunks taken since the last commit that their high
-// watermark's transaction commits at lsn: delivered once the flush LSN
-// reaches it.
-func (x *Exchange) Commit(lsn pglogrepl.LSN) {
+// recentCommits bounds how far before a low watermark a transaction
+// invisible to its chunk's read is looked for. Only transactions stuck
+// between their commit record and their visibility can be there, fewer
+// than the server's connections.
+const recentCommits = 1 << 16
+
+// readBefore reports whether one of xids is among the commits read before
+// the before-th.
+func (x *Exchange) readBefore(xids []uint32, before uint64) bool {
+	if len(xids) == 0 {
+		return false
+	}
+	from := uint64(0)
+	if x.commits > recentCommits {
+		from = x.commits - recentCommits
+	}
+	for n := from; n < before; n++ {
+		if slices.Contains(xids, x.recent[n%recentCommits]) {
+			return true
+		}
+	}
+	return false
+}
+
+// Commit tells the exchange that transaction xid commits at lsn, and the
+// chunks taken since the last commit that theirs (their high watermark's)
+// does: they are delivered once the flush LSN reaches it.
+func (x *Exchange) Commit(xid uint32, lsn pglogrepl.LSN) {
+	x.recent[x.commits%recentCommits] = xid
+	x.commits++
 	if len(x.emitted) == 0 { // only the stream's goroutine appends to it
 		return
 	}

@@ -45,7 +45,7 @@ func TestExchangeDropsRowsChangedInTheWindow(t *testing.T) {
 	}
 	x.Touch(items, keysOf("2", "3")) // an update from 3 to 2
 	x.Touch(catalog.Name{Schema: "public", Table: "other"}, keysOf("4"))
-	x.Fill(h, []decode.Event{row("1"), row("2"), row("3"), row("4")})
+	x.Fill(h, []decode.Event{row("1"), row("2"), row("3"), row("4")}, nil)
 	high := mark
 	high.High = true
 	c, rows := x.Take(high, rowKey)
@@ -64,7 +64,7 @@ func TestExchangeDropsRowsChangedInTheWindow(t *testing.T) {
 		t.Fatal("done before the commit")
 	default:
 	}
-	x.Commit(900)
+	x.Commit(1, 900)
 	<-h.Done()
 	if h.CommitLSN != 900 {
 		t.Fatalf("commit LSN %s, want 0/384", h.CommitLSN)
@@ -79,13 +79,13 @@ func TestExchangeSpoilsOnAChangeWithoutItsKey(t *testing.T) {
 	m := Mark{Slot: "s", Run: "r", Chunk: h.ID, Table: items}
 	x.Open(m)
 	x.Touch(items, keysOf()) // a delete under REPLICA IDENTITY NOTHING
-	x.Fill(h, []decode.Event{row("1")})
+	x.Fill(h, []decode.Event{row("1")}, nil)
 	m.High = true
 	c, rows := x.Take(m, rowKey)
 	if c == nil || !c.Spoiled || rows != nil {
 		t.Fatalf("chunk %v rows %v: want it spoiled, no rows", c, rows)
 	}
-	x.Commit(10)
+	x.Commit(1, 10)
 	<-h.Done()
 }
 
@@ -97,7 +97,7 @@ func TestExchangeKeylessChunkKeepsEveryRow(t *testing.T) {
 	m := Mark{Slot: "s", Run: "r", Chunk: h.ID, Table: items}
 	x.Open(m)
 	x.Touch(items, keysOf())
-	x.Fill(h, []decode.Event{row("1"), row("2")})
+	x.Fill(h, []decode.Event{row("1"), row("2")}, nil)
 	m.High = true
 	if c, rows := x.Take(m, rowKey); c == nil || c.Spoiled || len(rows) != 2 {
 		t.Fatalf("keyless chunk: %+v, %d rows; want both rows", c, len(rows))
@@ -109,7 +109,7 @@ func TestExchangeKeylessChunkKeepsEveryRow(t *testing.T) {
 func TestExchangeIgnoresOtherRunsMarks(t *testing.T) {
 	x := NewExchange("s", "mine")
 	h := x.Expect(items, []string{"id"})
-	x.Fill(h, []decode.Event{row("1")})
+	x.Fill(h, []decode.Event{row("1")}, nil)
 	for _, m := range []Mark{
 		{Slot: "s", Run: "gone", Chunk: h.ID, Table: items},
 		{Slot: "other", Run: "mine", Chunk: h.ID, Table: items},
@@ -135,7 +135,7 @@ func TestExchangeReopenKeepsTheWindow(t *testing.T) {
 	x.Open(m)
 	x.Touch(items, keysOf("1"))
 	x.Open(m)
-	x.Fill(h, []decode.Event{row("1"), row("2")})
+	x.Fill(h, []decode.Event{row("1"), row("2")}, nil)
 	m.High = true
 	if _, rows := x.Take(m, rowKey); !slices.Equal(ids(rows), []string{"2"}) {
 		t.Fatalf("rows %v, want 2 alone", ids(rows))
@@ -163,5 +163,37 @@ func TestMarkRoundTrip(t *testing.T) {
 		if _, err := ParseMark([]byte(bad)); err == nil {
 			t.Errorf("ParseMark(%q) accepted", bad)
 		}
+	}
+}
+
+// A transaction the chunk's read saw as running spoils the chunk when the
+// stream read its commit before the low watermark: its changes, older than
+// the window, are newer than the chunk's rows. One read after the low
+// watermark is in the window, and names its rows there.
+func TestExchangeSpoilsOnATransactionInvisibleToTheRead(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		before     uint32 // committed before the low watermark
+		invisible  []uint32
+		wantSpoilt bool
+	}{
+		{"committed before, invisible", 77, []uint32{5, 77}, true},
+		{"committed before, visible", 77, []uint32{5}, false},
+		{"none running", 77, nil, false},
+		{"running, committed after", 77, []uint32{78}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			x := NewExchange("s", "r")
+			x.Commit(tc.before, 10)
+			h := x.Expect(items, []string{"id"})
+			m := Mark{Slot: "s", Run: "r", Chunk: h.ID, Table: items}
+			x.Open(m)
+			x.Commit(78, 20)
+			x.Fill(h, []decode.Event{row("1")}, tc.invisible)
+			m.High = true
+			if c, _ := x.Take(m, rowKey); c.Spoiled != tc.wantSpoilt {
+				t.Fatalf("spoiled %v, want %v", c.Spoiled, tc.wantSpoilt)
+			}
+		})
 	}
 }

@@ -72,12 +72,12 @@ func (r *Runner) chunk(ctx context.Context, conn *pgx.Conn, t *Table, key []stri
 		r.x.Forget(h)
 		return Chunk{}, nil, err
 	}
-	c, err := t.Read(ctx, conn, cursor, r.cfg.ChunkRows)
+	c, invisible, err := read(ctx, conn, t, cursor, r.cfg.ChunkRows)
 	if err != nil {
 		r.x.Forget(h)
 		return Chunk{}, nil, err
 	}
-	r.x.Fill(h, c.Rows)
+	r.x.Fill(h, c.Rows, invisible)
 	mark.High = true
 	if err := emit(ctx, conn, mark); err != nil {
 		r.x.Forget(h)
@@ -99,4 +99,33 @@ func emit(ctx context.Context, conn *pgx.Conn, m Mark) error {
 		return fmt.Errorf("write a snapshot watermark for %s: %w", m.Table, err)
 	}
 	return nil
+}
+
+// read reads the chunk after cursor in a short transaction of its own,
+// whose snapshot also names the transactions it sees as running (see
+// Exchange). txid_current_snapshot, not pg_current_snapshot: PostgreSQL 12
+// has only the former.
+func read(ctx context.Context, conn *pgx.Conn, t *Table, cursor []string, n int) (Chunk, []uint32, error) {
+	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return Chunk{}, nil, fmt.Errorf("read a chunk of %s: %w", t.Name(), err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }() // after Commit: nothing
+	var running []int64
+	err = tx.QueryRow(ctx, "SELECT coalesce(array_agg(x), '{}') FROM txid_snapshot_xip(txid_current_snapshot()) x").Scan(&running)
+	if err != nil {
+		return Chunk{}, nil, fmt.Errorf("read a chunk of %s: the snapshot: %w", t.Name(), err)
+	}
+	c, err := t.Read(ctx, conn, cursor, n)
+	if err != nil {
+		return Chunk{}, nil, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return Chunk{}, nil, fmt.Errorf("read a chunk of %s: %w", t.Name(), err)
+	}
+	invisible := make([]uint32, len(running))
+	for i, x := range running {
+		invisible[i] = uint32(x) // an xid with its epoch above: the stream's xids are 32-bit
+	}
+	return c, invisible, nil
 }
