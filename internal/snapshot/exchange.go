@@ -78,7 +78,7 @@ type Exchange struct {
 	recent  [recentCommits]uint32
 	commits uint64
 	mu      sync.Mutex
-	next uint64
+	next    uint64
 	// chunks by id: from Expect until the stream has committed them (or
 	// the worker gave up on them).
 	chunks map[uint64]*Handoff
@@ -101,10 +101,10 @@ type Handoff struct {
 	invisible []uint32 // running when the chunk was read
 	before    uint64   // commits read before the low watermark
 	filled    bool
-	window  map[string]struct{} // the keys changed since the low watermark
-	opened  bool
-	spoiled bool
-	taken   bool
+	window    map[string]struct{} // the keys changed since the low watermark
+	opened    bool
+	spoiled   bool
+	taken     bool
 
 	// Set by the stream when the chunk is delivered to the sink:
 	Published, Dropped int
