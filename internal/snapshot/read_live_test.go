@@ -235,3 +235,20 @@ func TestLiveDroppedTable(t *testing.T) {
 		}
 	}
 }
+
+// Estimate is the planner's row count: unknown until the table is
+// analyzed or vacuumed.
+func TestLiveEstimate(t *testing.T) {
+	conn, _ := liveDB(t,
+		`CREATE TABLE est (id int PRIMARY KEY)`,
+		`INSERT INTO est SELECT generate_series(1, 1000)`,
+	)
+	tb := mustDescribe(t, conn, "est", []string{"id"})
+	if n, err := tb.Estimate(ctx(t), conn); err != nil || n != -1 {
+		t.Errorf("before ANALYZE: %d, %v; want -1", n, err)
+	}
+	exec(t, conn, "ANALYZE est")
+	if n, err := tb.Estimate(ctx(t), conn); err != nil || n != 1000 {
+		t.Errorf("after ANALYZE: %d, %v; want 1000", n, err)
+	}
+}
