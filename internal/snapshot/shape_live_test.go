@@ -36,6 +36,9 @@ func TestLiveSnapshotRowIsThePluginsInsert(t *testing.T) {
 		`ALTER TABLE ri REPLICA IDENTITY USING INDEX ri_ba`,
 		`CREATE TABLE "full" (id int PRIMARY KEY, x text)`,
 		`ALTER TABLE "full" REPLICA IDENTITY FULL`,
+		`ALTER TABLE "full" ADD COLUMN gone int`,
+		`ALTER TABLE "full" ADD COLUMN later text`,
+		`ALTER TABLE "full" DROP COLUMN gone`,
 		`CREATE TABLE keyless (x int, y text, z numeric)`,
 		`CREATE TABLE "select" ("from" int PRIMARY KEY, "user" text)`,
 		`CREATE PUBLICATION snap FOR ALL TABLES`,
@@ -60,7 +63,7 @@ func TestLiveSnapshotRowIsThePluginsInsert(t *testing.T) {
 			NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
 			NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)`,
 		`INSERT INTO ri VALUES (2, 5, 'a two', NULL), (1, 10, 'b one', 100)`,
-		`INSERT INTO "full" VALUES (1, 'x'), (2, NULL)`,
+		`INSERT INTO "full" VALUES (1, 'x', 'l'), (2, NULL, NULL)`,
 		`INSERT INTO keyless VALUES (1, 'a', 1.5), (NULL, NULL, 'NaN')`,
 		`INSERT INTO "select" VALUES (1, 'me')`,
 	)
