@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"strconv"
@@ -264,5 +265,63 @@ func TestLiveEstimate(t *testing.T) {
 	exec(t, conn, "ANALYZE est")
 	if n, err := tb.Estimate(ctx(t), conn); err != nil || n != 1000 {
 		t.Errorf("after ANALYZE: %d, %v; want 1000", n, err)
+	}
+}
+
+// A described Table is read by several connections at once.
+func TestLiveConcurrentReads(t *testing.T) {
+	conn, connect := liveDB(t,
+		`CREATE TABLE shared (id int PRIMARY KEY, ok bool, v text)`,
+		`INSERT INTO shared SELECT i, i % 2 = 0, 'v' || i FROM generate_series(1, 500) i`,
+	)
+	tb, err := Describe(ctx(t), conn, catalog.Name{Schema: "public", Table: "shared"}, []string{"id"}, decode.PGOutput)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := make(chan int, 3)
+	for range 3 {
+		c, err := connect(ctx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close(context.Background()) })
+		go func() {
+			n := 0
+			var after []string
+			for {
+				ch, err := tb.Read(context.Background(), c, after, 17)
+				if err != nil {
+					t.Error(err)
+					break
+				}
+				n += len(ch.Rows)
+				if ch.Done {
+					break
+				}
+				after = ch.Next
+			}
+			counts <- n
+		}()
+	}
+	for range 3 {
+		if n := <-counts; n != 500 {
+			t.Errorf("a reader read %d rows, want 500", n)
+		}
+	}
+}
+
+// Only ordinary tables: a partitioned table's changes come under its
+// partitions' names.
+func TestLiveDescribeRefusesPartitioned(t *testing.T) {
+	conn, _ := liveDB(t,
+		`CREATE TABLE parted (id int PRIMARY KEY) PARTITION BY RANGE (id)`,
+		`CREATE TABLE parted_1 PARTITION OF parted FOR VALUES FROM (0) TO (100)`,
+	)
+	_, err := Describe(ctx(t), conn, catalog.Name{Schema: "public", Table: "parted"}, []string{"id"}, decode.TestDecoding)
+	if err == nil || !strings.Contains(err.Error(), "public.parted") {
+		t.Errorf("describe a partitioned table: %v, want an error naming it", err)
+	}
+	if _, err := Describe(ctx(t), conn, catalog.Name{Schema: "public", Table: "parted_1"}, []string{"id"}, decode.TestDecoding); err != nil {
+		t.Errorf("describe a partition: %v", err)
 	}
 }
