@@ -41,14 +41,18 @@
 //     numbers, except that NaN and ±Infinity are null, as wal2json prints
 //     them; bytea without its \x. Stored generated columns are included.
 //     PrimaryKey is the primary key's columns in column order (include-pk),
-//     stated even when empty.
+//     stated even when empty. A numeric or float key that is NaN or
+//     ±Infinity is therefore null, in the stream and the snapshot alike:
+//     such rows of one table share the empty key text.
 //   - pgoutput: the row is encoded as the Relation, Type and Insert
 //     messages the server would send and decoded by the pgoutput parser
 //     itself, so its type names, kinds and IdentityKey are the parser's.
-//     Generated columns are left out, as pgoutput does unless a
-//     PostgreSQL 18 publication has publish_generated_columns = stored,
-//     which is not matched. Neither are publication column lists or row
-//     filters: every row and column is read.
+//     Generated columns are left out, as pgoutput does on every version
+//     unless a PostgreSQL 18 publication has publish_generated_columns =
+//     stored or lists them, which is not matched. Neither are publication
+//     column lists or row filters (PostgreSQL 15), nor
+//     publish_via_partition_root: every row and column is read, and named
+//     by its own table.
 //
 // Values are the text output functions print in the reading session, which
 // is what the plugins print in the walsender's: the connection passed to

@@ -21,8 +21,11 @@ type Chunk struct {
 	// written to.
 	Rows []decode.Event
 	// Next is the cursor to read on from: the last row's key values as
-	// Postgres prints them, or for a keyless table the next block number.
-	// It is the cursor passed in when the chunk is empty.
+	// Postgres prints them (the cursor passed in when the chunk is
+	// empty), or for a keyless table the next block number. Match rows to
+	// changes by format.KeyText of the rows, not by Next: a plugin may
+	// print a key value otherwise than Postgres does (wal2json: a NaN as
+	// null, a boolean as true).
 	Next []string
 	// Done: the table is read to its end.
 	Done bool

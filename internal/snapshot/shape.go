@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"strings"
@@ -39,10 +40,10 @@ func (t *Table) newShaper() (*shaper, error) {
 // as Postgres' text output, nil for NULL; the event keeps them.
 func (s *shaper) shape(vals [][]byte) (decode.Event, error) {
 	t := s.t
-	ev := decode.Event{Kind: decode.KindChange, Op: decode.Read, Table: t.table}
 	if t.plugin == decode.PGOutput {
 		return s.pgoutput(vals)
 	}
+	ev := decode.Event{Kind: decode.KindChange, Op: decode.Read, Table: t.table}
 	ev.New = make([]decode.Column, len(t.cols))
 	for i, c := range t.cols {
 		col := decode.Column{Name: c.name, Type: c.typ}
@@ -107,18 +108,22 @@ func (s *shaper) pgoutput(vals [][]byte) (decode.Event, error) {
 	if err != nil {
 		return decode.Event{}, err
 	}
-	if ev.Kind != decode.KindChange || ev.Op != decode.Insert {
-		return decode.Event{}, fmt.Errorf("the pgoutput parser read the row as %s %s", ev.Kind, ev.Op)
+	if ev.Kind != decode.KindChange || ev.Op != decode.Insert || len(ev.New) != len(s.t.cols) {
+		return decode.Event{}, fmt.Errorf("the pgoutput parser read the row as %s %s of %d columns", ev.Kind, ev.Op, len(ev.New))
 	}
 	out := decode.Event{Kind: decode.KindChange, Op: decode.Read, Table: ev.Table, IdentityKey: ev.IdentityKey,
 		New: make([]decode.Column, len(ev.New))}
 	copy(out.New, ev.New)
 	// Values alias the message, which the next row overwrites: point them
-	// at vals, which the event may keep. A boolean the parser rewrote
-	// points at its own constant already.
+	// at vals, which the event may keep, unless the parser rewrote them
+	// (a boolean's t is true).
 	for i := range out.New {
-		if c := &out.New[i]; !c.Null && c.Kind != decode.Bool {
-			c.Value = vals[i]
+		if c := &out.New[i]; c.Value != nil {
+			if bytes.Equal(c.Value, vals[i]) {
+				c.Value = vals[i]
+			} else {
+				c.Value = bytes.Clone(c.Value)
+			}
 		}
 	}
 	return out, nil
