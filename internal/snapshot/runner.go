@@ -87,6 +87,29 @@ type ended struct {
 	err   error
 }
 
+// drain queues the chunks the workers have sent.
+func (r *Runner) drain(queue []delivered) []delivered {
+	for {
+		select {
+		case d := <-r.acks:
+			queue = append(queue, d)
+		default:
+			return queue
+		}
+	}
+}
+
+// queued are the tables with chunks not yet recorded: a table whose worker
+// has ended is not started again before its end is recorded (its state
+// says running until then).
+func queued(queue []delivered) map[catalog.Name]bool {
+	q := map[catalog.Name]bool{}
+	for _, d := range queue {
+		q[d.table] = true
+	}
+	return q
+}
+
 // ended is Run's result for err: none if the run was stopped, which
 // cancels the query under way.
 func (r *Runner) ended(ctx context.Context, err error) error {
@@ -154,6 +177,9 @@ func (r *Runner) Run(ctx context.Context) error {
 		case d := <-r.acks:
 			queue = append(queue, d)
 		case e := <-r.ends:
+			// The worker's last chunk was sent before its end: queue it
+			// now, so that the table stays busy until it is recorded.
+			queue = r.drain(queue)
 			delete(active, e.table)
 			if e.err != nil && ctx.Err() == nil {
 				r.log.Warn("snapshot of a table failed; it resumes from its last delivered chunk", "table", e.table, "err", e.err)
@@ -163,14 +189,18 @@ func (r *Runner) Run(ctx context.Context) error {
 		case <-tick.C:
 		}
 		var err error
-		if queue, err = r.record(ctx, conn, queue); err != nil {
+		var finished bool
+		if queue, finished, err = r.record(ctx, conn, queue); err != nil {
 			return r.ended(ctx, err)
+		}
+		if finished {
+			polled = time.Time{} // a table is done: the next, or the end, at once
 		}
 		if time.Since(polled) < r.cfg.Poll {
 			continue
 		}
 		polled = time.Now()
-		left, err := r.schedule(ctx, conn, &workers, active, retry)
+		left, err := r.schedule(ctx, conn, &workers, active, queued(queue), retry)
 		if err != nil {
 			return r.ended(ctx, err)
 		}
@@ -230,7 +260,7 @@ func (r *Runner) setUp(ctx context.Context, conn *pgx.Conn) error {
 
 // record writes the progress of the chunks the flush LSN has passed, in
 // the order they were placed in the stream.
-func (r *Runner) record(ctx context.Context, conn *pgx.Conn, queue []delivered) ([]delivered, error) {
+func (r *Runner) record(ctx context.Context, conn *pgx.Conn, queue []delivered) (_ []delivered, finished bool, _ error) {
 	flushed := r.cfg.Flushed()
 	for len(queue) > 0 && queue[0].lsn <= flushed {
 		d := queue[0]
@@ -239,19 +269,20 @@ func (r *Runner) record(ctx context.Context, conn *pgx.Conn, queue []delivered) 
 		case errors.Is(err, errRequestedAgain):
 			r.log.Info("snapshot requested again while it ran: it starts over", "table", d.table)
 		case err != nil:
-			return queue, err
+			return queue, finished, err
 		case d.done:
 			r.log.Info("snapshot of table delivered", "table", d.table)
+			finished = true
 		}
 		queue = queue[1:]
 	}
-	return queue, nil
+	return queue, finished, nil
 }
 
 // schedule starts a worker for each table pending or running, up to
 // Workers at a time, and returns how many are not done.
 func (r *Runner) schedule(ctx context.Context, conn *pgx.Conn, workers *errgroup.Group,
-	active map[catalog.Name]bool, retry map[catalog.Name]time.Time) (int, error) {
+	active, queued map[catalog.Name]bool, retry map[catalog.Name]time.Time) (int, error) {
 	if ok, err := Exists(ctx, conn, r.cfg.StateTable); err != nil || !ok {
 		return 0, err // no table, no request yet (--snapshot=never)
 	}
@@ -265,7 +296,7 @@ func (r *Runner) schedule(ctx context.Context, conn *pgx.Conn, workers *errgroup
 			continue
 		}
 		left++
-		if active[p.Table] || len(active) >= r.cfg.Workers || time.Now().Before(retry[p.Table]) {
+		if active[p.Table] || queued[p.Table] || len(active) >= r.cfg.Workers || time.Now().Before(retry[p.Table]) {
 			continue
 		}
 		active[p.Table] = true

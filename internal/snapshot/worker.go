@@ -17,6 +17,14 @@ func (r *Runner) table(ctx context.Context, p Progress) error {
 		return err
 	}
 	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
+	// The stream reads a watermark once its WAL is flushed: with
+	// synchronous_commit off (a server or role setting some use for
+	// speed), that is up to wal_writer_delay later, 200 ms by default,
+	// which each chunk would wait twice. local flushes at commit without
+	// waiting for synchronous standbys.
+	if _, err := conn.Exec(ctx, "SET synchronous_commit = local"); err != nil {
+		return fmt.Errorf("snapshot of %s: %w", p.Table, err)
+	}
 	key, ok, err := r.cfg.KeyOf(ctx, p.Table)
 	if err != nil {
 		return err
