@@ -144,9 +144,15 @@ func snapshotTargets(ctx context.Context, cfg Config, keys *catalog.Cache, flt *
 	var published map[catalog.Name]bool
 	if cfg.Source.Plugin == decode.PGOutput {
 		var err error
-		if published, err = publicationTables(ctx, cfg); err != nil {
-			return nil, err
+		if published, err = tablesOf(ctx, cfg, publicationTablesQuery, cmp.Or(cfg.Source.Publication, "pg2kinesis")); err != nil {
+			return nil, fmt.Errorf("list the tables of publication %q: %w", cfg.Source.Publication, err)
 		}
+	}
+	// A partitioned table is read through its partitions, under whose
+	// names its changes are decoded.
+	partitioned, err := tablesOf(ctx, cfg, partitionedQuery)
+	if err != nil {
+		return nil, fmt.Errorf("list the partitioned tables: %w", err)
 	}
 	var out []catalog.Name
 	for _, n := range keys.Tables() {
@@ -156,7 +162,7 @@ func snapshotTargets(ctx context.Context, cfg Config, keys *catalog.Cache, flt *
 		}
 		t := decode.Table{Schema: n.Schema, Name: n.Table, Raw: n.Schema + "." + n.Table}
 		switch {
-		case n == cfg.Snapshot.Table, !flt.Table(t), st == catalog.Unknown:
+		case n == cfg.Snapshot.Table, !flt.Table(t), st == catalog.Unknown, partitioned[n]:
 		case st == catalog.Keyless && !cfg.publishesKeyless():
 		case published != nil && !published[n]:
 		default:
@@ -166,17 +172,22 @@ func snapshotTargets(ctx context.Context, cfg Config, keys *catalog.Cache, flt *
 	return out, nil
 }
 
-// publicationTables lists the tables of pgoutput's publication.
-func publicationTables(ctx context.Context, cfg Config) (map[catalog.Name]bool, error) {
+const (
+	publicationTablesQuery = "SELECT schemaname, tablename FROM pg_catalog.pg_publication_tables WHERE pubname = $1"
+	partitionedQuery       = `SELECT n.nspname, c.relname FROM pg_catalog.pg_class c
+		JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'p'`
+)
+
+// tablesOf runs query, which lists tables by schema and name.
+func tablesOf(ctx context.Context, cfg Config, query string, args ...any) (map[catalog.Name]bool, error) {
 	conn, err := cfg.Connect(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
-	rows, err := conn.Query(ctx, "SELECT schemaname, tablename FROM pg_catalog.pg_publication_tables WHERE pubname = $1",
-		cmp.Or(cfg.Source.Publication, "pg2kinesis"))
+	rows, err := conn.Query(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("list the tables of publication %q: %w", cfg.Source.Publication, err)
+		return nil, err
 	}
 	out := map[catalog.Name]bool{}
 	var n catalog.Name
@@ -184,8 +195,5 @@ func publicationTables(ctx context.Context, cfg Config) (map[catalog.Name]bool, 
 		out[n] = true
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("list the tables of publication %q: %w", cfg.Source.Publication, err)
-	}
-	return out, nil
+	return out, err
 }

@@ -176,14 +176,19 @@ func Resolve(ctx context.Context, conn *pgx.Conn, names []string) ([]catalog.Nam
 	out := make([]catalog.Name, 0, len(names))
 	for _, s := range names {
 		var n catalog.Name
-		err := conn.QueryRow(ctx, `SELECT n.nspname, c.relname FROM pg_catalog.pg_class c
+		var kind string
+		err := conn.QueryRow(ctx, `SELECT n.nspname, c.relname, c.relkind FROM pg_catalog.pg_class c
 			JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-			WHERE c.oid = to_regclass($1) AND c.relkind IN ('r', 'p')`, s).Scan(&n.Schema, &n.Table)
+			WHERE c.oid = to_regclass($1) AND c.relkind IN ('r', 'p')`, s).Scan(&n.Schema, &n.Table, &kind)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, fmt.Errorf("no table %q in the database (name it as SQL would: schema.table, with double quotes around a name that needs them)", s)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("look table %q up: %w", s, err)
+		}
+		if kind == "p" {
+			// Its changes are decoded under its partitions' names.
+			return nil, fmt.Errorf("table %s is partitioned: ask for a snapshot of its partitions", n)
 		}
 		out = append(out, n)
 	}
