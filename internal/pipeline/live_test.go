@@ -80,6 +80,27 @@ func startLive(t *testing.T, dsn string, cfg Config) *captureSink {
 // ends with the test otherwise).
 func startLiveStop(t *testing.T, dsn string, cfg Config, snk *captureSink) (_ *captureSink, stop func()) {
 	t.Helper()
+	cfg = liveConfig(t, dsn, cfg, snk)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run = %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return snk, stop
+}
+
+// liveConfig is cfg with the connections to dsn, the catalog, short
+// intervals and snk.
+func liveConfig(t *testing.T, dsn string, cfg Config, snk *captureSink) Config {
+	t.Helper()
 	replConn, err := pgconn.ParseConfig(dsn + " replication=database")
 	if err != nil {
 		t.Fatal(err)
@@ -99,20 +120,7 @@ func startLiveStop(t *testing.T, dsn string, cfg Config, snk *captureSink) (_ *c
 		cfg.Keys = pg
 	}
 	cfg.PKRefreshInterval = time.Hour
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("Run = %v", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return snk, stop
+	return cfg
 }
 
 // waitRecords waits up to 30 s for n records, then a moment for records

@@ -220,3 +220,61 @@ func recordsOf(records []string, id int) string {
 	}
 	return b.String()
 }
+
+// initial_only ends the run by itself, cleanly, once every row is
+// delivered; a snapshot asked for while a run streams (the state table's
+// request) is read without a restart, and again when asked again.
+func TestLiveSnapshotInitialOnlyAndRequests(t *testing.T) {
+	dsn := testenv.Database(t)
+	conn := testenv.Connect(t, dsn)
+	exec(t, conn, "CREATE TABLE a (k text PRIMARY KEY)", "INSERT INTO a SELECT 'key ' || i FROM generate_series(1, 2500) i",
+		"CREATE TABLE b (x int, y text, PRIMARY KEY (y, x))", "INSERT INTO b SELECT i, 'y' || (i % 7) FROM generate_series(1, 1500) i")
+	connect := func(ctx context.Context) (*pgx.Conn, error) { return pgx.Connect(ctx, dsn) }
+	snk := &captureSink{}
+	cfg := liveConfig(t, dsn, Config{
+		Source:    source.Config{Slot: testenv.Name(t), Plugin: decode.TestDecoding, CreateSlot: true},
+		Formatter: format.CSV, Connect: connect,
+		Snapshot: SnapshotConfig{Mode: snapshot.InitialOnly, Table: stateTable, ChunkRows: 1000, Poll: 100 * time.Millisecond},
+	}, snk)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	if err := Run(ctx, cfg); err != nil || ctx.Err() != nil {
+		t.Fatalf("initial_only run = %v (context: %v); want it to end by itself", err, ctx.Err())
+	}
+	if got := countOp(snk.snapshot(), "READ"); got != 4000 {
+		t.Fatalf("%d reads, want the 4000 rows", got)
+	}
+
+	// A run that snapshots nothing at start serves requests.
+	snk2 := &captureSink{}
+	cfg.Source.CreateSlot = false
+	cfg.Snapshot.Mode = snapshot.Never
+	_, stop := startLiveStop(t, dsn, Config{Source: cfg.Source, Formatter: format.CSV, Connect: connect, Snapshot: cfg.Snapshot}, snk2)
+	defer stop()
+	for round := 1; round <= 2; round++ {
+		if err := snapshot.Request(t.Context(), conn, stateTable, cfg.Source.Slot, []catalog.Name{{Schema: "public", Table: "b"}}); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(time.Minute)
+		for countOp(snk2.snapshot(), "READ") < 1500*round {
+			if time.Now().After(deadline) {
+				t.Fatalf("request %d: %d reads after a minute, want %d", round, countOp(snk2.snapshot(), "READ"), 1500*round)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		waitSnapshotDone(t, conn, cfg.Source.Slot, "b")
+	}
+	if got := countOp(snk2.snapshot(), "READ"); got != 3000 {
+		t.Fatalf("%d reads of b after two requests, want 3000", got)
+	}
+}
+
+func countOp(records []string, op string) int {
+	n := 0
+	for _, r := range records {
+		if strings.Contains(r, ","+op+",") {
+			n++
+		}
+	}
+	return n
+}
