@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"os/exec"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -36,8 +37,8 @@ func plainLines(stderr string) []string {
 func checkOneLine(t *testing.T, stderr string, want ...string) {
 	t.Helper()
 	plain := plainLines(stderr)
-	if len(plain) != 1 || !strings.HasPrefix(plain[0], "pg2kinesis: ") {
-		t.Fatalf("stderr has plain lines %q, want one starting with \"pg2kinesis: \"; stderr:\n%s", plain, stderr)
+	if len(plain) != 1 || !regexp.MustCompile(`^pg2kinesis( tail| snapshot)?: `).MatchString(plain[0]) {
+		t.Fatalf("stderr has plain lines %q, want one starting with \"pg2kinesis: \" (or a subcommand's name); stderr:\n%s", plain, stderr)
 	}
 	for _, w := range want {
 		if !strings.Contains(plain[0], w) {
@@ -85,6 +86,14 @@ func TestBadUsageExitsTwo(t *testing.T) {
 		{args: []string{"-k", strings.Repeat("s", 129)}, env: noAWS, want: []string{"--stream-name", "1 to 128"}},
 		{args: []string{"-k", "bad name!"}, env: noAWS, want: []string{`--stream-name "bad name!"`, "PG2KINESIS_STREAM_NAME", "letters, digits"}},
 		{env: []string{"PG2KINESIS_PG_SLOT_NAM=cdc"}, want: []string{"unknown environment variable PG2KINESIS_PG_SLOT_NAM", "did you mean PG2KINESIS_PG_SLOT_NAME?"}},
+		// The subcommands read the same variables.
+		{args: []string{"tail"}, env: []string{"PG2KINESIS_STREAM_NAM=x"}, want: []string{"pg2kinesis tail", "PG2KINESIS_STREAM_NAM", "did you mean PG2KINESIS_STREAM_NAME?"}},
+		{args: []string{"snapshot", "--status"}, env: []string{"PG2KINESIS_SNAPSHOT_TABEL=x"}, want: []string{"pg2kinesis snapshot", "did you mean PG2KINESIS_SNAPSHOT_TABLE?"}},
+		{args: []string{"--snapshot", "bogus"}, want: []string{`"bogus" for --snapshot`, "initial_only"}},
+		{args: []string{"--snapshot-chunk-rows", "0"}, want: []string{"--snapshot-chunk-rows", "1 to 1000000"}},
+		{args: []string{"--snapshot-table", "a.b.c"}, want: []string{"--snapshot-table", "SCHEMA.TABLE"}},
+		{args: []string{"snapshot"}, want: []string{"pg2kinesis snapshot", "--table", "--status"}},
+		{args: []string{"snapshot", "--table"}, want: []string{"pg2kinesis snapshot", "--table needs a table name"}},
 		{args: []string{"--metrics-addr", "9187"}, want: []string{`invalid --metrics-addr "9187"`, "host:port"}},
 		{args: []string{"--stall-timeout", "0s"}, want: []string{"--stall-timeout", "greater than 0"}},
 		{args: []string{"--heartbeat-interval", "-1m"}, want: []string{"--heartbeat-interval", "0 (off)"}},

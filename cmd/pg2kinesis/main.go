@@ -48,13 +48,15 @@ func main() {
 // the whole environment, only for the check of the PG2KINESIS_* names;
 // values are read through getenv.
 func run(ctx context.Context, args []string, getenv func(string) (string, bool), environ []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "tail" {
-		return tail(ctx, args[1:], getenv, stdout, stderr)
-	}
-	if len(args) > 0 && args[0] == "snapshot" {
+	if len(args) > 0 && (args[0] == "tail" || args[0] == "snapshot") {
+		// The subcommands read the daemon's PG2KINESIS_* variables: a
+		// misspelled one is an error for them too.
 		if err := config.CheckEnviron(environ); err != nil {
-			fmt.Fprintf(stderr, "pg2kinesis snapshot: %s\n", oneLine(err))
+			fmt.Fprintf(stderr, "pg2kinesis %s: %s\n", args[0], oneLine(err))
 			return exitUsage
+		}
+		if args[0] == "tail" {
+			return tail(ctx, args[1:], getenv, stdout, stderr)
 		}
 		return snapshotCmd(ctx, args[1:], getenv, stdout, stderr)
 	}
