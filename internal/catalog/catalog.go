@@ -54,12 +54,6 @@ type Source interface {
 	Version(ctx context.Context) (string, error)
 }
 
-// Loader is a Source that only loads: its version never changes.
-type Loader func(ctx context.Context) (Keys, error)
-
-func (l Loader) Load(ctx context.Context) (Keys, error) { return l(ctx) }
-func (Loader) Version(context.Context) (string, error)  { return "", nil }
-
 // Status is what the cache knows of a table.
 type Status uint8
 
@@ -340,9 +334,4 @@ func (c *Cache) Ordered(n Name, cols []string) []string {
 		}
 	}
 	return key.Columns
-}
-
-// Fixed is a Source of keys that never change.
-func Fixed(keys Keys) Source {
-	return Loader(func(context.Context) (Keys, error) { return keys, nil })
 }

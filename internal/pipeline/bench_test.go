@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pglogrepl"
 
 	"github.com/pg2kinesis/pg2kinesis/internal/catalog"
+	"github.com/pg2kinesis/pg2kinesis/internal/catalog/catalogtest"
 	"github.com/pg2kinesis/pg2kinesis/internal/checkpoint"
 	"github.com/pg2kinesis/pg2kinesis/internal/decode"
 	"github.com/pg2kinesis/pg2kinesis/internal/filter"
@@ -48,7 +49,7 @@ func BenchmarkHandler(b *testing.B) {
 func benchHandler(b *testing.B, plugin decode.Plugin, name format.Name, rows int, beginText, rowText, commitText string) {
 	p, _ := newParser(plugin)
 	f, _ := format.New(name, format.Options{Plugin: plugin})
-	keys := catalog.New(catalog.Fixed(catalog.Keys{{Schema: "public", Table: "t"}: catalog.PK("id")}), nil)
+	keys := catalog.New(catalogtest.Fixed(catalog.Keys{{Schema: "public", Table: "t"}: catalog.PK("id")}), nil)
 	src := source.New(source.Config{})
 	tr := checkpoint.New(0)
 	snk := &countingSink{}

@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pglogrepl"
 
 	"github.com/pg2kinesis/pg2kinesis/internal/catalog"
+	"github.com/pg2kinesis/pg2kinesis/internal/catalog/catalogtest"
 	"github.com/pg2kinesis/pg2kinesis/internal/checkpoint"
 	"github.com/pg2kinesis/pg2kinesis/internal/decode"
 	"github.com/pg2kinesis/pg2kinesis/internal/filter"
@@ -140,7 +141,7 @@ func labelled(t *testing.T, p decode.Plugin, v variant, msgs []captured) []strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := catalog.New(catalog.Fixed(goldenKeys), nil)
+	keys := catalog.New(catalogtest.Fixed(goldenKeys), nil)
 	snk := &captureSink{}
 	cfg := Config{FullChange: v.fullChange, Formatter: v.formatter}
 	h := newChangeHandler(source.New(source.Config{}), checkpoint.New(0), handlerParser, filter.New(nil, nil), keys, f, snk, cfg, nil)

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pglogrepl"
 
 	"github.com/pg2kinesis/pg2kinesis/internal/catalog"
+	"github.com/pg2kinesis/pg2kinesis/internal/catalog/catalogtest"
 	"github.com/pg2kinesis/pg2kinesis/internal/checkpoint"
 	"github.com/pg2kinesis/pg2kinesis/internal/decode"
 	"github.com/pg2kinesis/pg2kinesis/internal/decode/testdecoding"
@@ -49,7 +50,7 @@ func testHandler(t *testing.T, snk sink.Sink, flt *filter.Filter, cfg Config) (*
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := catalog.New(catalog.Fixed(testKeys), nil)
+	keys := catalog.New(catalogtest.Fixed(testKeys), nil)
 	tr := checkpoint.New(0)
 	src := source.New(source.Config{Position: tr}) // wired as Run wires them
 	if cs, ok := snk.(*captureSink); ok {
@@ -231,7 +232,7 @@ func TestHandlerCarriesCommitPosition(t *testing.T) {
 		t.Helper()
 		ps, _ := newParser(p)
 		f, _ := format.New("JSON", format.Options{Plugin: p})
-		keys := catalog.New(catalog.Fixed(testKeys), nil)
+		keys := catalog.New(catalogtest.Fixed(testKeys), nil)
 		snk := &captureSink{}
 		h := newChangeHandler(source.New(source.Config{}), checkpoint.New(0), ps, filter.New(nil, nil), keys, f, snk, Config{}, nil)
 		for i, m := range msgs {
@@ -278,7 +279,7 @@ func TestDeliveryLogged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := catalog.New(catalog.Fixed(testKeys), nil)
+	keys := catalog.New(catalogtest.Fixed(testKeys), nil)
 	tr := checkpoint.New(0)
 	h := newChangeHandler(source.New(source.Config{}), tr, testdecoding.New(), filter.New(nil, nil), keys, f, snk, Config{}, log)
 	at := time.Now().Add(-1500 * time.Millisecond).UTC().Format("2006-01-02 15:04:05.999999-07")

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pg2kinesis/pg2kinesis/internal/catalog"
+	"github.com/pg2kinesis/pg2kinesis/internal/catalog/catalogtest"
 	"github.com/pg2kinesis/pg2kinesis/internal/decode"
 	"github.com/pg2kinesis/pg2kinesis/internal/filter"
 	"github.com/pg2kinesis/pg2kinesis/internal/source"
@@ -37,7 +38,7 @@ func TestKeyReloadFailureReconnects(t *testing.T) {
 	pg := catalog.NewPG(func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, queryConn) })
 	defer pg.Close()
 	var loads atomic.Int32
-	keys := catalog.Loader(func(ctx context.Context) (catalog.Keys, error) {
+	keys := catalogtest.Loader(func(ctx context.Context) (catalog.Keys, error) {
 		if n := loads.Add(1); n == 2 || n == 3 { // the first is the start's
 			return nil, &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
 		}
@@ -104,7 +105,7 @@ func TestKeyReloadErrorsRetried(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h, _, _ := testHandler(t, &captureSink{}, filter.New(nil, nil), Config{})
-			h.keys = catalog.New(catalog.Loader(func(context.Context) (catalog.Keys, error) { return nil, tc.err }), nil)
+			h.keys = catalog.New(catalogtest.Loader(func(context.Context) (catalog.Keys, error) { return nil, tc.err }), nil)
 			if err := feed(t, h, 1, "BEGIN 7"); err != nil {
 				t.Fatal(err)
 			}

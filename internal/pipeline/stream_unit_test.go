@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pglogrepl"
 
 	"github.com/pg2kinesis/pg2kinesis/internal/catalog"
+	"github.com/pg2kinesis/pg2kinesis/internal/catalog/catalogtest"
 	"github.com/pg2kinesis/pg2kinesis/internal/checkpoint"
 	"github.com/pg2kinesis/pg2kinesis/internal/decode"
 	"github.com/pg2kinesis/pg2kinesis/internal/decode/decodetest"
@@ -32,7 +33,7 @@ func pgoutputHandler(t *testing.T) (*changeHandler, *captureSink, *checkpoint.Tr
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := catalog.New(catalog.Fixed(catalog.Keys{}), nil)
+	keys := catalog.New(catalogtest.Fixed(catalog.Keys{}), nil)
 	src := source.New(source.Config{})
 	tr := checkpoint.New(0)
 	snk := &captureSink{ack: func(seqs []uint64) { tr.Ack(seqs...) }}
