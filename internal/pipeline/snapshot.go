@@ -126,7 +126,7 @@ func newSnapshots(cfg Config, h *changeHandler, src *source.Source, tracker *che
 			k, st, err := keys.Lookup(ctx, n)
 			return k.Columns, st != catalog.Unknown, err
 		},
-		Flushed: tracker.Flush, CreatedSlot: src.CreatedSlot, Finished: stop, Logger: log,
+		Flushed: tracker.Flush, CreatedSlot: src.CreatedSlot, Finished: stop, Logger: log, Transient: source.Transient,
 	}, x)
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/pg2kinesis/pg2kinesis/internal/backoff"
 	"github.com/pg2kinesis/pg2kinesis/internal/catalog"
 	"github.com/pg2kinesis/pg2kinesis/internal/decode"
 )
@@ -55,6 +56,9 @@ type Config struct {
 	// CreatedSlot reports whether this run created the slot, whose
 	// snapshots then start from nothing.
 	CreatedSlot func() bool
+	// Transient tells a lost or refused connection, which the setup
+	// tries again, from an error the user must fix (nil: none is).
+	Transient func(error) bool
 	// Finished is called once an initial_only snapshot is delivered.
 	Finished func()
 	Logger   *slog.Logger
@@ -146,15 +150,18 @@ func New(cfg Config, x *Exchange) *Runner {
 // the mode, later by requests) until ctx ends. Call it once the stream
 // runs: the watermarks must be read back.
 func (r *Runner) Run(ctx context.Context) error {
-	conn, err := r.cfg.Connect(ctx)
-	if err != nil {
-		return fmt.Errorf("snapshot: %w", err)
-	}
-	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
-	if err := r.setUp(ctx, conn); errors.Is(err, errNoSnapshots) {
+	sc := &stateConn{connect: r.cfg.Connect, log: r.log}
+	defer sc.close(ctx)
+	switch err := r.start(ctx, sc); {
+	case errors.Is(err, errNoSnapshots) || ctx.Err() != nil:
 		return nil
-	} else if err != nil {
-		return r.ended(ctx, err)
+	case err != nil && r.cfg.Mode == Never:
+		// Nothing was asked of this run: requests are not served, the
+		// stream goes on.
+		r.log.Warn("snapshot: cannot look for requests; none will be served until a restart", "err", err)
+		return nil
+	case err != nil:
+		return err
 	}
 	// The workers: each reports its end on r.ends, which has room for
 	// them all; Run waits for them before it returns.
@@ -188,10 +195,17 @@ func (r *Runner) Run(ctx context.Context) error {
 			polled = time.Time{} // look for more work at once
 		case <-tick.C:
 		}
+		// A failure from here on stops the snapshot, never the stream:
+		// the state connection is opened again, the workers go on.
+		conn := sc.get(ctx)
+		if conn == nil {
+			continue
+		}
 		var err error
 		var finished bool
 		if queue, finished, err = r.record(ctx, conn, queue); err != nil {
-			return r.ended(ctx, err)
+			sc.failed(ctx, err)
+			continue
 		}
 		if finished {
 			polled = time.Time{} // a table is done: the next, or the end, at once
@@ -202,7 +216,8 @@ func (r *Runner) Run(ctx context.Context) error {
 		polled = time.Now()
 		left, err := r.schedule(ctx, conn, &workers, active, queued(queue), retry)
 		if err != nil {
-			return r.ended(ctx, err)
+			sc.failed(ctx, err)
+			continue
 		}
 		if r.cfg.Mode == InitialOnly && left == 0 && len(active) == 0 && len(queue) == 0 {
 			r.log.Info("initial snapshot delivered; stopping (--snapshot=initial_only)")
@@ -210,6 +225,32 @@ func (r *Runner) Run(ctx context.Context) error {
 				r.cfg.Finished()
 			}
 			return nil
+		}
+	}
+}
+
+// start opens the state connection and sets the snapshot up, trying again
+// while the error is a lost or refused connection; another error (a grant
+// missing, a server too old) is the user's to fix, and ends the run.
+func (r *Runner) start(ctx context.Context, sc *stateConn) error {
+	for attempt := 0; ; attempt++ {
+		conn, err := r.cfg.Connect(ctx)
+		if err == nil {
+			if err = r.setUp(ctx, conn); err == nil {
+				sc.conn = conn
+				return nil
+			}
+			_ = conn.Close(context.WithoutCancel(ctx))
+		}
+		if ctx.Err() != nil || r.cfg.Transient == nil || !r.cfg.Transient(err) {
+			return err
+		}
+		wait := backoff.Delay(attempt, 500*time.Millisecond, 30*time.Second)
+		r.log.Warn("snapshot: cannot set up; trying again", "err", err, "retry_in", wait.Round(time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
 		}
 	}
 }
