@@ -7,8 +7,16 @@ import (
 )
 
 // BenchmarkAggregate fills an aggregate as the sink does, checking the
-// size before each of 500 records of 200 bytes, then encodes it.
+// size before each of 500 records of 200 bytes, then encodes it. The keys
+// are decimal xids, as the default partition key makes them: each
+// record its own (single-row transactions), or ten records a key.
 func BenchmarkAggregate(b *testing.B) {
+	for _, perKey := range []int{1, 10} {
+		b.Run(fmt.Sprintf("perKey=%d", perKey), func(b *testing.B) { benchmarkAggregate(b, perKey) })
+	}
+}
+
+func benchmarkAggregate(b *testing.B, perKey int) {
 	const perAggregate = 500
 	rng := rand.New(rand.NewPCG(1, 1))
 	data := make([][]byte, perAggregate)
@@ -18,7 +26,7 @@ func BenchmarkAggregate(b *testing.B) {
 		for j := range data[i] {
 			data[i][j] = byte(rng.Uint32())
 		}
-		keys[i] = fmt.Sprint(1_000_000 + i/10) // transactions of ten changes
+		keys[i] = fmt.Sprint(1_000_000 + i/perKey)
 	}
 	var a Aggregator
 	var buf []byte
