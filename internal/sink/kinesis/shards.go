@@ -43,11 +43,14 @@ type shardMap struct {
 	last  atomic.Pointer[routed]
 }
 
-// routed is a partition key and its shard. With the default partition key
-// (the xid) a transaction's records share one key, so the last key's
-// shard spares an MD5 per record. The sink's Put may be called from
-// several goroutines: the pointer is swapped whole.
-type routed struct{ pk, id string }
+// routed is a partition key and its shard's index in m.Shards(). With the
+// default partition key (the xid) a transaction's records share one key,
+// so the last key's shard spares an MD5 per record. The sink's Put may be
+// called from several goroutines: the pointer is swapped whole.
+type routed struct {
+	pk string
+	i  int
+}
 
 // shardLister is the part of the client that lists shards.
 type shardLister interface {
@@ -125,14 +128,17 @@ func (s *shardMap) covers(id string, aggregate []byte) bool {
 
 func (s *shardMap) startKey(id string) string { return s.start[id] }
 
-// route returns the shard of partition key pk.
-func (s *shardMap) route(pk string) string {
-	if last := s.last.Load(); last != nil && last.pk == pk {
-		return last.id
+// route returns the index in ids() of the shard of partition key pk.
+func (s *shardMap) route(pk string) int {
+	if s.m.Len() == 1 {
+		return 0 // every key's: no MD5 needed
 	}
-	id := s.m.Lookup(kpl.HashKey(pk)).ID
-	s.last.Store(&routed{pk: pk, id: id})
-	return id
+	if last := s.last.Load(); last != nil && last.pk == pk {
+		return last.i
+	}
+	i := s.m.Index(kpl.HashKey(pk))
+	s.last.Store(&routed{pk: pk, i: i})
+	return i
 }
 
 // shardRange is sh's hash key range.
