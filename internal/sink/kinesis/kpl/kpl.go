@@ -54,7 +54,7 @@ const overhead = len(magic) + md5.Size
 // The zero value is an empty Aggregator ready to use. An Aggregator is not
 // safe for concurrent use.
 type Aggregator struct {
-	pkIndex  map[string]uint64
+	pkIndex  keyIndex
 	ehkIndex map[string]uint64
 	pkTable  []byte // encoded partition_key_table fields, in index order
 	ehkTable []byte // encoded explicit_hash_key_table fields, in index order
@@ -150,10 +150,7 @@ func (a *Aggregator) Add(pk string, data []byte) { a.AddWithHashKey(pk, "", data
 func (a *Aggregator) AddWithHashKey(pk, ehk string, data []byte) {
 	pkIdx, known := a.lookup(pk)
 	if !known {
-		if a.pkIndex == nil {
-			a.pkIndex = map[string]uint64{}
-		}
-		a.pkIndex[pk] = pkIdx
+		a.pkIndex.add(pk)
 		a.last.known = true
 		a.pkTable = protowire.AppendTag(a.pkTable, fieldPartitionKeyTable, protowire.BytesType)
 		a.pkTable = protowire.AppendString(a.pkTable, pk)
@@ -205,7 +202,7 @@ func (a *Aggregator) Encode(dst []byte) []byte {
 
 // Reset empties the Aggregator and keeps its buffers and maps for reuse.
 func (a *Aggregator) Reset() {
-	clear(a.pkIndex)
+	a.pkIndex.reset()
 	clear(a.ehkIndex)
 	a.pkTable, a.ehkTable, a.records = a.pkTable[:0], a.ehkTable[:0], a.records[:0]
 	a.n, a.first, a.last = 0, "", keyLookup{}
@@ -218,10 +215,7 @@ func (a *Aggregator) lookup(pk string) (idx uint64, known bool) {
 	if a.last.set && a.last.pk == pk {
 		return a.last.idx, a.last.known
 	}
-	idx, known = a.pkIndex[pk]
-	if !known {
-		idx = uint64(len(a.pkIndex))
-	}
+	idx, known = a.pkIndex.find(pk)
 	a.last = keyLookup{pk: pk, idx: idx, known: known, set: true}
 	return idx, known
 }
