@@ -64,7 +64,7 @@ type Aggregator struct {
 	// last is the latest partition_key_table lookup. A caller checks the
 	// size (SizeWith) before each Add of the same key, and the default
 	// partition key, the xid, repeats one key for a whole transaction:
-	// remembering the answer spares those map lookups, and looks a key
+	// remembering the answer spares those lookups, and looks a key
 	// that is not in the table yet up once instead of twice.
 	last keyLookup
 }
@@ -200,7 +200,7 @@ func (a *Aggregator) Encode(dst []byte) []byte {
 	return append(dst, sum[:]...)
 }
 
-// Reset empties the Aggregator and keeps its buffers and maps for reuse.
+// Reset empties the Aggregator and keeps its buffers and indexes for reuse.
 func (a *Aggregator) Reset() {
 	a.pkIndex.reset()
 	clear(a.ehkIndex)
