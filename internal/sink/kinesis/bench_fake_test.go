@@ -8,7 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
 	"github.com/pg2kinesis/pg2kinesis/internal/sink"
+	"github.com/pg2kinesis/pg2kinesis/internal/sink/kinesis/kpl"
 )
 
 // BenchmarkFakeSink measures the aggregating sink against a bare fake
@@ -74,6 +79,25 @@ func BenchmarkFakeSink(b *testing.B) {
 			}
 		})
 	}
+}
+
+// place stores in's records on their shards as Kinesis does, and no more.
+// Caller holds f.mu.
+func (f *fakeKinesis) place(in *kinesis.PutRecordsInput) (*kinesis.PutRecordsOutput, error) {
+	out := &kinesis.PutRecordsOutput{Records: make([]types.PutRecordsResultEntry, len(in.Records))}
+	for i, r := range in.Records {
+		h := kpl.HashKey(aws.ToString(r.PartitionKey))
+		if r.ExplicitHashKey != nil {
+			var err error
+			if h, err = kpl.ParseHash(*r.ExplicitHashKey); err != nil {
+				return nil, &types.InvalidArgumentException{Message: aws.String(err.Error())}
+			}
+		}
+		sh := f.openShard(h)
+		sh.stored++
+		out.Records[i] = types.PutRecordsResultEntry{ShardId: aws.String(sh.ID), SequenceNumber: aws.String(strconv.Itoa(sh.stored))}
+	}
+	return out, nil
 }
 
 // cpuTime is the user and system time the process has used so far.

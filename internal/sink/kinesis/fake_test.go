@@ -217,25 +217,6 @@ func (f *fakeKinesis) PutRecords(ctx context.Context, in *kinesis.PutRecordsInpu
 	return out, nil
 }
 
-// place stores in's records on their shards as Kinesis does, and no more.
-// Caller holds f.mu.
-func (f *fakeKinesis) place(in *kinesis.PutRecordsInput) (*kinesis.PutRecordsOutput, error) {
-	out := &kinesis.PutRecordsOutput{Records: make([]types.PutRecordsResultEntry, len(in.Records))}
-	for i, r := range in.Records {
-		h := kpl.HashKey(aws.ToString(r.PartitionKey))
-		if r.ExplicitHashKey != nil {
-			var err error
-			if h, err = kpl.ParseHash(*r.ExplicitHashKey); err != nil {
-				return nil, &types.InvalidArgumentException{Message: aws.String(err.Error())}
-			}
-		}
-		sh := f.openShard(h)
-		sh.stored++
-		out.Records[i] = types.PutRecordsResultEntry{ShardId: aws.String(sh.ID), SequenceNumber: aws.String(strconv.Itoa(sh.stored))}
-	}
-	return out, nil
-}
-
 // userID names a user record: its partition key and data.
 func userID(u kpl.UserRecord, r types.PutRecordsRequestEntry) string {
 	return userKey(u, r) + "\x00" + string(u.Data)

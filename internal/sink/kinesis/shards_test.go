@@ -30,7 +30,7 @@ func TestRouteRemembersTheLastKey(t *testing.T) {
 	if !seen["low"] || !seen["high"] {
 		t.Fatalf("the keys reach only %v: pick keys for both shards", seen)
 	}
-	if last := sm.last.Load(); last == nil || last.pk != "8" {
+	if last := sm.last; !last.set || last.pk != "8" {
 		t.Fatalf("last routed %+v, want key 8", last)
 	}
 }
