@@ -40,6 +40,10 @@ type fakeKinesis struct {
 	// 1). It runs under mu, after the call passed the limits.
 	fault    func(call int, in *kinesis.PutRecordsInput) fakeFault
 	readable map[string]bool // user record data a KCL consumer gets
+	// bare skips the per-user-record bookkeeping (decoding, readability,
+	// order) so that a benchmark measures the sink, not the fake: records
+	// are still checked against the limits, placed and answered.
+	bare bool
 
 	injected  fakeInjected
 	firstSent map[string]int // partition key + data of a user record: when the sink first sent it
@@ -78,6 +82,7 @@ type fakeShard struct {
 	parents []string
 	closed  bool
 	recs    []types.PutRecordsRequestEntry
+	stored  int // records placed by a bare fake, which keeps none
 }
 
 var _ API = (*fakeKinesis)(nil)
@@ -149,6 +154,9 @@ func (f *fakeKinesis) PutRecords(ctx context.Context, in *kinesis.PutRecordsInpu
 	if err := checkLimits(in); err != nil {
 		f.injected.rejected++
 		return nil, err
+	}
+	if f.bare {
+		return f.place(in)
 	}
 	for _, r := range in.Records {
 		users, err := kpl.Decode(r.Data)

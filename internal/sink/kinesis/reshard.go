@@ -105,7 +105,7 @@ func (s *Sink) relist(ctx context.Context) (*shardMap, error) {
 // requeue appends plain entry e to its new shard's queue. Caller holds
 // s.mu.
 func (s *Sink) requeue(e *entry) {
-	q := s.queues[s.shards.route(e.pk)]
+	q := s.routes[s.shards.route(e.pk)]
 	q.mu.Lock()
 	q.ready = append(q.ready, e)
 	q.mu.Unlock()

@@ -3,7 +3,7 @@ package kinesis
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -40,14 +40,22 @@ type shardMap struct {
 	m     *kpl.ShardMap
 	all   map[string]kpl.Shard // every shard listed, closed ones too: where Kinesis may have stored a record
 	start map[string]string    // open shard id → starting hash key, decimal
-	last  atomic.Pointer[routed]
+
+	// The last key routed and its shard's index in ids(). With the
+	// default partition key (the xid) a transaction's records share one
+	// key, so it spares an MD5 per record. Put may be called from several
+	// goroutines; a lock rather than an atomic pointer to a new pair,
+	// which with single-row transactions, every key a new one, cost an
+	// allocation per record.
+	lastMu sync.Mutex
+	last   routed
 }
 
-// routed is a partition key and its shard. With the default partition key
-// (the xid) a transaction's records share one key, so the last key's
-// shard spares an MD5 per record. The sink's Put may be called from
-// several goroutines: the pointer is swapped whole.
-type routed struct{ pk, id string }
+type routed struct {
+	pk  string
+	i   int
+	set bool
+}
 
 // shardLister is the part of the client that lists shards.
 type shardLister interface {
@@ -125,14 +133,22 @@ func (s *shardMap) covers(id string, aggregate []byte) bool {
 
 func (s *shardMap) startKey(id string) string { return s.start[id] }
 
-// route returns the shard of partition key pk.
-func (s *shardMap) route(pk string) string {
-	if last := s.last.Load(); last != nil && last.pk == pk {
-		return last.id
+// route returns the index in ids() of the shard of partition key pk.
+func (s *shardMap) route(pk string) int {
+	if s.m.Len() == 1 {
+		return 0 // every key's: no MD5 needed
 	}
-	id := s.m.Lookup(kpl.HashKey(pk)).ID
-	s.last.Store(&routed{pk: pk, id: id})
-	return id
+	s.lastMu.Lock()
+	last := s.last
+	s.lastMu.Unlock()
+	if last.set && last.pk == pk {
+		return last.i
+	}
+	i := s.m.Index(kpl.HashKey(pk))
+	s.lastMu.Lock()
+	s.last = routed{pk: pk, i: i, set: true}
+	s.lastMu.Unlock()
+	return i
 }
 
 // shardRange is sh's hash key range.

@@ -34,6 +34,7 @@ type Sink struct {
 	log     *slog.Logger
 	shards  *shardMap
 	queues  map[string]*shardQueue
+	routes  []*shardQueue // the queues in the order of shards.ids(), which shards.route indexes
 	buffer  *semaphore.Weighted
 	stats   statsBox
 	retries retryLog
@@ -78,13 +79,15 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 
 // useShards sets up one queue per open shard. Caller holds s.mu or is New.
 func (s *Sink) useShards(shards *shardMap) {
-	s.shards, s.queues = shards, map[string]*shardQueue{}
+	s.shards, s.queues, s.routes = shards, map[string]*shardQueue{}, nil
 	for _, id := range shards.ids() {
 		var agg aggregator
 		if s.cfg.Aggregate {
 			agg = newAggregator()
 		}
-		s.queues[id] = newShardQueue(id, shards.startKey(id), agg)
+		q := newShardQueue(id, shards.startKey(id), agg)
+		s.queues[id] = q
+		s.routes = append(s.routes, q)
 	}
 }
 
@@ -111,7 +114,7 @@ func (s *Sink) Put(ctx context.Context, r sink.Record) error {
 // enqueue appends a user record to its shard's queue; held is what it
 // counts against MaxBuffered, already acquired. Caller holds s.mu.
 func (s *Sink) enqueue(pk string, data []byte, seq uint64, held int) {
-	q := s.queues[s.shards.route(pk)]
+	q := s.routes[s.shards.route(pk)]
 	q.mu.Lock()
 	// Wake the sender only when it has something new to do: arm its flush
 	// timer for a first record, or send a sealed aggregate or a full batch.

@@ -295,3 +295,40 @@ func TestSizeWithLen(t *testing.T) {
 		}
 	}
 }
+
+// Size questions about other keys, asked between the adds, change nothing:
+// the aggregate encodes as one built by Add alone, and SizeWith still
+// predicts Size.
+func TestSizeQuestionsDoNotChangeTheAggregate(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	plain, asked := NewAggregator(), NewAggregator()
+	for round := range 20 {
+		plain.Reset()
+		asked.Reset()
+		adds := randomAdds(rng, 1+rng.IntN(300))
+		for i, r := range adds {
+			other := adds[rng.IntN(len(adds))]
+			asked.SizeWith(other.pk, other.data)
+			if rng.IntN(2) == 0 {
+				asked.SizeWithLen(fmt.Sprint("new", i), 10)
+			}
+			var predicted int
+			if r.ehk == "" {
+				predicted = asked.SizeWith(r.pk, r.data)
+			} else {
+				predicted = asked.SizeWithHashKey(r.pk, r.ehk, r.data)
+			}
+			if rng.IntN(3) == 0 {
+				asked.SizeWith(other.pk, other.data) // between SizeWith and Add
+			}
+			fill(asked, []add{r})
+			fill(plain, []add{r})
+			if asked.Size() != predicted {
+				t.Fatalf("round %d, record %d: predicted size %d, Size %d", round, i, predicted, asked.Size())
+			}
+		}
+		if !bytes.Equal(asked.Encode(nil), plain.Encode(nil)) {
+			t.Fatalf("round %d: size questions changed the encoded aggregate", round)
+		}
+	}
+}

@@ -23,6 +23,7 @@ package kpl
 
 import (
 	"crypto/md5"
+	"slices"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -53,13 +54,27 @@ const overhead = len(magic) + md5.Size
 // The zero value is an empty Aggregator ready to use. An Aggregator is not
 // safe for concurrent use.
 type Aggregator struct {
-	pkIndex  map[string]uint64
+	pkIndex  keyIndex
 	ehkIndex map[string]uint64
 	pkTable  []byte // encoded partition_key_table fields, in index order
 	ehkTable []byte // encoded explicit_hash_key_table fields, in index order
 	records  []byte // encoded records fields, in Add order
 	n        int
 	first    string
+	// last is the latest partition_key_table lookup. A caller checks the
+	// size (SizeWith) before each Add of the same key, and the default
+	// partition key, the xid, repeats one key for a whole transaction:
+	// remembering the answer spares those lookups, and looks a key
+	// that is not in the table yet up once instead of twice.
+	last keyLookup
+}
+
+// keyLookup is a partition key and its partition_key_table index; known is
+// false when it is not in the table yet and idx the index it would get.
+type keyLookup struct {
+	pk         string
+	idx        uint64
+	known, set bool
 }
 
 // NewAggregator returns an empty Aggregator; the zero value works as well.
@@ -109,9 +124,8 @@ func (a *Aggregator) sizeWith(pk, ehk string, n int) int {
 	} else {
 		size += len(a.first)
 	}
-	pkIdx, known := a.pkIndex[pk]
+	pkIdx, known := a.lookup(pk)
 	if !known {
-		pkIdx = uint64(len(a.pkIndex))
 		size += tagSize + protowire.SizeBytes(len(pk))
 	}
 	ehkIdx, hasEHK := uint64(0), ehk != ""
@@ -134,13 +148,10 @@ func (a *Aggregator) Add(pk string, data []byte) { a.AddWithHashKey(pk, "", data
 // MD5 of pk; it must be a decimal number from 0 to 2^128-1 (Hash.String),
 // which is not checked here. An empty ehk means none, as in Add.
 func (a *Aggregator) AddWithHashKey(pk, ehk string, data []byte) {
-	pkIdx, known := a.pkIndex[pk]
+	pkIdx, known := a.lookup(pk)
 	if !known {
-		if a.pkIndex == nil {
-			a.pkIndex = map[string]uint64{}
-		}
-		pkIdx = uint64(len(a.pkIndex))
-		a.pkIndex[pk] = pkIdx
+		a.pkIndex.add(pk)
+		a.last.known = true
 		a.pkTable = protowire.AppendTag(a.pkTable, fieldPartitionKeyTable, protowire.BytesType)
 		a.pkTable = protowire.AppendString(a.pkTable, pk)
 	}
@@ -178,6 +189,8 @@ func (a *Aggregator) AddWithHashKey(pk, ehk string, data []byte) {
 // encodes to 20 bytes that readers take for a plain record, not an
 // aggregate: do not send it.
 func (a *Aggregator) Encode(dst []byte) []byte {
+	// One allocation for an aggregate of up to 1 MiB, not one per append.
+	dst = slices.Grow(dst, overhead+a.protoSize())
 	dst = append(dst, magic[:]...)
 	start := len(dst)
 	dst = append(dst, a.pkTable...)
@@ -187,12 +200,24 @@ func (a *Aggregator) Encode(dst []byte) []byte {
 	return append(dst, sum[:]...)
 }
 
-// Reset empties the Aggregator and keeps its buffers and maps for reuse.
+// Reset empties the Aggregator and keeps its buffers and indexes for reuse.
 func (a *Aggregator) Reset() {
-	clear(a.pkIndex)
+	a.pkIndex.reset()
 	clear(a.ehkIndex)
 	a.pkTable, a.ehkTable, a.records = a.pkTable[:0], a.ehkTable[:0], a.records[:0]
-	a.n, a.first = 0, ""
+	a.n, a.first, a.last = 0, "", keyLookup{}
+}
+
+// lookup returns pk's partition_key_table index, or, when pk is not in the
+// table, the index Add would give it. Only Add and Reset change the table,
+// and both update a.last.
+func (a *Aggregator) lookup(pk string) (idx uint64, known bool) {
+	if a.last.set && a.last.pk == pk {
+		return a.last.idx, a.last.known
+	}
+	idx, known = a.pkIndex.find(pk)
+	a.last = keyLookup{pk: pk, idx: idx, known: known, set: true}
+	return idx, known
 }
 
 func (a *Aggregator) protoSize() int { return len(a.pkTable) + len(a.ehkTable) + len(a.records) }

@@ -157,7 +157,11 @@ func (h Hash) add1() Hash {
 // Lookup returns the shard whose range holds h. There always is one,
 // since NewShardMap checked that the ranges cover every hash key. It
 // takes O(log n) time and does not allocate.
-func (m *ShardMap) Lookup(h Hash) Shard {
+func (m *ShardMap) Lookup(h Hash) Shard { return m.shards[m.Index(h)] }
+
+// Index is Lookup's shard as its position in Shards, for a caller that
+// keeps something per shard in a slice rather than a map by ID.
+func (m *ShardMap) Index(h Hash) int {
 	// Find the last shard that starts at or below h; shards[0] starts at
 	// 0, so there is one.
 	lo, hi := 0, len(m.shards)
@@ -169,8 +173,11 @@ func (m *ShardMap) Lookup(h Hash) Shard {
 			hi = mid
 		}
 	}
-	return m.shards[lo]
+	return lo
 }
+
+// Len returns the number of shards.
+func (m *ShardMap) Len() int { return len(m.shards) }
 
 // Shards returns a copy of the shards in hash key order.
 func (m *ShardMap) Shards() []Shard { return slices.Clone(m.shards) }
