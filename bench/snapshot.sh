@@ -66,6 +66,7 @@ fi
 
 sql() { psql -X -q -v ON_ERROR_STOP=1 -At "host=$PG_HOST port=$PG_PORT user=postgres dbname=$1" -c "$2"; }
 HZ=$(getconf CLK_TCK)
+read -r LOAD_BEFORE _ </proc/loadavg
 # The postmaster: its children are the backends.
 POSTMASTER=$(ss -Htlnp "sport = :$PG_PORT" | sed -n 's/.*"postgres",pid=\([0-9]*\).*/\1/p' | head -1)
 
@@ -300,6 +301,11 @@ else
 		done
 	done
 fi
+read -r load_after _ </proc/loadavg
+{
+	echo
+	echo "Load average (1 min) of the machine, others' work included: $LOAD_BEFORE before, $load_after after ($(nproc) cores)."
+} >>"$OUT"
 drop_slots
 sql postgres "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
 cat "$OUT"
