@@ -175,7 +175,7 @@ p2k_run() { # SAMPLES args...: one initial_only snapshot with a new slot; prints
 	slot=snapbench_${BASHPID}_$RUN
 	log=$TMP/$slot.log
 	sql $DB "DROP TABLE IF EXISTS public.pg2kinesis_snapshot"
-	/usr/bin/time -f "%e %U %S %M" -o "$TMP/p2k.time" "$BIN" -h "$PG_HOST" -p "$PG_PORT" -u postgres -d $DB --pg-sslmode disable \
+	/usr/bin/time -f "%e %U %S %M" -o "$TMP/p2k.time" env ${P2K_ENV:-} "$BIN" -h "$PG_HOST" -p "$PG_PORT" -u postgres -d $DB --pg-sslmode disable \
 		-s "$slot" --create-slot --snapshot initial_only --metrics-addr 127.0.0.1:0 "$@" >/dev/null 2>"$log" &
 	tpid=$!
 	PIDS+=("$tpid")
@@ -283,7 +283,7 @@ else
 		echo
 		echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, over loopback TCP; two tables of $ROWS rows each (as bench/results/snapshot.md's), $(printf %.1f "$(echo "$bytes / 1048576" | bc -l)") MB of COPY text in all. Made by bench/snapshot.sh sweep (make bench-snapshot-sweep)."
 		echo
-		echo "pg2kinesis --snapshot initial_only --create-slot --sink stdout (to /dev/null), test_decoding, CSVPayload, with each --snapshot-chunk-rows and --snapshot-workers; the ceiling is psql -c \"COPY t TO STDOUT\" -c \"COPY t2 TO STDOUT\" > /dev/null, one table after the other. Each line is the median of $RUNS runs, the range is of their times; MB/s is the COPY bytes over the time; server CPU as in snapshot.md. The machine is shared: runs vary by ±20 %."
+		echo "pg2kinesis --snapshot initial_only --create-slot --sink stdout (to /dev/null), test_decoding, CSVPayload, with each --snapshot-chunk-rows and --snapshot-workers (and its memory limits: the sink's 16 MiB, the process' 40 MiB soft limit unless GOMEMLIMIT is set; the last line lifts the latter); the ceiling is psql -c \"COPY t TO STDOUT\" -c \"COPY t2 TO STDOUT\" > /dev/null, one table after the other. Each line is the median of $RUNS runs, the range is of their times; MB/s is the COPY bytes over the time; server CPU as in snapshot.md. The machine is shared: runs vary by ±20 %."
 		echo
 		echo "| workers | chunk rows | rows/s | MB/s | vs COPY | s (range) | CPU µs/row | server CPU s | peak RSS MB |"
 		echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -295,11 +295,19 @@ else
 		for c in $CHUNKS; do
 			echo "== workers $w, chunk rows $c" >&2
 			read -r sec cpu rss server min max < <(runs p2k --sink stdout --snapshot-chunk-rows "$c" --snapshot-workers "$w")
-			printf '| %d | %d | %.0f | %.1f | %.0f %% | %.2f (%.2f–%.2f) | %.2f | %.2f | %.0f |\n' "$w" "$c" \
+			printf '| %d | %s | %.0f | %.1f | %.0f %% | %.2f (%.2f–%.2f) | %.2f | %.2f | %.0f |\n' "$w" "$c" \
 				"$(echo "2 * $ROWS / $sec" | bc -l)" "$(echo "$bytes / 1048576 / $sec" | bc -l)" "$(pct "$csec" "$sec")" "$sec" "$min" "$max" \
 				"$(echo "1000000 * $cpu / (2 * $ROWS)" | bc -l)" "$server" "$(echo "$rss / 1024" | bc -l)" >>"$OUT"
 		done
 	done
+	# The largest chunk again without the 40 MiB soft memory limit: how
+	# much of its time is the collector's.
+	c=$(echo $CHUNKS | tr ' ' '\n' | sort -n | tail -1)
+	echo "== workers 1, chunk rows $c, GOMEMLIMIT=1GiB" >&2
+	read -r sec cpu rss server min max < <(P2K_ENV=GOMEMLIMIT=1GiB runs p2k --sink stdout --snapshot-chunk-rows "$c" --snapshot-workers 1)
+	printf '| 1 | %s with GOMEMLIMIT=1GiB | %.0f | %.1f | %.0f %% | %.2f (%.2f–%.2f) | %.2f | %.2f | %.0f |\n' "$c" \
+		"$(echo "2 * $ROWS / $sec" | bc -l)" "$(echo "$bytes / 1048576 / $sec" | bc -l)" "$(pct "$csec" "$sec")" "$sec" "$min" "$max" \
+		"$(echo "1000000 * $cpu / (2 * $ROWS)" | bc -l)" "$server" "$(echo "$rss / 1024" | bc -l)" >>"$OUT"
 fi
 read -r load_after _ </proc/loadavg
 {
