@@ -2,7 +2,7 @@
 GO          ?= go
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build services services-stop services-status lint test faults demo bench
+.PHONY: all build services services-stop services-status lint test faults demo bench bench-snapshot bench-snapshot-sweep
 
 all: build
 
@@ -52,5 +52,18 @@ demo: build
 
 # Drains the same slot contents with pg_recvlogical and pg2kinesis; writes
 # bench/results/latest.md. Sizes and parts: see the head of bench/run.sh.
+# Then the snapshot part (bench-snapshot).
 bench: build services
 	bench/run.sh
+	bench/snapshot.sh
+
+# An initial snapshot of a million rows against psql's COPY, and the lag
+# under load during one; writes bench/results/snapshot.md (see the head of
+# bench/snapshot.sh). It starts the services only if they do not answer.
+bench-snapshot: build
+	bench/snapshot.sh
+
+# The snapshot's --snapshot-chunk-rows and --snapshot-workers, into stdout;
+# writes bench/results/snapshot-sweep.md.
+bench-snapshot-sweep: build
+	bench/snapshot.sh sweep
