@@ -170,6 +170,9 @@ run_p2k() { # PLUGIN ENDLSN SLOT args...
 	shift 3
 	local start pid stat hz
 	start=$(date +%s.%N)
+	# The log names the metrics port: the last run's must be gone before
+	# wait_flushed looks (the redirect below truncates it in the child).
+	rm -f "/tmp/bench-$slot.log"
 	"$BIN" -h "$PG_HOST" -p "$PG_PORT" -u postgres -d $DB --pg-sslmode disable -s "$slot" \
 		--pg-slot-output-plugin "$plugin" --metrics-addr 127.0.0.1:0 "$@" >/dev/null 2>/tmp/bench-$slot.log &
 	pid=$!
@@ -231,6 +234,7 @@ latency() { # PLUGIN: p50 and p99 ms from commit to acknowledgement at a steady 
 	prepare "$plugin" none >/dev/null
 	sql $DB "CREATE SEQUENCE s"
 	sql $DB "SELECT pg_create_logical_replication_slot('bench_lat', '$plugin')" >/dev/null
+	rm -f "$log" # as in run_p2k
 	"$BIN" -h "$PG_HOST" -p "$PG_PORT" -u postgres -d $DB --pg-sslmode disable -s bench_lat \
 		--pg-slot-output-plugin "$plugin" --log-level debug --metrics-addr 127.0.0.1:0 \
 		--kinesis-endpoint "$KINESIS" -k "bench_$(date +%s%N)" --create-stream --shard-count 4 >/dev/null 2>"$log" &
