@@ -191,9 +191,14 @@ func (t *Table) shapeAll(rows [][][]byte) ([]decode.Event, error) {
 	if err != nil {
 		return nil, err
 	}
+	// One allocation for the chunk's events, one for their columns: a
+	// chunk is thousands of rows, and the collector's share grows with
+	// every object.
+	n := len(t.cols)
 	evs := make([]decode.Event, len(rows))
+	cols := make([]decode.Column, len(rows)*n)
 	for i, r := range rows {
-		if evs[i], err = s.shape(r); err != nil {
+		if err := s.shape(&evs[i], cols[i*n:(i+1)*n:(i+1)*n], r); err != nil {
 			return nil, fmt.Errorf("row %d: %w", i+1, err)
 		}
 	}

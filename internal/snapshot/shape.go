@@ -36,15 +36,16 @@ func (t *Table) newShaper() (*shaper, error) {
 	return s, nil
 }
 
-// shape makes the event of one row. vals are the printed columns' values
-// as Postgres' text output, nil for NULL; the event keeps them.
-func (s *shaper) shape(vals [][]byte) (decode.Event, error) {
+// shape makes ev the event of one row, its columns in cols (one per
+// printed column: the caller allocates a chunk's at once). vals are the
+// printed columns' values as Postgres' text output, nil for NULL; the
+// event keeps them.
+func (s *shaper) shape(ev *decode.Event, cols []decode.Column, vals [][]byte) error {
 	t := s.t
 	if t.plugin == decode.PGOutput {
-		return s.pgoutput(vals)
+		return s.pgoutput(ev, cols, vals)
 	}
-	ev := decode.Event{Kind: decode.KindChange, Op: decode.Read, Table: t.table}
-	ev.New = make([]decode.Column, len(t.cols))
+	*ev = decode.Event{Kind: decode.KindChange, Op: decode.Read, Table: t.table, New: cols}
 	for i, c := range t.cols {
 		col := decode.Column{Name: c.name, Type: c.typ}
 		v := vals[i]
@@ -72,7 +73,7 @@ func (s *shaper) shape(vals [][]byte) (decode.Event, error) {
 	if t.plugin == decode.Wal2JSON {
 		ev.PrimaryKey, ev.KeyStated = t.primaryKey, true
 	}
-	return ev, nil
+	return nil
 }
 
 // nonFinite matches the values wal2json prints as null, as it does:
@@ -89,7 +90,7 @@ func nonFinite(v []byte) bool {
 // pgoutput encodes the row as the Insert message the server would send
 // and has the parser decode it: its names, kinds and key are then the
 // parser's own.
-func (s *shaper) pgoutput(vals [][]byte) (decode.Event, error) {
+func (s *shaper) pgoutput(out *decode.Event, cols []decode.Column, vals [][]byte) error {
 	m := append(s.msg[:0], 'I')
 	m = binary.BigEndian.AppendUint32(m, s.t.relID)
 	m = append(m, 'N')
@@ -106,13 +107,12 @@ func (s *shaper) pgoutput(vals [][]byte) (decode.Event, error) {
 	s.msg = m
 	ev, err := s.pgo.Parse(m, 0)
 	if err != nil {
-		return decode.Event{}, err
+		return err
 	}
 	if ev.Kind != decode.KindChange || ev.Op != decode.Insert || len(ev.New) != len(s.t.cols) {
-		return decode.Event{}, fmt.Errorf("the pgoutput parser read the row as %s %s of %d columns", ev.Kind, ev.Op, len(ev.New))
+		return fmt.Errorf("the pgoutput parser read the row as %s %s of %d columns", ev.Kind, ev.Op, len(ev.New))
 	}
-	out := decode.Event{Kind: decode.KindChange, Op: decode.Read, Table: ev.Table, IdentityKey: ev.IdentityKey,
-		New: make([]decode.Column, len(ev.New))}
+	*out = decode.Event{Kind: decode.KindChange, Op: decode.Read, Table: ev.Table, IdentityKey: ev.IdentityKey, New: cols}
 	copy(out.New, ev.New)
 	// Values alias the message, which the next row overwrites: point them
 	// at vals, which the event may keep, unless the parser rewrote them
@@ -126,7 +126,7 @@ func (s *shaper) pgoutput(vals [][]byte) (decode.Event, error) {
 			}
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // typeMessage is the Type message pgoutput sends before the Relation
