@@ -3,8 +3,11 @@ package snapshot
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/pg2kinesis/pg2kinesis/internal/metrics"
 )
 
 // table snapshots one table on a connection of its own, from where its
@@ -37,6 +40,12 @@ func (r *Runner) table(ctx context.Context, p Progress) error {
 	if err != nil {
 		return err
 	}
+	estimate, err := t.Estimate(ctx, conn)
+	if err != nil {
+		// Only the progress needs it: go on without.
+		r.log.Warn("cannot estimate the rows of the table to snapshot", "table", p.Table, "err", err)
+		estimate = -1
+	}
 	if p.State == Pending {
 		if err := Start(ctx, conn, r.cfg.StateTable, r.cfg.Slot, p.Table); err != nil {
 			return err
@@ -45,12 +54,15 @@ func (r *Runner) table(ctx context.Context, p Progress) error {
 	} else {
 		r.log.Info("snapshot of table resumed", "table", p.Table, "after", p.LastKey)
 	}
+	r.begin(p, estimate)
+	m := r.cfg.Metrics.Table(p.Table.Schema, p.Table.Table)
 	cursor := p.LastKey
 	for {
-		c, h, err := r.chunk(ctx, conn, t, key, cursor)
+		c, h, err := r.chunk(ctx, conn, t, key, cursor, m)
 		if err != nil {
 			return err
 		}
+		r.placed(p.Table, h)
 		if h.Spoiled {
 			r.log.Debug("a change without its key in a chunk's window: reading the chunk again", "table", p.Table)
 			continue
@@ -72,25 +84,32 @@ func (r *Runner) table(ctx context.Context, p Progress) error {
 }
 
 // chunk reads the chunk after cursor between its watermarks and waits
-// until the stream has placed it.
-func (r *Runner) chunk(ctx context.Context, conn *pgx.Conn, t *Table, key []string, cursor []string) (Chunk, *Handoff, error) {
+// until the stream has placed it; m counts the rows read and the time
+// spent reading and waiting.
+func (r *Runner) chunk(ctx context.Context, conn *pgx.Conn, t *Table, key []string, cursor []string,
+	m *metrics.SnapshotTable) (Chunk, *Handoff, error) {
 	h := r.x.Expect(t.Name(), key)
 	mark := Mark{Slot: r.cfg.Slot, Run: r.x.Run, Chunk: h.ID, Table: t.Name()}
 	if err := emit(ctx, conn, mark); err != nil {
 		r.x.Forget(h)
 		return Chunk{}, nil, err
 	}
+	start := time.Now()
 	c, invisible, err := read(ctx, conn, t, cursor, r.cfg.ChunkRows)
 	if err != nil {
 		r.x.Forget(h)
 		return Chunk{}, nil, err
 	}
+	m.ReadSeconds.Add(time.Since(start).Seconds())
+	m.RowsRead.Add(float64(len(c.Rows)))
 	r.x.Fill(h, c.Rows, invisible)
 	mark.High = true
 	if err := emit(ctx, conn, mark); err != nil {
 		r.x.Forget(h)
 		return Chunk{}, nil, err
 	}
+	start = time.Now()
+	defer func() { m.WaitSeconds.Add(time.Since(start).Seconds()) }()
 	select {
 	case <-h.Done():
 		return c, h, nil
