@@ -39,7 +39,7 @@ func NewSnapshot() *Snapshot {
 		readSeconds: counters("snapshot_read_seconds_total",
 			"Time a snapshot spent reading chunks from the table, each in its short transaction."),
 		waitSeconds: counters("snapshot_wait_seconds_total",
-			"Time a snapshot spent waiting for the stream to place its chunks: from the high watermark's commit until the stream read it and published the chunk."),
+			"Time a snapshot's worker spent waiting for the stream to place its chunks, once it had read the next (it reads one chunk ahead)."),
 		estimate: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "snapshot_rows_estimated",
 			Help: "The planner's row count of the table (pg_class.reltuples) when its snapshot started; -1 when never analyzed."}, []string{"table"}),
 		state: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "snapshot_state",
