@@ -115,7 +115,8 @@ func (w *worker) run(ctx context.Context, cursor []string) error {
 		w.sent = w.sent[1:]
 		w.r.placed(w.t.Name(), c.h)
 		if c.h.Spoiled {
-			w.r.log.Debug("a change without its key in a chunk's window: reading the chunk again", "table", w.t.Name())
+			w.r.log.Debug("chunk spoiled (a change without its key in its window, or a transaction invisible to its read): reading it again",
+				"table", w.t.Name(), "after", c.after)
 			// The chunk after it starts where this one ended when it was
 			// read; read again, it may end elsewhere: both are read again
 			// from here. Forgotten, the next one is not published, unless
