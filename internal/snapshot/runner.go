@@ -160,7 +160,7 @@ func New(cfg Config, x *Exchange) *Runner {
 func (r *Runner) Run(ctx context.Context) error {
 	conn, err := r.cfg.Connect(ctx)
 	if err != nil {
-		return fmt.Errorf("snapshot: %w", err)
+		return r.ended(ctx, fmt.Errorf("snapshot: %w", err)) // a stop while connecting is no failure
 	}
 	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
 	if err := r.setUp(ctx, conn); errors.Is(err, errNoSnapshots) {
