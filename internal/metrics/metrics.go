@@ -21,8 +21,9 @@ const namespace = "pg2kinesis"
 type Metrics struct {
 	Registry *prometheus.Registry
 
-	Changes *Changes
-	Kinesis *Kinesis
+	Changes  *Changes
+	Kinesis  *Kinesis
+	Snapshot *Snapshot
 
 	LagBytes    prometheus.Gauge // server's WAL position − slot's confirmed flush
 	RetainedWAL prometheus.Gauge // server's WAL position − slot's restart_lsn
@@ -37,6 +38,7 @@ func New(version string) *Metrics {
 		Registry: reg,
 		Changes:  NewChanges(),
 		Kinesis:  NewKinesis(),
+		Snapshot: NewSnapshot(),
 		LagBytes: gauge("replication_lag_bytes",
 			"Server's current WAL position minus the slot's confirmed_flush_lsn, sampled every 10 s; -1 when unknown."),
 		RetainedWAL: gauge("slot_retained_wal_bytes",
@@ -59,6 +61,7 @@ func New(version string) *Metrics {
 	)
 	m.Changes.register(reg)
 	m.Kinesis.register(reg)
+	m.Snapshot.register(reg)
 	return m
 }
 

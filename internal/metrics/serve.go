@@ -22,6 +22,9 @@ type State struct {
 	// Progress is when the acknowledgements last moved, or when records
 	// started waiting after none did: how long the oldest waits, at most.
 	Progress time.Time
+	// Details are lines /readyz shows after its verdict, whatever it is:
+	// what the run is doing that does not decide readiness (snapshots).
+	Details []string
 }
 
 // Ready says why a run in state st is not ready at now, or nil. A run is
@@ -69,11 +72,16 @@ func Listen(addr string, m *Metrics, stall time.Duration, log *slog.Logger) (*Se
 			http.Error(w, "not ready: starting (checking the stream, loading the primary keys)", http.StatusServiceUnavailable)
 			return
 		}
-		if err := Ready((*state)(), time.Now(), stall); err != nil {
-			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+		st := (*state)()
+		details := ""
+		for _, d := range st.Details {
+			details += "\n" + d
+		}
+		if err := Ready(st, time.Now(), stall); err != nil {
+			http.Error(w, "not ready: "+err.Error()+details, http.StatusServiceUnavailable)
 			return
 		}
-		fmt.Fprintln(w, "ready")
+		fmt.Fprintln(w, "ready"+details)
 	})
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	return s, nil

@@ -125,8 +125,15 @@ func TestServe(t *testing.T) {
 	if code, body := get(t, base+"/readyz"); code != http.StatusOK || body != "ready\n" {
 		t.Errorf("/readyz: %d %q", code, body)
 	}
-	st.Store(&State{})
-	if code, body := get(t, base+"/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "not ready: the replication connection is not streaming") {
+	// The details follow the verdict, ready or not.
+	details := []string{"snapshot of public.orders: running", "snapshots: 2 done"}
+	st.Store(&State{Streaming: true, LastStatus: time.Now(), Details: details})
+	if code, body := get(t, base+"/readyz"); code != http.StatusOK || body != "ready\n"+strings.Join(details, "\n")+"\n" {
+		t.Errorf("/readyz with details: %d %q", code, body)
+	}
+	st.Store(&State{Details: details})
+	if code, body := get(t, base+"/readyz"); code != http.StatusServiceUnavailable ||
+		!strings.HasPrefix(body, "not ready: the replication connection is not streaming") || !strings.Contains(body, "\n"+details[1]) {
 		t.Errorf("/readyz when not streaming: %d %q", code, body)
 	}
 

@@ -13,6 +13,7 @@ import (
 	"github.com/pg2kinesis/pg2kinesis/internal/decode"
 	"github.com/pg2kinesis/pg2kinesis/internal/metrics"
 	"github.com/pg2kinesis/pg2kinesis/internal/slotwatch"
+	"github.com/pg2kinesis/pg2kinesis/internal/snapshot"
 	"github.com/pg2kinesis/pg2kinesis/internal/source"
 )
 
@@ -59,6 +60,7 @@ type observer struct {
 	stats    *stats
 	watch    *slotwatch.Watcher // nil without a normal connection
 	acks     *ackWatch
+	snap     *snapshot.Runner // nil without a normal connection
 }
 
 // register adds the metrics that are read from the run's state at each
@@ -94,9 +96,16 @@ func (o *observer) register(m *metrics.Metrics) {
 
 // state is the readiness check's input.
 func (o *observer) state() metrics.State {
-	inFlight, since := o.acks.sample(time.Now())
-	return metrics.State{Streaming: o.src.Streaming(), LastStatus: o.src.LastStatus(), StatusInterval: o.src.StatusInterval(),
+	now := time.Now()
+	inFlight, since := o.acks.sample(now)
+	st := metrics.State{Streaming: o.src.Streaming(), LastStatus: o.src.LastStatus(), StatusInterval: o.src.StatusInterval(),
 		InFlight: inFlight, Progress: since}
+	if o.snap != nil {
+		// A snapshot's progress is shown, not judged: the stream it
+		// goes through is, and a slow table is no fault of the run.
+		st.Details = snapshot.Details(o.snap.Status(now))
+	}
+	return st
 }
 
 // ackWatch remembers when the acknowledgements last moved the tracker's
@@ -134,7 +143,8 @@ func (a *ackWatch) watch(ctx context.Context) error {
 }
 
 // progress logs a line every interval until ctx ends: counts and MB of the
-// window and since start, the last xid, the flush LSN and the lag.
+// window and since start, the last xid, the flush LSN and the lag; and a
+// line for each table a snapshot reads.
 func (o *observer) progress(ctx context.Context, interval time.Duration, log *slog.Logger) error {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -160,6 +170,14 @@ func (o *observer) progress(ctx context.Context, interval time.Duration, log *sl
 			"xid", o.stats.xid.Load(), "flush_lsn", o.tracker.Flush(), "in_flight", o.tracker.InFlight(),
 			"lag_bytes", lagBytes, "lag_seconds", o.delivery.lag(time.Now()).Seconds())
 		prevChanges, prevPublished, prevIn, prevOut = changes, published, in, out
+		if o.snap == nil {
+			continue
+		}
+		for _, s := range o.snap.Status(time.Now()) {
+			if s.Active {
+				log.Info("snapshot progress", s.Attrs()...)
+			}
+		}
 	}
 }
 

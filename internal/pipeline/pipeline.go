@@ -181,8 +181,19 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		defer func() { _ = h.streams.spool.Close() }()
 	}
 
+	// An initial_only snapshot ends the run cleanly once delivered.
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	h.stateTable = cfg.Snapshot.Table
+	var snaps *snapshot.Runner
+	if cfg.Connect != nil {
+		snaps = newSnapshots(cfg, h, src, tracker, keys, flt, stop, log)
+	} else if cfg.Snapshot.Mode != "" && cfg.Snapshot.Mode != snapshot.Never {
+		return fmt.Errorf("--snapshot=%s needs a normal connection to the database", cfg.Snapshot.Mode)
+	}
+
 	obs := &observer{src: src, tracker: tracker, keys: keys, delivery: h.delivery, stats: h.stats,
-		watch: newWatcher(cfg, src, log), acks: &ackWatch{tracker: tracker}}
+		watch: newWatcher(cfg, src, log), acks: &ackWatch{tracker: tracker}, snap: snaps}
 	obs.register(cfg.Metrics)
 
 	// The sink, the cache refresher and the observers outlive the source's
@@ -213,22 +224,15 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			return obs.watch.Run(ctx)
 		})
 	}
-	// An initial_only snapshot ends the run cleanly once delivered.
-	ctx, stop := context.WithCancel(ctx)
-	defer stop()
-	h.stateTable = cfg.Snapshot.Table
-	if cfg.Connect != nil {
-		run := newSnapshots(cfg, h, src, tracker, keys, flt, stop, log)
+	if snaps != nil {
 		helpers = append(helpers, func(ctx context.Context) error {
 			select { // the watermarks must be read back
 			case <-src.Started():
 			case <-ctx.Done():
 				return nil
 			}
-			return run.Run(ctx)
+			return snaps.Run(ctx)
 		})
-	} else if cfg.Snapshot.Mode != "" && cfg.Snapshot.Mode != snapshot.Never {
-		return fmt.Errorf("--snapshot=%s needs a normal connection to the database", cfg.Snapshot.Mode)
 	}
 	return lifetime.Run(ctx, func(ctx context.Context) error { return src.Run(ctx, h) }, helpers...)
 }

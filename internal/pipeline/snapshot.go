@@ -127,6 +127,7 @@ func newSnapshots(cfg Config, h *changeHandler, src *source.Source, tracker *che
 			return k.Columns, st != catalog.Unknown, err
 		},
 		Flushed: tracker.Flush, CreatedSlot: src.CreatedSlot, Finished: stop, Logger: log, Transient: source.Transient,
+		Metrics: cfg.Metrics.Snapshot,
 	}, x)
 }
 

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/jackc/pglogrepl"
@@ -17,6 +18,7 @@ import (
 	"github.com/pg2kinesis/pg2kinesis/internal/backoff"
 	"github.com/pg2kinesis/pg2kinesis/internal/catalog"
 	"github.com/pg2kinesis/pg2kinesis/internal/decode"
+	"github.com/pg2kinesis/pg2kinesis/internal/metrics"
 )
 
 // Mode is --snapshot.
@@ -62,6 +64,9 @@ type Config struct {
 	// Finished is called once an initial_only snapshot is delivered.
 	Finished func()
 	Logger   *slog.Logger
+	// Metrics are updated by the runner (nil: a set of its own, not
+	// served).
+	Metrics *metrics.Snapshot
 }
 
 // DefaultChunkRows is --snapshot-chunk-rows' default.
@@ -75,6 +80,9 @@ type Runner struct {
 	log  *slog.Logger
 	acks chan delivered
 	ends chan ended
+
+	mu     sync.Mutex
+	tables map[catalog.Name]*tableRun // what Status reports
 }
 
 // delivered is a chunk placed in the stream, waiting to be acknowledged.
@@ -142,8 +150,12 @@ func New(cfg Config, x *Exchange) *Runner {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.NewSnapshot()
+	}
 	return &Runner{cfg: cfg, x: x, log: cfg.Logger.With("slot", cfg.Slot),
-		acks: make(chan delivered, cfg.Workers), ends: make(chan ended, cfg.Workers)}
+		acks: make(chan delivered, cfg.Workers), ends: make(chan ended, cfg.Workers),
+		tables: map[catalog.Name]*tableRun{}}
 }
 
 // Run sets the state table up, then snapshots what is asked (at start by
@@ -188,6 +200,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			// now, so that the table stays busy until it is recorded.
 			queue = r.drain(queue)
 			delete(active, e.table)
+			r.stopped(e.table)
 			if e.err != nil && ctx.Err() == nil {
 				r.log.Warn("snapshot of a table failed; it resumes from its last delivered chunk", "table", e.table, "err", e.err)
 				retry[e.table] = time.Now().Add(5 * time.Second)
@@ -313,6 +326,7 @@ func (r *Runner) record(ctx context.Context, conn *pgx.Conn, queue []delivered) 
 			return queue, finished, err
 		case d.done:
 			r.log.Info("snapshot of table delivered", "table", d.table)
+			r.recorded(d.table, Done)
 			finished = true
 		}
 		queue = queue[1:]
@@ -331,6 +345,7 @@ func (r *Runner) schedule(ctx context.Context, conn *pgx.Conn, workers *errgroup
 	if err != nil {
 		return 0, err
 	}
+	r.loaded(ps)
 	left := 0
 	for _, p := range ps {
 		if p.State == Done {

@@ -3,14 +3,20 @@ package snapshot
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/pg2kinesis/pg2kinesis/internal/metrics"
 )
 
 // table snapshots one table on a connection of its own, from where its
 // state says it stands, chunk after chunk: each chunk is announced, read
-// between its watermarks, and waited for until the stream has placed it,
-// so that a worker holds one chunk at a time.
+// between its own watermarks, and handed to the stream. The next chunk is
+// read while the stream places the one before (a chunk's read needs only
+// the cursor its predecessor's read ends at), so that reading and placing
+// overlap, and a worker holds at most two chunks: the one it reads and
+// the one the stream places.
 func (r *Runner) table(ctx context.Context, p Progress) error {
 	conn, err := r.cfg.Connect(ctx)
 	if err != nil {
@@ -37,6 +43,12 @@ func (r *Runner) table(ctx context.Context, p Progress) error {
 	if err != nil {
 		return err
 	}
+	estimate, err := t.Estimate(ctx, conn)
+	if err != nil {
+		// Only the progress needs it: go on without.
+		r.log.Warn("cannot estimate the rows of the table to snapshot", "table", p.Table, "err", err)
+		estimate = -1
+	}
 	if p.State == Pending {
 		if err := Start(ctx, conn, r.cfg.StateTable, r.cfg.Slot, p.Table); err != nil {
 			return err
@@ -45,59 +57,131 @@ func (r *Runner) table(ctx context.Context, p Progress) error {
 	} else {
 		r.log.Info("snapshot of table resumed", "table", p.Table, "after", p.LastKey)
 	}
-	cursor := p.LastKey
+	r.begin(p, estimate)
+	w := &worker{r: r, conn: conn, t: t, key: key, m: r.cfg.Metrics.Table(p.Table.Schema, p.Table.Table)}
+	defer w.forget() // a chunk left in the exchange on an error or a stop
+	return w.run(ctx, p.LastKey)
+}
+
+// worker is one table's snapshot under way.
+type worker struct {
+	r    *Runner
+	conn *pgx.Conn
+	t    *Table
+	key  []string
+	m    *metrics.SnapshotTable
+	// sent are the chunks handed to the stream and not yet placed, in
+	// the order of their watermarks: two at most.
+	sent []*inflight
+}
+
+// inflight is a chunk handed to the stream: its rows are the exchange's.
+type inflight struct {
+	h     *Handoff
+	after []string // the cursor it was read after: where it is read again if spoiled
+	next  []string // where the next chunk starts; nil when done
+	done  bool     // the table's last chunk
+}
+
+// lastKey is where the table's state stands once the chunk is delivered.
+func (c *inflight) lastKey() []string {
+	if c.next != nil {
+		return c.next
+	}
+	return c.after
+}
+
+// run reads the chunks after cursor until the last is placed. The state
+// advances in order: a chunk is sent to the runner only once the chunks
+// before it are, and a spoiled chunk is read again before any after it
+// counts.
+func (w *worker) run(ctx context.Context, cursor []string) error {
 	for {
-		c, h, err := r.chunk(ctx, conn, t, key, cursor)
-		if err != nil {
+		if len(w.sent) == 0 || !w.sent[len(w.sent)-1].done {
+			c, err := w.send(ctx, cursor)
+			if err != nil {
+				return err
+			}
+			w.sent = append(w.sent, c)
+			cursor = c.next
+			if len(w.sent) < 2 && !c.done {
+				continue // read the next one while the stream places this one
+			}
+		}
+		c := w.sent[0]
+		if err := w.await(ctx, c); err != nil {
 			return err
 		}
-		if h.Spoiled {
-			r.log.Debug("a change without its key in a chunk's window: reading the chunk again", "table", p.Table)
+		w.sent = w.sent[1:]
+		w.r.placed(w.t.Name(), c.h)
+		if c.h.Spoiled {
+			w.r.log.Debug("chunk spoiled (a change without its key in its window, or a transaction invisible to its read): reading it again",
+				"table", w.t.Name(), "after", c.after)
+			// The chunk after it starts where this one ended when it was
+			// read; read again, it may end elsewhere: both are read again
+			// from here. Forgotten, the next one is not published, unless
+			// the stream has already taken it, which costs a duplicate.
+			w.forget()
+			cursor = c.after
 			continue
 		}
-		last := cursor
-		if c.Next != nil {
-			last = c.Next
-		}
 		select {
-		case r.acks <- delivered{table: p.Table, lastKey: last, rows: int64(h.Published), lsn: h.CommitLSN, done: c.Done}:
+		case w.r.acks <- delivered{table: w.t.Name(), lastKey: c.lastKey(), rows: int64(c.h.Published), lsn: c.h.CommitLSN, done: c.done}:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		if c.Done {
+		if c.done {
 			return nil
 		}
-		cursor = c.Next
 	}
 }
 
-// chunk reads the chunk after cursor between its watermarks and waits
-// until the stream has placed it.
-func (r *Runner) chunk(ctx context.Context, conn *pgx.Conn, t *Table, key []string, cursor []string) (Chunk, *Handoff, error) {
-	h := r.x.Expect(t.Name(), key)
-	mark := Mark{Slot: r.cfg.Slot, Run: r.x.Run, Chunk: h.ID, Table: t.Name()}
-	if err := emit(ctx, conn, mark); err != nil {
-		r.x.Forget(h)
-		return Chunk{}, nil, err
+// send reads the chunk after cursor between its own watermarks and hands
+// it to the stream.
+func (w *worker) send(ctx context.Context, cursor []string) (*inflight, error) {
+	x := w.r.x
+	h := x.Expect(w.t.Name(), w.key)
+	mark := Mark{Slot: w.r.cfg.Slot, Run: x.Run, Chunk: h.ID, Table: w.t.Name()}
+	if err := emit(ctx, w.conn, mark); err != nil {
+		x.Forget(h)
+		return nil, err
 	}
-	c, invisible, err := read(ctx, conn, t, cursor, r.cfg.ChunkRows)
+	start := time.Now()
+	c, invisible, err := read(ctx, w.conn, w.t, cursor, w.r.cfg.ChunkRows)
 	if err != nil {
-		r.x.Forget(h)
-		return Chunk{}, nil, err
+		x.Forget(h)
+		return nil, err
 	}
-	r.x.Fill(h, c.Rows, invisible)
+	w.m.ReadSeconds.Add(time.Since(start).Seconds())
+	w.m.RowsRead.Add(float64(len(c.Rows)))
+	x.Fill(h, c.Rows, invisible)
 	mark.High = true
-	if err := emit(ctx, conn, mark); err != nil {
-		r.x.Forget(h)
-		return Chunk{}, nil, err
+	if err := emit(ctx, w.conn, mark); err != nil {
+		x.Forget(h)
+		return nil, err
 	}
+	return &inflight{h: h, after: cursor, next: c.Next, done: c.Done}, nil
+}
+
+// await waits until the stream has placed c.
+func (w *worker) await(ctx context.Context, c *inflight) error {
+	start := time.Now()
+	defer func() { w.m.WaitSeconds.Add(time.Since(start).Seconds()) }()
 	select {
-	case <-h.Done():
-		return c, h, nil
+	case <-c.h.Done():
+		return nil
 	case <-ctx.Done():
-		r.x.Forget(h)
-		return Chunk{}, nil, ctx.Err()
+		return ctx.Err()
 	}
+}
+
+// forget drops the chunks sent and not placed: their watermarks, if the
+// stream reads them still, are ignored.
+func (w *worker) forget() {
+	for _, c := range w.sent {
+		w.r.x.Forget(c.h)
+	}
+	w.sent = nil
 }
 
 // emit writes a watermark into the WAL, in a transaction of its own, so

@@ -1,0 +1,259 @@
+package snapshot
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/pg2kinesis/pg2kinesis/internal/catalog"
+	"github.com/pg2kinesis/pg2kinesis/internal/decode"
+	"github.com/pg2kinesis/pg2kinesis/internal/metrics"
+	"github.com/pg2kinesis/pg2kinesis/internal/testenv"
+)
+
+// fakeStream plays the stream's part for a worker: it reads the slot's
+// test_decoding output by SQL and opens, takes and commits the chunks of
+// the watermarks it finds. beforeCommit is called before a chunk's
+// commit is passed to the exchange.
+type fakeStream struct {
+	x            *Exchange
+	conn         *pgx.Conn
+	slot         string
+	beforeCommit func(c *Handoff) error
+	afterOpen    func(m Mark)
+
+	taken []*Handoff // since the last commit
+}
+
+const messagePrefix = "message: transactional: 1 prefix: " + Prefix + ", sz: "
+
+func (s *fakeStream) run(ctx context.Context) error {
+	for ctx.Err() == nil {
+		rows, err := s.conn.Query(ctx, "SELECT lsn::text, xid::text::bigint, data FROM pg_logical_slot_get_changes($1, NULL, NULL)", s.slot)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil // stopped
+			}
+			return err
+		}
+		var lsn, data string
+		var xid int64
+		n := 0
+		_, err = pgx.ForEachRow(rows, []any{&lsn, &xid, &data}, func() error {
+			n++
+			return s.handle(lsn, uint32(xid), data)
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		if n == 0 {
+			time.Sleep(5 * time.Millisecond) // nothing new in the WAL yet
+		}
+	}
+	return nil
+}
+
+func (s *fakeStream) handle(lsnText string, xid uint32, data string) error {
+	switch {
+	case strings.HasPrefix(data, messagePrefix):
+		content := data[strings.Index(data, "content:")+len("content:"):]
+		m, err := ParseMark([]byte(content))
+		if err != nil {
+			return err
+		}
+		if !m.High {
+			s.x.Open(m)
+			if s.afterOpen != nil {
+				s.afterOpen(m)
+			}
+			return nil
+		}
+		c, rows := s.x.Take(m, func(row *decode.Event, _ []string) string { return string(row.New[0].Value) })
+		if c != nil {
+			c.Published = len(rows)
+			s.taken = append(s.taken, c)
+		}
+	case strings.HasPrefix(data, "COMMIT"):
+		lsn, err := pglogrepl.ParseLSN(lsnText)
+		if err != nil {
+			return err
+		}
+		for _, c := range s.taken {
+			if s.beforeCommit != nil {
+				if err := s.beforeCommit(c); err != nil {
+					return err
+				}
+			}
+		}
+		s.taken = s.taken[:0]
+		s.x.Commit(xid, lsn)
+	}
+	return nil
+}
+
+// chunksHeld counts the chunks the exchange holds (expected, not yet
+// committed or forgotten).
+func chunksHeld(x *Exchange) (n int, filled []uint64) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for id, c := range x.chunks {
+		if c.filled {
+			filled = append(filled, id)
+		}
+	}
+	slices.Sort(filled)
+	return len(x.chunks), filled
+}
+
+// workerRun runs one table's worker against a fake stream and returns
+// the chunks it delivered, in order.
+func workerRun(t *testing.T, rows, chunkRows int, setUp func(s *fakeStream)) ([]delivered, *metrics.Snapshot) {
+	t.Helper()
+	conn, connect := liveDB(t, "CREATE TABLE items (id int PRIMARY KEY, v text)",
+		fmt.Sprintf("INSERT INTO items SELECT i, 'row ' || i FROM generate_series(1, %d) i", rows))
+	slot := testenv.Name(t)
+	exec(t, conn, "SELECT 'x' FROM pg_create_logical_replication_slot('"+slot+"', 'test_decoding')")
+	x := NewExchange(slot, NewRun())
+	m := metrics.NewSnapshot()
+	r := New(Config{Slot: slot, Plugin: decode.TestDecoding, ChunkRows: chunkRows, Connect: connect, Metrics: m,
+		KeyOf: func(context.Context, catalog.Name) ([]string, bool, error) { return []string{"id"}, true, nil }}, x)
+	streamConn, err := connect(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = streamConn.Close(context.Background()) }()
+	s := &fakeStream{x: x, conn: streamConn, slot: slot}
+	setUp(s)
+
+	table := catalog.Name{Schema: "public", Table: "items"}
+	g, gctx := errgroup.WithContext(ctx(t))
+	streamCtx, stopStream := context.WithCancel(gctx)
+	defer stopStream()
+	g.Go(func() error { return s.run(streamCtx) })
+	tableDone := make(chan struct{})
+	g.Go(func() error {
+		defer stopStream()
+		defer close(tableDone)
+		return r.table(gctx, Progress{Table: table, State: Running})
+	})
+	var got []delivered
+	g.Go(func() error {
+		for {
+			select {
+			case d := <-r.acks:
+				got = append(got, d)
+			case <-tableDone:
+				for { // what the worker sent before it ended
+					select {
+					case d := <-r.acks:
+						got = append(got, d)
+					default:
+						return nil
+					}
+				}
+			}
+		}
+	})
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	return got, m
+}
+
+// checkCovers checks that the delivered chunks advance in order over the
+// table's rows, each once, the last done.
+func checkCovers(t *testing.T, got []delivered, rows, chunkRows int) {
+	t.Helper()
+	var published int64
+	for i, d := range got {
+		published += d.rows
+		want := strconv.Itoa(min((i+1)*chunkRows, rows))
+		if len(d.lastKey) != 1 || d.lastKey[0] != want {
+			t.Errorf("chunk %d delivered up to %v, want %s", i+1, d.lastKey, want)
+		}
+		if last := i == len(got)-1; d.done != last {
+			t.Errorf("chunk %d: done %t", i+1, d.done)
+		}
+		if i > 0 && d.lsn < got[i-1].lsn {
+			t.Errorf("chunk %d delivered at %s, before chunk %d (%s)", i+1, d.lsn, i, got[i-1].lsn)
+		}
+	}
+	if published != int64(rows) {
+		t.Errorf("%d rows delivered, want %d", published, rows)
+	}
+}
+
+// A worker reads its next chunk while the stream places the one before,
+// holds no third, and delivers the chunks in order.
+func TestLiveWorkerReadsAheadOneChunk(t *testing.T) {
+	t.Parallel()
+	const rows, chunkRows = 1000, 100
+	checked := false
+	got, _ := workerRun(t, rows, chunkRows, func(s *fakeStream) {
+		s.beforeCommit = func(c *Handoff) error {
+			if c.ID != 1 {
+				return nil
+			}
+			// Chunk 1 is not placed before chunk 2 is read: the worker
+			// reads it now, and, chunk 1 unplaced, announces no third.
+			deadline := time.Now().Add(time.Minute)
+			for {
+				n, filled := chunksHeld(s.x)
+				if slices.Contains(filled, 2) {
+					if n != 2 {
+						return fmt.Errorf("the exchange holds %d chunks of one worker (filled: %v), want 2 at most", n, filled)
+					}
+					checked = true
+					return nil
+				}
+				if time.Now().After(deadline) {
+					return fmt.Errorf("chunk 2 not read within a minute while chunk 1 waits to be placed")
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}
+	})
+	if !checked {
+		t.Error("the stream never placed chunk 1")
+	}
+	// 10 chunks of rows, and the empty one that finds the end.
+	if len(got) != rows/chunkRows+1 {
+		t.Errorf("%d chunks delivered, want %d", len(got), rows/chunkRows+1)
+	}
+	checkCovers(t, got, rows, chunkRows)
+}
+
+// A spoiled chunk is read again, and the one read after it meanwhile is
+// dropped and read again too: the state still advances in order, over
+// every row once.
+func TestLiveWorkerReadsAgainAfterASpoiledChunk(t *testing.T) {
+	t.Parallel()
+	const rows, chunkRows = 450, 100
+	got, m := workerRun(t, rows, chunkRows, func(s *fakeStream) {
+		s.afterOpen = func(mk Mark) {
+			if mk.Chunk == 1 || mk.Chunk == 4 {
+				// A truncate in the window: no key to match by.
+				s.x.Touch(mk.Table, func([]string) ([]string, bool) { return nil, false })
+			}
+		}
+	})
+	checkCovers(t, got, rows, chunkRows)
+	if len(got) != 5 {
+		t.Errorf("%d chunks delivered, want 5", len(got))
+	}
+	if v := testutil.ToFloat64(m.Table("public", "items").Spoiled); v != 2 {
+		t.Errorf("%v chunks counted spoiled, want 2", v)
+	}
+}
