@@ -139,6 +139,14 @@ func (w *worker) run(ctx context.Context, cursor []string) error {
 // send reads the chunk after cursor between its own watermarks and hands
 // it to the stream.
 func (w *worker) send(ctx context.Context, cursor []string) (*inflight, error) {
+	// Described anew for each chunk: a column added or dropped while the
+	// table is read must be in (or out of) the rows read after it, as it
+	// is in the changes. A few catalog lookups per chunk.
+	t, err := Describe(ctx, w.conn, w.t.Name(), w.key, w.r.cfg.Plugin)
+	if err != nil {
+		return nil, err
+	}
+	w.t = t
 	x := w.r.x
 	h := x.Expect(w.t.Name(), w.key)
 	mark := Mark{Slot: w.r.cfg.Slot, Run: x.Run, Chunk: h.ID, Table: w.t.Name()}
