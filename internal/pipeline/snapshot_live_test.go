@@ -157,7 +157,8 @@ func waitCaughtUp(t *testing.T, conn *pgx.Conn, slot string) {
 	}
 }
 
-// fold replays JSON records by key: id -> "v|n".
+// fold replays JSON records of items by key (a read, insert or update
+// sets the row, a delete or truncate removes it): id -> "v|n".
 func fold(t *testing.T, records []string) map[int]string {
 	t.Helper()
 	rows := map[int]string{}
@@ -180,6 +181,8 @@ func fold(t *testing.T, records []string) map[int]string {
 			continue
 		}
 		switch rec.Op {
+		case "truncate":
+			clear(rows)
 		case "delete":
 			delete(rows, rec.PK.ID)
 		case "insert", "update", "read":

@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sync"
 	"testing"
@@ -53,7 +52,7 @@ func TestLiveSnapshotSpoiledChunksFoldToTheTable(t *testing.T) {
 	// Whether a truncate fell in a window is up to timing: said, not
 	// required.
 	t.Logf("%v chunks spoiled", value(t, m, "pg2kinesis_snapshot_chunks_spoiled_total", ""))
-	got := foldTruncates(t, snk.snapshot())
+	got := fold(t, snk.snapshot())
 	want := tableRows(t, conn)
 	if len(got) != len(want) {
 		t.Errorf("folded stream has %d rows, the table %d", len(got), len(want))
@@ -91,37 +90,3 @@ func truncateLoop(ctx context.Context, t *testing.T, dsn string, rows int, chunk
 	}
 }
 
-// foldTruncates replays JSON records of items by key, truncates included:
-// id -> "v|n".
-func foldTruncates(t *testing.T, records []string) map[int]string {
-	t.Helper()
-	rows := map[int]string{}
-	for _, r := range records {
-		var rec struct {
-			Op    string
-			Table string
-			PK    struct{ ID int }
-			After *struct {
-				V string
-				N int
-			}
-		}
-		if err := json.Unmarshal([]byte(r), &rec); err != nil {
-			t.Fatalf("record %s: %v", r, err)
-		}
-		if rec.Table != "items" {
-			continue
-		}
-		switch rec.Op {
-		case "truncate":
-			clear(rows)
-		case "delete":
-			delete(rows, rec.PK.ID)
-		case "insert", "update", "read":
-			rows[rec.PK.ID] = fmt.Sprintf("%s|%d", rec.After.V, rec.After.N)
-		default:
-			t.Fatalf("unexpected record %s", r)
-		}
-	}
-	return rows
-}
