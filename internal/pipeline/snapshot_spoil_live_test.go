@@ -89,4 +89,3 @@ func truncateLoop(ctx context.Context, t *testing.T, dsn string, rows int, chunk
 		}
 	}
 }
-
