@@ -221,9 +221,16 @@ func (x *Exchange) Take(m Mark, keyOf func(row *decode.Event, cols []string) str
 		c.Spoiled = true
 		return c, nil
 	}
+	if len(c.window) == 0 || len(c.Key) == 0 {
+		// Nothing changed in the window, or nothing to match by: every
+		// row stands (and no key text is made for each).
+		rows := c.rows
+		c.rows, c.window = nil, nil
+		return c, rows
+	}
 	rows := c.rows[:0]
 	for i := range c.rows {
-		if _, changed := c.window[keyOf(&c.rows[i], c.Key)]; changed && len(c.Key) > 0 {
+		if _, changed := c.window[keyOf(&c.rows[i], c.Key)]; changed {
 			c.Dropped++
 			continue
 		}

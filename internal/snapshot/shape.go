@@ -45,7 +45,10 @@ func (s *shaper) shape(ev *decode.Event, cols []decode.Column, vals [][]byte) er
 	if t.plugin == decode.PGOutput {
 		return s.pgoutput(ev, cols, vals)
 	}
-	*ev = decode.Event{Kind: decode.KindChange, Op: decode.Read, Table: t.table, New: cols}
+	// Field by field into the zeroed event: assigning a whole Event
+	// would write (and, while the collector runs, barrier) every one of
+	// its pointers.
+	ev.Kind, ev.Op, ev.Table, ev.New = decode.KindChange, decode.Read, t.table, cols
 	for i, c := range t.cols {
 		col := decode.Column{Name: c.name, Type: c.typ}
 		v := vals[i]
