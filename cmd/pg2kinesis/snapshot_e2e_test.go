@@ -1,0 +1,892 @@
+package main
+
+// End-to-end tests of snapshots (--snapshot, pg2kinesis snapshot): the
+// real binary publishes JSON records into kinesalite, the test reads the
+// stream back, folds it per key and compares the fold with the table.
+//
+// The fold orders records by their position in the WAL (commit_lsn, then
+// lsn), which is where the snapshot places a chunk's reads (its high
+// watermark): a key-changing update deletes its old key, which may live on
+// another shard, so the stream's order across shards says nothing. The
+// order of each key's records in its shard is checked on its own
+// (checkKeyOrder). test_decoding's records have no commit_lsn (its BEGIN
+// does not say where the transaction commits): with it the stream has one
+// shard, and the fold takes the stream's order.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pg2kinesis/pg2kinesis/internal/sink/kinesis"
+	"github.com/pg2kinesis/pg2kinesis/internal/sink/kinesis/kpl"
+	"github.com/pg2kinesis/pg2kinesis/internal/testenv"
+)
+
+// snapRig is one snapshot test's database, slot, stream and stream reader.
+type snapRig struct {
+	dsn    string
+	conn   *pgx.Conn
+	slot   string
+	ep     string
+	stream string
+	plugin string
+	shards int
+	reader *streamReader
+}
+
+// newSnapRig creates the database and a stream, and runs stmts (the
+// tables) before pg2kinesis starts. The stream has 2 shards, 1 with
+// test_decoding (see the top of the file). With pgoutput it creates the
+// publication pg2kinesis for tables and the sentinel table.
+func newSnapRig(t *testing.T, plugin string, tables []string, stmts ...string) *snapRig {
+	t.Helper()
+	return newSnapRigOn(t, testenv.Database(t), plugin, tables, stmts...)
+}
+
+// newSnapRigOn is newSnapRig on the database of dsn.
+func newSnapRigOn(t *testing.T, dsn, plugin string, tables []string, stmts ...string) *snapRig {
+	t.Helper()
+	ep := testenv.KinesisEndpoint(t)
+	r := &snapRig{dsn: dsn, slot: testenv.Name(t), ep: ep, plugin: plugin, shards: 2}
+	if plugin == "test_decoding" {
+		r.shards = 1
+	}
+	r.conn = testenv.Connect(t, r.dsn)
+	r.stream = testenv.Stream(t, testenv.KinesisClient(t, ep), r.shards)
+	stmts = append(stmts, "CREATE TABLE sentinel (id int PRIMARY KEY)")
+	if plugin == "pgoutput" {
+		stmts = append(stmts, "CREATE PUBLICATION pg2kinesis FOR TABLE "+strings.Join(append(slices.Clone(tables), "sentinel"), ", "))
+	}
+	sqlExec(t, r.conn, stmts...)
+	r.reader = readStream(t, ep, r.stream)
+	return r
+}
+
+// args are the daemon's flags: JSON records keyed by row, short intervals.
+// endpoint may be a proxy of r.ep.
+func (r *snapRig) args(t *testing.T, endpoint, mode string, chunkRows int, extra ...string) []string {
+	t.Helper()
+	a := append(connArgs(t, r.dsn), "-s", r.slot, "--create-slot", "--pg-slot-output-plugin", r.plugin,
+		"--kinesis-endpoint", endpoint, "-k", r.stream, "-f", "JSON", "--partition-key", "pk",
+		"--status-interval", "200ms", "--flush-interval", "50ms", "--max-backoff", "1s",
+		"--snapshot", mode, "--snapshot-chunk-rows", strconv.Itoa(chunkRows))
+	return append(a, extra...)
+}
+
+func sqlExec(t *testing.T, conn *pgx.Conn, stmts ...string) {
+	t.Helper()
+	for _, s := range stmts {
+		if _, err := conn.Exec(context.Background(), s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+}
+
+// snapState is a table's row of the state table.
+type snapState struct {
+	state   string
+	lastKey []string
+	rows    int64
+	chunks  int64
+}
+
+// state reads table's state row; found is false when there is none (or
+// the server does not answer: r.conn is opened again if it was lost).
+func (r *snapRig) state(t *testing.T, table string) (s snapState, found bool) {
+	t.Helper()
+	err := r.conn.QueryRow(context.Background(), `SELECT state, last_key, rows_published, chunks FROM pg2kinesis_snapshot
+		WHERE slot = $1 AND table_schema = 'public' AND table_name = $2`, r.slot, table).Scan(&s.state, &s.lastKey, &s.rows, &s.chunks)
+	if err != nil && r.conn.IsClosed() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if conn, err := pgx.Connect(ctx, r.dsn); err == nil {
+			old := r.conn
+			r.conn = conn
+			t.Cleanup(func() { _ = conn.Close(context.Background()) })
+			_ = old.Close(context.Background())
+		}
+	}
+	return s, err == nil
+}
+
+// waitState waits up to timeout until table's state row satisfies ok.
+func (r *snapRig) waitState(t *testing.T, d *daemon, table, what string, timeout time.Duration, ok func(snapState) bool) snapState {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if d != nil {
+			running(t, d)
+		}
+		s, found := r.state(t, table)
+		if found && ok(s) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			msg := fmt.Sprintf("the snapshot of %s: not %s after %s (state row %+v, found %v)", table, what, timeout, s, found)
+			if d != nil {
+				msg += "; log:\n" + d.log()
+			}
+			t.Fatal(msg)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (r *snapRig) waitDone(t *testing.T, d *daemon, table string) snapState {
+	t.Helper()
+	return r.waitState(t, d, table, "done", 5*time.Minute, func(s snapState) bool { return s.state == "done" })
+}
+
+// caughtUp waits until the slot has confirmed everything written so far
+// (a non-transactional logical message gives a position to pass): every
+// record is then acknowledged by Kinesis. Then it commits one sentinel row
+// per shard and waits until the reader has read them: records of a shard
+// are read in order, so the reader then holds every record.
+func (r *snapRig) caughtUp(t *testing.T, d *daemon) []kinesis.TailRecord {
+	t.Helper()
+	sqlExec(t, r.conn, "SELECT pg_logical_emit_message(false, 'test', 'end')")
+	var end string
+	if err := r.conn.QueryRow(context.Background(), "SELECT pg_current_wal_lsn()::text").Scan(&end); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	deadline := start.Add(3 * time.Minute)
+	defer func() { t.Logf("caught up and read out in %s", time.Since(start).Round(time.Millisecond)) }()
+	for !testenv.SlotPassed(t, r.conn, r.slot, end) {
+		running(t, d)
+		if time.Now().After(deadline) {
+			t.Fatalf("slot %s did not confirm %s within 3 minutes; log:\n%s", r.slot, end, d.log())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("slot confirmed the end in %s", time.Since(start).Round(time.Millisecond))
+	return r.sentinels(t, d)
+}
+
+// sentinels commits a row of the sentinel table on each of the stream's
+// shards (two split at 2^127, or one) and waits until the reader holds
+// them.
+func (r *snapRig) sentinels(t *testing.T, d *daemon) []kinesis.TailRecord {
+	t.Helper()
+	var base int
+	if err := r.conn.QueryRow(context.Background(), "SELECT coalesce(max(id), 0) + 1 FROM sentinel").Scan(&base); err != nil {
+		t.Fatal(err)
+	}
+	var low, high string
+	if r.shards == 1 {
+		high = strconv.Itoa(base + 1)
+	}
+	for id := base; low == "" || high == ""; id++ {
+		if kpl.HashKey(fmt.Sprintf("public.sentinel:%d", id)).Hi < 1<<63 {
+			if low == "" {
+				low = strconv.Itoa(id)
+			}
+		} else if high == "" {
+			high = strconv.Itoa(id)
+		}
+	}
+	sqlExec(t, r.conn, fmt.Sprintf("INSERT INTO sentinel VALUES (%s), (%s)", low, high))
+	want := map[string]bool{"public.sentinel:" + low: true, "public.sentinel:" + high: true}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		recs := r.reader.snapshot()
+		seen := 0
+		for _, rec := range recs {
+			if want[rec.PartitionKey] && strings.Contains(string(rec.Data), `"op":"insert"`) {
+				seen++
+			}
+		}
+		if seen >= 2 {
+			return recs
+		}
+		if d != nil {
+			running(t, d)
+		}
+		if time.Now().After(deadline) {
+			msg := fmt.Sprintf("the sentinel rows %s and %s are not in the stream after 2 minutes (%d records read)", low, high, len(recs))
+			if d != nil {
+				msg += "; log:\n" + d.log()
+			}
+			t.Fatal(msg)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// jrec is a JSON record of the stream.
+type jrec struct {
+	Op        string          `json:"op"`
+	Schema    string          `json:"schema"`
+	Table     string          `json:"table"`
+	LSN       string          `json:"lsn"`
+	CommitLSN string          `json:"commit_lsn"`
+	PK        json.RawMessage `json:"pk"`
+	Before    json.RawMessage `json:"before"`
+	After     json.RawMessage `json:"after"`
+
+	commit, lsn pglogrepl.LSN
+	partKey     string
+	data        string
+	it          *itemRec
+}
+
+// less orders records by their place in the WAL.
+func (a *jrec) less(b *jrec) bool {
+	if a.commit != b.commit {
+		return a.commit < b.commit
+	}
+	return a.lsn < b.lsn
+}
+
+// parseRecords parses the records of table, in stream order; copies of a
+// record already seen (re-sends) are left out.
+func parseRecords(t *testing.T, recs []kinesis.TailRecord, table string) []*jrec {
+	t.Helper()
+	seen := map[string]bool{}
+	var out []*jrec
+	for _, rec := range recs {
+		if seen[string(rec.Data)] {
+			continue
+		}
+		seen[string(rec.Data)] = true
+		var j jrec
+		if err := json.Unmarshal(rec.Data, &j); err != nil {
+			t.Fatalf("record %s: %v", rec.Data, err)
+		}
+		if j.Table != table {
+			continue
+		}
+		var err error
+		if j.CommitLSN != "" { // test_decoding: null
+			j.commit, err = pglogrepl.ParseLSN(j.CommitLSN)
+		}
+		if err == nil {
+			j.lsn, err = pglogrepl.ParseLSN(j.LSN)
+		}
+		if err != nil {
+			t.Fatalf("record %s: %v", rec.Data, err)
+		}
+		j.partKey, j.data = rec.PartitionKey, string(rec.Data)
+		out = append(out, &j)
+	}
+	return out
+}
+
+// checkKeyOrder checks that each partition key's records are in its shard
+// in WAL order (when they say where they commit), and that every read has
+// no before.
+func checkKeyOrder(t *testing.T, recs []*jrec) {
+	t.Helper()
+	last := map[string]*jrec{}
+	bad := 0
+	for _, r := range recs {
+		if r.Op == "read" && string(r.Before) != "null" {
+			t.Errorf("a read with a before: %s", r.data)
+		}
+		if p := last[r.partKey]; p != nil && p.commit != 0 && r.commit != 0 && r.less(p) {
+			if bad++; bad <= 5 {
+				t.Errorf("partition key %s: record\n%s\nafter\n%s", r.partKey, r.data, p.data)
+			}
+		}
+		last[r.partKey] = r
+	}
+}
+
+// walOrder is recs sorted by their place in the WAL; in the stream's order
+// if one does not say where it commits (test_decoding, on one shard).
+func walOrder(recs []*jrec) []*jrec {
+	s := slices.Clone(recs)
+	for _, r := range recs {
+		if r.commit == 0 {
+			return s
+		}
+	}
+	slices.SortStableFunc(s, func(a, b *jrec) int {
+		switch {
+		case a.less(b):
+			return -1
+		case b.less(a):
+			return 1
+		}
+		return 0
+	})
+	return s
+}
+
+// items is the table of the fold tests; writeItems changes it.
+const itemsTable = "CREATE TABLE items (id int PRIMARY KEY, v text NOT NULL, n int NOT NULL)"
+
+func fillItems(rows int) string {
+	return fmt.Sprintf("INSERT INTO items SELECT i, 'row ' || i, 0 FROM generate_series(1, %d) i", rows)
+}
+
+// writeItems changes random rows of items (ids 1 to rows plus a tenth)
+// until stop is called: updates, key changes, deletes and inserts, one
+// statement per transaction, at most one every 2 ms. A lost connection (a
+// Postgres restart) is opened again, for up to a minute; a statement that
+// fails on a live connection fails the test. Whether a statement cut off
+// with its connection committed does not matter: the checks compare the
+// stream with the table, not with the statements.
+func writeItems(t *testing.T, dsn string, rows int, seed uint64) (stop func() int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	n := 0
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var conn *pgx.Conn
+		defer func() {
+			if conn != nil {
+				_ = conn.Close(context.Background())
+			}
+		}()
+		rng := rand.New(rand.NewPCG(seed, 2))
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		var lost time.Time // when the connection was lost; zero while it lives
+		for i := 0; ; i++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			if conn == nil {
+				var err error
+				cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
+				conn, err = pgx.Connect(cctx, dsn)
+				ccancel()
+				if err != nil {
+					conn = nil
+					if lost.IsZero() {
+						lost = time.Now()
+					}
+					if ctx.Err() == nil && time.Since(lost) > time.Minute {
+						t.Errorf("writes: no connection for a minute: %v", err)
+						return
+					}
+					time.Sleep(100 * time.Millisecond)
+					continue
+				}
+				lost = time.Time{}
+			}
+			id := 1 + rng.IntN(rows+rows/10)
+			var sql string
+			switch k := rng.IntN(10); {
+			case k < 4:
+				sql = fmt.Sprintf("UPDATE items SET n = n + 1, v = 'changed %d' WHERE id = %d", i, id)
+			case k < 6:
+				sql = fmt.Sprintf("DELETE FROM items WHERE id = %d", id)
+			case k < 7:
+				sql = fmt.Sprintf("UPDATE items SET id = %d WHERE id = %d AND NOT EXISTS (SELECT 1 FROM items WHERE id = %d)", id+1, id, id+1)
+			default:
+				sql = fmt.Sprintf("INSERT INTO items VALUES (%d, 'new %d', 0) ON CONFLICT (id) DO UPDATE SET v = 'again %d'", id, i, i)
+			}
+			if _, err := conn.Exec(ctx, sql); err != nil {
+				switch {
+				case ctx.Err() != nil:
+					return
+				case conn.IsClosed():
+					conn, lost = nil, time.Now()
+					continue
+				}
+				t.Errorf("%s: %v", sql, err)
+				return
+			}
+			n++
+		}
+	}()
+	var once sync.Once
+	stop = func() int {
+		once.Do(func() { cancel(); wg.Wait() })
+		return n
+	}
+	t.Cleanup(func() { stop() })
+	return stop
+}
+
+// itemRec is an items record's key, old key and row.
+type itemRec struct {
+	PK     *struct{ ID *int }
+	Before *struct{ ID *int } // the old key of an update that changed it
+	After  *struct {
+		V string
+		N int
+	}
+}
+
+// item decodes r as an items record, once.
+func (r *jrec) item(t *testing.T) *itemRec {
+	t.Helper()
+	if r.it == nil {
+		r.it = &itemRec{}
+		if err := json.Unmarshal([]byte(r.data), r.it); err != nil {
+			t.Fatalf("record %s: %v", r.data, err)
+		}
+		if r.it.PK == nil || r.it.PK.ID == nil {
+			t.Fatalf("record without a key: %s", r.data)
+		}
+	}
+	return r.it
+}
+
+// foldItems replays items' records in WAL order: id -> "v|n". A read,
+// insert or update sets the row (an update whose before names another id
+// moved the row from there), a delete removes it.
+func foldItems(t *testing.T, recs []*jrec) map[int]string {
+	t.Helper()
+	rows := map[int]string{}
+	for _, r := range walOrder(recs) {
+		it := r.item(t)
+		id := *it.PK.ID
+		switch r.Op {
+		case "delete":
+			delete(rows, id)
+		case "insert", "update", "read":
+			if it.Before != nil && it.Before.ID != nil && *it.Before.ID != id {
+				delete(rows, *it.Before.ID)
+			}
+			if it.After == nil {
+				t.Fatalf("record without an after: %s", r.data)
+			}
+			rows[id] = fmt.Sprintf("%s|%d", it.After.V, it.After.N)
+		default:
+			t.Fatalf("unexpected record %s", r.data)
+		}
+	}
+	return rows
+}
+
+func itemRows(t *testing.T, conn *pgx.Conn) map[int]string {
+	t.Helper()
+	rows, err := conn.Query(context.Background(), "SELECT id, v, n FROM items")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[int]string{}
+	var id, n int
+	var v string
+	if _, err := pgx.ForEachRow(rows, []any{&id, &v, &n}, func() error {
+		out[id] = fmt.Sprintf("%s|%d", v, n)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// checkFold compares the fold of items' records with the table: no key
+// missing, none left that the table does not hold, every value equal.
+func checkFold(t *testing.T, recs []*jrec, table map[int]string) {
+	t.Helper()
+	got := foldItems(t, recs)
+	bad := 0
+	report := func(format string, args ...any) {
+		if bad++; bad <= 10 {
+			t.Errorf(format, args...)
+		}
+	}
+	for id, row := range table {
+		if g, ok := got[id]; !ok {
+			report("row %d (%s) is not in the folded stream; its records:\n%s", id, row, itemRecords(recs, id))
+		} else if g != row {
+			report("row %d: stream %q, table %q; its records:\n%s", id, g, row, itemRecords(recs, id))
+		}
+	}
+	for id, g := range got {
+		if _, ok := table[id]; !ok {
+			report("row %d (%s) is in the folded stream, not in the table; its records:\n%s", id, g, itemRecords(recs, id))
+		}
+	}
+	if bad > 10 {
+		t.Errorf("... %d rows in all are wrong", bad)
+	}
+	t.Logf("the table has %d rows; %d records of it folded", len(table), len(recs))
+}
+
+var idField = regexp.MustCompile(`"id":(\d+)[,}]`)
+
+// itemRecords lists the records naming id, in WAL order, for a failure.
+func itemRecords(recs []*jrec, id int) string {
+	var b strings.Builder
+	for _, r := range walOrder(recs) {
+		for _, m := range idField.FindAllStringSubmatch(r.data, -1) {
+			if m[1] == strconv.Itoa(id) {
+				b.WriteString("  " + r.data + "\n")
+				break
+			}
+		}
+	}
+	return b.String()
+}
+
+// reads counts the read records of recs per id.
+func reads(t *testing.T, recs []*jrec) map[int]int {
+	t.Helper()
+	n := map[int]int{}
+	for _, r := range recs {
+		if r.Op == "read" {
+			n[*r.item(t).PK.ID]++
+		}
+	}
+	return n
+}
+
+// (1) --snapshot initial with writes going on, for each plugin: the stream
+// folded per key equals the table. 200,000 rows with test_decoding; 50,000
+// with the others, to keep the suite's time modest (the binary is not
+// built with -race, the fold is).
+func TestSnapshotInitialFoldsToTheTable(t *testing.T) {
+	for _, tc := range []struct {
+		plugin string
+		rows   int
+	}{
+		{"test_decoding", 200_000},
+		{"wal2json", 50_000},
+		{"pgoutput", 50_000},
+	} {
+		t.Run(tc.plugin, func(t *testing.T) {
+			t.Parallel()
+			r := newSnapRig(t, tc.plugin, []string{"items"}, itemsTable, fillItems(tc.rows))
+			const chunkRows = 5000
+			d := startDaemon(t, r.args(t, r.ep, "initial", chunkRows)...)
+			testenv.WaitSlotStreaming(t, r.conn, r.slot)
+			stop := writeItems(t, r.dsn, tc.rows, 1)
+			start := time.Now()
+			s := r.waitDone(t, d, "items")
+			writes := stop()
+			t.Logf("snapshot of %d rows done in %s (%d chunks, %d rows published), %d writes during it",
+				tc.rows, time.Since(start).Round(time.Millisecond), s.chunks, s.rows, writes)
+			recs := parseRecords(t, r.caughtUp(t, d), "items")
+			d.stop(t)
+			checkKeyOrder(t, recs)
+			checkFold(t, recs, itemRows(t, r.conn))
+			for id, n := range reads(t, recs) {
+				if n > 1 {
+					t.Errorf("row %d read %d times in one run without a fault; its records:\n%s", id, n, itemRecords(recs, id))
+				}
+			}
+			if t.Failed() {
+				t.Logf("log:\n%s", d.log())
+			}
+		})
+	}
+}
+
+// snapshotCommand runs `pg2kinesis snapshot` with r's connection and slot.
+func (r *snapRig) snapshotCommand(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	return pg2kinesis(t, append(append([]string{"snapshot"}, args...), append(connArgs(t, r.dsn), "-s", r.slot)...)...)
+}
+
+var statusLine = regexp.MustCompile(`(?m)^public\.items\s+(\w+)\s+(\d+)\s+(\d+)`)
+
+// (3) A snapshot asked for with `pg2kinesis snapshot --table` while a
+// daemon (--snapshot never) streams and writes go on: the table's rows
+// are published as reads and the fold equals the table; --status says it
+// is done. Asked for again, the table is snapshotted again, and
+// rows_published counts the second snapshot's reads.
+func TestSnapshotOnlineRequest(t *testing.T) {
+	t.Parallel()
+	const rows, chunkRows = 30_000, 2000
+	r := newSnapRig(t, "wal2json", []string{"items"}, itemsTable, fillItems(rows))
+	d := startDaemon(t, r.args(t, r.ep, "never", chunkRows)...)
+	testenv.WaitSlotStreaming(t, r.conn, r.slot)
+	stop := writeItems(t, r.dsn, rows, 4)
+	request := func() {
+		t.Helper()
+		out, errOut, code := r.snapshotCommand(t, "--table", "items")
+		if code != 0 || !strings.Contains(out, "requested a snapshot of public.items for slot "+r.slot) {
+			t.Fatalf("pg2kinesis snapshot --table items: exit %d, stdout %q, stderr %q", code, out, errOut)
+		}
+	}
+	status := func() (state string, rows, chunks int) {
+		t.Helper()
+		out, errOut, code := r.snapshotCommand(t, "--status")
+		m := statusLine.FindStringSubmatch(out)
+		if code != 0 || m == nil {
+			t.Fatalf("pg2kinesis snapshot --status: exit %d, stdout %q, stderr %q; want a line for public.items", code, out, errOut)
+		}
+		rows, _ = strconv.Atoi(m[2])
+		chunks, _ = strconv.Atoi(m[3])
+		return m[1], rows, chunks
+	}
+	if _, ok := r.state(t, "items"); ok {
+		t.Fatal("--snapshot never made a state row before any request")
+	}
+	request()
+	first := r.waitDone(t, d, "items")
+	if st, n, c := status(); st != "done" || n != int(first.rows) || c != int(first.chunks) {
+		t.Errorf("--status says %s, %d rows, %d chunks; the state table done, %d rows, %d chunks", st, n, c, first.rows, first.chunks)
+	}
+	again := r.walLSN(t) // every read of the first snapshot is placed before
+	request()
+	if s, _ := r.state(t, "items"); s.state != "pending" || s.rows != 0 || s.chunks != 0 {
+		t.Errorf("after the second request the state row is %+v, want pending with no rows or chunks", s)
+	}
+	second := r.waitDone(t, d, "items")
+	if st, n, _ := status(); st != "done" || n != int(second.rows) {
+		t.Errorf("--status says %s, %d rows; the state table done, %d rows", st, n, second.rows)
+	}
+	t.Logf("%d writes; first snapshot %+v, second %+v", stop(), first, second)
+	recs := parseRecords(t, r.caughtUp(t, d), "items")
+	d.stop(t)
+	checkKeyOrder(t, recs)
+	checkFold(t, recs, itemRows(t, r.conn))
+	var n1, n2 int64
+	for _, rec := range recs {
+		if rec.Op == "read" && rec.commit < again {
+			n1++
+		} else if rec.Op == "read" {
+			n2++
+		}
+	}
+	if n1 != first.rows || n2 != second.rows {
+		t.Errorf("the stream holds %d reads of the first snapshot and %d of the second; rows_published said %d and %d", n1, n2, first.rows, second.rows)
+	}
+	if second.rows < rows*8/10 {
+		t.Errorf("the second snapshot published %d rows of about %d: the table was not snapshotted again", second.rows, rows)
+	}
+	if t.Failed() {
+		t.Logf("log:\n%s", d.log())
+	}
+}
+
+// waitExit waits up to timeout for d to exit and returns its exit code.
+func (d *daemon) waitExit(t *testing.T, timeout time.Duration) int {
+	t.Helper()
+	select {
+	case <-d.done:
+		return d.cmd.ProcessState.ExitCode()
+	case <-time.After(timeout):
+		t.Fatalf("pg2kinesis still runs after %s; log:\n%s", timeout, d.log())
+		return 0
+	}
+}
+
+// waitReads waits until recs hold n distinct reads of table, and returns
+// the records read.
+func (r *snapRig) waitReads(t *testing.T, table string, n int) []*jrec {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		recs := parseRecords(t, r.reader.snapshot(), table)
+		got := 0
+		for _, rec := range recs {
+			if rec.Op == "read" {
+				got++
+			}
+		}
+		if got >= n {
+			return recs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the stream holds %d reads of %s after 2 minutes, want %d", got, table, n)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// (4) --snapshot initial_only exits 0 once the last chunk is acknowledged;
+// every row of the table is in the stream as a read, once.
+func TestSnapshotInitialOnlyExits(t *testing.T) {
+	t.Parallel()
+	const rows, chunkRows = 20_000, 3000
+	r := newSnapRig(t, "pgoutput", []string{"items"}, itemsTable, fillItems(rows))
+	d := startDaemon(t, r.args(t, r.ep, "initial_only", chunkRows)...)
+	if code := d.waitExit(t, 5*time.Minute); code != 0 {
+		t.Fatalf("--snapshot initial_only exited %d, want 0; log:\n%s", code, d.log())
+	}
+	var left int
+	if err := r.conn.QueryRow(context.Background(), "SELECT count(*) FROM pg2kinesis_snapshot WHERE slot = $1 AND state <> 'done'", r.slot).Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if left != 0 {
+		t.Errorf("%d tables not done when initial_only exited", left)
+	}
+	if !strings.Contains(d.log(), "initial snapshot delivered; stopping") {
+		t.Errorf("the log does not say why it stopped:\n%s", d.log())
+	}
+	recs := r.waitReads(t, "items", rows)
+	table := itemRows(t, r.conn)
+	n := reads(t, recs)
+	for _, rec := range recs {
+		if rec.Op != "read" {
+			t.Fatalf("a record that is not a read: %s", rec.data)
+		}
+	}
+	for id := range table {
+		if n[id] != 1 {
+			t.Errorf("row %d: %d reads, want 1", id, n[id])
+		}
+	}
+	checkFold(t, recs, table)
+}
+
+// (6) Bad input: one line on stderr naming what is wrong, exit 2.
+func TestSnapshotBadInput(t *testing.T) {
+	check := func(t *testing.T, stderr string, code int, prefix string, want ...string) {
+		t.Helper()
+		plain := plainLines(stderr)
+		if code != 2 || len(plain) != 1 || !strings.HasPrefix(plain[0], prefix) {
+			t.Fatalf("exit %d, stderr %q; want exit 2 and one line starting %q", code, stderr, prefix)
+		}
+		for _, w := range want {
+			if !strings.Contains(plain[0], w) {
+				t.Errorf("error %q lacks %q", plain[0], w)
+			}
+		}
+	}
+	t.Run("bogus mode", func(t *testing.T) {
+		_, errOut, code := pg2kinesis(t, "--snapshot", "bogus")
+		check(t, errOut, code, "pg2kinesis: ", `"bogus"`, "--snapshot", "never", "initial", "initial_only")
+	})
+	t.Run("neither table nor status", func(t *testing.T) {
+		_, errOut, code := pg2kinesis(t, "snapshot")
+		check(t, errOut, code, "pg2kinesis snapshot: ", "--table", "--status")
+	})
+	t.Run("no such table", func(t *testing.T) {
+		dsn := testenv.Database(t)
+		out, errOut, code := pg2kinesis(t, append([]string{"snapshot", "--table", "no_such_table"}, append(connArgs(t, dsn), "-s", testenv.Name(t))...)...)
+		check(t, errOut, code, "pg2kinesis snapshot: ", "no_such_table")
+		if out != "" {
+			t.Errorf("stdout %q, want nothing", out)
+		}
+	})
+}
+
+// canonical is a JSON object re-encoded with sorted keys and numbers as
+// written, so that the stream's row and the table's compare as text.
+func canonical(t *testing.T, raw []byte) string {
+	t.Helper()
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.UseNumber()
+	var v map[string]any
+	if err := dec.Decode(&v); err != nil {
+		t.Fatalf("%s: %v", raw, err)
+	}
+	b, err := json.Marshal(v) // maps marshal with sorted keys
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// (5) Keys of every kind, and a table without one (JSON publishes it, read
+// by ctid): each table snapshotted (initial_only), every row in the stream
+// once, as the table holds it (to_json of the row), for each plugin.
+func TestSnapshotKeys(t *testing.T) {
+	tables := map[string][]string{
+		"text_key": {
+			"CREATE TABLE text_key (k text PRIMARY KEY, v int NOT NULL)",
+			`INSERT INTO text_key SELECT 'key ' || i || ' it''s "quoted", \ ' || repeat(' ', i % 3), i FROM generate_series(1, 1500) i`,
+			`INSERT INTO text_key VALUES (' ', -1), ('', -2), ('a,b', -3), ('{x}', -4), ('NULL', -5), ('é ü', -6), ('"', -7), ('''', -8)`,
+		},
+		"uuid_key": {
+			"CREATE TABLE uuid_key (id uuid PRIMARY KEY, v int NOT NULL)",
+			"INSERT INTO uuid_key SELECT gen_random_uuid(), i FROM generate_series(1, 1500) i",
+		},
+		"composite_key": {
+			"CREATE TABLE composite_key (a text, b int, v text, PRIMARY KEY (a, b))",
+			`INSERT INTO composite_key SELECT 'group ' || (i % 7) || ' "q" ''s', i, 'value ' || i FROM generate_series(1, 1500) i`,
+			`INSERT INTO composite_key VALUES ('', 0, NULL), (' ', -1, ''), ('a,b', 2147483647, 'max')`,
+		},
+		"numeric_key": {
+			"CREATE TABLE numeric_key (id numeric PRIMARY KEY, v int NOT NULL)",
+			"INSERT INTO numeric_key SELECT (i - 750) / 7.0, i FROM generate_series(1, 1500) i",
+			"INSERT INTO numeric_key VALUES (1e20, -1), (0.000001, -2), (-123456789.123456789, -3), (42.500, -4)",
+		},
+		"no_key": {
+			"CREATE TABLE no_key (a int, b text)",
+			"INSERT INTO no_key SELECT i % 500, 'dup ' || (i % 500) FROM generate_series(1, 1500) i", // each row three times
+			"INSERT INTO no_key VALUES (NULL, NULL)",
+		},
+	}
+	names := []string{"text_key", "uuid_key", "composite_key", "numeric_key", "no_key"}
+	for _, plugin := range []string{"test_decoding", "wal2json", "pgoutput"} {
+		t.Run(plugin, func(t *testing.T) {
+			t.Parallel()
+			var stmts []string
+			for _, n := range names {
+				stmts = append(stmts, tables[n]...)
+			}
+			r := newSnapRig(t, plugin, names, stmts...)
+			d := startDaemon(t, r.args(t, r.ep, "initial_only", 200)...)
+			if code := d.waitExit(t, 5*time.Minute); code != 0 {
+				t.Fatalf("--snapshot initial_only exited %d, want 0; log:\n%s", code, d.log())
+			}
+			for _, n := range names {
+				want := map[string]int{}
+				rows, err := r.conn.Query(context.Background(), "SELECT row_to_json(t)::text FROM "+n+" t")
+				if err != nil {
+					t.Fatal(err)
+				}
+				var row string
+				total := 0
+				if _, err := pgx.ForEachRow(rows, []any{&row}, func() error {
+					want[canonical(t, []byte(row))]++
+					total++
+					return nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+				got := map[string]int{}
+				for _, rec := range r.waitReads(t, n, total) {
+					if rec.Op != "read" {
+						t.Fatalf("a record that is not a read: %s", rec.data)
+					}
+					after := canonical(t, rec.After)
+					got[after]++
+					if n == "no_key" {
+						if string(rec.PK) != "null" {
+							t.Errorf("a row of a table without a key has pk %s: %s", rec.PK, rec.data)
+						}
+						continue
+					}
+					// The key is the row's key columns.
+					var pk, full map[string]json.RawMessage
+					if err := json.Unmarshal(rec.PK, &pk); err != nil || len(pk) == 0 {
+						t.Fatalf("record without a key: %s", rec.data)
+					}
+					_ = json.Unmarshal(rec.After, &full)
+					for c, v := range pk {
+						if string(full[c]) != string(v) {
+							t.Errorf("pk %s = %s, the row's %s: %s", c, v, full[c], rec.data)
+						}
+					}
+				}
+				bad := 0
+				for row, w := range want {
+					if got[row] != w {
+						if bad++; bad <= 5 {
+							t.Errorf("%s: row %s is %d times in the table, %d in the stream", n, row, w, got[row])
+						}
+					}
+				}
+				for row, g := range got {
+					if _, ok := want[row]; !ok {
+						if bad++; bad <= 5 {
+							t.Errorf("%s: row %s is %d times in the stream, not in the table", n, row, g)
+						}
+					}
+				}
+				t.Logf("%s: %d rows, %d distinct rows read", n, total, len(got))
+			}
+			if t.Failed() {
+				t.Logf("log:\n%s", d.log())
+			}
+		})
+	}
+}
