@@ -341,6 +341,12 @@ func fillItems(rows int) string {
 // stream with the table, not with the statements.
 func writeItems(t *testing.T, dsn string, rows int, seed uint64) (stop func() int) {
 	t.Helper()
+	return writeTable(t, dsn, "items", rows, seed)
+}
+
+// writeTable is writeItems on table, made as items is.
+func writeTable(t *testing.T, dsn, table string, rows int, seed uint64) (stop func() int) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	n := 0
@@ -386,13 +392,13 @@ func writeItems(t *testing.T, dsn string, rows int, seed uint64) (stop func() in
 			var sql string
 			switch k := rng.IntN(10); {
 			case k < 4:
-				sql = fmt.Sprintf("UPDATE items SET n = n + 1, v = 'changed %d' WHERE id = %d", i, id)
+				sql = fmt.Sprintf("UPDATE %s SET n = n + 1, v = 'changed %d' WHERE id = %d", table, i, id)
 			case k < 6:
-				sql = fmt.Sprintf("DELETE FROM items WHERE id = %d", id)
+				sql = fmt.Sprintf("DELETE FROM %s WHERE id = %d", table, id)
 			case k < 7:
-				sql = fmt.Sprintf("UPDATE items SET id = %d WHERE id = %d AND NOT EXISTS (SELECT 1 FROM items WHERE id = %d)", id+1, id, id+1)
+				sql = fmt.Sprintf("UPDATE %[1]s SET id = %[2]d WHERE id = %[3]d AND NOT EXISTS (SELECT 1 FROM %[1]s WHERE id = %[2]d)", table, id+1, id)
 			default:
-				sql = fmt.Sprintf("INSERT INTO items VALUES (%d, 'new %d', 0) ON CONFLICT (id) DO UPDATE SET v = 'again %d'", id, i, i)
+				sql = fmt.Sprintf("INSERT INTO %s VALUES (%d, 'new %d', 0) ON CONFLICT (id) DO UPDATE SET v = 'again %d'", table, id, i, i)
 			}
 			if _, err := conn.Exec(ctx, sql); err != nil {
 				switch {
@@ -444,11 +450,15 @@ func (r *jrec) item(t *testing.T) *itemRec {
 
 // foldItems replays items' records in WAL order: id -> "v|n". A read,
 // insert or update sets the row (an update whose before names another id
-// moved the row from there), a delete removes it.
+// moved the row from there), a delete removes it, a truncate all.
 func foldItems(t *testing.T, recs []*jrec) map[int]string {
 	t.Helper()
 	rows := map[int]string{}
 	for _, r := range walOrder(recs) {
+		if r.Op == "truncate" {
+			clear(rows)
+			continue
+		}
 		it := r.item(t)
 		id := *it.PK.ID
 		switch r.Op {
@@ -471,7 +481,13 @@ func foldItems(t *testing.T, recs []*jrec) map[int]string {
 
 func itemRows(t *testing.T, conn *pgx.Conn) map[int]string {
 	t.Helper()
-	rows, err := conn.Query(context.Background(), "SELECT id, v, n FROM items")
+	return tableRows(t, conn, "items")
+}
+
+// tableRows is itemRows of table, made as items is.
+func tableRows(t *testing.T, conn *pgx.Conn, table string) map[int]string {
+	t.Helper()
+	rows, err := conn.Query(context.Background(), "SELECT id, v, n FROM "+table)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -733,6 +749,20 @@ func TestSnapshotInitialOnlyExits(t *testing.T) {
 		}
 	}
 	checkFold(t, recs, table)
+
+	// Run again on the same slot: everything is done, nothing is read
+	// again.
+	before, _ := r.state(t, "items")
+	d = startDaemon(t, r.args(t, r.ep, "initial_only", chunkRows)...)
+	if code := d.waitExit(t, 2*time.Minute); code != 0 {
+		t.Fatalf("--snapshot initial_only run again exited %d, want 0; log:\n%s", code, d.log())
+	}
+	if strings.Contains(d.log(), "snapshot of table started") || strings.Contains(d.log(), "snapshot of table resumed") {
+		t.Errorf("run again, initial_only read a table again; log:\n%s", d.log())
+	}
+	if s, _ := r.state(t, "items"); s.rows != before.rows || s.chunks != before.chunks || s.state != "done" {
+		t.Errorf("run again, the state row went from %+v to %+v", before, s)
+	}
 }
 
 // (6) Bad input: one line on stderr naming what is wrong, exit 2.
@@ -888,5 +918,121 @@ func TestSnapshotKeys(t *testing.T) {
 				t.Logf("log:\n%s", d.log())
 			}
 		})
+	}
+}
+
+// Several tables read at once (--snapshot-workers 3), writes going on in
+// each: every table's folded stream equals the table.
+func TestSnapshotWorkersManyTables(t *testing.T) {
+	t.Parallel()
+	const rows, chunkRows = 15_000, 1500
+	names := []string{"one", "two", "three", "four"}
+	var stmts []string
+	for _, n := range names {
+		stmts = append(stmts, strings.Replace(itemsTable, "items", n, 1), strings.Replace(fillItems(rows), "items", n, 1))
+	}
+	r := newSnapRig(t, "wal2json", names, stmts...)
+	d := startDaemon(t, r.args(t, r.ep, "initial", chunkRows, "--snapshot-workers", "3")...)
+	testenv.WaitSlotStreaming(t, r.conn, r.slot)
+	var stops []func() int
+	for i, n := range names {
+		stops = append(stops, writeTable(t, r.dsn, n, rows, uint64(10+i)))
+	}
+	for _, n := range names {
+		r.waitDone(t, d, n)
+	}
+	if !strings.Contains(d.log(), "snapshot of table started") {
+		t.Fatalf("no snapshot started; log:\n%s", d.log())
+	}
+	for _, stop := range stops {
+		stop()
+	}
+	raw := r.caughtUp(t, d)
+	d.stop(t)
+	for _, n := range names {
+		t.Run(n, func(t *testing.T) {
+			recs := parseRecords(t, raw, n)
+			checkKeyOrder(t, recs)
+			checkFold(t, recs, tableRows(t, r.conn, n))
+		})
+	}
+	if t.Failed() {
+		t.Logf("log:\n%s", d.log())
+	}
+}
+
+// A TRUNCATE (and the rows inserted again in its transaction) in the
+// middle of a table's snapshot, writes going on: the fold (a truncate
+// empties the table) equals the table.
+func TestSnapshotTruncateMidSnapshot(t *testing.T) {
+	t.Parallel()
+	const rows, chunkRows = 40_000, 1000
+	r := newSnapRig(t, "pgoutput", []string{"items"}, itemsTable, fillItems(rows))
+	d := startDaemon(t, r.args(t, slowProxy(t, r.ep), "initial", chunkRows)...)
+	testenv.WaitSlotStreaming(t, r.conn, r.slot)
+	stop := writeItems(t, r.dsn, rows, 7)
+	r.midSnapshot(t, d)
+	if _, err := r.conn.PgConn().Exec(context.Background(), fmt.Sprintf(
+		"BEGIN; TRUNCATE items; INSERT INTO items SELECT i, 'refilled ' || i, 7 FROM generate_series(1, %d, 3) i; COMMIT", rows)).ReadAll(); err != nil {
+		t.Fatal(err)
+	}
+	r.waitDone(t, d, "items")
+	t.Logf("%d writes", stop())
+	recs := parseRecords(t, r.caughtUp(t, d), "items")
+	d.stop(t)
+	truncates := 0
+	for _, rec := range recs {
+		if rec.Op == "truncate" {
+			truncates++
+		}
+	}
+	if truncates != 1 {
+		t.Errorf("%d truncates in the stream, want 1", truncates)
+	}
+	checkKeyOrder(t, recs)
+	checkFold(t, recs, itemRows(t, r.conn))
+	if t.Failed() {
+		t.Logf("log:\n%s", d.log())
+	}
+}
+
+// A table asked for again while its snapshot runs starts over: the fold
+// equals the table, the state ends done, and rows_published counts the
+// second snapshot.
+func TestSnapshotRequestedAgainWhileRunning(t *testing.T) {
+	t.Parallel()
+	const rows, chunkRows = 40_000, 1000
+	r := newSnapRig(t, "wal2json", []string{"items"}, itemsTable, fillItems(rows))
+	d := startDaemon(t, r.args(t, r.ep, "never", chunkRows)...)
+	testenv.WaitSlotStreaming(t, r.conn, r.slot)
+	stop := writeItems(t, r.dsn, rows, 8)
+	request := func() {
+		t.Helper()
+		if out, errOut, code := r.snapshotCommand(t, "--table", "items"); code != 0 {
+			t.Fatalf("pg2kinesis snapshot --table items: exit %d, stdout %q, stderr %q", code, out, errOut)
+		}
+	}
+	request()
+	r.midSnapshot(t, d)
+	again := r.walLSN(t)
+	request()
+	s := r.waitDone(t, d, "items")
+	t.Logf("%d writes; state %+v", stop(), s)
+	recs := parseRecords(t, r.caughtUp(t, d), "items")
+	d.stop(t)
+	checkKeyOrder(t, recs)
+	checkFold(t, recs, itemRows(t, r.conn))
+	var after int64
+	for _, rec := range recs {
+		if rec.Op == "read" && rec.commit > again {
+			after++
+		}
+	}
+	t.Logf("%d reads placed after the second request, %d counted by the second snapshot", after, s.rows)
+	if s.rows < rows*8/10 || s.rows > after {
+		t.Errorf("the second snapshot counts %d rows: want about the table's %d, at most the %d reads after the request", s.rows, rows, after)
+	}
+	if t.Failed() {
+		t.Logf("log:\n%s", d.log())
 	}
 }
