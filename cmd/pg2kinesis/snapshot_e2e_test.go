@@ -1036,3 +1036,81 @@ func TestSnapshotRequestedAgainWhileRunning(t *testing.T) {
 		t.Logf("log:\n%s", d.log())
 	}
 }
+
+// Keys whose text must round-trip through the keyset cursor: timestamps
+// with a time zone, floats with digits a default print would round,
+// bytea, dates, a key that is a unique index (the replica identity), not
+// the primary key. Each row has a distinct v: every v of the table is
+// read exactly once, with chunks of 100 rows, for each plugin.
+func TestSnapshotCursorKeys(t *testing.T) {
+	tables := map[string][]string{
+		"ts_key": {
+			"CREATE TABLE ts_key (k timestamptz PRIMARY KEY, v int NOT NULL UNIQUE)",
+			"INSERT INTO ts_key SELECT '2026-03-29 00:59:59.999999+00'::timestamptz + i * interval '1.000001 second', i FROM generate_series(1, 1000) i",
+		},
+		"float_key": {
+			"CREATE TABLE float_key (k float8 PRIMARY KEY, v int NOT NULL UNIQUE)",
+			"INSERT INTO float_key SELECT 0.1 + i * 1e-15, i FROM generate_series(1, 1000) i",
+			"INSERT INTO float_key VALUES ('Infinity', -1), ('-Infinity', -2), (1e308, -3), (-0.3, -4)",
+		},
+		"bytea_key": {
+			"CREATE TABLE bytea_key (k bytea PRIMARY KEY, v int NOT NULL UNIQUE)",
+			"INSERT INTO bytea_key SELECT decode(md5(i::text), 'hex') || '\\x00'::bytea, i FROM generate_series(1, 1000) i",
+		},
+		"date_key": {
+			"CREATE TABLE date_key (k date PRIMARY KEY, v int NOT NULL UNIQUE)",
+			"INSERT INTO date_key SELECT date '1999-12-01' + i, i FROM generate_series(1, 1000) i",
+		},
+		"index_key": {
+			"CREATE TABLE index_key (id int PRIMARY KEY, u text NOT NULL, v int NOT NULL UNIQUE)",
+			"CREATE UNIQUE INDEX index_key_u ON index_key (u)",
+			"ALTER TABLE index_key REPLICA IDENTITY USING INDEX index_key_u",
+			"INSERT INTO index_key SELECT i, 'u ' || (1000 - i) || ' ''x''', i FROM generate_series(1, 1000) i",
+		},
+	}
+	names := []string{"ts_key", "float_key", "bytea_key", "date_key", "index_key"}
+	for _, plugin := range []string{"test_decoding", "wal2json", "pgoutput"} {
+		t.Run(plugin, func(t *testing.T) {
+			t.Parallel()
+			var stmts []string
+			for _, n := range names {
+				stmts = append(stmts, tables[n]...)
+			}
+			r := newSnapRig(t, plugin, names, stmts...)
+			d := startDaemon(t, r.args(t, r.ep, "initial_only", 100)...)
+			if code := d.waitExit(t, 5*time.Minute); code != 0 {
+				t.Fatalf("--snapshot initial_only exited %d, want 0; log:\n%s", code, d.log())
+			}
+			for _, n := range names {
+				var total int
+				if err := r.conn.QueryRow(context.Background(), "SELECT count(*) FROM "+n).Scan(&total); err != nil {
+					t.Fatal(err)
+				}
+				seen := map[int]int{}
+				for _, rec := range r.waitReads(t, n, total) {
+					var row struct{ V *int }
+					if err := json.Unmarshal(rec.After, &row); err != nil || row.V == nil {
+						t.Fatalf("record %s: %v", rec.data, err)
+					}
+					seen[*row.V]++
+				}
+				bad := 0
+				for v, c := range seen {
+					if c != 1 {
+						if bad++; bad <= 5 {
+							t.Errorf("%s: the row with v = %d read %d times", n, v, c)
+						}
+					}
+				}
+				if len(seen) != total {
+					t.Errorf("%s: %d rows read, the table has %d", n, len(seen), total)
+				}
+				s, _ := r.state(t, n)
+				t.Logf("%s: %d rows, %d read; state %+v", n, total, len(seen), s)
+			}
+			if t.Failed() {
+				t.Logf("log:\n%s", d.log())
+			}
+		})
+	}
+}
