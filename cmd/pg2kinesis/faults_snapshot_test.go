@@ -146,17 +146,23 @@ func TestFaultSnapshotKillNine(t *testing.T) {
 	}
 }
 
-// skipStateConnBug skips a scenario that fails on a product bug, unless
-// PG2KINESIS_TEST_KNOWN_BUGS is set (make faults counts the skip as a
-// failure, as it should).
-func skipStateConnBug(t *testing.T) {
+// knownBug skips a test that fails on the product bug it names, unless
+// PG2KINESIS_TEST_KNOWN_BUGS is set. (make faults counts a skipped
+// scenario as failed, as it should.)
+func knownBug(t *testing.T, bug string) {
 	t.Helper()
 	if os.Getenv("PG2KINESIS_TEST_KNOWN_BUGS") == "" {
-		t.Skip("product bug: the snapshot runner never reopens its state connection (internal/snapshot/runner.go Run): " +
-			"after a Postgres restart its next poll fails and the daemon exits 1 with " +
-			"\"look the snapshot state table ... up: FATAL: terminating connection due to administrator command\"; " +
-			"set PG2KINESIS_TEST_KNOWN_BUGS=1 to run it")
+		t.Skip("product bug: " + bug + " (set PG2KINESIS_TEST_KNOWN_BUGS=1 to run the test)")
 	}
+}
+
+// skipStateConnBug skips a scenario that fails on the runner's lost
+// state connection.
+func skipStateConnBug(t *testing.T) {
+	t.Helper()
+	knownBug(t, "the snapshot runner never reopens its state connection (internal/snapshot/runner.go Run): "+
+		"after a Postgres restart its next poll fails and the daemon exits 1 with "+
+		"\"look the snapshot state table ... up: FATAL: terminating connection due to administrator command\"")
 }
 
 // (i) Postgres restarted (pg_ctl restart -m fast) in the middle of a

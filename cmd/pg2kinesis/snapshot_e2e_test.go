@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,6 +33,7 @@ import (
 	"github.com/pg2kinesis/pg2kinesis/internal/sink/kinesis"
 	"github.com/pg2kinesis/pg2kinesis/internal/sink/kinesis/kpl"
 	"github.com/pg2kinesis/pg2kinesis/internal/testenv"
+	"github.com/pg2kinesis/pg2kinesis/internal/testenv/kinesisproxy"
 )
 
 // snapRig is one snapshot test's database, slot, stream and stream reader.
@@ -1107,6 +1109,69 @@ func TestSnapshotCursorKeys(t *testing.T) {
 				}
 				s, _ := r.state(t, n)
 				t.Logf("%s: %d rows, %d read; state %+v", n, total, len(seen), s)
+			}
+			if t.Failed() {
+				t.Logf("log:\n%s", d.log())
+			}
+		})
+	}
+}
+
+// A column added (ALTER TABLE ... ADD COLUMN ... DEFAULT) in the middle of
+// a table's snapshot, for each plugin: the daemon goes on, the table is
+// done, and every read placed after the ALTER committed carries the new
+// column, as the table holds the row then. Kinesis refuses every record
+// until the ALTER has committed: the sink, which holds at most 16 MiB,
+// fills, and the snapshot, whose rows are about 1 kB, stops in the middle
+// of the table's 24 MB; it was described before (the state says running
+// once the table is described).
+func TestSnapshotColumnAddedMidSnapshot(t *testing.T) {
+	knownBug(t, "a table is described once when its snapshot starts (internal/snapshot/worker.go table); "+
+		"a column added later is missing from every read after it, though the table holds it")
+	for _, plugin := range []string{"test_decoding", "wal2json", "pgoutput"} {
+		t.Run(plugin, func(t *testing.T) {
+			t.Parallel()
+			const rows, chunkRows = 24_000, 1000
+			r := newSnapRig(t, plugin, []string{"items"}, itemsTable,
+				fmt.Sprintf("INSERT INTO items SELECT i, repeat('x', 1000) || i, 0 FROM generate_series(1, %d) i", rows))
+			p := kinesisproxy.Start(t, r.ep)
+			var blocked atomic.Bool
+			blocked.Store(true)
+			p.Plan = func(int) kinesisproxy.Fault {
+				if blocked.Load() {
+					return kinesisproxy.Throttle
+				}
+				return kinesisproxy.Pass
+			}
+			d := startDaemon(t, r.args(t, p.URL, "initial", chunkRows)...)
+			testenv.WaitSlotStreaming(t, r.conn, r.slot)
+			r.waitState(t, d, "items", "running", time.Minute, func(s snapState) bool { return s.state == "running" })
+			sqlExec(t, r.conn, "ALTER TABLE items ADD COLUMN extra int NOT NULL DEFAULT 7")
+			altered := r.walLSN(t)
+			blocked.Store(false)
+			sqlExec(t, r.conn, "UPDATE items SET extra = 8 WHERE id % 1000 = 0") // a change with the new shape
+			r.waitDone(t, d, "items")
+			recs := parseRecords(t, r.caughtUp(t, d), "items")
+			d.stop(t)
+			late, missing := 0, 0
+			for _, rec := range recs {
+				if rec.Op != "read" || (rec.commit != 0 && rec.commit <= altered) || (rec.commit == 0 && rec.lsn <= altered) {
+					continue
+				}
+				late++
+				var row map[string]json.RawMessage
+				if err := json.Unmarshal(rec.After, &row); err != nil {
+					t.Fatal(err)
+				}
+				if _, ok := row["extra"]; !ok {
+					if missing++; missing <= 3 {
+						t.Errorf("a read placed after the column was added lacks it: %.300s", rec.data)
+					}
+				}
+			}
+			t.Logf("%d reads placed after the ALTER, %d without the new column", late, missing)
+			if late == 0 {
+				t.Error("no read placed after the ALTER: the scenario did not test it")
 			}
 			if t.Failed() {
 				t.Logf("log:\n%s", d.log())
