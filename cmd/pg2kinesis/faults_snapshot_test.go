@@ -227,3 +227,37 @@ func TestFaultSnapshotRequestAfterPostgresRestart(t *testing.T) {
 		t.Logf("log:\n%s", d.log())
 	}
 }
+
+// (k) Two instances on one slot with --snapshot initial: the second
+// stands by while the first snapshots; the first is killed with -9 in the
+// middle of the table, the second takes over, resumes the snapshot after
+// last_key, and the folded stream equals the table.
+func TestFaultSnapshotStandbyTakesOver(t *testing.T) {
+	t.Parallel()
+	const rows, chunkRows = 60_000, 2000
+	r := newSnapRig(t, "wal2json", []string{"items"}, itemsTable, fillItems(rows))
+	args := r.args(t, slowProxy(t, r.ep), "initial", chunkRows)
+	first := startDaemon(t, args...)
+	testenv.WaitSlotStreaming(t, r.conn, r.slot)
+	second := startDaemon(t, args...)
+	waitLog(t, second, "replication slot is in use by another process; standing by", 1)
+	stop := writeItems(t, r.dsn, rows, 9)
+	r.midSnapshot(t, first)
+	if strings.Contains(second.log(), "snapshot of table") {
+		t.Errorf("the standby snapshots while the first instance holds the slot; log:\n%s", second.log())
+	}
+	kill9(t, first)
+	at, _ := r.state(t, "items")
+	cut := r.walLSN(t)
+	waitLog(t, second, "streaming from replication slot", 1)
+	r.waitDone(t, second, "items")
+	t.Logf("%d writes", stop())
+	recs := parseRecords(t, r.caughtUp(t, second), "items")
+	second.stop(t)
+	checkKeyOrder(t, recs)
+	checkFold(t, recs, itemRows(t, r.conn))
+	checkResumed(t, recs, cut, at, chunkRows)
+	if t.Failed() {
+		t.Logf("first log:\n%s\nsecond log:\n%s", first.log(), second.log())
+	}
+}
