@@ -1179,3 +1179,63 @@ func TestSnapshotColumnAddedMidSnapshot(t *testing.T) {
 		})
 	}
 }
+
+// Which tables an initial snapshot covers: those --table-pat matches (the
+// state table never); none when --operations leaves out read; all of them
+// again once --recreate-slot made the slot anew (its state is forgotten).
+func TestSnapshotTargets(t *testing.T) {
+	t.Parallel()
+	const rows = 1000
+	names := []string{"keep_a", "keep_b", "skip_c"}
+	var stmts []string
+	for _, n := range names {
+		stmts = append(stmts, strings.Replace(itemsTable, "items", n, 1), strings.Replace(fillItems(rows), "items", n, 1))
+	}
+	r := newSnapRig(t, "wal2json", names, stmts...)
+	runOnce := func(extra ...string) *daemon {
+		t.Helper()
+		d := startDaemon(t, r.args(t, r.ep, "initial_only", 300, extra...)...)
+		if code := d.waitExit(t, 3*time.Minute); code != 0 {
+			t.Fatalf("--snapshot initial_only %v exited %d, want 0; log:\n%s", extra, code, d.log())
+		}
+		return d
+	}
+	tablesOf := func() map[string]string {
+		t.Helper()
+		rows, err := r.conn.Query(context.Background(), "SELECT table_name, state FROM pg2kinesis_snapshot WHERE slot = $1", r.slot)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		var n, s string
+		if _, err := pgx.ForEachRow(rows, []any{&n, &s}, func() error { out[n] = s; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+
+	d := runOnce("--operations", "insert,update,delete")
+	if got := tablesOf(); len(got) != 0 || strings.Contains(d.log(), "snapshot of table started") {
+		t.Errorf("--operations without read snapshotted %v; log:\n%s", got, d.log())
+	}
+	d = runOnce("--table-pat", "keep_")
+	if got := tablesOf(); len(got) != 2 || got["keep_a"] != "done" || got["keep_b"] != "done" {
+		t.Errorf("--table-pat keep_: state rows %v, want keep_a and keep_b done; log:\n%s", got, d.log())
+	}
+	r.waitReads(t, "keep_b", rows)
+	d = runOnce("--table-pat", "keep_", "--recreate-slot")
+	if got := tablesOf(); len(got) != 2 || got["keep_a"] != "done" || got["keep_b"] != "done" {
+		t.Errorf("after --recreate-slot: state rows %v, want keep_a and keep_b done; log:\n%s", got, d.log())
+	}
+	for _, n := range []string{"keep_a", "keep_b"} {
+		recs := r.waitReads(t, n, 2*rows)
+		for id, c := range reads(t, recs) {
+			if c != 2 {
+				t.Errorf("%s: row %d read %d times, want twice (once per slot)", n, id, c)
+			}
+		}
+	}
+	if recs := parseRecords(t, r.reader.snapshot(), "skip_c"); len(recs) != 0 {
+		t.Errorf("%d records of skip_c, which --table-pat leaves out", len(recs))
+	}
+}
