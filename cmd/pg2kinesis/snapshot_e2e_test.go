@@ -60,7 +60,12 @@ func newSnapRig(t *testing.T, plugin string, tables []string, stmts ...string) *
 // newSnapRigOn is newSnapRig on the database of dsn.
 func newSnapRigOn(t *testing.T, dsn, plugin string, tables []string, stmts ...string) *snapRig {
 	t.Helper()
-	ep := testenv.KinesisEndpoint(t)
+	return newSnapRigAt(t, dsn, testenv.KinesisEndpoint(t), plugin, tables, stmts...)
+}
+
+// newSnapRigAt is newSnapRigOn with the stream on the Kinesis server at ep.
+func newSnapRigAt(t *testing.T, dsn, ep, plugin string, tables []string, stmts ...string) *snapRig {
+	t.Helper()
 	r := &snapRig{dsn: dsn, slot: testenv.Name(t), ep: ep, plugin: plugin, shards: 2}
 	if plugin == "test_decoding" {
 		r.shards = 1
