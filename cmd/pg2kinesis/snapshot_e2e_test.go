@@ -1244,3 +1244,67 @@ func TestSnapshotTargets(t *testing.T) {
 		t.Errorf("%d records of skip_c, which --table-pat leaves out", len(recs))
 	}
 }
+
+// partitionedRig is a rig with a table partitioned in two, of rows rows.
+func partitionedRig(t *testing.T, rows int) *snapRig {
+	t.Helper()
+	return newSnapRig(t, "wal2json", []string{"parent"},
+		"CREATE TABLE parent (id int PRIMARY KEY, v text NOT NULL, n int NOT NULL) PARTITION BY RANGE (id)",
+		"CREATE TABLE part_low PARTITION OF parent FOR VALUES FROM (MINVALUE) TO (1000)",
+		"CREATE TABLE part_high PARTITION OF parent FOR VALUES FROM (1000) TO (MAXVALUE)",
+		fmt.Sprintf("INSERT INTO parent SELECT i, 'row ' || i, 0 FROM generate_series(1, %d) i", rows))
+}
+
+// A partitioned table, whose changes are decoded under its partitions'
+// names: initial_only reads its partitions' rows and exits 0.
+func TestSnapshotPartitionedInitial(t *testing.T) {
+	knownBug(t, "--snapshot initial counts a partitioned table among its targets (internal/pipeline/snapshot.go snapshotTargets); "+
+		"Describe refuses it (relkind p), the worker retries every 5 s for ever, and initial_only never exits")
+	t.Parallel()
+	const rows = 2000
+	r := partitionedRig(t, rows)
+	d := startDaemon(t, r.args(t, r.ep, "initial_only", 300)...)
+	if code := d.waitExit(t, 2*time.Minute); code != 0 {
+		t.Fatalf("--snapshot initial_only exited %d, want 0; log:\n%s", code, d.log())
+	}
+	r.waitReads(t, "part_low", 999)
+	r.waitReads(t, "part_high", rows-999)
+}
+
+// A snapshot asked for by a partitioned table's name is refused (exit 2)
+// or reads the partitions' rows; it is never accepted and left undone.
+func TestSnapshotPartitionedRequest(t *testing.T) {
+	knownBug(t, "pg2kinesis snapshot --table accepts a partitioned table (internal/snapshot/state.go Resolve: relkind p), "+
+		"which the daemon then fails to read every 5 s for ever (Describe: only ordinary tables can be read)")
+	t.Parallel()
+	const rows = 2000
+	r := partitionedRig(t, rows)
+	d := startDaemon(t, r.args(t, r.ep, "never", 300)...)
+	testenv.WaitSlotStreaming(t, r.conn, r.slot)
+	out, errOut, code := r.snapshotCommand(t, "--table", "parent")
+	switch code {
+	case 2:
+		t.Logf("refused: %s", errOut)
+	case 0:
+		deadline := time.Now().Add(time.Minute)
+		for {
+			running(t, d)
+			var left int
+			if err := r.conn.QueryRow(context.Background(), "SELECT count(*) FROM pg2kinesis_snapshot WHERE slot = $1 AND state <> 'done'", r.slot).Scan(&left); err != nil {
+				t.Fatal(err)
+			}
+			if left == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("pg2kinesis snapshot --table parent (stdout %q) was accepted; a minute later %d state rows are not done; log:\n%s", out, left, d.log())
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		r.waitReads(t, "part_low", 999)
+		r.waitReads(t, "part_high", rows-999)
+	default:
+		t.Fatalf("pg2kinesis snapshot --table parent: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	d.stop(t)
+}
