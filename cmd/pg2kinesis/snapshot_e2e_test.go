@@ -1308,3 +1308,41 @@ func TestSnapshotPartitionedRequest(t *testing.T) {
 	}
 	d.stop(t)
 }
+
+// A table dropped in the middle of its snapshot (the snapshot held there
+// by a Kinesis that refuses every record until the drop): the daemon goes
+// on, the dropped table's snapshot ends (done), and the next table's is
+// delivered whole.
+func TestSnapshotTableDroppedMidSnapshot(t *testing.T) {
+	t.Parallel()
+	const rows = 20_000
+	r := newSnapRig(t, "wal2json", []string{"doomed", "kept"},
+		strings.Replace(itemsTable, "items", "doomed", 1),
+		fmt.Sprintf("INSERT INTO doomed SELECT i, repeat('x', 1000) || i, 0 FROM generate_series(1, %d) i", rows),
+		strings.Replace(itemsTable, "items", "kept", 1),
+		strings.Replace(fillItems(1000), "items", "kept", 1))
+	p := kinesisproxy.Start(t, r.ep)
+	var blocked atomic.Bool
+	blocked.Store(true)
+	p.Plan = func(int) kinesisproxy.Fault {
+		if blocked.Load() {
+			return kinesisproxy.Throttle
+		}
+		return kinesisproxy.Pass
+	}
+	d := startDaemon(t, r.args(t, p.URL, "initial", 1000)...)
+	testenv.WaitSlotStreaming(t, r.conn, r.slot)
+	r.waitState(t, d, "doomed", "running", time.Minute, func(s snapState) bool { return s.state == "running" })
+	sqlExec(t, r.conn, "DROP TABLE doomed")
+	blocked.Store(false)
+	r.waitDone(t, d, "doomed")
+	r.waitDone(t, d, "kept")
+	recs := parseRecords(t, r.caughtUp(t, d), "kept")
+	d.stop(t)
+	checkFold(t, recs, tableRows(t, r.conn, "kept"))
+	for _, l := range strings.Split(d.log(), "\n") {
+		if strings.Contains(l, "table=public.doomed") {
+			t.Log(l)
+		}
+	}
+}
