@@ -118,19 +118,25 @@ func checkResumed(t *testing.T, recs []*jrec, cut pglogrepl.LSN, at snapState, c
 // (h) kill -9 in the middle of a table's snapshot, Kinesis slow, writes
 // going on; restarted with the same flags, the snapshot resumes after
 // last_key and the folded stream equals the table.
-func TestFaultSnapshotKillNine(t *testing.T) {
+func TestFaultSnapshotKillNine(t *testing.T) { faultSnapshotKillNine(t, "initial") }
+
+// (h) restarted with --snapshot never: a table whose snapshot was under
+// way resumes all the same (requested snapshots run in every mode).
+func TestFaultSnapshotKillNineResumeNever(t *testing.T) { faultSnapshotKillNine(t, "never") }
+
+func faultSnapshotKillNine(t *testing.T, restartMode string) {
 	t.Parallel()
 	const rows, chunkRows = 100_000, 2000
 	r := newSnapRig(t, "wal2json", []string{"items"}, itemsTable, fillItems(rows))
-	args := r.args(t, slowProxy(t, r.ep), "initial", chunkRows)
-	d := startDaemon(t, args...)
+	ep := slowProxy(t, r.ep)
+	d := startDaemon(t, r.args(t, ep, "initial", chunkRows)...)
 	testenv.WaitSlotStreaming(t, r.conn, r.slot)
 	stop := writeItems(t, r.dsn, rows, 3)
 	r.midSnapshot(t, d)
 	kill9(t, d)
 	at, _ := r.state(t, "items")
 	cut := r.walLSN(t)
-	d = startDaemon(t, args...)
+	d = startDaemon(t, r.args(t, ep, restartMode, chunkRows)...)
 	r.waitDone(t, d, "items")
 	t.Logf("%d writes", stop())
 	recs := parseRecords(t, r.caughtUp(t, d), "items")
