@@ -1346,3 +1346,62 @@ func TestSnapshotTableDroppedMidSnapshot(t *testing.T) {
 		}
 	}
 }
+
+// Tables named as SQL names them, asked for with pg2kinesis snapshot: a
+// quoted mixed-case name with a space, schema-qualified or not, and one in
+// another schema; --status before any request says none ran.
+func TestSnapshotRequestQuotedNames(t *testing.T) {
+	t.Parallel()
+	r := newSnapRig(t, "wal2json", nil,
+		`CREATE TABLE "Mixed Case" (id int PRIMARY KEY, v text NOT NULL, n int NOT NULL)`,
+		`INSERT INTO "Mixed Case" SELECT i, 'row ' || i, 0 FROM generate_series(1, 500) i`,
+		`CREATE SCHEMA other`,
+		`CREATE TABLE other.items (id int PRIMARY KEY, v text NOT NULL, n int NOT NULL)`,
+		`INSERT INTO other.items SELECT i, 'other ' || i, 0 FROM generate_series(1, 300) i`)
+	if out, errOut, code := r.snapshotCommand(t, "--status"); code != 0 || !strings.Contains(out, "no snapshot has run") {
+		t.Errorf("--status before any request: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	d := startDaemon(t, r.args(t, r.ep, "never", 200)...)
+	testenv.WaitSlotStreaming(t, r.conn, r.slot)
+	for _, name := range []string{`"Mixed Case"`, `public."Mixed Case"`, `other.items`} {
+		if out, errOut, code := r.snapshotCommand(t, "--table", name); code != 0 {
+			t.Fatalf("pg2kinesis snapshot --table %s: exit %d, stdout %q, stderr %q", name, code, out, errOut)
+		}
+	}
+	if _, errOut, code := r.snapshotCommand(t, "--table", "Mixed Case"); code != 2 || !strings.Contains(errOut, "Mixed Case") {
+		t.Errorf("--table 'Mixed Case' unquoted: exit %d, stderr %q; want 2 naming it", code, errOut)
+	}
+	r.waitDone(t, d, "Mixed Case")
+	var state string
+	deadline := time.Now().Add(time.Minute)
+	for state != "done" {
+		running(t, d)
+		_ = r.conn.QueryRow(context.Background(), "SELECT state FROM pg2kinesis_snapshot WHERE slot = $1 AND table_schema = 'other' AND table_name = 'items'", r.slot).Scan(&state)
+		if time.Now().After(deadline) {
+			t.Fatalf("other.items not done after a minute (state %q); log:\n%s", state, d.log())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	recs := r.caughtUp(t, d)
+	d.stop(t)
+	mixed := 0
+	for _, rec := range parseRecords(t, recs, "Mixed Case") {
+		if rec.Op == "read" {
+			mixed++
+		}
+	}
+	// The second request of "Mixed Case" may have started it over: 500
+	// or 1000 reads.
+	if mixed != 500 && mixed != 1000 {
+		t.Errorf("%d reads of \"Mixed Case\", want 500 (or 1000 if the second request started it over)", mixed)
+	}
+	other := 0
+	for _, rec := range parseRecords(t, recs, "items") {
+		if rec.Op == "read" && rec.Schema == "other" {
+			other++
+		}
+	}
+	if other != 300 {
+		t.Errorf("%d reads of other.items, want 300", other)
+	}
+}
