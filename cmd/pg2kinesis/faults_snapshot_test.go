@@ -8,7 +8,6 @@ package main
 
 import (
 	"context"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -152,32 +151,12 @@ func faultSnapshotKillNine(t *testing.T, restartMode string) {
 	}
 }
 
-// knownBug skips a test that fails on the product bug it names, unless
-// PG2KINESIS_TEST_KNOWN_BUGS is set. (make faults counts a skipped
-// scenario as failed, as it should.)
-func knownBug(t *testing.T, bug string) {
-	t.Helper()
-	if os.Getenv("PG2KINESIS_TEST_KNOWN_BUGS") == "" {
-		t.Skip("product bug: " + bug + " (set PG2KINESIS_TEST_KNOWN_BUGS=1 to run the test)")
-	}
-}
-
-// skipStateConnBug skips a scenario that fails on the runner's lost
-// state connection.
-func skipStateConnBug(t *testing.T) {
-	t.Helper()
-	knownBug(t, "the snapshot runner never reopens its state connection (internal/snapshot/runner.go Run): "+
-		"after a Postgres restart its next poll fails and the daemon exits 1 with "+
-		"\"look the snapshot state table ... up: FATAL: terminating connection due to administrator command\"")
-}
-
 // (i) Postgres restarted (pg_ctl restart -m fast) in the middle of a
 // table's snapshot, Kinesis slow, writes going on, pgoutput: the daemon
 // reconnects, the snapshot resumes after last_key, and the folded stream
 // equals the table. A throwaway cluster: the shared one serves others.
 func TestFaultSnapshotPostgresRestart(t *testing.T) {
 	t.Parallel()
-	skipStateConnBug(t)
 	srv := testenv.StartCluster(t, testenv.ClusterOptions{Conf: "wal_level = logical"})
 	const rows, chunkRows = 100_000, 2000
 	r := newSnapRigOn(t, srv.DSN, "pgoutput", []string{"items"}, itemsTable, fillItems(rows))
@@ -210,7 +189,6 @@ func TestFaultSnapshotPostgresRestart(t *testing.T) {
 // equals the table.
 func TestFaultSnapshotRequestAfterPostgresRestart(t *testing.T) {
 	t.Parallel()
-	skipStateConnBug(t)
 	srv := testenv.StartCluster(t, testenv.ClusterOptions{Conf: "wal_level = logical"})
 	const rows = 5000
 	r := newSnapRigOn(t, srv.DSN, "pgoutput", []string{"items"}, itemsTable, fillItems(rows))

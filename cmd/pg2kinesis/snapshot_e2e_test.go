@@ -1131,8 +1131,6 @@ func TestSnapshotCursorKeys(t *testing.T) {
 // of the table's 24 MB; it was described before (the state says running
 // once the table is described).
 func TestSnapshotColumnAddedMidSnapshot(t *testing.T) {
-	knownBug(t, "a table is described once when its snapshot starts (internal/snapshot/worker.go table); "+
-		"a column added later is missing from every read after it, though the table holds it")
 	for _, plugin := range []string{"test_decoding", "wal2json", "pgoutput"} {
 		t.Run(plugin, func(t *testing.T) {
 			t.Parallel()
@@ -1258,8 +1256,6 @@ func partitionedRig(t *testing.T, rows int) *snapRig {
 // A partitioned table, whose changes are decoded under its partitions'
 // names: initial_only reads its partitions' rows and exits 0.
 func TestSnapshotPartitionedInitial(t *testing.T) {
-	knownBug(t, "--snapshot initial counts a partitioned table among its targets (internal/pipeline/snapshot.go snapshotTargets); "+
-		"Describe refuses it (relkind p), the worker retries every 5 s for ever, and initial_only never exits")
 	t.Parallel()
 	const rows = 2000
 	r := partitionedRig(t, rows)
@@ -1274,8 +1270,6 @@ func TestSnapshotPartitionedInitial(t *testing.T) {
 // A snapshot asked for by a partitioned table's name is refused (exit 2)
 // or reads the partitions' rows; it is never accepted and left undone.
 func TestSnapshotPartitionedRequest(t *testing.T) {
-	knownBug(t, "pg2kinesis snapshot --table accepts a partitioned table (internal/snapshot/state.go Resolve: relkind p), "+
-		"which the daemon then fails to read every 5 s for ever (Describe: only ordinary tables can be read)")
 	t.Parallel()
 	const rows = 2000
 	r := partitionedRig(t, rows)
