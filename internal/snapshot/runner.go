@@ -80,6 +80,10 @@ type Runner struct {
 	log  *slog.Logger
 	acks chan delivered
 	ends chan ended
+	// The workers' stops, by table, and the tables asked for again while
+	// they were read, whose worker is stopped to start over: Run's alone.
+	stops   map[catalog.Name]context.CancelFunc
+	restart map[catalog.Name]bool
 
 	mu     sync.Mutex
 	tables map[catalog.Name]*tableRun // what Status reports
@@ -155,6 +159,7 @@ func New(cfg Config, x *Exchange) *Runner {
 	}
 	return &Runner{cfg: cfg, x: x, log: cfg.Logger.With("slot", cfg.Slot),
 		acks: make(chan delivered, cfg.Workers), ends: make(chan ended, cfg.Workers),
+		stops: map[catalog.Name]context.CancelFunc{}, restart: map[catalog.Name]bool{},
 		tables: map[catalog.Name]*tableRun{}}
 }
 
@@ -201,7 +206,13 @@ func (r *Runner) Run(ctx context.Context) error {
 			queue = r.drain(queue)
 			delete(active, e.table)
 			r.stopped(e.table)
-			if e.err != nil && ctx.Err() == nil {
+			if stop := r.stops[e.table]; stop != nil {
+				stop()
+				delete(r.stops, e.table)
+			}
+			if r.restart[e.table] {
+				delete(r.restart, e.table) // stopped to start over: no failure
+			} else if e.err != nil && ctx.Err() == nil {
 				r.log.Warn("snapshot of a table failed; it resumes from its last delivered chunk", "table", e.table, "err", e.err)
 				retry[e.table] = time.Now().Add(5 * time.Second)
 			}
@@ -321,7 +332,11 @@ func (r *Runner) record(ctx context.Context, conn *pgx.Conn, queue []delivered) 
 		err := Advance(ctx, conn, r.cfg.StateTable, r.cfg.Slot, d.table, d.lastKey, d.rows, 1, d.done)
 		switch {
 		case errors.Is(err, errRequestedAgain):
-			r.log.Info("snapshot requested again while it ran: it starts over", "table", d.table)
+			if stop := r.stops[d.table]; stop != nil && !r.restart[d.table] {
+				r.log.Info("snapshot requested again while it ran: it starts over", "table", d.table)
+				r.restart[d.table] = true
+				stop()
+			}
 		case err != nil:
 			return queue, finished, err
 		case d.done:
@@ -356,8 +371,10 @@ func (r *Runner) schedule(ctx context.Context, conn *pgx.Conn, workers *errgroup
 			continue
 		}
 		active[p.Table] = true
+		wctx, stop := context.WithCancel(ctx)
+		r.stops[p.Table] = stop
 		workers.Go(func() error {
-			r.ends <- ended{table: p.Table, err: r.table(ctx, p)}
+			r.ends <- ended{table: p.Table, err: r.table(wctx, p)}
 			return nil // a failed table is tried again, not the end of the run
 		})
 	}
