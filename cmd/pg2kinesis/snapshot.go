@@ -109,9 +109,9 @@ func snapshotRequest(ctx context.Context, cfg *config.Config, tables []string, s
 			return err
 		}
 		w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "TABLE\tSTATE\tROWS\tCHUNKS\tLAST KEY")
+		fmt.Fprintln(w, "TABLE\tSTATE\tROWS\tCHUNKS\tLAST KEY\tERROR")
 		for _, p := range ps {
-			fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%s\n", p.Table, p.State, p.Rows, p.Chunks, strings.Join(p.LastKey, ","))
+			fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%s\t%s\n", p.Table, p.State, p.Rows, p.Chunks, strings.Join(p.LastKey, ","), p.Error)
 		}
 		return w.Flush()
 	}

@@ -159,6 +159,12 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 	tracker := checkpoint.New(0)
 	cfg.Source.Position = tracker
+	cfg.Snapshot.Table = cmp.Or(cfg.Snapshot.Table, catalog.Name{Schema: "public", Table: "pg2kinesis_snapshot"})
+	if cfg.Connect != nil {
+		cfg.Source.BeforeCreateSlot = func(ctx context.Context) error {
+			return snapshot.ForgetSlot(ctx, cfg.Connect, cfg.Snapshot.Table, cfg.Source.Slot)
+		}
+	}
 	src := source.New(cfg.Source)
 	var h *changeHandler // set before the sink runs, and so before any ack
 	snk, err := cfg.NewSink(func(seqs []uint64) {
@@ -187,7 +193,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	h.stateTable = cfg.Snapshot.Table
 	var snaps *snapshot.Runner
 	if cfg.Connect != nil {
-		snaps = newSnapshots(cfg, h, src, tracker, keys, flt, stop, log)
+		snaps = newSnapshots(cfg, h, tracker, keys, flt, stop, log)
 	} else if cfg.Snapshot.Mode != "" && cfg.Snapshot.Mode != snapshot.Never {
 		return fmt.Errorf("--snapshot=%s needs a normal connection to the database", cfg.Snapshot.Mode)
 	}

@@ -44,6 +44,7 @@ func (h *changeHandler) watermark(ctx context.Context, ev *decode.Event) error {
 	if xid == 0 {
 		xid = h.txXID
 	}
+	published := h.stats.published.Load()
 	for i := range rows {
 		r := &rows[i]
 		r.XID, r.LSN, r.CommitLSN, r.CommitTime = xid, lsn, h.commitLSN, h.commitTime
@@ -52,13 +53,14 @@ func (h *changeHandler) watermark(ctx context.Context, ev *decode.Event) error {
 		}
 		if n := i + 1; n%statusEvery == 0 {
 			// A chunk is one message's worth of work: keep the
-			// connection alive through a long one.
+			// connection alive through a long one. Lost, it is opened
+			// again and the chunk, cut off, is read again (Restart).
 			if err := h.src.StatusIfDue(); err != nil {
-				return err
+				return &source.RetryError{Err: err}
 			}
 		}
 	}
-	c.Published = len(rows)
+	c.Published = int(h.stats.published.Load() - published) // not those filtered or skipped
 	return nil
 }
 
@@ -111,7 +113,7 @@ func (h *changeHandler) isState(t decode.Table) bool {
 
 // newSnapshots is the snapshot runner of a run, which places its chunks
 // in the stream through h; stop ends the run cleanly (initial_only).
-func newSnapshots(cfg Config, h *changeHandler, src *source.Source, tracker *checkpoint.Tracker,
+func newSnapshots(cfg Config, h *changeHandler, tracker *checkpoint.Tracker,
 	keys *catalog.Cache, flt *filter.Filter, stop func(), log *slog.Logger) *snapshot.Runner {
 	x := snapshot.NewExchange(cfg.Source.Slot, snapshot.NewRun())
 	h.snap = x
@@ -122,61 +124,102 @@ func newSnapshots(cfg Config, h *changeHandler, src *source.Source, tracker *che
 		Targets: func(ctx context.Context) ([]catalog.Name, error) {
 			return snapshotTargets(ctx, cfg, keys, flt)
 		},
+		Unpublished: func(ctx context.Context, n catalog.Name) (string, error) {
+			r, err := newReadable(ctx, cfg, keys, flt)
+			if err != nil {
+				return "", err
+			}
+			return r.unpublished(ctx, n)
+		},
 		KeyOf: func(ctx context.Context, n catalog.Name) ([]string, bool, error) {
 			k, st, err := keys.Lookup(ctx, n)
 			return k.Columns, st != catalog.Unknown, err
 		},
-		Flushed: tracker.Flush, CreatedSlot: src.CreatedSlot, Finished: stop, Logger: log, Transient: source.Transient,
+		Flushed: tracker.Flush, Finished: stop, Logger: log, Transient: source.Transient,
 		Metrics: cfg.Metrics.Snapshot,
 	}, x)
 }
 
 // snapshotTargets lists the tables an initial snapshot covers: those whose
-// reads the run publishes (--table-pat, --operations, a key or a format
-// that publishes keyless tables) and, with pgoutput, that its publication
-// has.
+// reads the run publishes (see readable).
 func snapshotTargets(ctx context.Context, cfg Config, keys *catalog.Cache, flt *filter.Filter) ([]catalog.Name, error) {
-	if !flt.Op(decode.Read) {
-		return nil, nil
-	}
 	if err := keys.Refresh(ctx); err != nil {
 		return nil, err
 	}
-	var published map[catalog.Name]bool
-	if cfg.Source.Plugin == decode.PGOutput {
-		var err error
-		if published, err = tablesOf(ctx, cfg, publicationTablesQuery, cmp.Or(cfg.Source.Publication, "pg2kinesis")); err != nil {
-			return nil, fmt.Errorf("list the tables of publication %q: %w", cfg.Source.Publication, err)
-		}
-	}
-	// A partitioned table is read through its partitions, under whose
-	// names its changes are decoded.
-	partitioned, err := tablesOf(ctx, cfg, partitionedQuery)
+	r, err := newReadable(ctx, cfg, keys, flt)
 	if err != nil {
-		return nil, fmt.Errorf("list the partitioned tables: %w", err)
+		return nil, err
 	}
 	var out []catalog.Name
 	for _, n := range keys.Tables() {
-		_, st, err := keys.Lookup(ctx, n)
+		why, err := r.unpublished(ctx, n)
 		if err != nil {
 			return nil, err
 		}
-		t := decode.Table{Schema: n.Schema, Name: n.Table, Raw: n.Schema + "." + n.Table}
-		switch {
-		case n == cfg.Snapshot.Table, !flt.Table(t), st == catalog.Unknown, partitioned[n]:
-		case st == catalog.Keyless && !cfg.publishesKeyless():
-		case published != nil && !published[n]:
-		default:
+		if why == "" {
 			out = append(out, n)
 		}
 	}
 	return out, nil
 }
 
+// readable tells the tables whose reads a run publishes: --operations has
+// read, --table-pat matches, the table has a key or the format publishes
+// tables without one, it is decoded (not partitioned: its partitions are;
+// not unlogged), and with pgoutput its publication has it.
+type readable struct {
+	cfg                  Config
+	keys                 *catalog.Cache
+	flt                  *filter.Filter
+	published, undecoded map[catalog.Name]bool // published: nil but with pgoutput
+}
+
+func newReadable(ctx context.Context, cfg Config, keys *catalog.Cache, flt *filter.Filter) (*readable, error) {
+	r := &readable{cfg: cfg, keys: keys, flt: flt}
+	var err error
+	if cfg.Source.Plugin == decode.PGOutput {
+		pub := cmp.Or(cfg.Source.Publication, "pg2kinesis")
+		if r.published, err = tablesOf(ctx, cfg, publicationTablesQuery, pub); err != nil {
+			return nil, fmt.Errorf("list the tables of publication %q: %w", pub, err)
+		}
+	}
+	if r.undecoded, err = tablesOf(ctx, cfg, undecodedQuery); err != nil {
+		return nil, fmt.Errorf("list the partitioned and unlogged tables: %w", err)
+	}
+	return r, nil
+}
+
+// unpublished says why the run does not publish the reads of n; "" if it
+// does.
+func (r *readable) unpublished(ctx context.Context, n catalog.Name) (string, error) {
+	_, st, err := r.keys.Lookup(ctx, n)
+	if err != nil {
+		return "", err
+	}
+	t := decode.Table{Schema: n.Schema, Name: n.Table, Raw: n.Schema + "." + n.Table}
+	switch {
+	case n == r.cfg.Snapshot.Table:
+		return "it is the snapshot state table", nil
+	case !r.flt.Op(decode.Read):
+		return "--operations leaves out read", nil
+	case !r.flt.Table(t):
+		return "--table-pat does not match it", nil
+	case st == catalog.Unknown:
+		return "no such table", nil
+	case r.undecoded[n]:
+		return "its changes are not decoded under its name (partitioned: snapshot its partitions; or unlogged)", nil
+	case st == catalog.Keyless && !r.cfg.publishesKeyless():
+		return "it has no primary key and the format publishes such tables only with --full-change or -f JSON", nil
+	case r.published != nil && !r.published[n]:
+		return "the publication does not have it", nil
+	}
+	return "", nil
+}
+
 const (
 	publicationTablesQuery = "SELECT schemaname, tablename FROM pg_catalog.pg_publication_tables WHERE pubname = $1"
-	partitionedQuery       = `SELECT n.nspname, c.relname FROM pg_catalog.pg_class c
-		JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'p'`
+	undecodedQuery         = `SELECT n.nspname, c.relname FROM pg_catalog.pg_class c
+		JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'p' OR c.relpersistence <> 'p'`
 )
 
 // tablesOf runs query, which lists tables by schema and name.

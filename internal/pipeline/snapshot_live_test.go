@@ -284,3 +284,51 @@ func countOp(records []string, op string) int {
 	}
 	return n
 }
+
+// A table the run cannot read (no SELECT grant) is recorded as failed,
+// with the error, and not read again and again; initial_only ends with an
+// error naming it, after the tables it can read are delivered. The role's
+// grants are those docs/snapshots.md lists, on a state table made
+// beforehand by an administrator (the role cannot create one).
+func TestLiveSnapshotFailedTable(t *testing.T) {
+	dsn := testenv.Database(t)
+	conn := testenv.Connect(t, dsn)
+	role := testenv.Name(t)
+	exec(t, conn, "CREATE ROLE "+role+" LOGIN REPLICATION",
+		"CREATE TABLE open (id int PRIMARY KEY)", "INSERT INTO open SELECT generate_series(1, 300)",
+		"CREATE TABLE secret (id int PRIMARY KEY)", "INSERT INTO secret SELECT generate_series(1, 300)",
+		"GRANT SELECT ON open TO "+role)
+	t.Cleanup(func() {
+		admin := testenv.Connect(t, dsn)
+		_, _ = admin.Exec(context.Background(), "DROP OWNED BY "+role)
+		_, _ = admin.Exec(context.Background(), "DROP ROLE IF EXISTS "+role)
+	})
+	mine := strings.Replace(dsn, "user=postgres", "user="+role, 1)
+	// The state table as an administrator makes it, with the grants the
+	// docs give: the role needs no CREATE on the schema.
+	admin := testenv.Connect(t, dsn)
+	if err := snapshot.CreateState(t.Context(), admin, stateTable); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, conn, "GRANT SELECT, INSERT, UPDATE, DELETE ON pg2kinesis_snapshot TO "+role)
+	snk := &captureSink{}
+	cfg := liveConfig(t, mine, Config{
+		Source:    source.Config{Slot: testenv.Name(t), Plugin: decode.TestDecoding, CreateSlot: true},
+		Formatter: format.CSV,
+		Connect:   func(ctx context.Context) (*pgx.Conn, error) { return pgx.Connect(ctx, mine) },
+		Snapshot:  SnapshotConfig{Mode: snapshot.InitialOnly, Table: stateTable, ChunkRows: 100, Poll: 100 * time.Millisecond},
+	}, snk)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	err := Run(ctx, cfg)
+	if err == nil || !strings.Contains(err.Error(), "public.secret") || !strings.Contains(err.Error(), "permission denied") {
+		t.Fatalf("initial_only run = %v; want an error naming public.secret and its cause", err)
+	}
+	if got := countOp(snk.snapshot(), "READ"); got != 300 {
+		t.Fatalf("%d reads, want the 300 rows of open", got)
+	}
+	var state, cause string
+	if err := conn.QueryRow(t.Context(), "SELECT state, error FROM pg2kinesis_snapshot WHERE table_name = 'secret'").Scan(&state, &cause); err != nil || state != snapshot.Failed {
+		t.Fatalf("secret's state %q (%v), want failed", state, err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/pg2kinesis/pg2kinesis/internal/decode"
 	"github.com/pg2kinesis/pg2kinesis/internal/decode/pgoutput"
+	"github.com/pg2kinesis/pg2kinesis/internal/snapshot"
 	"github.com/pg2kinesis/pg2kinesis/internal/spool"
 )
 
@@ -69,11 +70,18 @@ func (s *streams) replay(ctx context.Context, h *changeHandler, xid uint32, comm
 		if err != nil {
 			return err
 		}
-		if ev.Kind != decode.KindChange {
-			return nil
+		switch {
+		case ev.Kind == decode.KindChange:
+			ev.CommitLSN, ev.CommitTime = commitLSN, commitTime
+			return h.change(ctx, ev)
+		case ev.Kind == decode.KindMessage && ev.MessageTransact && ev.MessagePrefix == snapshot.Prefix:
+			// A watermark whose transaction the server streamed (it
+			// streams the largest one when memory runs short): placed
+			// at its commit like the changes around it.
+			h.txXID, h.commitLSN, h.commitTime = xid, commitLSN, commitTime
+			return h.watermark(ctx, ev)
 		}
-		ev.CommitLSN, ev.CommitTime = commitLSN, commitTime
-		return h.change(ctx, ev)
+		return nil
 	})
 }
 
@@ -81,6 +89,9 @@ func (s *streams) replay(ctx context.Context, h *changeHandler, xid uint32, comm
 // describes the relations again and re-sends every transaction that
 // commits after the flush LSN from its start.
 func (h *changeHandler) SessionStart() {
+	if h.snap != nil {
+		h.snap.Restart()
+	}
 	if s := h.streams; s != nil {
 		s.parser.Reset()
 		_ = s.spool.Close()

@@ -43,30 +43,6 @@ import (
 // it read (Commit), and a chunk is read again when one of those invisible
 // ones was read before its low watermark.
 //
-// One more case spoils a chunk. A transaction is visible to others only
-// some time after its commit record is written (Postgres writes the
-// record, flushes it, waits for synchronous standbys, and only then drops
-// the transaction from the running ones): one whose commit record comes
-// just before the low watermark's can still be invisible to the chunk's
-// read, which starts after the watermark has committed. Its changes then
-// come before the window, and the chunk's copy of its rows is older than
-// them. So the chunk's read names the transactions its snapshot sees as
-// running (Fill's invisible), the stream remembers the last transactions
-// it read (Commit), and a chunk is read again when one of those invisible
-// ones was read before its low watermark.
-//
-// One more case spoils a chunk. A transaction is visible to others only
-// some time after its commit record is written (Postgres writes the
-// record, flushes it, waits for synchronous standbys, and only then drops
-// the transaction from the running ones): one whose commit record comes
-// just before the low watermark's can still be invisible to the chunk's
-// read, which starts after the watermark has committed. Its changes then
-// come before the window, and the chunk's copy of its rows is older than
-// them. So the chunk's read names the transactions its snapshot sees as
-// running (Fill's invisible), the stream remembers the last transactions
-// it read (Commit), and a chunk is read again when one of those invisible
-// ones was read before its low watermark.
-//
 // The stream's methods are called from the source's goroutine, the
 // workers' from theirs.
 type Exchange struct {
@@ -238,6 +214,19 @@ func (x *Exchange) Take(m Mark, keyOf func(row *decode.Event, cols []string) str
 	}
 	c.window = nil
 	return c, rows
+}
+
+// Restart tells the exchange that the stream starts again, from the flush
+// LSN: a chunk taken and not yet committed may have been cut off while its
+// rows were published, and its high watermark, read again, finds it taken.
+// It is spoiled (read again; the rows it published are duplicates), and
+// its worker learns so at the commit read again.
+func (x *Exchange) Restart() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, c := range x.emitted {
+		c.Spoiled = true
+	}
 }
 
 // recentCommits bounds how far before a low watermark a transaction

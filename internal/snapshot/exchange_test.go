@@ -197,3 +197,27 @@ func TestExchangeSpoilsOnATransactionInvisibleToTheRead(t *testing.T) {
 		})
 	}
 }
+
+// A chunk taken and not committed when the stream starts again may have
+// been cut off while its rows were published: it is spoiled, and its
+// worker reads it again.
+func TestExchangeRestartSpoilsATakenChunk(t *testing.T) {
+	x := NewExchange("s", "r")
+	h := x.Expect(items, []string{"id"})
+	m := Mark{Slot: "s", Run: "r", Chunk: h.ID, Table: items}
+	x.Open(m)
+	x.Fill(h, []decode.Event{row("1")}, nil)
+	m.High = true
+	if c, rows := x.Take(m, rowKey); c == nil || len(rows) != 1 {
+		t.Fatal("chunk not taken")
+	}
+	x.Restart()
+	if c, _ := x.Take(m, rowKey); c != nil {
+		t.Fatal("the high watermark read again took the chunk again")
+	}
+	x.Commit(9, 100)
+	<-h.Done()
+	if !h.Spoiled {
+		t.Fatal("a chunk cut off by a restart is not spoiled")
+	}
+}

@@ -97,7 +97,7 @@ func (r *Runner) stopped(table catalog.Name) {
 // Status is one table's snapshot as the run sees it.
 type Status struct {
 	Table    catalog.Name
-	State    string // pending, running or done, as the state table says
+	State    string // pending, running, done or failed, as the state table says
 	Active   bool   // a worker of this run reads it
 	Rows     int64  // published: delivered before its worker started, and placed since
 	Estimate int64  // the planner's row count when its worker started; -1: unknown
@@ -197,7 +197,7 @@ func Details(ss []Status) []string {
 		return nil
 	}
 	var states []string
-	for _, st := range []string{Running, Pending, Done} {
+	for _, st := range []string{Running, Pending, Failed, Done} {
 		if count[st] > 0 {
 			states = append(states, fmt.Sprintf("%d %s", count[st], st))
 		}

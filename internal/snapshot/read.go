@@ -53,7 +53,7 @@ func (t *Table) read(ctx context.Context, conn *pgx.Conn, after []string, n int)
 	if after != nil && len(after) != len(t.key) {
 		return Chunk{}, fmt.Errorf("cursor of %d values for a key of %d columns", len(after), len(t.key))
 	}
-	sql := "SELECT " + t.selectList() + " FROM " + t.quoted
+	sql := "SELECT " + t.selectList() + " FROM ONLY " + t.quoted // not an inheritance child's rows, decoded under its own name
 	var (
 		args [][]byte
 		oids []uint32
@@ -113,7 +113,7 @@ func (t *Table) readBlocks(ctx context.Context, conn *pgx.Conn, after []string, 
 	}
 	// The size's row is told from the table's by its first column, which
 	// is NULL for the table's rows.
-	sql := "SELECT NULL::bigint" + list + " FROM " + t.quoted +
+	sql := "SELECT NULL::bigint" + list + " FROM ONLY " + t.quoted +
 		" WHERE ctid >= $1::tid AND ctid < $2::tid" +
 		" UNION ALL SELECT pg_relation_size($3::regclass) / current_setting('block_size')::bigint" + nulls
 	args := [][]byte{

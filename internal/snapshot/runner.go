@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -52,12 +53,13 @@ type Config struct {
 	// KeyOf is a table's key as the stream keys its changes; ok false
 	// when the table is gone.
 	KeyOf func(ctx context.Context, n catalog.Name) (key []string, ok bool, err error)
+	// Unpublished says why the run would not publish the reads of a
+	// table ("" if it would): a table asked for that the run does not
+	// publish is skipped, not read for nothing.
+	Unpublished func(ctx context.Context, n catalog.Name) (string, error)
 	// Flushed is the flush LSN: a chunk is delivered once it passes the
 	// chunk's high watermark's commit.
 	Flushed func() pglogrepl.LSN
-	// CreatedSlot reports whether this run created the slot, whose
-	// snapshots then start from nothing.
-	CreatedSlot func() bool
 	// Transient tells a lost or refused connection, which the setup
 	// tries again, from an error the user must fix (nil: none is).
 	Transient func(error) bool
@@ -191,6 +193,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	active := map[catalog.Name]bool{}
 	retry := map[catalog.Name]time.Time{} // tables whose worker failed: not before
 	var queue []delivered
+	var failed []ended // tables whose failure is to be recorded
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	var polled time.Time
@@ -210,9 +213,15 @@ func (r *Runner) Run(ctx context.Context) error {
 				stop()
 				delete(r.stops, e.table)
 			}
-			if r.restart[e.table] {
+			switch {
+			case r.restart[e.table]:
 				delete(r.restart, e.table) // stopped to start over: no failure
-			} else if e.err != nil && ctx.Err() == nil {
+			case e.err != nil && ctx.Err() == nil && r.cfg.Transient != nil && !r.cfg.Transient(e.err):
+				// Not a lost connection: reading it again would fail
+				// again until the user fixes it (a grant, say).
+				r.log.Error("snapshot of a table failed; fix the cause and ask for it again (pg2kinesis snapshot --table)", "table", e.table, "err", e.err)
+				failed = append(failed, ended{table: e.table, err: e.err})
+			case e.err != nil && ctx.Err() == nil:
 				r.log.Warn("snapshot of a table failed; it resumes from its last delivered chunk", "table", e.table, "err", e.err)
 				retry[e.table] = time.Now().Add(5 * time.Second)
 			}
@@ -231,6 +240,18 @@ func (r *Runner) Run(ctx context.Context) error {
 			sc.failed(ctx, err)
 			continue
 		}
+		for len(failed) > 0 {
+			f := failed[0]
+			if err = Fail(ctx, conn, r.cfg.StateTable, r.cfg.Slot, f.table, f.err); err != nil {
+				break
+			}
+			r.recorded(f.table, Failed)
+			failed = failed[1:]
+		}
+		if err != nil {
+			sc.failed(ctx, err)
+			continue
+		}
 		if finished {
 			polled = time.Time{} // a table is done: the next, or the end, at once
 		}
@@ -243,7 +264,10 @@ func (r *Runner) Run(ctx context.Context) error {
 			sc.failed(ctx, err)
 			continue
 		}
-		if r.cfg.Mode == InitialOnly && left == 0 && len(active) == 0 && len(queue) == 0 {
+		if r.cfg.Mode == InitialOnly && left == 0 && len(active) == 0 && len(queue) == 0 && len(failed) == 0 {
+			if err := r.anyFailed(ctx, conn); err != nil {
+				return err // the run ends with it: exit 1
+			}
 			r.log.Info("initial snapshot delivered; stopping (--snapshot=initial_only)")
 			if r.cfg.Finished != nil {
 				r.cfg.Finished()
@@ -251,6 +275,26 @@ func (r *Runner) Run(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// anyFailed is an error naming the tables whose snapshot failed, for an
+// initial_only run that must not exit 0 without them.
+func (r *Runner) anyFailed(ctx context.Context, conn *pgx.Conn) error {
+	ps, err := LoadState(ctx, conn, r.cfg.StateTable, r.cfg.Slot)
+	if err != nil {
+		return err
+	}
+	var names []string
+	for _, p := range ps {
+		if p.State == Failed {
+			names = append(names, fmt.Sprintf("%s (%s)", p.Table, p.Error))
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	return fmt.Errorf("initial snapshot: %d tables failed: %s; fix the cause and run again, or ask for them with pg2kinesis snapshot --table",
+		len(names), strings.Join(names, "; "))
 }
 
 // start opens the state connection and sets the snapshot up, trying again
@@ -279,9 +323,9 @@ func (r *Runner) start(ctx context.Context, sc *stateConn) error {
 	}
 }
 
-// setUp creates the state table, forgets what a slot of the same name
-// snapshotted if this run created the slot, and asks for the initial
-// snapshot.
+// setUp creates the state table and asks for the initial snapshot (what a
+// slot of the same name snapshotted was forgotten before this run created
+// the slot: ForgetSlot).
 func (r *Runner) setUp(ctx context.Context, conn *pgx.Conn) error {
 	if r.cfg.Plugin == decode.PGOutput {
 		var version int
@@ -306,11 +350,6 @@ func (r *Runner) setUp(ctx context.Context, conn *pgx.Conn) error {
 		}
 	} else if err := CreateState(ctx, conn, r.cfg.StateTable); err != nil {
 		return err
-	}
-	if r.cfg.CreatedSlot != nil && r.cfg.CreatedSlot() {
-		if err := Forget(ctx, conn, r.cfg.StateTable, r.cfg.Slot); err != nil {
-			return err
-		}
 	}
 	if r.cfg.Mode == Never {
 		return nil
@@ -363,7 +402,7 @@ func (r *Runner) schedule(ctx context.Context, conn *pgx.Conn, workers *errgroup
 	r.loaded(ps)
 	left := 0
 	for _, p := range ps {
-		if p.State == Done {
+		if p.State == Done || p.State == Failed {
 			continue
 		}
 		left++

@@ -28,6 +28,7 @@ const (
 	Pending = "pending" // asked for, not started
 	Running = "running" // started: last_key is where it resumes
 	Done    = "done"
+	Failed  = "failed" // an error the user must fix (a grant, say): asked for again, it starts over
 )
 
 // StateTable names the state table; ParseStateTable reads --snapshot-table.
@@ -47,11 +48,18 @@ func ident(n catalog.Name) string { return pgx.Identifier{n.Schema, n.Table}.San
 // CreateState creates the state table if it is missing. It needs CREATE on
 // its schema (the docs list the grants).
 func CreateState(ctx context.Context, conn *pgx.Conn, t catalog.Name) error {
+	// Looked for first: CREATE TABLE IF NOT EXISTS asks for CREATE on the
+	// schema even when the table is there, which a role granted only the
+	// table (docs/snapshots.md, Grants) does not have.
+	if ok, err := Exists(ctx, conn, t); err != nil || ok {
+		return err
+	}
 	_, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+ident(t)+` (
 	slot text NOT NULL,
 	table_schema text NOT NULL,
 	table_name text NOT NULL,
-	state text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'running', 'done')),
+	state text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'running', 'done', 'failed')),
+	error text,
 	last_key text[],
 	rows_published bigint NOT NULL DEFAULT 0,
 	chunks bigint NOT NULL DEFAULT 0,
@@ -74,18 +82,19 @@ type Progress struct {
 	LastKey []string // nil before the first acknowledged chunk
 	Rows    int64
 	Chunks  int64
+	Error   string // why it failed
 }
 
 // LoadState reads the rows of slot.
 func LoadState(ctx context.Context, conn *pgx.Conn, t catalog.Name, slot string) ([]Progress, error) {
-	rows, err := conn.Query(ctx, `SELECT table_schema, table_name, state, last_key, rows_published, chunks
+	rows, err := conn.Query(ctx, `SELECT table_schema, table_name, state, last_key, rows_published, chunks, coalesce(error, '')
 		FROM `+ident(t)+` WHERE slot = $1 ORDER BY requested_at, table_schema, table_name`, slot)
 	if err != nil {
 		return nil, fmt.Errorf("read the snapshot state from %s: %w", t, err)
 	}
 	ps, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Progress, error) {
 		var p Progress
-		err := r.Scan(&p.Table.Schema, &p.Table.Table, &p.State, &p.LastKey, &p.Rows, &p.Chunks)
+		err := r.Scan(&p.Table.Schema, &p.Table.Table, &p.State, &p.LastKey, &p.Rows, &p.Chunks, &p.Error)
 		return p, err
 	})
 	if err != nil {
@@ -100,7 +109,8 @@ func Request(ctx context.Context, conn *pgx.Conn, t catalog.Name, slot string, t
 	for _, n := range tables {
 		_, err := conn.Exec(ctx, `INSERT INTO `+ident(t)+` (slot, table_schema, table_name) VALUES ($1, $2, $3)
 			ON CONFLICT (slot, table_schema, table_name) DO UPDATE SET state = 'pending', last_key = NULL,
-				rows_published = 0, chunks = 0, requested_at = now(), started_at = NULL, finished_at = NULL, updated_at = now()`,
+				rows_published = 0, chunks = 0, requested_at = now(), started_at = NULL, finished_at = NULL, updated_at = now(),
+				error = NULL`,
 			slot, n.Schema, n.Table)
 		if err != nil {
 			return fmt.Errorf("request a snapshot of %s in %s: %w", n, t, err)
@@ -109,10 +119,19 @@ func Request(ctx context.Context, conn *pgx.Conn, t catalog.Name, slot string, t
 	return nil
 }
 
-// Forget removes the rows of slot: a slot created anew has snapshotted
-// nothing, whatever a slot of the same name did before.
-func Forget(ctx context.Context, conn *pgx.Conn, t catalog.Name, slot string) error {
-	if _, err := conn.Exec(ctx, `DELETE FROM `+ident(t)+` WHERE slot = $1`, slot); err != nil {
+// ForgetSlot removes what slot snapshotted, before the slot is created
+// anew: a new slot has snapshotted nothing, whatever a slot of the same
+// name did before. Requests not yet started stay.
+func ForgetSlot(ctx context.Context, connect func(context.Context) (*pgx.Conn, error), t catalog.Name, slot string) error {
+	conn, err := connect(ctx)
+	if err != nil {
+		return fmt.Errorf("reset the snapshot state of slot %q: %w", slot, err)
+	}
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
+	if ok, err := Exists(ctx, conn, t); err != nil || !ok {
+		return err
+	}
+	if _, err := conn.Exec(ctx, `DELETE FROM `+ident(t)+` WHERE slot = $1 AND state <> 'pending'`, slot); err != nil {
 		return fmt.Errorf("reset the snapshot state of slot %q in %s: %w", slot, t, err)
 	}
 	return nil
@@ -137,6 +156,28 @@ func Advance(ctx context.Context, conn *pgx.Conn, t catalog.Name, slot string, t
 	}
 	if tag.RowsAffected() == 0 {
 		return errRequestedAgain
+	}
+	return nil
+}
+
+// Fail records that a table's snapshot failed with an error the user must
+// fix; its last_key stays, and a request starts it over.
+func Fail(ctx context.Context, conn *pgx.Conn, t catalog.Name, slot string, table catalog.Name, cause error) error {
+	_, err := conn.Exec(ctx, `UPDATE `+ident(t)+` SET state = 'failed', error = $4, updated_at = now()
+		WHERE slot = $1 AND table_schema = $2 AND table_name = $3`, slot, table.Schema, table.Table, cause.Error())
+	if err != nil {
+		return fmt.Errorf("record the failed snapshot of %s in %s: %w", table, t, err)
+	}
+	return nil
+}
+
+// Skip records a table that cannot be read (gone, or not published by the
+// run) as done, whatever its state.
+func Skip(ctx context.Context, conn *pgx.Conn, t catalog.Name, slot string, table catalog.Name) error {
+	_, err := conn.Exec(ctx, `UPDATE `+ident(t)+` SET state = 'done', finished_at = now(), updated_at = now()
+		WHERE slot = $1 AND table_schema = $2 AND table_name = $3`, slot, table.Schema, table.Table)
+	if err != nil {
+		return fmt.Errorf("record the snapshot of %s as skipped in %s: %w", table, t, err)
 	}
 	return nil
 }
@@ -195,11 +236,12 @@ func Resolve(ctx context.Context, conn *pgx.Conn, names []string) ([]catalog.Nam
 	return out, nil
 }
 
-// Exists reports whether the state table exists.
+// Exists reports whether table t (the state table, or one being read)
+// exists.
 func Exists(ctx context.Context, conn *pgx.Conn, t catalog.Name) (bool, error) {
 	var ok bool
 	if err := conn.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", ident(t)).Scan(&ok); err != nil {
-		return false, fmt.Errorf("look the snapshot state table %s up: %w", t, err)
+		return false, fmt.Errorf("look table %s up: %w", t, err)
 	}
 	return ok, nil
 }

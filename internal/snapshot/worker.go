@@ -26,10 +26,28 @@ func (r *Runner) table(ctx context.Context, p Progress) error {
 	// The stream reads a watermark once its WAL is flushed: with
 	// synchronous_commit off (a server or role setting some use for
 	// speed), that is up to wal_writer_delay later, 200 ms by default,
-	// which each chunk would wait twice. local flushes at commit without
-	// waiting for synchronous standbys.
-	if _, err := conn.Exec(ctx, "SET synchronous_commit = local"); err != nil {
+	// which each chunk would wait twice. on, not local: a low watermark
+	// that waits for the synchronous standbys, as the transactions
+	// committed before it do, returns only once those are released too,
+	// so that few of them are still invisible to the chunk's read (each
+	// such one spoils the chunk, see Exchange).
+	// Row-level security would silently hide rows from the snapshot: off,
+	// as pg_dump sets it, a policy that applies makes the read fail.
+	if _, err := conn.Exec(ctx, "SET row_security = off"); err != nil {
 		return fmt.Errorf("snapshot of %s: %w", p.Table, err)
+	}
+	if _, err := conn.Exec(ctx, "SET synchronous_commit = on"); err != nil {
+		return fmt.Errorf("snapshot of %s: %w", p.Table, err)
+	}
+	if r.cfg.Unpublished != nil {
+		why, err := r.cfg.Unpublished(ctx, p.Table)
+		if err != nil {
+			return err
+		}
+		if why != "" {
+			r.log.Warn("table asked to be snapshotted is skipped: this run does not publish its reads", "table", p.Table, "why", why)
+			return Skip(ctx, conn, r.cfg.StateTable, r.cfg.Slot, p.Table)
+		}
 	}
 	key, ok, err := r.cfg.KeyOf(ctx, p.Table)
 	if err != nil {
@@ -37,7 +55,7 @@ func (r *Runner) table(ctx context.Context, p Progress) error {
 	}
 	if !ok {
 		r.log.Warn("table to snapshot does not exist (any more): skipped", "table", p.Table)
-		return Advance(ctx, conn, r.cfg.StateTable, r.cfg.Slot, p.Table, p.LastKey, 0, 0, true)
+		return Skip(ctx, conn, r.cfg.StateTable, r.cfg.Slot, p.Table)
 	}
 	t, err := Describe(ctx, conn, p.Table, key, r.cfg.Plugin)
 	if err != nil {
@@ -60,7 +78,16 @@ func (r *Runner) table(ctx context.Context, p Progress) error {
 	r.begin(p, estimate)
 	w := &worker{r: r, conn: conn, t: t, key: key, m: r.cfg.Metrics.Table(p.Table.Schema, p.Table.Table)}
 	defer w.forget() // a chunk left in the exchange on an error or a stop
-	return w.run(ctx, p.LastKey)
+	err = w.run(ctx, p.LastKey)
+	if err != nil && ctx.Err() == nil {
+		// Whatever the error says (a read's undefined table, a describe
+		// that finds nothing), a table that is gone is done with.
+		if there, xerr := Exists(ctx, conn, p.Table); xerr == nil && !there {
+			r.log.Warn("table dropped while it was snapshotted: skipped", "table", p.Table, "err", err)
+			return Skip(ctx, conn, r.cfg.StateTable, r.cfg.Slot, p.Table)
+		}
+	}
+	return err
 }
 
 // worker is one table's snapshot under way.

@@ -219,6 +219,11 @@ func (s *Source) prepareSlot(ctx context.Context, conn *pgconn.PgConn) (slotInfo
 		info.exists = false
 	}
 	if !info.exists {
+		if s.cfg.BeforeCreateSlot != nil {
+			if err := s.cfg.BeforeCreateSlot(ctx); err != nil {
+				return info, fmt.Errorf("before creating replication slot %q: %w", slot, err)
+			}
+		}
 		s.creatorPID = conn.PID()
 		created, err := createSlot(ctx, conn, slot, plugin)
 		if err != nil {
@@ -226,7 +231,6 @@ func (s *Source) prepareSlot(ctx context.Context, conn *pgconn.PgConn) (slotInfo
 		}
 		if created {
 			s.createdSlot = true
-			s.created.Store(true)
 			s.log.Info("created replication slot", "plugin", plugin)
 		}
 		after, cancel := s.setupContext(ctx)

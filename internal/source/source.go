@@ -53,6 +53,12 @@ type Config struct {
 	// (unless the DSN sets connect_timeout); 0 waits for ever.
 	ReceiveTimeout time.Duration
 
+	// BeforeCreateSlot, if set, runs before the slot is created (it is
+	// missing, or --recreate-slot dropped it): a new slot has delivered
+	// nothing, and what was recorded of the last one (a snapshot's
+	// progress) must go before a stop could leave it to the next run.
+	BeforeCreateSlot func(ctx context.Context) error
+
 	// Position owns the flush LSN, the position before which every change
 	// is delivered: the source asks it when a status update is due, and
 	// raises it to the slot's confirmed_flush_lsn when a session starts.
@@ -122,7 +128,6 @@ type Source struct {
 	// What this run created before it streamed: a start that fails
 	// removes them (undoStart).
 	createdPub, createdSlot bool
-	created                 atomic.Bool // this run created the slot, for CreatedSlot
 	// creatorPID is the server process of the connection that last
 	// created the slot: stopped mid-creation, it holds the slot until it
 	// notices, and that slot is no other process's.
@@ -155,10 +160,6 @@ func New(cfg Config) *Source {
 
 // Flushed is the flush LSN that status updates report, Config.Position's.
 func (s *Source) Flushed() pglogrepl.LSN { return s.cfg.Position.Flush() }
-
-// CreatedSlot reports whether this run created the slot: a snapshot
-// then starts from nothing. Final once Started is closed.
-func (s *Source) CreatedSlot() bool { return s.created.Load() }
 
 // Streaming reports whether a replication session streams now.
 func (s *Source) Streaming() bool { return s.streaming.Load() }
