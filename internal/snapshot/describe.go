@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -245,6 +246,13 @@ func styleOf(typ uint32) style {
 }
 
 // Name is the table described.
+// sameShape reports whether u prints the same columns, of the same types,
+// as t: rows read with one are shaped as the other's would be.
+func (t *Table) sameShape(u *Table) bool {
+	return t.table == u.table && t.relID == u.relID && slices.Equal(t.cols, u.cols) &&
+		slices.Equal(t.key, u.key) && slices.Equal(t.primaryKey, u.primaryKey)
+}
+
 func (t *Table) Name() catalog.Name { return t.name }
 
 // Keyless reports whether the table is read by blocks, without a key.

@@ -108,6 +108,7 @@ type inflight struct {
 	after []string // the cursor it was read after: where it is read again if spoiled
 	next  []string // where the next chunk starts; nil when done
 	done  bool     // the table's last chunk
+	stale bool     // read with a description the table no longer has
 }
 
 // lastKey is where the table's state stands once the chunk is delivered.
@@ -141,7 +142,7 @@ func (w *worker) run(ctx context.Context, cursor []string) error {
 		}
 		w.sent = w.sent[1:]
 		w.r.placed(w.t.Name(), c.h)
-		if c.h.Spoiled {
+		if c.h.Spoiled || c.stale {
 			w.r.log.Debug("chunk spoiled (a change without its key in its window, or a transaction invisible to its read): reading it again",
 				"table", w.t.Name(), "after", c.after)
 			// The chunk after it starts where this one ended when it was
@@ -166,14 +167,6 @@ func (w *worker) run(ctx context.Context, cursor []string) error {
 // send reads the chunk after cursor between its own watermarks and hands
 // it to the stream.
 func (w *worker) send(ctx context.Context, cursor []string) (*inflight, error) {
-	// Described anew for each chunk: a column added or dropped while the
-	// table is read must be in (or out of) the rows read after it, as it
-	// is in the changes. A few catalog lookups per chunk.
-	t, err := Describe(ctx, w.conn, w.t.Name(), w.key, w.r.cfg.Plugin)
-	if err != nil {
-		return nil, err
-	}
-	w.t = t
 	x := w.r.x
 	h := x.Expect(w.t.Name(), w.key)
 	mark := Mark{Slot: w.r.cfg.Slot, Run: x.Run, Chunk: h.ID, Table: w.t.Name()}
@@ -195,7 +188,19 @@ func (w *worker) send(ctx context.Context, cursor []string) (*inflight, error) {
 		x.Forget(h)
 		return nil, err
 	}
-	return &inflight{h: h, after: cursor, next: c.Next, done: c.Done}, nil
+	// Described again once the high watermark has committed: a column
+	// added or dropped since the description the chunk was read with
+	// (even between its read and its high watermark) makes its rows older
+	// than the table's, so it is read again, and the next ones are read
+	// with the new description. A few catalog lookups per chunk.
+	t, err := Describe(ctx, w.conn, w.t.Name(), w.key, w.r.cfg.Plugin)
+	if err != nil {
+		x.Forget(h)
+		return nil, err
+	}
+	stale := !t.sameShape(w.t)
+	w.t = t
+	return &inflight{h: h, after: cursor, next: c.Next, done: c.Done, stale: stale}, nil
 }
 
 // await waits until the stream has placed c.
