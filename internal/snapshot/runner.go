@@ -128,15 +128,6 @@ func queued(queue []delivered) map[catalog.Name]bool {
 	return q
 }
 
-// ended is Run's result for err: none if the run was stopped, which
-// cancels the query under way.
-func (r *Runner) ended(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return nil
-	}
-	return err
-}
-
 // errNoSnapshots: this server cannot serve snapshots.
 var errNoSnapshots = errors.New("no snapshots")
 
