@@ -44,33 +44,48 @@ func TestLiveSnapshotFoldsToTheTable(t *testing.T) {
 				Connect:   func(ctx context.Context) (*pgx.Conn, error) { return pgx.Connect(ctx, dsn) },
 				Snapshot:  SnapshotConfig{Mode: snapshot.Initial, Table: stateTable, ChunkRows: 1000, Poll: 100 * time.Millisecond},
 			})
-			ctx, stopWrites := context.WithCancel(t.Context())
-			var writes sync.WaitGroup
-			writes.Add(1)
-			go func() {
-				defer writes.Done()
-				writeLoop(ctx, t, dsn, rows)
-			}()
-			waitSnapshotDone(t, conn, slot, "items")
-			stopWrites()
-			writes.Wait()
-			waitCaughtUp(t, conn, slot)
-			got := fold(t, snk.snapshot())
-			want := tableRows(t, conn)
-			if len(got) != len(want) {
-				t.Errorf("folded stream has %d rows, the table %d", len(got), len(want))
-			}
-			for id, row := range want {
-				if got[id] != row {
-					t.Errorf("row %d: stream %q, table %q", id, got[id], row)
-				}
-			}
-			for id := range got {
-				if _, ok := want[id]; !ok {
-					t.Errorf("row %d is in the stream, not in the table (resurrected); its records:\n%s", id, recordsOf(snk.snapshot(), id))
-				}
-			}
+			snapshotUnderWrites(t, conn, slot, func(ctx context.Context) { writeLoop(ctx, t, dsn, rows) })
+			checkFoldsToTable(t, snk, conn)
 		})
+	}
+}
+
+// snapshotUnderWrites runs loop, which writes to items until its context
+// ends, until the snapshot of items is done, then waits until the stream
+// has caught up with every write.
+func snapshotUnderWrites(t *testing.T, conn *pgx.Conn, slot string, loop func(ctx context.Context)) {
+	t.Helper()
+	ctx, stopWrites := context.WithCancel(t.Context())
+	var writes sync.WaitGroup
+	writes.Add(1)
+	go func() {
+		defer writes.Done()
+		loop(ctx)
+	}()
+	waitSnapshotDone(t, conn, slot, "items")
+	stopWrites()
+	writes.Wait()
+	waitCaughtUp(t, conn, slot)
+}
+
+// checkFoldsToTable checks that snk's records of items, folded by key,
+// are the table: no row missing, stale or resurrected.
+func checkFoldsToTable(t *testing.T, snk *captureSink, conn *pgx.Conn) {
+	t.Helper()
+	got := fold(t, snk.snapshot())
+	want := tableRows(t, conn)
+	if len(got) != len(want) {
+		t.Errorf("folded stream has %d rows, the table %d", len(got), len(want))
+	}
+	for id, row := range want {
+		if got[id] != row {
+			t.Errorf("row %d: stream %q, table %q", id, got[id], row)
+		}
+	}
+	for id := range got {
+		if _, ok := want[id]; !ok {
+			t.Errorf("row %d is in the stream, not in the table (resurrected); its records:\n%s", id, recordsOf(snk.snapshot(), id))
+		}
 	}
 }
 

@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -38,30 +37,12 @@ func TestLiveSnapshotSpoiledChunksFoldToTheTable(t *testing.T) {
 		Connect:  func(ctx context.Context) (*pgx.Conn, error) { return pgx.Connect(ctx, dsn) },
 		Snapshot: SnapshotConfig{Mode: snapshot.Initial, Table: stateTable, ChunkRows: 200, Poll: 100 * time.Millisecond},
 	})
-	ctx, stopWrites := context.WithCancel(t.Context())
-	var writes sync.WaitGroup
-	writes.Add(1)
-	go func() {
-		defer writes.Done()
-		truncateLoop(ctx, t, dsn, rows, m.Snapshot.Table("public", "items").Chunks)
-	}()
-	waitSnapshotDone(t, conn, slot, "items")
-	stopWrites()
-	writes.Wait()
-	waitCaughtUp(t, conn, slot)
+	chunks := m.Snapshot.Table("public", "items").Chunks
+	snapshotUnderWrites(t, conn, slot, func(ctx context.Context) { truncateLoop(ctx, t, dsn, rows, chunks) })
 	// Whether a truncate fell in a window is up to timing: said, not
 	// required.
 	t.Logf("%v chunks spoiled", value(t, m, "pg2kinesis_snapshot_chunks_spoiled_total", ""))
-	got := fold(t, snk.snapshot())
-	want := tableRows(t, conn)
-	if len(got) != len(want) {
-		t.Errorf("folded stream has %d rows, the table %d", len(got), len(want))
-	}
-	for id, row := range want {
-		if got[id] != row {
-			t.Errorf("row %d: stream %q, table %q", id, got[id], row)
-		}
-	}
+	checkFoldsToTable(t, snk, conn)
 }
 
 // truncateLoop updates rows until ctx ends, and three times empties the
