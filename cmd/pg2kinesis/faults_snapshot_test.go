@@ -136,12 +136,22 @@ func faultSnapshotKillNine(t *testing.T, restartMode string) {
 	at, _ := r.state(t, "items")
 	cut := r.walLSN(t)
 	d = startDaemon(t, r.args(t, ep, restartMode, chunkRows)...)
+	r.checkResumedRun(t, d, stop, cut, at, chunkRows)
+}
+
+// checkResumedRun waits until d, which resumed the snapshot of items after
+// a fault at WAL position cut, when the state was at, has delivered it;
+// then stops stop's writes and d, and checks the stream: d said it
+// resumed, each key's records are in order, the fold is the table, and no
+// more rows were read again than the chunks in flight at the fault hold.
+func (r *snapRig) checkResumedRun(t *testing.T, d *daemon, stop func() int, cut pglogrepl.LSN, at snapState, chunkRows int) {
+	t.Helper()
 	r.waitDone(t, d, "items")
 	t.Logf("%d writes", stop())
 	recs := parseRecords(t, r.caughtUp(t, d), "items")
 	d.stop(t)
 	if !strings.Contains(d.log(), "snapshot of table resumed") {
-		t.Errorf("the restarted daemon did not say it resumed the snapshot; log:\n%s", d.log())
+		t.Errorf("the daemon did not say it resumed the snapshot; log:\n%s", d.log())
 	}
 	checkKeyOrder(t, recs)
 	checkFold(t, recs, itemRows(t, r.conn))
@@ -168,19 +178,7 @@ func TestFaultSnapshotPostgresRestart(t *testing.T) {
 	cut := r.walLSN(t)
 	srv.Restart(t)
 	waitLog(t, d, "replication connection lost; reconnecting", 1)
-	r.waitDone(t, d, "items")
-	t.Logf("%d writes", stop())
-	recs := parseRecords(t, r.caughtUp(t, d), "items")
-	d.stop(t)
-	if !strings.Contains(d.log(), "snapshot of table resumed") {
-		t.Errorf("the daemon did not say it resumed the snapshot; log:\n%s", d.log())
-	}
-	checkKeyOrder(t, recs)
-	checkFold(t, recs, itemRows(t, r.conn))
-	checkResumed(t, recs, cut, at, chunkRows)
-	if t.Failed() {
-		t.Logf("log:\n%s", d.log())
-	}
+	r.checkResumedRun(t, d, stop, cut, at, chunkRows)
 }
 
 // (j) Postgres restarted under a daemon that runs no snapshot
@@ -234,15 +232,9 @@ func TestFaultSnapshotStandbyTakesOver(t *testing.T) {
 	at, _ := r.state(t, "items")
 	cut := r.walLSN(t)
 	waitLog(t, second, "streaming from replication slot", 1)
-	r.waitDone(t, second, "items")
-	t.Logf("%d writes", stop())
-	recs := parseRecords(t, r.caughtUp(t, second), "items")
-	second.stop(t)
-	checkKeyOrder(t, recs)
-	checkFold(t, recs, itemRows(t, r.conn))
-	checkResumed(t, recs, cut, at, chunkRows)
+	r.checkResumedRun(t, second, stop, cut, at, chunkRows) // logs the second's log on failure
 	if t.Failed() {
-		t.Logf("first log:\n%s\nsecond log:\n%s", first.log(), second.log())
+		t.Logf("first log:\n%s", first.log())
 	}
 }
 
