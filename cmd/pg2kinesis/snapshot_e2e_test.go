@@ -821,6 +821,23 @@ func canonical(t *testing.T, raw []byte) string {
 	return string(b)
 }
 
+// snapshotOnce makes the tables named (each by its statements in tables)
+// and runs pg2kinesis --snapshot initial_only with plugin over them, in
+// chunks of chunkRows, which must exit 0.
+func snapshotOnce(t *testing.T, plugin string, tables map[string][]string, names []string, chunkRows int) (*snapRig, *daemon) {
+	t.Helper()
+	var stmts []string
+	for _, n := range names {
+		stmts = append(stmts, tables[n]...)
+	}
+	r := newSnapRig(t, plugin, names, stmts...)
+	d := startDaemon(t, r.args(t, r.ep, "initial_only", chunkRows)...)
+	if code := d.waitExit(t, 5*time.Minute); code != 0 {
+		t.Fatalf("--snapshot initial_only exited %d, want 0; log:\n%s", code, d.log())
+	}
+	return r, d
+}
+
 // (5) Keys of every kind, and a table without one (JSON publishes it, read
 // by ctid): each table snapshotted (initial_only), every row in the stream
 // once, as the table holds it (to_json of the row), for each plugin.
@@ -855,15 +872,7 @@ func TestSnapshotKeys(t *testing.T) {
 	for _, plugin := range []string{"test_decoding", "wal2json", "pgoutput"} {
 		t.Run(plugin, func(t *testing.T) {
 			t.Parallel()
-			var stmts []string
-			for _, n := range names {
-				stmts = append(stmts, tables[n]...)
-			}
-			r := newSnapRig(t, plugin, names, stmts...)
-			d := startDaemon(t, r.args(t, r.ep, "initial_only", 200)...)
-			if code := d.waitExit(t, 5*time.Minute); code != 0 {
-				t.Fatalf("--snapshot initial_only exited %d, want 0; log:\n%s", code, d.log())
-			}
+			r, d := snapshotOnce(t, plugin, tables, names, 200)
 			for _, n := range names {
 				want := map[string]int{}
 				rows, err := r.conn.Query(context.Background(), "SELECT row_to_json(t)::text FROM "+n+" t")
@@ -1079,15 +1088,7 @@ func TestSnapshotCursorKeys(t *testing.T) {
 	for _, plugin := range []string{"test_decoding", "wal2json", "pgoutput"} {
 		t.Run(plugin, func(t *testing.T) {
 			t.Parallel()
-			var stmts []string
-			for _, n := range names {
-				stmts = append(stmts, tables[n]...)
-			}
-			r := newSnapRig(t, plugin, names, stmts...)
-			d := startDaemon(t, r.args(t, r.ep, "initial_only", 100)...)
-			if code := d.waitExit(t, 5*time.Minute); code != 0 {
-				t.Fatalf("--snapshot initial_only exited %d, want 0; log:\n%s", code, d.log())
-			}
+			r, d := snapshotOnce(t, plugin, tables, names, 100)
 			for _, n := range names {
 				var total int
 				if err := r.conn.QueryRow(context.Background(), "SELECT count(*) FROM "+n).Scan(&total); err != nil {
