@@ -148,13 +148,10 @@ func (r *snapRig) checkResumedRun(t *testing.T, d *daemon, stop func() int, cut 
 	t.Helper()
 	r.waitDone(t, d, "items")
 	t.Logf("%d writes", stop())
-	recs := parseRecords(t, r.caughtUp(t, d), "items")
-	d.stop(t)
+	recs := r.checkItemsStream(t, d)
 	if !strings.Contains(d.log(), "snapshot of table resumed") {
 		t.Errorf("the daemon did not say it resumed the snapshot; log:\n%s", d.log())
 	}
-	checkKeyOrder(t, recs)
-	checkFold(t, recs, itemRows(t, r.conn))
 	checkResumed(t, recs, cut, at, chunkRows)
 	if t.Failed() {
 		t.Logf("log:\n%s", d.log())
@@ -201,10 +198,7 @@ func TestFaultSnapshotRequestAfterPostgresRestart(t *testing.T) {
 	}
 	r.waitDone(t, d, "items")
 	t.Logf("%d writes", stop())
-	recs := parseRecords(t, r.caughtUp(t, d), "items")
-	d.stop(t)
-	checkKeyOrder(t, recs)
-	checkFold(t, recs, itemRows(t, r.conn))
+	r.checkItemsStream(t, d)
 	if t.Failed() {
 		t.Logf("log:\n%s", d.log())
 	}
@@ -269,10 +263,7 @@ func TestFaultSnapshotKinesisOutage(t *testing.T) {
 	r.reader = readStream(t, k.Endpoint, r.stream)
 	r.waitDone(t, d, "items")
 	t.Logf("%d writes", stop())
-	recs := parseRecords(t, r.caughtUp(t, d), "items")
-	d.stop(t)
-	checkKeyOrder(t, recs)
-	checkFold(t, recs, itemRows(t, r.conn))
+	r.checkItemsStream(t, d)
 	if t.Failed() {
 		t.Logf("log:\n%s", d.log())
 	}

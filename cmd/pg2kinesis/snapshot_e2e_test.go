@@ -455,6 +455,18 @@ func (r *jrec) item(t *testing.T) *itemRec {
 	return r.it
 }
 
+// checkItemsStream reads items' records once the stream has caught up,
+// stops d, and checks that each key's records are in order and that they
+// fold to the table; it returns the records for the caller's own checks.
+func (r *snapRig) checkItemsStream(t *testing.T, d *daemon) []*jrec {
+	t.Helper()
+	recs := parseRecords(t, r.caughtUp(t, d), "items")
+	d.stop(t)
+	checkKeyOrder(t, recs)
+	checkFold(t, recs, itemRows(t, r.conn))
+	return recs
+}
+
 // foldItems replays items' records in WAL order: id -> "v|n". A read,
 // insert or update sets the row (an update whose before names another id
 // moved the row from there), a delete removes it, a truncate all.
@@ -592,10 +604,7 @@ func TestSnapshotInitialFoldsToTheTable(t *testing.T) {
 			writes := stop()
 			t.Logf("snapshot of %d rows done in %s (%d chunks, %d rows published), %d writes during it",
 				tc.rows, time.Since(start).Round(time.Millisecond), s.chunks, s.rows, writes)
-			recs := parseRecords(t, r.caughtUp(t, d), "items")
-			d.stop(t)
-			checkKeyOrder(t, recs)
-			checkFold(t, recs, itemRows(t, r.conn))
+			recs := r.checkItemsStream(t, d)
 			for id, n := range reads(t, recs) {
 				if n > 1 {
 					t.Errorf("row %d read %d times in one run without a fault; its records:\n%s", id, n, itemRecords(recs, id))
@@ -664,10 +673,7 @@ func TestSnapshotOnlineRequest(t *testing.T) {
 		t.Errorf("--status says %s, %d rows; the state table done, %d rows", st, n, second.rows)
 	}
 	t.Logf("%d writes; first snapshot %+v, second %+v", stop(), first, second)
-	recs := parseRecords(t, r.caughtUp(t, d), "items")
-	d.stop(t)
-	checkKeyOrder(t, recs)
-	checkFold(t, recs, itemRows(t, r.conn))
+	recs := r.checkItemsStream(t, d)
 	var n1, n2 int64
 	for _, rec := range recs {
 		if rec.Op == "read" && rec.commit < again {
@@ -1034,10 +1040,7 @@ func TestSnapshotRequestedAgainWhileRunning(t *testing.T) {
 	request()
 	s := r.waitDone(t, d, "items")
 	t.Logf("%d writes; state %+v", stop(), s)
-	recs := parseRecords(t, r.caughtUp(t, d), "items")
-	d.stop(t)
-	checkKeyOrder(t, recs)
-	checkFold(t, recs, itemRows(t, r.conn))
+	recs := r.checkItemsStream(t, d)
 	var after int64
 	for _, rec := range recs {
 		if rec.Op == "read" && rec.commit > again {
