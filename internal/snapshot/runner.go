@@ -71,6 +71,14 @@ type Config struct {
 // DefaultChunkRows is --snapshot-chunk-rows' default.
 const DefaultChunkRows = 10000
 
+// maxUnrecorded is how many of a table's chunks may be placed in the
+// stream and not yet recorded as acknowledged: it bounds what a crash
+// re-sends to this many chunks, and stops a table from being read far
+// ahead of a slow or throttled Kinesis. Enough to cover an ack's round
+// trip (the flush interval, the call, the runner's tick) at the read's
+// speed.
+const maxUnrecorded = 16
+
 // Runner reads the tables' snapshots chunk by chunk and hands them to the
 // stream through an Exchange.
 type Runner struct {
@@ -95,6 +103,9 @@ type delivered struct {
 	rows    int64
 	lsn     pglogrepl.LSN
 	done    bool
+	// window is its worker's: the place it took there is given back once
+	// the chunk is recorded.
+	window chan struct{}
 }
 
 type ended struct {
@@ -286,6 +297,7 @@ func (r *Runner) record(ctx context.Context, conn *pgx.Conn, queue []delivered) 
 			r.recorded(d.table, Done)
 			finished = true
 		}
+		<-d.window
 		queue = queue[1:]
 	}
 	return queue, finished, nil

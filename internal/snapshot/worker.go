@@ -76,7 +76,8 @@ func (r *Runner) table(ctx context.Context, p Progress) error {
 		r.log.Info("snapshot of table resumed", "table", p.Table, "after", p.LastKey)
 	}
 	r.begin(p, estimate)
-	w := &worker{r: r, conn: conn, t: t, key: key, m: r.cfg.Metrics.Table(p.Table.Schema, p.Table.Table)}
+	w := &worker{r: r, conn: conn, t: t, key: key, m: r.cfg.Metrics.Table(p.Table.Schema, p.Table.Table),
+		window: make(chan struct{}, maxUnrecorded)}
 	defer w.forget() // a chunk left in the exchange on an error or a stop
 	err = w.run(ctx, p.LastKey)
 	if err != nil && ctx.Err() == nil {
@@ -100,6 +101,9 @@ type worker struct {
 	// sent are the chunks handed to the stream and not yet placed, in
 	// the order of their watermarks: two at most.
 	sent []*inflight
+	// window holds a place for each chunk placed and not yet recorded
+	// (maxUnrecorded at most): the runner gives it back.
+	window chan struct{}
 }
 
 // inflight is a chunk handed to the stream: its rows are the exchange's.
@@ -154,7 +158,13 @@ func (w *worker) run(ctx context.Context, cursor []string) error {
 			continue
 		}
 		select {
-		case w.r.acks <- delivered{table: w.t.Name(), lastKey: c.lastKey(), rows: int64(c.h.Published), lsn: c.h.CommitLSN, done: c.done}:
+		case w.window <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		d := delivered{table: w.t.Name(), lastKey: c.lastKey(), rows: int64(c.h.Published), lsn: c.h.CommitLSN, done: c.done, window: w.window}
+		select {
+		case w.r.acks <- d:
 		case <-ctx.Done():
 			return ctx.Err()
 		}

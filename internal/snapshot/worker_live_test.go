@@ -30,6 +30,10 @@ type fakeStream struct {
 	slot         string
 	beforeCommit func(c *Handoff) error
 	afterOpen    func(m Mark)
+	// delivered plays the runner's part for each chunk the worker
+	// sends: by default it records it at once (gives its place back).
+	delivered func(d delivered)
+	metrics   *metrics.Snapshot
 
 	taken []*Handoff // since the last commit
 }
@@ -134,7 +138,7 @@ func workerRun(t *testing.T, rows, chunkRows int, setUp func(s *fakeStream)) ([]
 		t.Fatal(err)
 	}
 	defer func() { _ = streamConn.Close(context.Background()) }()
-	s := &fakeStream{x: x, conn: streamConn, slot: slot}
+	s := &fakeStream{x: x, conn: streamConn, slot: slot, metrics: m, delivered: func(d delivered) { <-d.window }}
 	setUp(s)
 
 	table := catalog.Name{Schema: "public", Table: "items"}
@@ -154,11 +158,13 @@ func workerRun(t *testing.T, rows, chunkRows int, setUp func(s *fakeStream)) ([]
 			select {
 			case d := <-r.acks:
 				got = append(got, d)
+				s.delivered(d)
 			case <-tableDone:
 				for { // what the worker sent before it ended
 					select {
 					case d := <-r.acks:
 						got = append(got, d)
+						s.delivered(d)
 					default:
 						return nil
 					}
@@ -256,4 +262,39 @@ func TestLiveWorkerReadsAgainAfterASpoiledChunk(t *testing.T) {
 	if v := testutil.ToFloat64(m.Table("public", "items").Spoiled); v != 2 {
 		t.Errorf("%v chunks counted spoiled, want 2", v)
 	}
+}
+
+// A worker whose chunks are not recorded (Kinesis has not acknowledged
+// them) stops reading once maxUnrecorded of them wait: what a crash
+// re-sends stays bounded, whatever the table's size. Recorded, it goes on.
+func TestLiveWorkerWaitsForItsChunksToBeRecorded(t *testing.T) {
+	t.Parallel()
+	const chunkRows = 10
+	const rows = (maxUnrecorded + 10) * chunkRows
+	checked := false
+	got, _ := workerRun(t, rows, chunkRows, func(s *fakeStream) {
+		var held []delivered
+		s.delivered = func(d delivered) {
+			if held = append(held, d); len(held) < maxUnrecorded {
+				return
+			}
+			// Give the worker time to read further if it would: it
+			// must not (a check that something does not happen).
+			time.Sleep(500 * time.Millisecond)
+			read := testutil.ToFloat64(s.metrics.Table("public", "items").RowsRead)
+			if limit := float64((maxUnrecorded + 2) * chunkRows); read > limit {
+				t.Errorf("%v rows read with %d chunks unrecorded, more than the %v that they and the two read ahead hold",
+					read, len(held), limit)
+			}
+			checked = true
+			for _, h := range held {
+				<-h.window
+			}
+			s.delivered = func(d delivered) { <-d.window }
+		}
+	})
+	if !checked {
+		t.Errorf("%d chunks delivered: never %d unrecorded", len(got), maxUnrecorded)
+	}
+	checkCovers(t, got, rows, chunkRows)
 }
