@@ -237,3 +237,36 @@ func TestEtcSystemdAnalyzeVerify(t *testing.T) {
 		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
 	}
 }
+
+// etc/README.md and the Deploying section of docs/operations.md link
+// every example, so that none is shipped unexplained.
+func TestEtcReadmeListsEveryFile(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join(etcDir, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops, err := os.ReadFile("../../docs/operations.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, deploying, ok := strings.Cut(string(ops), "\n## Deploying\n")
+	if !ok {
+		t.Fatal("docs/operations.md has no Deploying section")
+	}
+	err = filepath.WalkDir(etcDir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || d.Name() == "README.md" {
+			return err
+		}
+		rel, _ := filepath.Rel(etcDir, path)
+		if !strings.Contains(string(readme), "]("+rel+")") {
+			t.Errorf("etc/README.md does not link %s", rel)
+		}
+		if dir := filepath.Dir(rel); !strings.Contains(deploying, "](../etc/"+rel+")") && !strings.Contains(deploying, "](../etc/"+dir+")") && rel != "pg2kinesis.yaml" {
+			t.Errorf("the Deploying section of docs/operations.md links neither etc/%s nor its directory", rel)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
