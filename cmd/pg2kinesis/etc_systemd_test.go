@@ -233,7 +233,9 @@ func TestEtcSystemdAnalyzeVerify(t *testing.T) {
 	// verify wants the program to exist: the binary TestMain built.
 	unit := secretFile(t, "pg2kinesis.service", strings.ReplaceAll(string(data), "/usr/local/bin/pg2kinesis", binary))
 	out, err := exec.Command(analyze, "verify", unit).CombinedOutput()
-	if err != nil || len(bytes.TrimSpace(out)) > 0 {
+	// Only what it says of this file counts: a host may lack units the
+	// example does not name, or a bus, and say so.
+	if err != nil || bytes.Contains(out, []byte(unit)) {
 		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
 	}
 }
