@@ -30,7 +30,7 @@ services-status:
 	scripts/services.sh status
 
 lint:
-	@unformatted=$$(gofmt -l cmd internal); [ -z "$$unformatted" ] || { echo "gofmt: not formatted: $$unformatted" >&2; exit 1; }
+	@unformatted=$$(gofmt -l cmd internal tools); [ -z "$$unformatted" ] || { echo "gofmt: not formatted: $$unformatted" >&2; exit 1; }
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
 
