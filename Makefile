@@ -2,12 +2,22 @@
 GO          ?= go
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build services services-stop services-status lint test faults demo bench bench-snapshot bench-snapshot-sweep
+.PHONY: all build release image services services-stop services-status lint test faults demo bench bench-snapshot bench-snapshot-sweep
 
 all: build
 
 build:
 	$(GO) build -o bin/pg2kinesis ./cmd/pg2kinesis
+
+# Static binaries for linux/amd64, linux/arm64 and darwin/arm64 in dist/,
+# stamped with git describe's version, and dist/SHA256SUMS.
+release:
+	GO="$(GO)" scripts/release.sh binaries
+
+# OCI images of the linux binaries, without Docker: one docker-archive per
+# architecture and a multi-arch OCI layout (dist/pg2kinesis-<version>-oci.tar).
+image: release
+	GO="$(GO)" scripts/release.sh image
 
 # Local Postgres 15 (wal_level=logical, wal2json) and kinesalite on loopback.
 services:
@@ -20,7 +30,7 @@ services-status:
 	scripts/services.sh status
 
 lint:
-	@unformatted=$$(gofmt -l cmd internal); [ -z "$$unformatted" ] || { echo "gofmt: not formatted: $$unformatted" >&2; exit 1; }
+	@unformatted=$$(gofmt -l cmd internal tools); [ -z "$$unformatted" ] || { echo "gofmt: not formatted: $$unformatted" >&2; exit 1; }
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
 

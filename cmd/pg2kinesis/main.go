@@ -73,7 +73,7 @@ func run(ctx context.Context, args []string, getenv func(string) (string, bool),
 		return exitUsage
 	}
 	if cfg.ShowVersion {
-		fmt.Fprintf(stdout, "pg2kinesis %s\n", version())
+		fmt.Fprintln(stdout, versionLine())
 		return exitOK
 	}
 	if err := replicate(ctx, cfg, stdout, stderr); err != nil {

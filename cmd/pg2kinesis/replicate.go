@@ -35,9 +35,9 @@ func replicate(ctx context.Context, cfg *config.Config, out, logOut io.Writer) e
 	if err != nil {
 		return err
 	}
-	log.Info("starting", "version", version(), "slot", cfg.SlotName, "plugin", cfg.Plugin,
+	log.Info("starting", "version", version(), "commit", commit(), "slot", cfg.SlotName, "plugin", cfg.Plugin,
 		"formatter", cfg.Formatter, "full_change", cfg.FullChange, "sink", cfg.Sink, "config_file", cfg.ConfigFile)
-	m := metrics.New(version())
+	m := metrics.New(version(), commit())
 	var srv *metrics.Server
 	if cfg.MetricsAddr != "" {
 		// Bound now: a port in use fails at once, and /healthz answers

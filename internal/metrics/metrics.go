@@ -31,8 +31,9 @@ type Metrics struct {
 }
 
 // New returns a run's metrics, registered in a new registry with the Go
-// runtime's and the process' own, and build information for version.
-func New(version string) *Metrics {
+// runtime's and the process' own, and build information: the release
+// version and the Git commit it was built from.
+func New(version, commit string) *Metrics {
 	reg := prometheus.NewRegistry()
 	m := &Metrics{
 		Registry: reg,
@@ -50,7 +51,7 @@ func New(version string) *Metrics {
 	m.RetainedWAL.Set(-1)
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "build_info", Help: "Always 1; the labels say which pg2kinesis runs.",
-		ConstLabels: prometheus.Labels{"version": version, "goversion": runtime.Version()},
+		ConstLabels: prometheus.Labels{"version": version, "commit": commit, "goversion": runtime.Version()},
 	})
 	build.Set(1)
 	reg.MustRegister(

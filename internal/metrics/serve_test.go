@@ -65,7 +65,7 @@ func get(t *testing.T, url string) (int, string) {
 // The server serves the registry, liveness, and readiness from the state
 // function at each request; it stops with its context.
 func TestServe(t *testing.T) {
-	m := New("v1.2.3")
+	m := New("v1.2.3", "0123abc")
 	tc := m.Changes.Table("public", "orders")
 	tc.Read(decode.Insert)
 	tc.Read(decode.Insert)
@@ -102,7 +102,7 @@ func TestServe(t *testing.T) {
 		t.Fatalf("/metrics: %d", code)
 	}
 	for _, want := range []string{
-		`pg2kinesis_build_info{goversion="go`, `version="v1.2.3"} 1`,
+		`pg2kinesis_build_info{commit="0123abc",goversion="go`, `version="v1.2.3"} 1`,
 		`pg2kinesis_changes_read_total{op="insert",table="public.orders"} 2`,
 		`pg2kinesis_changes_published_total{op="insert",table="public.orders"} 1`,
 		`pg2kinesis_changes_filtered_total{op="delete",table="public.orders"} 1`,
@@ -150,7 +150,7 @@ func TestListenPortInUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	_, err = Listen(ln.Addr().String(), New(""), time.Minute, slog.New(slog.DiscardHandler))
+	_, err = Listen(ln.Addr().String(), New("", ""), time.Minute, slog.New(slog.DiscardHandler))
 	if err == nil || !strings.Contains(err.Error(), "listen on --metrics-addr "+ln.Addr().String()) ||
 		!strings.Contains(err.Error(), "an empty one to turn the metrics off") {
 		t.Fatalf("Listen on a port in use: %v", err)

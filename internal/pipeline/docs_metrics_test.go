@@ -15,7 +15,7 @@ import (
 // docs/operations.md's metric table lists every pg2kinesis metric a run
 // registers, and no other.
 func TestOperationsDocListsTheMetrics(t *testing.T) {
-	m := metrics.New("")
+	m := metrics.New("", "")
 	(&observer{}).register(m) // registering reads nothing of the run
 	descs := make(chan *prometheus.Desc)
 	go func() {

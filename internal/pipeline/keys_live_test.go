@@ -43,7 +43,7 @@ func newKeysRun(t *testing.T, p decode.Plugin, setup ...string) *keysRun {
 
 func (r *keysRun) start() {
 	r.t.Helper()
-	r.logs, r.metrics = &testenv.LogBuffer{}, metrics.New("")
+	r.logs, r.metrics = &testenv.LogBuffer{}, metrics.New("", "")
 	_, r.stop = startLiveStop(r.t, r.dsn, Config{
 		Source:    source.Config{Slot: r.slot, Plugin: r.plugin, CreateSlot: true},
 		Formatter: "JSON", PartitionKey: "pk", PKCheckInterval: 100 * time.Millisecond,

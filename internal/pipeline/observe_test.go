@@ -20,7 +20,7 @@ import (
 // Every change read is counted once more as published, filtered or
 // skipped, by table and operation; a truncate counts once per table.
 func TestHandlerCountsChanges(t *testing.T) {
-	m := metrics.New("")
+	m := metrics.New("", "")
 	snk := &captureSink{}
 	h, _, _ := testHandler(t, snk, filter.New(nil, []string{"insert", "truncate"}), Config{Metrics: m})
 	for i, msg := range []string{

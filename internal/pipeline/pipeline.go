@@ -114,7 +114,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Metrics == nil {
-		cfg.Metrics = metrics.New("")
+		cfg.Metrics = metrics.New("", "")
 	}
 	cfg.Source.Logger = log
 	// pgoutput sends logical messages only when asked: the heartbeat's,

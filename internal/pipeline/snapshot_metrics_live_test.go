@@ -37,7 +37,7 @@ func TestLiveSnapshotIsVisible(t *testing.T) {
 	exec(t, conn, "CREATE TABLE items (id int PRIMARY KEY, v text NOT NULL, n int NOT NULL)",
 		fmt.Sprintf("INSERT INTO items SELECT i, 'row ' || i, 0 FROM generate_series(1, %d) i", rows),
 		"ANALYZE items")
-	m := metrics.New("")
+	m := metrics.New("", "")
 	var logs testenv.LogBuffer
 	srv, err := metrics.Listen("127.0.0.1:0", m, time.Minute, slog.New(slog.DiscardHandler))
 	if err != nil {

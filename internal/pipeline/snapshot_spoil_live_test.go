@@ -30,7 +30,7 @@ func TestLiveSnapshotSpoiledChunksFoldToTheTable(t *testing.T) {
 	exec(t, conn, "CREATE TABLE items (id int PRIMARY KEY, v text NOT NULL, n int NOT NULL)",
 		fmt.Sprintf("INSERT INTO items SELECT i, 'row ' || i, 0 FROM generate_series(1, %d) i", rows))
 	slot := testenv.Name(t)
-	m := metrics.New("")
+	m := metrics.New("", "")
 	snk := startLive(t, dsn, Config{
 		Source:    source.Config{Slot: slot, Plugin: decode.TestDecoding, CreateSlot: true},
 		Formatter: format.JSON, Metrics: m,
