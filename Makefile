@@ -36,7 +36,7 @@ lint:
 
 # The test command: CI runs exactly this (see .ci/run).
 test: services lint
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
 
 # The fault suite alone (make test runs it too): kill -9, Postgres restart,
 # Kinesis outage, network cut and silence, dropped slot, standby takeover,
