@@ -189,7 +189,7 @@ func specs(c *Config, raw *rawValues) []spec {
 		{"no-aggregate", "", boolValue{p: &c.Aggregate, invert: true}, "Send one plain Kinesis record per change."},
 		{"create-stream", "", boolean(&c.CreateStream), "Create the Kinesis stream if it does not exist, with --shard-count shards."},
 		{"shard-count", "", intValue{&c.ShardCount}, "Shards of a stream made by --create-stream."},
-		{"flush-interval", "", duration(&c.FlushInterval), "Send a partial batch after this long (with --sink stdout: write the output buffer out)."},
+		{"flush-interval", "", duration(&c.FlushInterval), "Longest a record may wait before it is sent. Kinesis: a shard with no request in flight sends at once, and what arrives while one is in flight goes out in its next call, so records wait for a round trip, not this interval (with --sink stdout: write the output buffer out after this long)."},
 		{"oversize", "", typedStr(&c.Oversize), "A change over 1 MiB: fail (stop with an error) or skip (log and count it)."},
 		{"max-backoff", "", duration(&c.MaxBackoff), "Longest wait between Kinesis retries."},
 		{"aws-region", "", str(&c.AWSRegion), "AWS region; empty uses the SDK's default chain (AWS_REGION, profile)."},

@@ -15,8 +15,13 @@ import (
 
 // sendLoop sends q's batches until ctx ends or stop is closed. stop lets
 // a call in flight finish: aborting it would only make a duplicate.
+//
+// A shard with no request in flight sends what waits at once (see take);
+// Put wakes an idle sender. FlushInterval, the longest a record may wait,
+// is only a backstop here: the sender looks at its queue at least that
+// often even if no wake came.
 func (s *Sink) sendLoop(ctx context.Context, q *shardQueue, stop <-chan struct{}) error {
-	timer := time.NewTimer(time.Hour)
+	timer := time.NewTimer(s.cfg.FlushInterval)
 	defer timer.Stop()
 	for {
 		select {
@@ -24,12 +29,9 @@ func (s *Sink) sendLoop(ctx context.Context, q *shardQueue, stop <-chan struct{}
 			return nil
 		default:
 		}
-		batch, wait := q.take(time.Now(), s.cfg.FlushInterval)
+		batch := q.take()
 		if batch == nil {
-			if wait < 0 {
-				wait = time.Hour
-			}
-			timer.Reset(wait)
+			timer.Reset(s.cfg.FlushInterval)
 			select {
 			case <-ctx.Done():
 				return nil
@@ -76,11 +78,11 @@ func (s *Sink) deliver(ctx context.Context, q *shardQueue, batch []*entry) error
 			}
 		}
 		if misplaced {
-			q.done(sent, time.Now())
+			q.done(sent)
 			return errMisplaced
 		}
 		if err == nil && len(failed) == 0 {
-			q.done(sent, time.Now())
+			q.done(sent)
 			return nil
 		}
 		if class == classFatal {

@@ -1,9 +1,6 @@
 package kinesis
 
-import (
-	"sync"
-	"time"
-)
+import "sync"
 
 // Kinesis limits (PutRecords API reference).
 const (
@@ -35,13 +32,11 @@ type shardQueue struct {
 	id  string
 	ehk string // routes this shard's aggregates (its starting hash key)
 
-	mu       sync.Mutex
-	agg      aggregator // the open aggregate (aggregated mode)
-	aggSeqs  []uint64
-	aggUser  int
-	ready    []*entry  // sealed, in order
-	oldest   time.Time // when the oldest unsent user record arrived; zero if none
-	flushNow bool      // Drain asked: send without waiting for the interval
+	mu      sync.Mutex
+	agg     aggregator // the open aggregate (aggregated mode)
+	aggSeqs []uint64
+	aggUser int
+	ready   []*entry // sealed, in order
 
 	wake chan struct{} // capacity 1: Put or Drain has news for the sender
 }
@@ -79,30 +74,29 @@ func (q *shardQueue) empty() bool {
 	return len(q.ready) == 0 && (q.agg == nil || q.agg.Len() == 0)
 }
 
-// take returns the next call's entries if one is due at now, and when to
-// look again otherwise. Aggregated: one aggregate per call, so that a
-// failed call can never let a later aggregate of the same shard overtake
-// it. Plain: up to 500 records and 5 MiB with distinct partition keys, so
-// that a record that fails can only be overtaken by records of other keys.
-func (q *shardQueue) take(now time.Time, interval time.Duration) (batch []*entry, wait time.Duration) {
+// take returns the next call's entries: everything that waits, as far as
+// one call may carry it. The sender calls it only when the shard has no
+// request in flight, so what waits goes out at once; while a request is in
+// flight, Put keeps adding to the open aggregate (or the plain records),
+// and the next call carries all of it. Under load the call's round trip is
+// the batching interval: batches grow with the load, and a lone record on
+// an idle shard waits for nothing.
+//
+// Aggregated: one aggregate per call, so that a failed call can never let
+// a later aggregate of the same shard overtake it. Plain: up to 500
+// records and 5 MiB with distinct partition keys, so that a record that
+// fails can only be overtaken by records of other keys.
+func (q *shardQueue) take() (batch []*entry) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.empty() {
-		return nil, -1
+		return nil
 	}
-	due := q.flushNow || !now.Before(q.oldest.Add(interval))
 	if q.agg != nil {
-		if len(q.ready) == 0 && due {
+		if len(q.ready) == 0 {
 			q.seal()
 		}
-		if len(q.ready) == 0 {
-			return nil, q.oldest.Add(interval).Sub(now)
-		}
-		return q.ready[:1], 0
-	}
-	full := len(q.ready) >= maxCallRecords
-	if !due && !full {
-		return nil, q.oldest.Add(interval).Sub(now)
+		return q.ready[:1]
 	}
 	keys := map[string]bool{}
 	bytes := 0
@@ -114,12 +108,11 @@ func (q *shardQueue) take(now time.Time, interval time.Duration) (batch []*entry
 		bytes += e.size()
 		batch = append(batch, e)
 	}
-	return batch, 0
+	return batch
 }
 
-// done removes the sent entries from the front of the queue and restarts
-// the flush clock for what is left.
-func (q *shardQueue) done(sent map[*entry]bool, now time.Time) {
+// done removes the sent entries from the front of the queue.
+func (q *shardQueue) done(sent map[*entry]bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	kept := q.ready[:0]
@@ -130,10 +123,4 @@ func (q *shardQueue) done(sent map[*entry]bool, now time.Time) {
 	}
 	clear(q.ready[len(kept):])
 	q.ready = kept
-	if q.empty() {
-		q.oldest = time.Time{}
-		q.flushNow = false
-	} else if len(q.ready) > 0 {
-		q.oldest = now.Add(-time.Hour) // a backlog is always due
-	}
 }

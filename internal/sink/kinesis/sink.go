@@ -20,7 +20,12 @@ type Config struct {
 	API           API
 	Stream        string
 	Aggregate     bool          // KPL aggregates (the original's format) or plain records
-	FlushInterval time.Duration // longest wait before a partial aggregate or batch goes out
+	// FlushInterval is the longest a record may wait before it is sent
+	// (--flush-interval). The senders wait for no interval: a shard with no
+	// request in flight sends at once, and while one is in flight the next
+	// call's batch grows. The interval only bounds how long an idle sender
+	// goes without looking at its queue.
+	FlushInterval time.Duration
 	MaxBackoff    time.Duration // cap of the retry backoff
 	MaxBuffered   int           // bytes of records (data, key, bookkeeping) held before Put blocks (default 16 MiB)
 	Ack           sink.AckFunc
@@ -116,13 +121,11 @@ func (s *Sink) Put(ctx context.Context, r sink.Record) error {
 func (s *Sink) enqueue(pk string, data []byte, seq uint64, held int) {
 	q := s.routes[s.shards.route(pk)]
 	q.mu.Lock()
-	// Wake the sender only when it has something new to do: arm its flush
-	// timer for a first record, or send a sealed aggregate or a full batch.
-	// Waking it for every record costs more than the record.
+	// Wake the sender only when it may have something new to do: a first
+	// record (an idle sender sends it at once; a busy one finds it when its
+	// call returns), a sealed aggregate or a full batch. Waking it for
+	// every record costs more than the record.
 	wake := q.empty()
-	if wake {
-		q.oldest = time.Now()
-	}
 	if q.agg != nil {
 		if q.agg.Len() > 0 && q.agg.SizeWith(pk, data) > maxRecordSize {
 			q.seal()
@@ -237,10 +240,7 @@ func (s *Sink) Drain(ctx context.Context) error {
 	}()
 	s.mu.RLock()
 	for _, q := range s.queues {
-		q.mu.Lock()
-		q.flushNow = true
-		q.mu.Unlock()
-		q.signal()
+		q.signal() // nothing waits for an interval; a nudge costs nothing
 	}
 	s.mu.RUnlock()
 	// Holding the whole buffer means every byte Put was released: acked.
