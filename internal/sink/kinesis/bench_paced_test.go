@@ -58,7 +58,7 @@ func runPaced(b *testing.B, rate, seconds int, rtt time.Duration) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	s, err := New(ctx, Config{API: api, Stream: "fake", Aggregate: true, Ack: ack})
+	s, err := New(ctx, Config{API: api, Stream: "fake", Aggregate: true, NoShardLimit: true, Ack: ack}) // as before the limit, to compare
 	if err != nil {
 		b.Fatal(err)
 	}

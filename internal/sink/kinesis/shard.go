@@ -1,6 +1,9 @@
 package kinesis
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
 
 // Kinesis limits (PutRecords API reference).
 const (
@@ -37,6 +40,8 @@ type shardQueue struct {
 	aggSeqs []uint64
 	aggUser int
 	ready   []*entry // sealed, in order
+
+	limit *shardLimit // nil: no rate limit; used by the sender alone
 
 	wake chan struct{} // capacity 1: Put or Drain has news for the sender
 }
@@ -75,28 +80,40 @@ func (q *shardQueue) empty() bool {
 }
 
 // take returns the next call's entries: everything that waits, as far as
-// one call may carry it. The sender calls it only when the shard has no
-// request in flight, so what waits goes out at once; while a request is in
-// flight, Put keeps adding to the open aggregate (or the plain records),
-// and the next call carries all of it. Under load the call's round trip is
-// the batching interval: batches grow with the load, and a lone record on
-// an idle shard waits for nothing.
+// one call may carry it and the shard's rate limit allows. The sender
+// calls it only when the shard has no request in flight, so what waits
+// goes out at once; while a request is in flight, Put keeps adding to the
+// open aggregate (or the plain records), and the next call carries all of
+// it. Under load the call's round trip is the batching interval: batches
+// grow with the load, and a lone record on an idle shard waits for
+// nothing. When the rate limit holds the shard back, take returns no
+// batch and how long to wait (-1: nothing waits); the open aggregate
+// keeps growing meanwhile.
 //
 // Aggregated: one aggregate per call, so that a failed call can never let
 // a later aggregate of the same shard overtake it. Plain: up to 500
 // records and 5 MiB with distinct partition keys, so that a record that
 // fails can only be overtaken by records of other keys.
-func (q *shardQueue) take() (batch []*entry) {
+func (q *shardQueue) take(now time.Time) (batch []*entry, wait time.Duration) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.empty() {
-		return nil
+		return nil, -1
 	}
 	if q.agg != nil {
+		size := q.agg.Size() // what the open aggregate would cost if sealed now
+		if len(q.ready) > 0 {
+			size = q.ready[0].size()
+		}
+		if q.limit != nil {
+			if ok, wait := q.limit.fits(now, 1, size); !ok {
+				return nil, wait
+			}
+		}
 		if len(q.ready) == 0 {
 			q.seal()
 		}
-		return q.ready[:1]
+		return q.ready[:1], 0
 	}
 	keys := map[string]bool{}
 	bytes := 0
@@ -104,11 +121,19 @@ func (q *shardQueue) take() (batch []*entry) {
 		if len(batch) == maxCallRecords || bytes+e.size() > maxCallBytes || keys[e.pk] {
 			break
 		}
+		if q.limit != nil {
+			if ok, wait := q.limit.fits(now, len(batch)+1, bytes+e.size()); !ok {
+				if len(batch) == 0 {
+					return nil, wait
+				}
+				break // send what fits now; the rest waits for the next call
+			}
+		}
 		keys[e.pk] = true
 		bytes += e.size()
 		batch = append(batch, e)
 	}
-	return batch
+	return batch, 0
 }
 
 // done removes the sent entries from the front of the queue.

@@ -222,7 +222,10 @@ func TestFakeDeliversEveryRecordInOrderPerKey(t *testing.T) {
 			} else {
 				close(release)
 			}
-			fs := startFake(t, f, Config{Aggregate: tt.aggregate, FlushInterval: time.Millisecond, MaxBuffered: tt.maxBuffered}, true)
+			// 12 MiB at Kinesis' 1 MiB a second per shard would take as many
+			// seconds: the large records go without the shard limit.
+			fs := startFake(t, f, Config{Aggregate: tt.aggregate, FlushInterval: time.Millisecond, MaxBuffered: tt.maxBuffered,
+				NoShardLimit: tt.hold}, true)
 			putAll(fs, tt.n, workload(tt.n, tt.keys, tt.maxPad))
 			if tt.hold {
 				close(release)
