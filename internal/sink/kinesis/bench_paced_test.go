@@ -23,24 +23,26 @@ import (
 // seconds s; run it with -benchtime 1x.
 func BenchmarkFakeSinkPaced(b *testing.B) {
 	for _, tc := range []struct {
-		name string
-		rate int // records per second
-		rtt  time.Duration
+		name  string
+		rate  int // records per second
+		rtt   time.Duration
+		limit bool // the shard rate limit on (off: as before it existed, to compare)
 	}{
-		{"rate=2000/rtt=5ms", 2000, 5 * time.Millisecond},
-		{"rate=2000/rtt=50ms", 2000, 50 * time.Millisecond},
-		{"rate=20000/rtt=20ms", 20000, 20 * time.Millisecond},
+		{"rate=2000/rtt=5ms", 2000, 5 * time.Millisecond, false},
+		{"rate=2000/rtt=5ms/shard-limit", 2000, 5 * time.Millisecond, true},
+		{"rate=2000/rtt=50ms", 2000, 50 * time.Millisecond, false},
+		{"rate=20000/rtt=20ms", 20000, 20 * time.Millisecond, false},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			const seconds = 3
 			for i := 0; i < b.N; i++ {
-				runPaced(b, tc.rate, seconds, tc.rtt)
+				runPaced(b, tc.rate, seconds, tc.rtt, tc.limit)
 			}
 		})
 	}
 }
 
-func runPaced(b *testing.B, rate, seconds int, rtt time.Duration) {
+func runPaced(b *testing.B, rate, seconds int, rtt time.Duration, limit bool) {
 	f := newFakeKinesis(4)
 	f.bare = true
 	api := &slowAPI{API: f, rtt: rtt}
@@ -58,7 +60,7 @@ func runPaced(b *testing.B, rate, seconds int, rtt time.Duration) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	s, err := New(ctx, Config{API: api, Stream: "fake", Aggregate: true, NoShardLimit: true, Ack: ack}) // as before the limit, to compare
+	s, err := New(ctx, Config{API: api, Stream: "fake", Aggregate: true, NoShardLimit: !limit, Ack: ack})
 	if err != nil {
 		b.Fatal(err)
 	}

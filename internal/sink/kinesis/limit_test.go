@@ -45,3 +45,46 @@ func TestShardLimitConfig(t *testing.T) {
 		}
 	}
 }
+
+// A partial batch waits until minCallGap has passed since the shard's last
+// call; a sealed aggregate or a first call does not wait; the rate limit
+// says it is the cause of its waits.
+func TestTakeGap(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	q := newShardQueue("s", "0", newAggregator())
+	add := func(seq uint64) {
+		q.agg.Add("k", []byte("x"))
+		q.aggSeqs = append(q.aggSeqs, seq)
+	}
+	send := func(now time.Time) []*entry {
+		t.Helper()
+		batch, wait, limited := q.take(now)
+		if batch == nil {
+			t.Fatalf("take at %v: no batch, wait %v (limit: %t)", now.Sub(t0), wait, limited)
+		}
+		if q.limit != nil { // as deliver does when the call returns
+			n, size := callCost(batch)
+			q.limit.charge(now, n, size)
+		}
+		q.done(map[*entry]bool{batch[0]: true})
+		return batch
+	}
+	add(1)
+	send(t0) // the first call: at once
+	add(2)
+	if batch, wait, limited := q.take(t0.Add(time.Millisecond)); batch != nil || wait != minCallGap-time.Millisecond || limited {
+		t.Fatalf("a partial aggregate 1 ms after a call: %d entries, wait %v, limit %t; want a wait of the rest of the gap", len(batch), wait, limited)
+	}
+	send(t0.Add(minCallGap))
+	add(3)
+	q.seal() // as Put does when the next record would not fit
+	send(t0.Add(minCallGap + time.Millisecond))
+
+	q.limit = newShardLimit(1, shardBytesPerSecond, t0)
+	add(4)
+	send(t0.Add(time.Hour))
+	add(5)
+	if batch, wait, limited := q.take(t0.Add(time.Hour + minCallGap)); batch != nil || wait <= 0 || !limited {
+		t.Fatalf("a second record within a second at 1 a second: %d entries, wait %v, limit %t; want a wait for the limit", len(batch), wait, limited)
+	}
+}

@@ -32,12 +32,12 @@ func (s *Sink) sendLoop(ctx context.Context, q *shardQueue, stop <-chan struct{}
 		default:
 		}
 		now := time.Now()
-		batch, wait := q.take(now)
+		batch, wait, byLimit := q.take(now)
 		if batch == nil {
 			switch {
 			case wait < 0:
 				wait = s.cfg.FlushInterval
-			case limited.IsZero():
+			case byLimit && limited.IsZero():
 				limited = now
 			}
 			timer.Reset(wait)

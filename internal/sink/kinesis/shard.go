@@ -41,7 +41,8 @@ type shardQueue struct {
 	aggUser int
 	ready   []*entry // sealed, in order
 
-	limit *shardLimit // nil: no rate limit; used by the sender alone
+	limit    *shardLimit // nil: no rate limit; used by the sender alone
+	lastCall time.Time   // when take last returned a batch (see minCallGap)
 
 	wake chan struct{} // capacity 1: Put or Drain has news for the sender
 }
@@ -79,41 +80,58 @@ func (q *shardQueue) empty() bool {
 	return len(q.ready) == 0 && (q.agg == nil || q.agg.Len() == 0)
 }
 
+// minCallGap is the least time between the starts of two calls of one
+// shard that carry a partial batch (an open aggregate sealed early, plain
+// records fewer than a call holds). A sender sends at once when its shard
+// has nothing in flight, and under load the call's round trip is the
+// batching interval; but a round trip of a millisecond or less (a local
+// Kinesis-protocol server, the in-process fake) would then make a call of
+// every few records, whose overhead costs more CPU than the records
+// (BenchmarkFakeSink: 20 records an aggregate instead of thousands). The
+// gap keeps batches at least 10 ms worth of the shard's load, like a
+// round trip would. Against Kinesis, whose round trip is longer, it never
+// delays a call, and a full aggregate or batch never waits for it.
+const minCallGap = 10 * time.Millisecond
+
 // take returns the next call's entries: everything that waits, as far as
 // one call may carry it and the shard's rate limit allows. The sender
 // calls it only when the shard has no request in flight, so what waits
-// goes out at once; while a request is in flight, Put keeps adding to the
-// open aggregate (or the plain records), and the next call carries all of
-// it. Under load the call's round trip is the batching interval: batches
-// grow with the load, and a lone record on an idle shard waits for
-// nothing. When the rate limit holds the shard back, take returns no
-// batch and how long to wait (-1: nothing waits); the open aggregate
-// keeps growing meanwhile.
+// goes out at once (but see minCallGap); while a request is in flight,
+// Put keeps adding to the open aggregate (or the plain records), and the
+// next call carries all of it. Under load the call's round trip is the
+// batching interval: batches grow with the load, and a lone record on an
+// idle shard waits for nothing. Without a batch, take says how long to
+// wait (-1: nothing waits), and whether the rate limit is the cause; the
+// open aggregate keeps growing meanwhile.
 //
 // Aggregated: one aggregate per call, so that a failed call can never let
 // a later aggregate of the same shard overtake it. Plain: up to 500
 // records and 5 MiB with distinct partition keys, so that a record that
 // fails can only be overtaken by records of other keys.
-func (q *shardQueue) take(now time.Time) (batch []*entry, wait time.Duration) {
+func (q *shardQueue) take(now time.Time) (batch []*entry, wait time.Duration, limited bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.empty() {
-		return nil, -1
+		return nil, -1, false
 	}
+	gap := q.lastCall.Add(minCallGap).Sub(now) // > 0: a partial batch waits that long
 	if q.agg != nil {
 		size := q.agg.Size() // what the open aggregate would cost if sealed now
 		if len(q.ready) > 0 {
 			size = q.ready[0].size()
+		} else if gap > 0 {
+			return nil, gap, false
 		}
 		if q.limit != nil {
 			if ok, wait := q.limit.fits(now, 1, size); !ok {
-				return nil, wait
+				return nil, wait, true
 			}
 		}
 		if len(q.ready) == 0 {
 			q.seal()
 		}
-		return q.ready[:1], 0
+		q.lastCall = now
+		return q.ready[:1], 0, false
 	}
 	keys := map[string]bool{}
 	bytes := 0
@@ -124,7 +142,7 @@ func (q *shardQueue) take(now time.Time) (batch []*entry, wait time.Duration) {
 		if q.limit != nil {
 			if ok, wait := q.limit.fits(now, len(batch)+1, bytes+e.size()); !ok {
 				if len(batch) == 0 {
-					return nil, wait
+					return nil, wait, true
 				}
 				break // send what fits now; the rest waits for the next call
 			}
@@ -133,7 +151,11 @@ func (q *shardQueue) take(now time.Time) (batch []*entry, wait time.Duration) {
 		bytes += e.size()
 		batch = append(batch, e)
 	}
-	return batch, 0
+	if len(batch) == len(q.ready) && gap > 0 {
+		return nil, gap, false // every record fits: more could join
+	}
+	q.lastCall = now
+	return batch, 0, false
 }
 
 // done removes the sent entries from the front of the queue.
