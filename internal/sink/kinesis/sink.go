@@ -247,8 +247,10 @@ func (s *Sink) runShards(ctx context.Context) error {
 	return errResharded
 }
 
-// Drain sends at once whatever waits and returns when every queue is
-// empty (everything acknowledged), ctx ends or Run has stopped.
+// Drain returns when every queue is empty (everything acknowledged), ctx
+// ends or Run has stopped. The senders send as they always do: at once,
+// within their shard's rate limit, which a drain does not lift (Kinesis
+// would only throttle the excess).
 func (s *Sink) Drain(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
