@@ -180,7 +180,8 @@ func sinkFactory(ctx context.Context, cfg *config.Config, out io.Writer, log *sl
 	return func(ack sink.AckFunc) (sink.Sink, error) {
 		return kinesis.New(ctx, kinesis.Config{
 			API: client, Stream: cfg.StreamName, Aggregate: cfg.Aggregate,
-			FlushInterval: cfg.FlushInterval, MaxBackoff: cfg.MaxBackoff, Ack: ack, Logger: log, Metrics: m,
+			FlushInterval: cfg.FlushInterval, MaxBackoff: cfg.MaxBackoff, NoShardLimit: !cfg.ShardRateLimit,
+			Ack: ack, Logger: log, Metrics: m,
 		})
 	}, nil
 }

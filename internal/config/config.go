@@ -47,6 +47,7 @@ type Config struct {
 	CreateStream    bool
 	ShardCount      int
 	FlushInterval   time.Duration
+	ShardRateLimit  bool // keep each shard within Kinesis' write limits (kinesis.Config.NoShardLimit when false)
 	Oversize        sink.Oversize
 	MaxBackoff      time.Duration
 	AWSRegion       string

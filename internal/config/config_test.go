@@ -35,7 +35,7 @@ func TestDefaultsAreTheOriginals(t *testing.T) {
 		"Plugin": decode.TestDecoding, "StreamName": "pg2kinesis", "Formatter": format.CSVPayload,
 		"FullChange": false, "CreateSlot": false, "RecreateSlot": false, "Operations": []string(nil),
 		"PartitionKey": format.ByXID, "Aggregate": true, "ShardCount": 1, "FlushInterval": 250 * time.Millisecond,
-		"Oversize": sink.OversizeFail, "MaxBackoff": 30 * time.Second, "StatusInterval": 10 * time.Second,
+		"ShardRateLimit": true, "Oversize": sink.OversizeFail, "MaxBackoff": 30 * time.Second, "StatusInterval": 10 * time.Second,
 		"PKRefreshInterval": time.Hour, "ShutdownTimeout": 30 * time.Second, "Sink": sink.Kinesis,
 	}
 	got := map[string]any{
@@ -43,7 +43,7 @@ func TestDefaultsAreTheOriginals(t *testing.T) {
 		"Plugin": c.Plugin, "StreamName": c.StreamName, "Formatter": c.Formatter,
 		"FullChange": c.FullChange, "CreateSlot": c.CreateSlot, "RecreateSlot": c.RecreateSlot, "Operations": c.Operations,
 		"PartitionKey": c.PartitionKey, "Aggregate": c.Aggregate, "ShardCount": c.ShardCount, "FlushInterval": c.FlushInterval,
-		"Oversize": c.Oversize, "MaxBackoff": c.MaxBackoff, "StatusInterval": c.StatusInterval,
+		"ShardRateLimit": c.ShardRateLimit, "Oversize": c.Oversize, "MaxBackoff": c.MaxBackoff, "StatusInterval": c.StatusInterval,
 		"PKRefreshInterval": c.PKRefreshInterval, "ShutdownTimeout": c.ShutdownTimeout, "Sink": c.Sink,
 	}
 	for k, w := range want {

@@ -93,6 +93,7 @@ type Kinesis struct {
 	Retried   prometheus.Counter   // Kinesis records sent again
 	Throttles prometheus.Counter   // retries caused by throttling
 	Rerouted  prometheus.Counter   // user records sent again after a reshard misplaced their aggregate
+	LimitWait prometheus.Counter   // seconds senders waited on their shard's rate limit, summed over shards
 }
 
 // NewKinesis returns unregistered Kinesis counters (New registers its own).
@@ -110,11 +111,13 @@ func NewKinesis() *Kinesis {
 		Throttles: counter("kinesis_throttles_total", "Retries caused by throttling (ProvisionedThroughputExceeded, KMSThrottling)."),
 		Rerouted: counter("kinesis_records_rerouted_total",
 			"User records sent again because a reshard made Kinesis store their aggregate on a shard that does not hold them all (the KCL drops such an aggregate)."),
+		LimitWait: counter("kinesis_rate_limit_wait_seconds_total",
+			"Seconds shard senders waited on their shard's rate limit (1,000 records and 1 MiB per second), summed over shards: a hot shard."),
 	}
 }
 
 func (k *Kinesis) register(reg *prometheus.Registry) {
-	reg.MustRegister(k.Calls, k.Duration, k.Records, k.Bytes, k.Retried, k.Throttles, k.Rerouted)
+	reg.MustRegister(k.Calls, k.Duration, k.Records, k.Bytes, k.Retried, k.Throttles, k.Rerouted, k.LimitWait)
 }
 
 // ObserveCall counts one PutRecords call that took d.

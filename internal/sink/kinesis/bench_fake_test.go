@@ -23,12 +23,15 @@ import (
 // own key; keys=txn1000 shares a key between 1000 consecutive records;
 // keys=shared is one key for all. cpu-ns/op is the process' CPU time (the
 // sender's goroutines included) per record, what the end-to-end bench
-// counts as CPU per row.
+// counts as CPU per row. recs/krec (user records per Kinesis record) and
+// B/call (bytes per PutRecords call) say how well it aggregates; mode=plain
+// is --no-aggregate, where krec/call is the records per call.
 func BenchmarkFakeSink(b *testing.B) {
 	for _, tc := range []struct {
 		name   string
 		perKey int // consecutive records sharing a key; 0: all of them
-	}{{"keys=distinct", 1}, {"keys=txn1000", 1000}, {"keys=shared", 0}} {
+		plain  bool
+	}{{"keys=distinct", 1, false}, {"keys=txn1000", 1000, false}, {"keys=shared", 0, false}, {"mode=plain/keys=distinct", 1, true}} {
 		b.Run(tc.name, func(b *testing.B) {
 			// Distinct within any aggregate (1 MiB holds fewer records),
 			// and made before the clock starts: the pipeline, not the
@@ -49,7 +52,8 @@ func BenchmarkFakeSink(b *testing.B) {
 			f.bare = true
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			s, err := New(ctx, Config{API: f, Stream: "fake", Aggregate: true, Ack: func([]uint64) {}})
+			// The bare fake has no shard limits: the sink's would only slow it.
+			s, err := New(ctx, Config{API: f, Stream: "fake", Aggregate: !tc.plain, NoShardLimit: true, Ack: func([]uint64) {}})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -70,15 +74,28 @@ func BenchmarkFakeSink(b *testing.B) {
 			}
 			b.StopTimer()
 			b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
-			if st := s.Stats(); st.Records != b.N {
+			st := s.Stats()
+			if st.Records != b.N {
 				b.Fatalf("%d records acknowledged, want %d", st.Records, b.N)
 			}
+			reportBatching(b, st)
 			cancel()
 			if err := <-done; err != nil {
 				b.Fatal(err)
 			}
 		})
 	}
+}
+
+// reportBatching reports how well the sink batched: user records per
+// Kinesis record, Kinesis records and bytes per call.
+func reportBatching(b *testing.B, st Stats) {
+	if st.KinesisRecords == 0 || st.Calls == 0 {
+		return
+	}
+	b.ReportMetric(float64(st.Records)/float64(st.KinesisRecords), "recs/krec")
+	b.ReportMetric(float64(st.KinesisRecords)/float64(st.Calls), "krec/call")
+	b.ReportMetric(float64(st.Bytes)/float64(st.Calls), "B/call")
 }
 
 // place stores in's records on their shards as Kinesis does, and no more.

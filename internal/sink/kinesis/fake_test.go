@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -40,6 +41,10 @@ type fakeKinesis struct {
 	// 1). It runs under mu, after the call passed the limits.
 	fault    func(call int, in *kinesis.PutRecordsInput) fakeFault
 	readable map[string]bool // user record data a KCL consumer gets
+	// limit, when set, is each shard's write limit, enforced per record
+	// as Kinesis does: a record past it is answered
+	// ProvisionedThroughputExceededException, not stored (see admit).
+	limit *fakeLimit
 	// bare skips the per-user-record bookkeeping (decoding, readability,
 	// order) so that a benchmark measures the sink, not the fake: records
 	// are still checked against the limits, placed and answered.
@@ -69,6 +74,7 @@ type fakeFault struct {
 // fakeInjected counts what the fake did to the sink's calls.
 type fakeInjected struct {
 	callErrors, afterStore, failedRecords, rejected int
+	throttled                                       int // records past a shard's limit (fakeKinesis.limit)
 }
 
 // Error codes Kinesis answers for a record it did not store.
@@ -83,6 +89,10 @@ type fakeShard struct {
 	closed  bool
 	recs    []types.PutRecordsRequestEntry
 	stored  int // records placed by a bare fake, which keeps none
+
+	// What the shard may still take under fakeKinesis.limit, as of at.
+	records, bytes float64
+	at             time.Time
 }
 
 var _ API = (*fakeKinesis)(nil)
@@ -198,6 +208,13 @@ func (f *fakeKinesis) PutRecords(ctx context.Context, in *kinesis.PutRecordsInpu
 			}
 		}
 		sh := f.openShard(h)
+		if f.limit != nil && !sh.admit(f.limit, time.Now(), len(r.Data)+len(aws.ToString(r.PartitionKey))) {
+			f.injected.throttled++
+			out.FailedRecordCount = aws.Int32(aws.ToInt32(out.FailedRecordCount) + 1)
+			out.Records = append(out.Records, types.PutRecordsResultEntry{ErrorCode: aws.String(codeThroughput),
+				ErrorMessage: aws.String("fakeKinesis: Rate exceeded for shard " + sh.ID)})
+			continue
+		}
 		sh.recs = append(sh.recs, r)
 		users, _, err := kpl.DecodeInShard(r.Data, sh.Shard)
 		if err != nil {

@@ -39,12 +39,10 @@ func (s *Sink) reshard(ctx context.Context) error {
 	}
 	old := s.queues
 	s.useShards(shards)
-	var flush bool
 	var kept, rerouted, moved int
 	for _, q := range old {
 		q.mu.Lock()
 		q.seal()
-		flush = flush || q.flushNow
 		ready := q.ready
 		q.ready = nil
 		q.mu.Unlock()
@@ -67,15 +65,6 @@ func (s *Sink) reshard(ctx context.Context) error {
 				}
 			}
 		}
-	}
-	now := time.Now()
-	for _, q := range s.queues {
-		q.mu.Lock()
-		if !q.empty() {
-			q.oldest = now.Add(-time.Hour) // a backlog is always due
-			q.flushNow = flush
-		}
-		q.mu.Unlock()
 	}
 	s.stats.add(func(st *Stats) { st.Rerouted += rerouted })
 	s.cfg.Metrics.Rerouted.Add(float64(rerouted))

@@ -15,19 +15,30 @@ import (
 
 // sendLoop sends q's batches until ctx ends or stop is closed. stop lets
 // a call in flight finish: aborting it would only make a duplicate.
+//
+// A shard with no request in flight sends what waits at once (see take),
+// unless its rate limit holds it back; Put wakes an idle sender.
+// FlushInterval, the longest a record may wait, is only a backstop here:
+// an idle sender looks at its queue at least that often even if no wake
+// came.
 func (s *Sink) sendLoop(ctx context.Context, q *shardQueue, stop <-chan struct{}) error {
-	timer := time.NewTimer(time.Hour)
+	timer := time.NewTimer(s.cfg.FlushInterval)
 	defer timer.Stop()
+	var limited time.Time // since when the rate limit holds back what waits; zero if it does not
 	for {
 		select {
 		case <-stop:
 			return nil
 		default:
 		}
-		batch, wait := q.take(time.Now(), s.cfg.FlushInterval)
+		now := time.Now()
+		batch, wait, byLimit := q.take(now)
 		if batch == nil {
-			if wait < 0 {
-				wait = time.Hour
+			switch {
+			case wait < 0:
+				wait = s.cfg.FlushInterval
+			case byLimit && limited.IsZero():
+				limited = now
 			}
 			timer.Reset(wait)
 			select {
@@ -40,6 +51,10 @@ func (s *Sink) sendLoop(ctx context.Context, q *shardQueue, stop <-chan struct{}
 			}
 			continue
 		}
+		if !limited.IsZero() {
+			s.limitWaited(now.Sub(limited))
+			limited = time.Time{}
+		}
 		if err := s.deliver(ctx, q, batch); err != nil {
 			if ctx.Err() != nil || errors.Is(err, errMisplaced) {
 				return nil // a misplaced aggregate waits for the reshard, and so does all behind it
@@ -47,6 +62,43 @@ func (s *Sink) sendLoop(ctx context.Context, q *shardQueue, stop <-chan struct{}
 			return err
 		}
 	}
+}
+
+// limitWaited counts time a shard's sender was held back by its rate limit.
+func (s *Sink) limitWaited(d time.Duration) {
+	s.stats.add(func(st *Stats) { st.LimitWait += d })
+	s.cfg.Metrics.LimitWait.Add(d.Seconds())
+}
+
+// awaitLimit waits until q's rate limit allows a call of entries (a retry:
+// the first call was allowed by take).
+func (s *Sink) awaitLimit(ctx context.Context, q *shardQueue, entries []*entry) error {
+	if q.limit == nil {
+		return nil
+	}
+	n, size := callCost(entries)
+	start := time.Now()
+	for now := start; ; now = time.Now() {
+		ok, wait := q.limit.fits(now, n, size)
+		if ok {
+			if now.After(start) {
+				s.limitWaited(now.Sub(start))
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+func callCost(entries []*entry) (n, size int) {
+	for _, e := range entries {
+		size += e.size()
+	}
+	return len(entries), size
 }
 
 // errMisplaced stops a shard's sender when Kinesis stored its aggregate
@@ -63,7 +115,16 @@ func (s *Sink) deliver(ctx context.Context, q *shardQueue, batch []*entry) error
 	pending := append([]*entry(nil), batch...)
 	sent := make(map[*entry]bool, len(batch))
 	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			if err := s.awaitLimit(ctx, q, pending); err != nil {
+				return err
+			}
+		}
 		failed, class, err := s.putRecords(ctx, q, pending)
+		if q.limit != nil { // charged on return: see shardLimit
+			n, size := callCost(pending)
+			q.limit.charge(time.Now(), n, size)
+		}
 		misplaced := false
 		for _, e := range pending {
 			if !failed[e] && err == nil {
@@ -76,11 +137,11 @@ func (s *Sink) deliver(ctx context.Context, q *shardQueue, batch []*entry) error
 			}
 		}
 		if misplaced {
-			q.done(sent, time.Now())
+			q.done(sent)
 			return errMisplaced
 		}
 		if err == nil && len(failed) == 0 {
-			q.done(sent, time.Now())
+			q.done(sent)
 			return nil
 		}
 		if class == classFatal {

@@ -35,13 +35,14 @@ type shardQueue struct {
 	id  string
 	ehk string // routes this shard's aggregates (its starting hash key)
 
-	mu       sync.Mutex
-	agg      aggregator // the open aggregate (aggregated mode)
-	aggSeqs  []uint64
-	aggUser  int
-	ready    []*entry  // sealed, in order
-	oldest   time.Time // when the oldest unsent user record arrived; zero if none
-	flushNow bool      // Drain asked: send without waiting for the interval
+	mu      sync.Mutex
+	agg     aggregator // the open aggregate (aggregated mode)
+	aggSeqs []uint64
+	aggUser int
+	ready   []*entry // sealed, in order
+
+	limit    *shardLimit // nil: no rate limit; used by the sender alone
+	lastCall time.Time   // when take last returned a batch (see minCallGap)
 
 	wake chan struct{} // capacity 1: Put or Drain has news for the sender
 }
@@ -79,30 +80,58 @@ func (q *shardQueue) empty() bool {
 	return len(q.ready) == 0 && (q.agg == nil || q.agg.Len() == 0)
 }
 
-// take returns the next call's entries if one is due at now, and when to
-// look again otherwise. Aggregated: one aggregate per call, so that a
-// failed call can never let a later aggregate of the same shard overtake
-// it. Plain: up to 500 records and 5 MiB with distinct partition keys, so
-// that a record that fails can only be overtaken by records of other keys.
-func (q *shardQueue) take(now time.Time, interval time.Duration) (batch []*entry, wait time.Duration) {
+// minCallGap is the least time between the starts of two calls of one
+// shard that carry a partial batch (an open aggregate sealed early, plain
+// records fewer than a call holds). A sender sends at once when its shard
+// has nothing in flight, and under load the call's round trip is the
+// batching interval; but a round trip of a millisecond or less (a local
+// Kinesis-protocol server, the in-process fake) would then make a call of
+// every few records, whose overhead costs more CPU than the records
+// (BenchmarkFakeSink: 20 records an aggregate instead of thousands). The
+// gap keeps batches at least 10 ms worth of the shard's load, like a
+// round trip would. Against Kinesis, whose round trip is longer, it never
+// delays a call, and a full aggregate or batch never waits for it.
+const minCallGap = 10 * time.Millisecond
+
+// take returns the next call's entries: everything that waits, as far as
+// one call may carry it and the shard's rate limit allows. The sender
+// calls it only when the shard has no request in flight, so what waits
+// goes out at once (but see minCallGap); while a request is in flight,
+// Put keeps adding to the open aggregate (or the plain records), and the
+// next call carries all of it. Under load the call's round trip is the
+// batching interval: batches grow with the load, and a lone record on an
+// idle shard waits for nothing. Without a batch, take says how long to
+// wait (-1: nothing waits), and whether the rate limit is the cause; the
+// open aggregate keeps growing meanwhile.
+//
+// Aggregated: one aggregate per call, so that a failed call can never let
+// a later aggregate of the same shard overtake it. Plain: up to 500
+// records and 5 MiB with distinct partition keys, so that a record that
+// fails can only be overtaken by records of other keys.
+func (q *shardQueue) take(now time.Time) (batch []*entry, wait time.Duration, limited bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.empty() {
-		return nil, -1
+		return nil, -1, false
 	}
-	due := q.flushNow || !now.Before(q.oldest.Add(interval))
+	gap := q.lastCall.Add(minCallGap).Sub(now) // > 0: a partial batch waits that long
 	if q.agg != nil {
-		if len(q.ready) == 0 && due {
-			q.seal()
+		size := q.agg.Size() // what the open aggregate would cost if sealed now
+		if len(q.ready) > 0 {
+			size = q.ready[0].size()
+		} else if gap > 0 {
+			return nil, gap, false
+		}
+		if q.limit != nil {
+			if ok, wait := q.limit.fits(now, 1, size); !ok {
+				return nil, wait, true
+			}
 		}
 		if len(q.ready) == 0 {
-			return nil, q.oldest.Add(interval).Sub(now)
+			q.seal()
 		}
-		return q.ready[:1], 0
-	}
-	full := len(q.ready) >= maxCallRecords
-	if !due && !full {
-		return nil, q.oldest.Add(interval).Sub(now)
+		q.lastCall = now
+		return q.ready[:1], 0, false
 	}
 	keys := map[string]bool{}
 	bytes := 0
@@ -110,16 +139,27 @@ func (q *shardQueue) take(now time.Time, interval time.Duration) (batch []*entry
 		if len(batch) == maxCallRecords || bytes+e.size() > maxCallBytes || keys[e.pk] {
 			break
 		}
+		if q.limit != nil {
+			if ok, wait := q.limit.fits(now, len(batch)+1, bytes+e.size()); !ok {
+				if len(batch) == 0 {
+					return nil, wait, true
+				}
+				break // send what fits now; the rest waits for the next call
+			}
+		}
 		keys[e.pk] = true
 		bytes += e.size()
 		batch = append(batch, e)
 	}
-	return batch, 0
+	if len(batch) == len(q.ready) && gap > 0 {
+		return nil, gap, false // every record fits: more could join
+	}
+	q.lastCall = now
+	return batch, 0, false
 }
 
-// done removes the sent entries from the front of the queue and restarts
-// the flush clock for what is left.
-func (q *shardQueue) done(sent map[*entry]bool, now time.Time) {
+// done removes the sent entries from the front of the queue.
+func (q *shardQueue) done(sent map[*entry]bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	kept := q.ready[:0]
@@ -130,10 +170,4 @@ func (q *shardQueue) done(sent map[*entry]bool, now time.Time) {
 	}
 	clear(q.ready[len(kept):])
 	q.ready = kept
-	if q.empty() {
-		q.oldest = time.Time{}
-		q.flushNow = false
-	} else if len(q.ready) > 0 {
-		q.oldest = now.Add(-time.Hour) // a backlog is always due
-	}
 }

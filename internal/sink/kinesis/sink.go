@@ -17,15 +17,28 @@ import (
 
 // Config says where and how to send.
 type Config struct {
-	API           API
-	Stream        string
-	Aggregate     bool          // KPL aggregates (the original's format) or plain records
-	FlushInterval time.Duration // longest wait before a partial aggregate or batch goes out
+	API       API
+	Stream    string
+	Aggregate bool // KPL aggregates (the original's format) or plain records
+	// FlushInterval is the longest a record may wait before it is sent
+	// (--flush-interval). The senders wait for no interval: a shard with no
+	// request in flight sends at once, and while one is in flight the next
+	// call's batch grows. The interval only bounds how long an idle sender
+	// goes without looking at its queue.
+	FlushInterval time.Duration
 	MaxBackoff    time.Duration // cap of the retry backoff
 	MaxBuffered   int           // bytes of records (data, key, bookkeeping) held before Put blocks (default 16 MiB)
-	Ack           sink.AckFunc
-	Logger        *slog.Logger
-	Metrics       *metrics.Kinesis // nil: counted, but not exported
+	// Each shard is sent at most ShardRecordsPerSecond Kinesis records
+	// (an aggregate is one) and ShardBytesPerSecond bytes per second;
+	// 0: Kinesis' limits (1,000 and 1 MiB). NoShardLimit turns the limit
+	// off (--shard-rate-limit off), for a server without shard limits,
+	// such as kinesalite, where it would only slow the sink down.
+	ShardRecordsPerSecond int
+	ShardBytesPerSecond   int
+	NoShardLimit          bool
+	Ack                   sink.AckFunc
+	Logger                *slog.Logger
+	Metrics               *metrics.Kinesis // nil: counted, but not exported
 }
 
 // Sink is the Kinesis sink. Create it with New, then call Run.
@@ -64,6 +77,9 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = metrics.NewKinesis()
 	}
+	if _, _, _, err := cfg.limits(); err != nil {
+		return nil, fmt.Errorf("kinesis sink: %w", err)
+	}
 	shards, err := listShards(ctx, cfg.API, cfg.Stream)
 	if err != nil {
 		return nil, err
@@ -77,8 +93,13 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 	return s, nil
 }
 
-// useShards sets up one queue per open shard. Caller holds s.mu or is New.
+// useShards sets up one queue per open shard. A shard that stays open
+// keeps its rate limit's state: Kinesis' buckets do not refill because
+// the stream was resharded. Caller holds s.mu or is New.
 func (s *Sink) useShards(shards *shardMap) {
+	old := s.queues
+	records, bytes, limited, _ := s.cfg.limits() // checked by New
+	now := time.Now()
 	s.shards, s.queues, s.routes = shards, map[string]*shardQueue{}, nil
 	for _, id := range shards.ids() {
 		var agg aggregator
@@ -86,6 +107,11 @@ func (s *Sink) useShards(shards *shardMap) {
 			agg = newAggregator()
 		}
 		q := newShardQueue(id, shards.startKey(id), agg)
+		if prev := old[id]; prev != nil {
+			q.limit = prev.limit
+		} else if limited {
+			q.limit = newShardLimit(records, bytes, now)
+		}
 		s.queues[id] = q
 		s.routes = append(s.routes, q)
 	}
@@ -116,13 +142,11 @@ func (s *Sink) Put(ctx context.Context, r sink.Record) error {
 func (s *Sink) enqueue(pk string, data []byte, seq uint64, held int) {
 	q := s.routes[s.shards.route(pk)]
 	q.mu.Lock()
-	// Wake the sender only when it has something new to do: arm its flush
-	// timer for a first record, or send a sealed aggregate or a full batch.
-	// Waking it for every record costs more than the record.
+	// Wake the sender only when it may have something new to do: a first
+	// record (an idle sender sends it at once; a busy one finds it when its
+	// call returns), a sealed aggregate or a full batch. Waking it for
+	// every record costs more than the record.
 	wake := q.empty()
-	if wake {
-		q.oldest = time.Now()
-	}
 	if q.agg != nil {
 		if q.agg.Len() > 0 && q.agg.SizeWith(pk, data) > maxRecordSize {
 			q.seal()
@@ -223,8 +247,10 @@ func (s *Sink) runShards(ctx context.Context) error {
 	return errResharded
 }
 
-// Drain sends at once whatever waits and returns when every queue is
-// empty (everything acknowledged), ctx ends or Run has stopped.
+// Drain returns when every queue is empty (everything acknowledged), ctx
+// ends or Run has stopped. The senders send as they always do: at once,
+// within their shard's rate limit, which a drain does not lift (Kinesis
+// would only throttle the excess).
 func (s *Sink) Drain(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -237,10 +263,7 @@ func (s *Sink) Drain(ctx context.Context) error {
 	}()
 	s.mu.RLock()
 	for _, q := range s.queues {
-		q.mu.Lock()
-		q.flushNow = true
-		q.mu.Unlock()
-		q.signal()
+		q.signal() // nothing waits for an interval; a nudge costs nothing
 	}
 	s.mu.RUnlock()
 	// Holding the whole buffer means every byte Put was released: acked.
@@ -251,7 +274,7 @@ func (s *Sink) Drain(ctx context.Context) error {
 	st := s.Stats()
 	s.log.Info("Kinesis sink drained", "records", st.Records, "kinesis_records", st.KinesisRecords,
 		"bytes", st.Bytes, "calls", st.Calls, "call_time", st.CallTime.Round(time.Millisecond),
-		"retries", st.Retries, "throttles", st.Throttles, "rerouted", st.Rerouted)
+		"retries", st.Retries, "throttles", st.Throttles, "rerouted", st.Rerouted, "rate_limit_wait", st.LimitWait.Round(time.Millisecond))
 	return nil
 }
 

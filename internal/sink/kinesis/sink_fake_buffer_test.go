@@ -18,7 +18,7 @@ import (
 )
 
 // The sink's limits and timing against the fake: oversize records,
-// MaxBuffered, the flush interval and Drain.
+// MaxBuffered, adaptive batching and Drain.
 
 // A record too large for one Kinesis record is refused by Put with an
 // OversizeError; the largest that fits is accepted by Put and by Kinesis
@@ -110,45 +110,65 @@ func TestFakeMaxBuffered(t *testing.T) {
 	}
 }
 
-// A partial batch waits for the flush interval, unless Drain asks; a full
-// batch (500 plain records, or an aggregate that reached 1 MiB) goes out
-// at once.
-func TestFakeFlushInterval(t *testing.T) {
-	tests := []struct {
-		name      string
-		aggregate bool
-		interval  time.Duration
-		n, size   int
-		early     int  // acknowledgements to wait for before Drain
-		noneEarly bool // nothing may be sent before Drain
-	}{
-		{"partial aggregate waits for Drain", true, time.Hour, 3, 10, 0, true},
-		{"partial plain batch waits for Drain", false, time.Hour, 3, 10, 0, true},
-		{"partial aggregate goes out after the interval", true, time.Millisecond, 3, 10, 3, false},
-		{"partial plain batch goes out after the interval", false, time.Millisecond, 3, 10, 3, false},
-		{"500 plain records go out at once", false, time.Hour, 500, 10, 500, false},
-		{"a full aggregate goes out at once", true, time.Hour, 11, 100 << 10, 1, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
+// Adaptive batching: a shard with no request in flight sends at once,
+// however long the flush interval; while a request is in flight, what Put
+// adds waits and goes out together in the next call.
+func TestFakeAdaptiveBatching(t *testing.T) {
+	for _, aggregate := range []bool{true, false} {
+		t.Run(fmt.Sprintf("a lone record on an idle shard goes out at once/aggregate=%t", aggregate), func(t *testing.T) {
 			t.Parallel()
 			f := newFakeKinesis(1)
-			fs := startFake(t, f, Config{Aggregate: tt.aggregate, FlushInterval: tt.interval}, true)
-			fs.expect(tt.early)
-			for seq := uint64(1); seq <= uint64(tt.n); seq++ {
-				key := "key-" + strconv.Itoa(int(seq))
-				fs.put(seq, key, []byte(fmt.Sprintf("%s|%d|%s", key, seq, strings.Repeat("x", tt.size))))
+			fs := startFake(t, f, Config{Aggregate: aggregate, FlushInterval: time.Hour}, true)
+			fs.expect(1)
+			fs.put(1, "k", []byte("k|1"))
+			// Acknowledged with no Drain and long before the interval: the
+			// 10 s are a guard for a slow machine, not a measure.
+			select {
+			case <-fs.reached:
+			case <-time.After(10 * time.Second):
+				t.Fatal("a record on an idle shard was not sent within 10 s, with a flush interval of an hour")
 			}
-			if tt.early > 0 {
-				fs.waitAcked()
-			}
-			if tt.noneEarly && (f.callCount() != 0 || fs.ackedCount() != 0) {
-				t.Fatalf("%d calls before the flush interval or Drain, want none", f.callCount())
+			if n := f.callCount(); n != 1 {
+				t.Fatalf("%d calls, want 1", n)
 			}
 			fs.drain()
 			fs.stop()
-			fs.checkAckedOnce(tt.n)
-			checkStream(t, f, tt.n)
+			fs.checkAckedOnce(1)
+		})
+		t.Run(fmt.Sprintf("records put while a call is in flight go out together next/aggregate=%t", aggregate), func(t *testing.T) {
+			t.Parallel()
+			const n = 50
+			f := newFakeKinesis(1)
+			arrived, release := make(chan struct{}), make(chan struct{})
+			f.beforeOp = func(_ *fakeKinesis, call int, _ *kinesis.PutRecordsInput) {
+				if call == 1 {
+					close(arrived)
+					<-release
+				}
+			}
+			fs := startFake(t, f, Config{Aggregate: aggregate, FlushInterval: time.Hour}, true)
+			fs.expect(n)
+			fs.put(1, "key-1", []byte("key-1|1"))
+			<-arrived // the first record is in flight, alone
+			for seq := uint64(2); seq <= n; seq++ {
+				key := "key-" + strconv.Itoa(int(seq))
+				fs.put(seq, key, []byte(fmt.Sprintf("%s|%d", key, seq)))
+			}
+			close(release)
+			fs.waitAcked()
+			st := fs.s.Stats()
+			wantKinesis := n // plain: one Kinesis record each
+			if aggregate {
+				wantKinesis = 2 // the lone record's aggregate, then one of all the others
+			}
+			if f.callCount() != 2 || st.KinesisRecords != wantKinesis {
+				t.Fatalf("%d calls, %d Kinesis records; want 2 calls (one record alone, then the %d put meanwhile), %d Kinesis records",
+					f.callCount(), st.KinesisRecords, n-1, wantKinesis)
+			}
+			fs.drain()
+			fs.stop()
+			fs.checkAckedOnce(n)
+			checkStream(t, f, n)
 		})
 	}
 }

@@ -195,28 +195,41 @@ func TestFakeDeliversEveryRecordInOrderPerKey(t *testing.T) {
 		maxPad          int
 		maxBuffered     int
 		wantEveryShard  bool
-		flush           time.Duration // 0: 1 ms
+		hold            bool // the first call waits until every record is put: a backlog
 	}{
-		{"aggregated, 4 shards", true, 4, 3000, 40, 300, 0, true, 0},
-		{"plain, 4 shards", false, 4, 3000, 40, 300, 0, true, 0},
-		{"aggregated, 16 shards, many keys, small buffer", true, 16, 5000, 1000, 100, 64 << 10, true, 0},
-		{"plain, 16 shards, many keys, small buffer", false, 16, 5000, 1000, 100, 64 << 10, true, 0},
-		{"aggregated, one key", true, 3, 2000, 1, 50, 0, false, 0},
-		{"plain, one key", false, 3, 500, 1, 50, 0, false, 0},
-		// 600 keys of up to 40 KiB on one shard, sent only when 500 wait
-		// (about 10 MiB): the backlog is split into calls within 5 MiB.
-		{"plain, large records past 5 MiB a call", false, 1, 600, 600, 40 << 10, 0, true, time.Hour},
-		{"aggregated, large records past 1 MiB an aggregate", true, 2, 600, 50, 40 << 10, 0, true, time.Hour},
+		{"aggregated, 4 shards", true, 4, 3000, 40, 300, 0, true, false},
+		{"plain, 4 shards", false, 4, 3000, 40, 300, 0, true, false},
+		{"aggregated, 16 shards, many keys, small buffer", true, 16, 5000, 1000, 100, 64 << 10, true, false},
+		{"plain, 16 shards, many keys, small buffer", false, 16, 5000, 1000, 100, 64 << 10, true, false},
+		{"aggregated, one key", true, 3, 2000, 1, 50, 0, false, false},
+		{"plain, one key", false, 3, 500, 1, 50, 0, false, false},
+		// 600 keys of up to 40 KiB on one shard, held back while all are
+		// put (about 12 MiB): the backlog is split into calls within 5 MiB.
+		{"plain, large records past 5 MiB a call", false, 1, 600, 600, 40 << 10, 64 << 20, true, true},
+		{"aggregated, large records past 1 MiB an aggregate", true, 2, 600, 50, 40 << 10, 64 << 20, true, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFakeKinesis(tt.shards)
-			if tt.flush == 0 {
-				tt.flush = time.Millisecond
+			release := make(chan struct{})
+			if tt.hold {
+				f.beforeOp = func(_ *fakeKinesis, call int, _ *kinesis.PutRecordsInput) {
+					if call == 1 {
+						<-release
+					}
+				}
+			} else {
+				close(release)
 			}
-			fs := startFake(t, f, Config{Aggregate: tt.aggregate, FlushInterval: tt.flush, MaxBuffered: tt.maxBuffered}, true)
+			// 12 MiB at Kinesis' 1 MiB a second per shard would take as many
+			// seconds: the large records go without the shard limit.
+			fs := startFake(t, f, Config{Aggregate: tt.aggregate, FlushInterval: time.Millisecond, MaxBuffered: tt.maxBuffered,
+				NoShardLimit: tt.hold}, true)
 			putAll(fs, tt.n, workload(tt.n, tt.keys, tt.maxPad))
+			if tt.hold {
+				close(release)
+			}
 			fs.drain()
 			fs.stop()
 			fs.checkAckedOnce(tt.n)

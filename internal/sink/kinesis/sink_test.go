@@ -53,7 +53,9 @@ func run(t *testing.T, endpoint, stream string, aggregate bool, n, keys int) (*a
 	a := &acks{seen: map[uint64]int{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	s, err := New(ctx, Config{API: client(endpoint), Stream: stream, Aggregate: aggregate,
+	// kinesalite has no shard limits (as in every kinesalite test here):
+	// the sink's would only slow the test down.
+	s, err := New(ctx, Config{API: client(endpoint), Stream: stream, NoShardLimit: true, Aggregate: aggregate,
 		FlushInterval: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Ack: a.ack})
 	if err != nil {
 		t.Fatal(err)
@@ -221,7 +223,7 @@ func BenchmarkSink(b *testing.B) {
 			a := &acks{seen: map[uint64]int{}}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			s, err := New(ctx, Config{API: client(ep), Stream: stream, Aggregate: aggregate, Ack: a.ack})
+			s, err := New(ctx, Config{API: client(ep), Stream: stream, NoShardLimit: true, Aggregate: aggregate, Ack: a.ack})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -15,6 +15,7 @@ type Stats struct {
 	Retries        int           // calls or records sent again
 	Throttles      int           // retries caused by throttling
 	Rerouted       int           // user records sent again: their aggregate landed on a shard not holding them all (a reshard)
+	LimitWait      time.Duration // time senders waited on their shard's rate limit, summed over shards
 }
 
 type statsBox struct {

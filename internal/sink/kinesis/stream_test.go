@@ -43,7 +43,7 @@ func TestOversizeRecord(t *testing.T) {
 	ep := testenv.KinesisEndpoint(t)
 	stream := testenv.Stream(t, testenv.KinesisClient(t, ep), 1)
 	for _, aggregate := range []bool{true, false} {
-		s, err := New(context.Background(), Config{API: client(ep), Stream: stream, Aggregate: aggregate, Ack: func([]uint64) {}})
+		s, err := New(context.Background(), Config{API: client(ep), Stream: stream, NoShardLimit: true, Aggregate: aggregate, Ack: func([]uint64) {}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -73,7 +73,7 @@ func TestBufferCountsBookkeeping(t *testing.T) {
 		const n, data = 10, 10
 		held := data + len("k") + tc.overhead
 		// Run is not started: nothing is sent, nothing is released.
-		s, err := New(context.Background(), Config{API: client(ep), Stream: stream, Aggregate: tc.aggregate,
+		s, err := New(context.Background(), Config{API: client(ep), Stream: stream, NoShardLimit: true, Aggregate: tc.aggregate,
 			MaxBuffered: n * held, Ack: func([]uint64) {}})
 		if err != nil {
 			t.Fatal(err)
