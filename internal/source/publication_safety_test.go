@@ -53,7 +53,7 @@ func TestFailedStartCreatesNoPublication(t *testing.T) {
 		name, setup, want string
 	}{
 		{"missing slot", "", "--create-slot"},
-		{"slot of another plugin", "SELECT pg_create_logical_replication_slot('failstart', 'wal2json')", `uses output plugin "wal2json"`},
+		{"slot of another plugin", "SELECT pg_create_logical_replication_slot('failstart', 'test_decoding')", `uses output plugin "test_decoding"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dsn := testenv.Database(t)
