@@ -22,6 +22,7 @@ import (
 // with a subtransaction rolled back, all but that. The slot statistics
 // prove the transactions really were streamed.
 func TestStreamedTransactions(t *testing.T) {
+	testenv.RequireMajor(t, 14, "streaming of in-progress transactions (pgoutput protocol 2)")
 	dsn := testenv.Database(t)
 	conn := testenv.Connect(t, dsn)
 	ctx := t.Context()
