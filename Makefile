@@ -2,7 +2,7 @@
 GO          ?= go
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build services services-stop services-status lint test faults demo bench bench-snapshot bench-snapshot-sweep
+.PHONY: all build services services-stop services-status lint test test-matrix faults demo bench bench-snapshot bench-snapshot-sweep
 
 all: build
 
@@ -27,6 +27,14 @@ lint:
 # The test command: CI runs exactly this (see .ci/run).
 test: services lint
 	$(GO) test -race -count=1 ./...
+
+# The version matrix: the server-dependent tests (slots, streaming, each
+# format's golden output, kill -9 and restart) on each PostgreSQL major of
+# PG_VERSIONS, started by scripts/services.sh (12-14 and 16-18 from npm, 15
+# Debian's, the only one with wal2json); one line per version.
+PG_VERSIONS ?= 12 13 14 15 16 17 18
+test-matrix:
+	scripts/matrix.sh $(PG_VERSIONS)
 
 # The fault suite alone (make test runs it too): kill -9, Postgres restart,
 # Kinesis outage, network cut and silence, dropped slot, standby takeover,

@@ -104,6 +104,7 @@ func connArgs(t *testing.T, dsn string) []string {
 // The daemon streams CSV records to stdout and, on SIGTERM, stops reading, reports its
 // last flushed position to Postgres and exits 0.
 func TestStreamsAndStopsCleanlyOnSIGTERM(t *testing.T) {
+	testenv.RequirePlugin(t, "wal2json")
 	dsn := testenv.Database(t)
 	conn := testenv.Connect(t, dsn)
 	if _, err := conn.Exec(t.Context(), "CREATE TABLE items (id int PRIMARY KEY)"); err != nil {

@@ -66,6 +66,10 @@ func newSnapRigOn(t *testing.T, dsn, plugin string, tables []string, stmts ...st
 // newSnapRigAt is newSnapRigOn with the stream on the Kinesis server at ep.
 func newSnapRigAt(t *testing.T, dsn, ep, plugin string, tables []string, stmts ...string) *snapRig {
 	t.Helper()
+	testenv.RequirePlugin(t, plugin)
+	if plugin == "pgoutput" {
+		testenv.RequireMajor(t, 14, "a snapshot with pgoutput (its watermarks are logical messages, which pgoutput sends from 14 on)")
+	}
 	r := &snapRig{dsn: dsn, slot: testenv.Name(t), ep: ep, plugin: plugin, shards: 2}
 	if plugin == "test_decoding" {
 		r.shards = 1

@@ -41,8 +41,12 @@ type Config struct {
 	// will not send.
 	Published func(schema, table string, keyed bool) bool
 	// Messages asks pgoutput (PostgreSQL 14+) for logical messages, which
-	// the heartbeat writes; the other plugins always send them.
-	Messages bool
+	// the heartbeat and the snapshots' watermarks write; the other plugins
+	// always send them. Heartbeat says the heartbeat is on: with pgoutput
+	// before 14 it cannot move the slot, which the start warns about
+	// (only then: a run without it has nothing to be warned of).
+	Messages  bool
+	Heartbeat bool
 
 	StatusInterval  time.Duration // longest time between status updates (default 10s)
 	ShutdownTimeout time.Duration // bound on Handler.Drain at shutdown (default 30s)
@@ -302,7 +306,7 @@ func (s *Source) session(ctx context.Context, h Handler) (streamed bool, err err
 	startCtx, cancelStart := s.setupContext(ctx) // anew: creating the slot may have taken long
 	defer cancelStart()
 	err = pglogrepl.StartReplication(startCtx, conn, s.cfg.Slot, start,
-		pglogrepl.StartReplicationOptions{PluginArgs: s.pluginArgs(conn)})
+		pglogrepl.StartReplicationOptions{PluginArgs: s.pluginArgs(serverMajor(conn))})
 	if err != nil {
 		return false, fmt.Errorf("start replication on slot %q: %w", s.cfg.Slot, err)
 	}
