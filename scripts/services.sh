@@ -107,13 +107,15 @@ install() {
 		apt-get update -qq
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}" >/dev/null
 	fi
-	if [ ! -f "$ROOT/node_modules/kinesalite/package.json" ] ||
+	local v missing=
+	for v in $MATRIX_VERSIONS; do
+		[ -f "$ROOT/node_modules/pg$v/package.json" ] || missing=1
+	done
+	if [ ! -f "$ROOT/node_modules/kinesalite/package.json" ] || [ -n "$missing" ] ||
 		[ "$ROOT/package-lock.json" -nt "$ROOT/node_modules/.package-lock.json" ]; then
-		log "installing kinesalite (npm ci)"
 		log "installing kinesalite and PostgreSQL $MATRIX_VERSIONS (npm ci)"
 		(cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error)
 	fi
-	local v
 	for v in $MATRIX_VERSIONS; do install_npm_pg "$v"; done
 }
 

@@ -182,7 +182,7 @@ func (w *workload) commit(conn *pgx.Conn, ops []op) error {
 	if _, err := conn.Exec(ctx, "BEGIN"); err != nil {
 		return &commitError{err: err}
 	}
-	if err := conn.QueryRow(ctx, "SELECT pg_current_xact_id()::text").Scan(&xid); err != nil {
+	if err := conn.QueryRow(ctx, "SELECT txid_current()::text").Scan(&xid); err != nil {
 		return &commitError{err: err}
 	}
 	stmts := make([]string, 0, len(ops)+2)
