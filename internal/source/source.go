@@ -27,6 +27,9 @@ type Config struct {
 	Plugin       decode.Plugin
 	CreateSlot   bool // create the slot if missing, on the first connection only
 	RecreateSlot bool // drop and create the slot, on the first connection only
+	// Failover creates the slot as a failover slot (PostgreSQL 17+), and
+	// refuses an older server or an existing slot that is not one.
+	Failover bool
 
 	// pgoutput only: the publication to stream, created when missing (for
 	// every table, or those PublicationTables picks when it is set), and
