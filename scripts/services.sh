@@ -182,8 +182,17 @@ start_pg() {
 	if ! pg_running; then
 		"$CLIENT_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" &&
 			die "port $PG_PORT is taken by another Postgres; stop it or set PG2KINESIS_SERVICES_PG_PORT"
-		as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$PGLOG" -w -t 60 start >/dev/null ||
-			die "Postgres did not start; see $PGLOG"
+		# Our ports lie in Linux's ephemeral range: another program's
+		# test may hold one for a moment (seen: a throwaway server on a
+		# "free" port). Wait for it rather than fail.
+		local try
+		for try in 1 2 3 4 5 6; do
+			as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$PGLOG" -w -t 60 start >/dev/null && break
+			tail -n 5 "$PGLOG" | grep -q 'Address already in use' && [ "$try" -lt 6 ] ||
+				die "PostgreSQL $PG_VERSION did not start; see $PGLOG"
+			log "port $PG_PORT is busy for a moment; retrying in 5 s"
+			sleep 5
+		done
 	fi
 	for _ in $(seq 1 120); do
 		"$CLIENT_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" && return 0
