@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/pg2kinesis/pg2kinesis/internal/decode"
 )
@@ -183,10 +184,26 @@ func (s *Source) missingPublication(err error) error {
 		!strings.HasPrefix(pgErr.Message, "publication ") {
 		return err
 	}
+	return s.publicationGone(err)
+}
+
+func (s *Source) publicationGone(err error) error {
 	return fatalf("publication %q does not exist for the changes in replication slot %q (it was dropped, or created after the slot): "+
 		"pgoutput looks the publication up in the catalog as it was at each change, so creating it again does not help the changes "+
 		"already in the slot; recreate the slot with --recreate-slot (which creates a missing publication first; the changes still in the slot are lost, "+
 		"re-sync consumers): %w", s.cfg.Publication, s.cfg.Slot, err)
+}
+
+// skippedPublication is PostgreSQL 18's form of the missing publication:
+// where pgoutput failed the stream with an error before, from 18 on it
+// sends a warning and skips the change (so that a publication created
+// later is used from then on). Confirming the changes it skips would lose
+// them without a word, so the warning stops the run as the error did.
+func (s *Source) skippedPublication(n *pgproto3.NoticeResponse) error {
+	if s.cfg.Plugin != decode.PGOutput || n.Code != "55000" || !strings.HasPrefix(n.Message, "skipped loading publication") {
+		return nil
+	}
+	return s.publicationGone(fmt.Errorf("replication stream: the server warned: %s (%s)", n.Message, n.Detail))
 }
 
 // pluginArgs are the START_REPLICATION options for a server of major

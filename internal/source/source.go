@@ -389,6 +389,8 @@ func (s *Source) dispatch(ctx context.Context, raw pgproto3.BackendMessage, h Ha
 		return false, fmt.Errorf("replication stream: %w", pgconn.ErrorResponseToPgError(msg))
 	case *pgproto3.CopyDone:
 		return false, errors.New("replication stream: the server ended it (CopyDone)")
+	case *pgproto3.NoticeResponse:
+		return false, s.skippedPublication(msg)
 	case *pgproto3.CopyData:
 		if len(msg.Data) == 0 {
 			return false, nil
