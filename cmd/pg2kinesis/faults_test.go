@@ -183,7 +183,13 @@ func TestFaultKillNine(t *testing.T) { faultKillNine(t) }
 
 // (a) with wal2json, whose restart re-reads JSON from the slot's position.
 func TestFaultKillNineWal2json(t *testing.T) {
+	testenv.RequirePlugin(t, "wal2json")
 	faultKillNine(t, "--pg-slot-output-plugin", "wal2json")
+}
+
+// (a) with pgoutput, on every server version: protocol 1 before 14.
+func TestFaultKillNinePgoutput(t *testing.T) {
+	faultKillNine(t, "--pg-slot-output-plugin", "pgoutput")
 }
 
 func faultKillNine(t *testing.T, flags ...string) {
@@ -212,6 +218,7 @@ func faultKillNine(t *testing.T, flags ...string) {
 // and the server streams the transaction again from its start.
 func TestFaultKillNinePgoutputStreaming(t *testing.T) {
 	t.Parallel()
+	testenv.RequireMajor(t, 14, "streaming of in-progress transactions (pgoutput protocol 2)")
 	srv := testenv.StartCluster(t, testenv.ClusterOptions{Conf: "wal_level = logical\nlogical_decoding_work_mem = 64kB"})
 	r := newRig(t, srv.DSN)
 	r.w.keys = 1000 // updates of many rows then pass 64 kB

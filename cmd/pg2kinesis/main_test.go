@@ -100,6 +100,7 @@ func connArgs(t *testing.T, dsn string) []string {
 // The daemon streams CSV records to stdout and, on SIGTERM, stops reading, reports its
 // last flushed position to Postgres and exits 0.
 func TestStreamsAndStopsCleanlyOnSIGTERM(t *testing.T) {
+	testenv.RequirePlugin(t, "wal2json")
 	dsn := testenv.Database(t)
 	conn := testenv.Connect(t, dsn)
 	if _, err := conn.Exec(t.Context(), "CREATE TABLE items (id int PRIMARY KEY)"); err != nil {
@@ -133,7 +134,7 @@ func TestStreamsAndStopsCleanlyOnSIGTERM(t *testing.T) {
 	}()
 	testenv.WaitSlotStreaming(t, conn, slot)
 	var commitLSN, xid string
-	if err := conn.QueryRow(t.Context(), "INSERT INTO items VALUES (42) RETURNING pg_current_wal_insert_lsn()::text, pg_current_xact_id()::text").Scan(&commitLSN, &xid); err != nil {
+	if err := conn.QueryRow(t.Context(), "INSERT INTO items VALUES (42) RETURNING pg_current_wal_insert_lsn()::text, txid_current()::text").Scan(&commitLSN, &xid); err != nil {
 		t.Fatal(err)
 	}
 	waitLine := func(want string) {
@@ -151,7 +152,7 @@ func TestStreamsAndStopsCleanlyOnSIGTERM(t *testing.T) {
 	waitLine("0,CDC," + xid + ",public.items,insert,42")
 	// Row 43's record comes after row 42's commit in the stream: once it is
 	// printed, that commit has been handled and acknowledged.
-	if err := conn.QueryRow(t.Context(), "INSERT INTO items VALUES (43) RETURNING pg_current_xact_id()::text").Scan(&xid); err != nil {
+	if err := conn.QueryRow(t.Context(), "INSERT INTO items VALUES (43) RETURNING txid_current()::text").Scan(&xid); err != nil {
 		t.Fatal(err)
 	}
 	waitLine("0,CDC," + xid + ",public.items,insert,43")

@@ -107,6 +107,7 @@ func runPipeline(ctx context.Context, cfg *config.Config, pc pipeline.Config) er
 			Plugin:          cfg.Plugin,
 			CreateSlot:      cfg.CreateSlot,
 			RecreateSlot:    cfg.RecreateSlot,
+			Failover:        cfg.SlotFailover,
 			Publication:     cfg.Publication,
 			NoStreaming:     !cfg.Streaming,
 			StatusInterval:  cfg.StatusInterval,

@@ -132,3 +132,32 @@ func TestWal2JSONDropsWarnedAtStart(t *testing.T) {
 		})
 	}
 }
+
+// --pg-slot-failover reaches the slot: before PostgreSQL 17 the start
+// exits 2 naming the flag and creates no slot; from 17 on the slot it
+// creates is a failover slot.
+func TestSlotFailoverFlag(t *testing.T) {
+	dsn := testenv.Database(t)
+	conn := testenv.Connect(t, dsn)
+	slot := testenv.Name(t)
+	args := append(connArgs(t, dsn), "-s", slot, "--create-slot", "--pg-slot-failover", "--sink", "stdout")
+	if testenv.ServerMajor(t) < 17 {
+		_, stderr, code := pg2kinesis(t, args...)
+		if code != exitUsage {
+			t.Errorf("exit %d, want %d; stderr:\n%s", code, exitUsage, stderr)
+		}
+		checkOneLine(t, stderr, "--pg-slot-failover needs PostgreSQL 17")
+		var slots int
+		if err := conn.QueryRow(t.Context(), "SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1", slot).Scan(&slots); err != nil || slots != 0 {
+			t.Errorf("the refused start left %d slots (%v)", slots, err)
+		}
+		return
+	}
+	d := startStdoutDaemon(t, args...)
+	testenv.WaitSlotStreaming(t, conn, slot)
+	var failover bool
+	if err := conn.QueryRow(t.Context(), "SELECT failover FROM pg_replication_slots WHERE slot_name = $1", slot).Scan(&failover); err != nil || !failover {
+		t.Errorf("slot %s: failover %t (%v), want a failover slot", slot, failover, err)
+	}
+	d.stop(t)
+}

@@ -19,7 +19,7 @@ import (
 // a few keyed tables from one connection, and remembers, for every row, the
 // changes that committed, in commit order. It survives a Postgres restart:
 // when a connection fails it reconnects and asks the server whether the
-// transaction committed (pg_xact_status), so that want never holds a change
+// transaction committed (txid_status), so that want never holds a change
 // that did not commit, nor misses one that did.
 type workload struct {
 	dsn    string
@@ -182,7 +182,7 @@ func (w *workload) commit(conn *pgx.Conn, ops []op) error {
 	if _, err := conn.Exec(ctx, "BEGIN"); err != nil {
 		return &commitError{err: err}
 	}
-	if err := conn.QueryRow(ctx, "SELECT pg_current_xact_id()::text").Scan(&xid); err != nil {
+	if err := conn.QueryRow(ctx, "SELECT txid_current()::text").Scan(&xid); err != nil {
 		return &commitError{err: err}
 	}
 	stmts := make([]string, 0, len(ops)+2)
@@ -232,7 +232,8 @@ func (w *workload) resolve(err error, ops []op) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var status *string
-		if err := conn.QueryRow(context.Background(), "SELECT pg_xact_status($1::xid8)", ce.xid).Scan(&status); err != nil {
+		// txid_status, not pg_xact_status: PostgreSQL 12 has no xid8.
+		if err := conn.QueryRow(context.Background(), "SELECT txid_status($1::bigint)", ce.xid).Scan(&status); err != nil {
 			return fmt.Errorf("workload: status of xid %s after %v: %w", ce.xid, ce.err, err)
 		}
 		switch {

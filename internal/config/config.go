@@ -28,6 +28,7 @@ type Config struct {
 	Plugin       decode.Plugin
 	CreateSlot   bool
 	RecreateSlot bool // wins over CreateSlot when both are given
+	SlotFailover bool // a failover slot (PostgreSQL 17+)
 
 	// pgoutput: the publication, whether a new one covers only the tables
 	// that --table-pat matches at start, and streaming of large

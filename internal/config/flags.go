@@ -179,6 +179,7 @@ func specs(c *Config, raw *rawValues) []spec {
 		{"spool-dir", "", str(&c.SpoolDir), "pgoutput: directory for streamed transactions awaiting their commit, created (0700) at start if missing; empty is $TMPDIR or /tmp."},
 		{"create-slot", "", boolean(&c.CreateSlot), "Create the slot at start if it does not exist (an existing slot is reused)."},
 		{"recreate-slot", "", boolean(&c.RecreateSlot), "Drop the slot at start if it exists, then create it; wins over --create-slot. Changes not yet published are lost."},
+		{"pg-slot-failover", "", boolean(&c.SlotFailover), "Create the slot as a failover slot (PostgreSQL 17+), which a standby with sync_replication_slots keeps, so that it survives a promotion; an existing slot must be one, an older server is refused."},
 		{"stream-name", "k", str(&c.StreamName), "Kinesis stream to publish to."},
 		{"message-formatter", "f", typedStr(&c.Formatter), "Record format: CSVPayload, CSV or JSON."},
 		{"table-pat", "", str(&raw.tablePat), "Publish only tables whose schema.table this regular expression finds (a search, not a full match)."},

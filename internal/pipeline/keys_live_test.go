@@ -36,6 +36,7 @@ type keysRun struct {
 
 func newKeysRun(t *testing.T, p decode.Plugin, setup ...string) *keysRun {
 	t.Helper()
+	testenv.RequirePlugin(t, p.String())
 	r := &keysRun{t: t, plugin: p, dsn: testenv.Database(t), slot: testenv.Name(t), snk: &captureSink{}}
 	r.exec(setup...)
 	return r

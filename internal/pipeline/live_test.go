@@ -31,6 +31,7 @@ func TestLiveWorkloadMatchesGolden(t *testing.T) {
 		for _, v := range variants {
 			t.Run(p.String()+"/"+v.name, func(t *testing.T) {
 				t.Parallel()
+				testenv.RequirePlugin(t, p.String())
 				golden, err := os.ReadFile(goldenPath(p, v))
 				if err != nil {
 					t.Fatal(err)

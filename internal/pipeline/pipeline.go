@@ -120,6 +120,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	// pgoutput sends logical messages only when asked: the heartbeat's,
 	// and the snapshot's watermarks.
 	cfg.Source.Messages = cfg.Connect != nil
+	cfg.Source.Heartbeat = cfg.Heartbeat > 0
 	// A replication connection as stuck as readiness would say is given
 	// up and reopened: allow at least three status periods for a reply.
 	cfg.Source.ReceiveTimeout = max(cmp.Or(cfg.StallTimeout, time.Minute), 3*cmp.Or(cfg.Source.StatusInterval, 10*time.Second))

@@ -22,6 +22,7 @@ import (
 // with a subtransaction rolled back, all but that. The slot statistics
 // prove the transactions really were streamed.
 func TestStreamedTransactions(t *testing.T) {
+	testenv.RequireMajor(t, 14, "streaming of in-progress transactions (pgoutput protocol 2)")
 	dsn := testenv.Database(t)
 	conn := testenv.Connect(t, dsn)
 	ctx := t.Context()
@@ -82,8 +83,15 @@ func TestStreamedTransactions(t *testing.T) {
 	if err := conn.QueryRow(ctx, "SELECT stream_txns FROM pg_stat_replication_slots WHERE slot_name = $1", slot).Scan(&streamed); err != nil {
 		t.Fatal(err)
 	}
-	if streamed < 3 {
-		t.Errorf("the server streamed %d transactions, want the 3 large ones: the test did not exercise streaming", streamed)
+	// PostgreSQL 18 no longer decodes a transaction that has aborted by
+	// the time the decoder reaches it: the rolled back one may not be
+	// streamed at all there, and nothing of it published either way.
+	wantStreamed := 3
+	if testenv.ServerMajor(t) >= 18 {
+		wantStreamed = 2
+	}
+	if streamed < wantStreamed {
+		t.Errorf("the server streamed %d transactions, want the %d large ones: the test did not exercise streaming", streamed, wantStreamed)
 	}
 	waitFlushedPast(t, conn, slot)
 }

@@ -162,7 +162,11 @@ func TestHeartbeatRefusedAndStandby(t *testing.T) {
 	for _, sql := range []string{
 		"SELECT pg_create_logical_replication_slot('" + slot + "', 'test_decoding')",
 		"CREATE ROLE " + role + " LOGIN",
-		"REVOKE EXECUTE ON FUNCTION pg_logical_emit_message(boolean, text, text) FROM PUBLIC",
+		// Every overload: PostgreSQL 17 added one with a flush argument.
+		`DO $$ DECLARE f regprocedure; BEGIN
+			FOR f IN SELECT oid::regprocedure FROM pg_proc WHERE proname = 'pg_logical_emit_message' LOOP
+				EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', f);
+			END LOOP; END $$`,
 	} {
 		if _, err := conn.Exec(t.Context(), sql); err != nil {
 			t.Fatalf("%s: %v", sql, err)

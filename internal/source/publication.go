@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/pg2kinesis/pg2kinesis/internal/decode"
 )
@@ -183,29 +184,48 @@ func (s *Source) missingPublication(err error) error {
 		!strings.HasPrefix(pgErr.Message, "publication ") {
 		return err
 	}
+	return s.publicationGone(err)
+}
+
+func (s *Source) publicationGone(err error) error {
 	return fatalf("publication %q does not exist for the changes in replication slot %q (it was dropped, or created after the slot): "+
 		"pgoutput looks the publication up in the catalog as it was at each change, so creating it again does not help the changes "+
 		"already in the slot; recreate the slot with --recreate-slot (which creates a missing publication first; the changes still in the slot are lost, "+
 		"re-sync consumers): %w", s.cfg.Publication, s.cfg.Slot, err)
 }
 
-// pluginArgs are the START_REPLICATION options for the session's server.
-// pgoutput uses protocol 2 with streaming where the server has it (14+),
-// so that a large transaction is spilled on our side, not in the
-// server's pg_replslot, and protocol 1 before.
-func (s *Source) pluginArgs(conn *pgconn.PgConn) []string {
+// skippedPublication is PostgreSQL 18's form of the missing publication:
+// where pgoutput failed the stream with an error before, from 18 on it
+// sends a warning and skips the change (so that a publication created
+// later is used from then on). Confirming the changes it skips would lose
+// them without a word, so the warning stops the run as the error did.
+func (s *Source) skippedPublication(n *pgproto3.NoticeResponse) error {
+	if s.cfg.Plugin != decode.PGOutput || n.Code != "55000" || !strings.HasPrefix(n.Message, "skipped loading publication") {
+		return nil
+	}
+	return s.publicationGone(fmt.Errorf("replication stream: the server warned: %s (%s)", n.Message, n.Detail))
+}
+
+// pluginArgs are the START_REPLICATION options for a server of major
+// version major (0: unknown, served as the oldest). pgoutput uses the
+// highest protocol the server offers that we understand: 2 with
+// streaming of in-progress transactions on 14+, so that a large
+// transaction is spilled on our side, not in the server's pg_replslot, and
+// 1 before (12, 13). Protocols 3 (15: two-phase transactions) and 4 (16:
+// parallel apply of streamed ones) add nothing a change stream needs, and
+// 2 stays valid on every later server.
+func (s *Source) pluginArgs(major int) []string {
 	if s.cfg.Plugin != decode.PGOutput {
 		return s.cfg.Plugin.StartOptions()
 	}
 	pub := `"publication_names" '` + strings.ReplaceAll(quoteIdent(s.cfg.Publication), "'", "''") + `'`
-	major := serverMajor(conn)
 	args := []string{`"proto_version" '1'`, pub}
 	if major >= 14 && !s.cfg.NoStreaming {
 		args = []string{`"proto_version" '2'`, pub, `"streaming" 'on'`}
 	}
 	if major >= 14 && s.cfg.Messages {
 		args = append(args, `"messages" 'true'`)
-	} else if s.cfg.Messages && major > 0 {
+	} else if s.cfg.Messages && s.cfg.Heartbeat && major > 0 {
 		s.log.Warn("pgoutput sends logical messages from PostgreSQL 14 on: the heartbeat (--heartbeat-interval) writes WAL this server cannot send, so it does not move the slot; use test_decoding or wal2json, or turn it off",
 			"server_major_version", major)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/pg2kinesis/pg2kinesis/internal/decode"
 	"github.com/pg2kinesis/pg2kinesis/internal/testenv"
@@ -53,7 +54,7 @@ func TestFailedStartCreatesNoPublication(t *testing.T) {
 		name, setup, want string
 	}{
 		{"missing slot", "", "--create-slot"},
-		{"slot of another plugin", "SELECT pg_create_logical_replication_slot('failstart', 'wal2json')", `uses output plugin "wal2json"`},
+		{"slot of another plugin", "SELECT pg_create_logical_replication_slot('failstart', 'test_decoding')", `uses output plugin "test_decoding"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dsn := testenv.Database(t)
@@ -291,6 +292,36 @@ func TestMissingPublicationOnlyForPublications(t *testing.T) {
 			}
 			if tc.advice && (classify(got) != kindFatal || !errors.Is(got, pubGone)) {
 				t.Errorf("missingPublication(%v) = %v, want a fatal error wrapping the server's", tc.err, got)
+			}
+		})
+	}
+}
+
+// PostgreSQL 18 warns where it failed before: only its warning of a
+// skipped publication, and only with pgoutput, stops the run, with the
+// advice the error got.
+func TestSkippedPublicationWarning(t *testing.T) {
+	skipped := &pgproto3.NoticeResponse{Severity: "WARNING", Code: "55000", Message: `skipped loading publication "pg2kinesis"`,
+		Detail: "The publication does not exist at this point in the WAL."}
+	for _, tc := range []struct {
+		name   string
+		plugin decode.Plugin
+		notice *pgproto3.NoticeResponse
+		stops  bool
+	}{
+		{"pgoutput's skipped publication", decode.PGOutput, skipped, true},
+		{"another warning", decode.PGOutput, &pgproto3.NoticeResponse{Severity: "WARNING", Code: "01000", Message: "something else"}, false},
+		{"another plugin", decode.TestDecoding, skipped, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := New(Config{Plugin: tc.plugin, Slot: "s", Publication: "pg2kinesis"})
+			err := s.skippedPublication(tc.notice)
+			if stops := err != nil; stops != tc.stops {
+				t.Fatalf("skippedPublication = %v, want stopping %t", err, tc.stops)
+			}
+			if tc.stops && (classify(err) != kindFatal || !strings.Contains(err.Error(), "--recreate-slot") ||
+				!strings.Contains(err.Error(), `publication "pg2kinesis" does not exist`)) {
+				t.Errorf("skippedPublication = %v, want a fatal error with the advice", err)
 			}
 		})
 	}

@@ -149,13 +149,14 @@ type slotInfo struct {
 	currentDB      string
 	activePID      int
 	confirmedFlush pglogrepl.LSN
+	failover       bool // a failover slot (PostgreSQL 17+)
 }
 
 func querySlot(ctx context.Context, conn *pgconn.PgConn, slot string) (slotInfo, error) {
 	// The replication protocol takes simple queries only, hence the literal;
 	// config has already restricted slot names to [a-z0-9_].
 	rows, err := query(ctx, conn, "SELECT s.plugin, s.slot_type, s.database, coalesce(s.active_pid, 0), "+
-		"coalesce(s.confirmed_flush_lsn, '0/0'), current_database() "+
+		"coalesce(s.confirmed_flush_lsn, '0/0'), current_database(), "+failoverColumn(conn)+" "+
 		"FROM (SELECT 1) AS one LEFT JOIN pg_catalog.pg_replication_slots s ON s.slot_name = "+quoteLiteral(slot))
 	if err != nil {
 		return slotInfo{}, fmt.Errorf("look up replication slot %q: %w", slot, err)
@@ -164,7 +165,7 @@ func querySlot(ctx context.Context, conn *pgconn.PgConn, slot string) (slotInfo,
 		return slotInfo{}, fmt.Errorf("look up replication slot %q: got %d rows", slot, len(rows))
 	}
 	r := rows[0]
-	info := slotInfo{exists: r[1] != "", plugin: r[0], slotType: r[1], database: r[2], currentDB: r[5]}
+	info := slotInfo{exists: r[1] != "", plugin: r[0], slotType: r[1], database: r[2], currentDB: r[5], failover: r[6] == "t"}
 	if info.activePID, err = strconv.Atoi(r[3]); err != nil {
 		return slotInfo{}, fmt.Errorf("look up replication slot %q: active_pid %q: %w", slot, r[3], err)
 	}
@@ -187,6 +188,9 @@ func (s *Source) prepareSlot(ctx context.Context, conn *pgconn.PgConn) (slotInfo
 	// the transactions running then to end.
 	setup, cancel := s.setupContext(ctx)
 	defer cancel()
+	if err := s.checkFailoverServer(conn); err != nil {
+		return slotInfo{}, err
+	}
 	info, err := querySlot(setup, conn, slot)
 	if err != nil {
 		return info, err
@@ -200,8 +204,12 @@ func (s *Source) prepareSlot(ctx context.Context, conn *pgconn.PgConn) (slotInfo
 		if err := info.check(slot, plugin); err != nil {
 			return info, err
 		}
+		if err := s.checkFailoverSlot(info); err != nil {
+			return info, err
+		}
 	case s.prepared:
 		return info, fatalf("replication slot %q no longer exists: it was dropped while pg2kinesis was streaming from it, "+
+			"or the server is a standby promoted since and the slot was not a failover slot (--pg-slot-failover, PostgreSQL 17+), "+
 			"so changes since then may be missing; create it again with --create-slot and re-sync consumers", slot)
 	case !s.cfg.CreateSlot && !s.cfg.RecreateSlot:
 		return info, fatalf("replication slot %q does not exist in database %q; start with --create-slot to create it", slot, info.currentDB)
@@ -225,7 +233,7 @@ func (s *Source) prepareSlot(ctx context.Context, conn *pgconn.PgConn) (slotInfo
 			}
 		}
 		s.creatorPID = conn.PID()
-		created, err := createSlot(ctx, conn, slot, plugin)
+		created, err := createSlot(ctx, conn, slot, plugin, s.cfg.Failover)
 		if err != nil {
 			return info, err
 		}
@@ -243,25 +251,13 @@ func (s *Source) prepareSlot(ctx context.Context, conn *pgconn.PgConn) (slotInfo
 	if err := info.check(slot, plugin); err != nil {
 		return info, err
 	}
+	if err := s.checkFailoverSlot(info); err != nil { // made meanwhile by another instance without it
+		return info, err
+	}
 	if info.activePID != 0 {
 		return info, &SlotInUseError{Slot: slot, PID: info.activePID}
 	}
 	return info, nil
-}
-
-// createSlot creates the slot; created is false when another instance
-// created it meanwhile.
-func createSlot(ctx context.Context, conn *pgconn.PgConn, slot, plugin string) (created bool, err error) {
-	_, err = pglogrepl.CreateReplicationSlot(ctx, conn, slot, plugin,
-		pglogrepl.CreateReplicationSlotOptions{Mode: pglogrepl.LogicalReplication, SnapshotAction: "NOEXPORT_SNAPSHOT"})
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "42710" {
-		return false, nil // created meanwhile by another instance: reuse it
-	}
-	if err != nil {
-		return false, fmt.Errorf("create replication slot %q with plugin %s: %w", slot, plugin, err)
-	}
-	return true, nil
 }
 
 func (info slotInfo) check(slot, plugin string) error {

@@ -27,6 +27,9 @@ type Config struct {
 	Plugin       decode.Plugin
 	CreateSlot   bool // create the slot if missing, on the first connection only
 	RecreateSlot bool // drop and create the slot, on the first connection only
+	// Failover creates the slot as a failover slot (PostgreSQL 17+), and
+	// refuses an older server or an existing slot that is not one.
+	Failover bool
 
 	// pgoutput only: the publication to stream, created when missing (for
 	// every table, or those PublicationTables picks when it is set), and
@@ -41,8 +44,12 @@ type Config struct {
 	// will not send.
 	Published func(schema, table string, keyed bool) bool
 	// Messages asks pgoutput (PostgreSQL 14+) for logical messages, which
-	// the heartbeat writes; the other plugins always send them.
-	Messages bool
+	// the heartbeat and the snapshots' watermarks write; the other plugins
+	// always send them. Heartbeat says the heartbeat is on: with pgoutput
+	// before 14 it cannot move the slot, which the start warns about
+	// (only then: a run without it has nothing to be warned of).
+	Messages  bool
+	Heartbeat bool
 
 	StatusInterval  time.Duration // longest time between status updates (default 10s)
 	ShutdownTimeout time.Duration // bound on Handler.Drain at shutdown (default 30s)
@@ -302,7 +309,7 @@ func (s *Source) session(ctx context.Context, h Handler) (streamed bool, err err
 	startCtx, cancelStart := s.setupContext(ctx) // anew: creating the slot may have taken long
 	defer cancelStart()
 	err = pglogrepl.StartReplication(startCtx, conn, s.cfg.Slot, start,
-		pglogrepl.StartReplicationOptions{PluginArgs: s.pluginArgs(conn)})
+		pglogrepl.StartReplicationOptions{PluginArgs: s.pluginArgs(serverMajor(conn))})
 	if err != nil {
 		return false, fmt.Errorf("start replication on slot %q: %w", s.cfg.Slot, err)
 	}
@@ -382,6 +389,8 @@ func (s *Source) dispatch(ctx context.Context, raw pgproto3.BackendMessage, h Ha
 		return false, fmt.Errorf("replication stream: %w", pgconn.ErrorResponseToPgError(msg))
 	case *pgproto3.CopyDone:
 		return false, errors.New("replication stream: the server ended it (CopyDone)")
+	case *pgproto3.NoticeResponse:
+		return false, s.skippedPublication(msg)
 	case *pgproto3.CopyData:
 		if len(msg.Data) == 0 {
 			return false, nil

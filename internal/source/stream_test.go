@@ -30,6 +30,7 @@ func TestStreamsInserts(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.plugin.String(), func(t *testing.T) {
+			testenv.RequirePlugin(t, tc.plugin.String())
 			dsn := testenv.Database(t)
 			conn := testenv.Connect(t, dsn)
 			exec(t, conn, "CREATE TABLE items (id int PRIMARY KEY, name text)")

@@ -17,6 +17,7 @@ const dropsWarning = "wal2json does not send the updates and deletes of these ta
 // replica identity on the server; the start warns once, naming the
 // published ones, and not the tables it sends.
 func TestWal2JSONDropsWarned(t *testing.T) {
+	testenv.RequirePlugin(t, "wal2json")
 	const tables = "CREATE TABLE nokey (v int); CREATE TABLE nothing (id int PRIMARY KEY, v int); " +
 		"ALTER TABLE nothing REPLICA IDENTITY NOTHING; CREATE TABLE keyed (id int PRIMARY KEY, v int); " +
 		"CREATE TABLE full_ri (v int); ALTER TABLE full_ri REPLICA IDENTITY FULL; " +

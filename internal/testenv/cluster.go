@@ -11,7 +11,9 @@ import (
 	"testing"
 )
 
-// PGBin is where the PostgreSQL 15 server programs are.
+// PGBin is where the server programs of throwaway clusters are: Debian's
+// PostgreSQL 15, or PG2KINESIS_TEST_PG_BIN, which the version matrix
+// points at the version under test (scripts/services.sh env --pg-version N).
 func PGBin() string {
 	if dir := os.Getenv("PG2KINESIS_TEST_PG_BIN"); dir != "" {
 		return dir
@@ -50,7 +52,7 @@ func Cluster(t testing.TB, conf string) (dsn string) {
 func StartCluster(t testing.TB, opts ClusterOptions) *Server {
 	t.Helper()
 	if _, err := os.Stat(filepath.Join(PGBin(), "initdb")); err != nil {
-		unavailable(t, "PostgreSQL 15's initdb", err)
+		unavailable(t, "initdb in "+PGBin(), err)
 	}
 	dir, err := os.MkdirTemp("", "pg2kinesis-cluster-")
 	if err != nil {

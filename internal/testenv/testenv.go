@@ -113,8 +113,31 @@ func dropDatabase(t testing.TB, name string) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-		t.Logf("drop test database %s: %v", name, err)
+	// WITH (FORCE) ends the database's sessions, from PostgreSQL 13 on;
+	// before, they are terminated first, and the drop retried while a
+	// terminated one is still going.
+	var version int
+	if err := admin.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&version); err != nil {
+		t.Logf("drop test database %s: read the server version: %v", name, err)
+		return
+	}
+	if version >= 130000 {
+		if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Logf("drop test database %s: %v", name, err)
+		}
+		return
+	}
+	for i := 0; ; i++ {
+		_, _ = admin.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", name)
+		_, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+name)
+		if err == nil {
+			return
+		}
+		if i == 50 {
+			t.Logf("drop test database %s: %v", name, err)
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
