@@ -8,8 +8,9 @@
 # binaries, the images' labels and the file names agree. Environment
 # (all optional): VERSION, COMMIT and SOURCE_DATE_EPOCH override what git
 # says; PLATFORMS ("linux/amd64 linux/arm64 darwin/arm64"), DIST (dist),
-# GO (go), IMAGE_LICENSES (the org.opencontainers.image.licenses label; none
-# when empty), CA_CERTS (the CA bundle put into the image; the host's
+# GO (go), IMAGE_LICENSES (the org.opencontainers.image.licenses label, an SPDX
+# expression; NOASSERTION, SPDX's "not stated", until the repository has a
+# license: choosing one is the owners' call, not the build's), CA_CERTS (the CA bundle put into the image; the host's
 # Debian/Alpine bundle when it exists).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -18,7 +19,7 @@ GO=${GO:-go}
 DIST=${DIST:-dist}
 PLATFORMS=${PLATFORMS:-linux/amd64 linux/arm64 darwin/arm64}
 SOURCE_URL=${SOURCE_URL:-https://github.com/pg2kinesis/pg2kinesis}
-IMAGE_LICENSES=${IMAGE_LICENSES:-}
+IMAGE_LICENSES=${IMAGE_LICENSES:-NOASSERTION}
 if [ -z "${CA_CERTS+set}" ]; then
 	CA_CERTS=/etc/ssl/certs/ca-certificates.crt
 	[ -f "$CA_CERTS" ] || CA_CERTS=""
