@@ -43,6 +43,15 @@ func (l *shardLimit) fits(now time.Time, n, size int) (bool, time.Duration) {
 	return w == 0, w
 }
 
+// holds reports whether a call of n records and size bytes is within one
+// second's worth. fits lets a larger call through a full bucket, as it
+// must for a single record of the largest size; a call that gathers
+// several records must stop at it, or a backlog after an idle spell would
+// go out as one call of 5 MiB to a shard that takes 1 MiB a second.
+func (l *shardLimit) holds(n, size int) bool {
+	return float64(n) <= l.records.rate && float64(size) <= l.bytes.rate
+}
+
 // charge counts a call of n records and size bytes that returned at now.
 func (l *shardLimit) charge(now time.Time, n, size int) {
 	l.records.take(now, float64(n))

@@ -1,6 +1,7 @@
 package kinesis
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -86,5 +87,35 @@ func TestTakeGap(t *testing.T) {
 	add(5)
 	if batch, wait, limited := q.take(t0.Add(time.Hour + minCallGap)); batch != nil || wait <= 0 || !limited {
 		t.Fatalf("a second record within a second at 1 a second: %d entries, wait %v, limit %t; want a wait for the limit", len(batch), wait, limited)
+	}
+}
+
+// A backlog of plain records taken from a full bucket goes out within one
+// second's worth a call: the first call after an idle spell must not
+// carry 5 MiB to a shard that takes 1 MiB a second.
+func TestTakeBacklogWithinLimit(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	tests := []struct {
+		name            string
+		records, bytes  int // the limit
+		n, size         int // the backlog
+		wantN, wantSize int // the most one call may carry
+	}{
+		{"bytes", shardRecordsPerSecond, shardBytesPerSecond, 400, 10 << 10, shardRecordsPerSecond, shardBytesPerSecond},
+		{"records", 100, shardBytesPerSecond, 400, 100, 100, shardBytesPerSecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q := newShardQueue("s", "0", nil)
+			q.limit = newShardLimit(tt.records, tt.bytes, t0)
+			for i := range tt.n {
+				q.ready = append(q.ready, &entry{data: make([]byte, tt.size), pk: fmt.Sprint("k", i), seqs: []uint64{uint64(i + 1)}})
+			}
+			batch, _, _ := q.take(t0.Add(time.Hour)) // the bucket is full
+			n, size := callCost(batch)
+			if n == 0 || n > tt.wantN || size > tt.wantSize {
+				t.Fatalf("a call of %d records and %d bytes from a full bucket of %d records and %d bytes", n, size, tt.records, tt.bytes)
+			}
+		})
 	}
 }

@@ -139,6 +139,9 @@ func (q *shardQueue) take(now time.Time) (batch []*entry, wait time.Duration, li
 		if len(batch) == maxCallRecords || bytes+e.size() > maxCallBytes || keys[e.pk] {
 			break
 		}
+		if q.limit != nil && len(batch) > 0 && !q.limit.holds(len(batch)+1, bytes+e.size()) {
+			break // more than a second's worth: fits would let it through a full bucket
+		}
 		if q.limit != nil {
 			if ok, wait := q.limit.fits(now, len(batch)+1, bytes+e.size()); !ok {
 				if len(batch) == 0 {
