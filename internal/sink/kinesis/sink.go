@@ -20,8 +20,9 @@ type Config struct {
 	API       API
 	Stream    string
 	Aggregate bool // KPL aggregates (the original's format) or plain records
-	// FlushInterval is the longest a record may wait before it is sent
-	// (--flush-interval). The senders wait for no interval: a shard with no
+	// FlushInterval is the longest a record may wait on an idle shard
+	// (--flush-interval); a call in flight, the rate limit or retries can
+	// hold it longer. The senders wait for no interval: a shard with no
 	// request in flight sends at once, and while one is in flight the next
 	// call's batch grows. The interval only bounds how long an idle sender
 	// goes without looking at its queue.
