@@ -50,7 +50,7 @@ func TestSnapshotChunkPlacedAtItsHighWatermark(t *testing.T) {
 	feedLines(200, "BEGIN 11", watermarkLine(low), "COMMIT 11")
 	feedLines(300, "BEGIN 12", "table public.items: UPDATE: id[integer]:2",
 		`table public.pg2kinesis_snapshot: UPDATE: slot[text]:'s' table_schema[text]:'public' table_name[text]:'items'`, "COMMIT 12")
-	x.Fill(c, []decode.Event{readRow("1"), readRow("2"), readRow("3")}, nil)
+	x.Fill(c, []decode.Event{readRow("1"), readRow("2"), readRow("3")}, snapshot.Invisible{})
 	feedLines(400, "BEGIN 13", watermarkLine(high), "COMMIT 13")
 	feedLines(500, "BEGIN 14", "table public.items: DELETE: id[integer]:3", "COMMIT 14") // after: wins by order
 

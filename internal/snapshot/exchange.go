@@ -38,8 +38,8 @@ import (
 // just before the low watermark's can still be invisible to the chunk's
 // read, which starts after the watermark has committed. Its changes then
 // come before the window, and the chunk's copy of its rows is older than
-// them. So the chunk's read names the transactions its snapshot sees as
-// running (Fill's invisible), the stream remembers the last transactions
+// them. So the chunk's read names the transactions its snapshot cannot
+// see (Fill's Invisible: running, or from its xmax on), the stream remembers the last transactions
 // it read (Commit), and a chunk is read again when one of those invisible
 // ones was read before its low watermark.
 //
@@ -74,8 +74,8 @@ type Handoff struct {
 	Key   []string // the columns a window matches changes by; none: no window
 
 	rows      []decode.Event
-	invisible []uint32 // running when the chunk was read
-	before    uint64   // commits read before the low watermark
+	invisible Invisible // to the chunk's read
+	before    uint64    // commits read before the low watermark
 	filled    bool
 	window    map[string]struct{} // the keys changed since the low watermark
 	opened    bool
@@ -100,10 +100,28 @@ func (x *Exchange) Expect(table catalog.Name, key []string) *Handoff {
 	return c
 }
 
+// Invisible names the transactions a chunk's read could not see, by their
+// 32-bit xids: those its snapshot saw as running (xip), and every one from
+// the snapshot's xmax on, which had not finished when it was taken. The
+// latter matter as much: a transaction with a later xid than the low
+// watermark's can write its commit record first and still be running
+// when the read starts, after the watermark's has finished, and its xid is
+// then at or past xmax, never in xip.
+type Invisible struct {
+	Running []uint32
+	From    uint32 // the snapshot's xmax; 0 (never an xid): none from there
+}
+
+func (v Invisible) has(xid uint32) bool {
+	if v.From != 0 && int32(xid-v.From) >= 0 { // modulo 2^32, as Postgres compares xids
+		return true
+	}
+	return slices.Contains(v.Running, xid)
+}
+
 // Fill hands over the chunk's rows, before its high watermark is written,
-// and the transactions its read saw as running (the 32-bit xids of its
-// snapshot's xip).
-func (x *Exchange) Fill(c *Handoff, rows []decode.Event, invisible []uint32) {
+// and the transactions its read could not see.
+func (x *Exchange) Fill(c *Handoff, rows []decode.Event, invisible Invisible) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	c.rows, c.invisible, c.filled = rows, invisible, true
@@ -235,10 +253,10 @@ func (x *Exchange) Restart() {
 // than the server's connections.
 const recentCommits = 1 << 16
 
-// readBefore reports whether one of xids is among the commits read before
-// the before-th.
-func (x *Exchange) readBefore(xids []uint32, before uint64) bool {
-	if len(xids) == 0 {
+// readBefore reports whether a transaction invisible to a chunk's read is
+// among the commits read before the before-th.
+func (x *Exchange) readBefore(invisible Invisible, before uint64) bool {
+	if len(invisible.Running) == 0 && invisible.From == 0 {
 		return false
 	}
 	from := uint64(0)
@@ -246,7 +264,7 @@ func (x *Exchange) readBefore(xids []uint32, before uint64) bool {
 		from = x.commits - recentCommits
 	}
 	for n := from; n < before; n++ {
-		if slices.Contains(xids, x.recent[n%recentCommits]) {
+		if invisible.has(x.recent[n%recentCommits]) {
 			return true
 		}
 	}

@@ -45,7 +45,7 @@ func TestExchangeDropsRowsChangedInTheWindow(t *testing.T) {
 	}
 	x.Touch(items, keysOf("2", "3")) // an update from 3 to 2
 	x.Touch(catalog.Name{Schema: "public", Table: "other"}, keysOf("4"))
-	x.Fill(h, []decode.Event{row("1"), row("2"), row("3"), row("4")}, nil)
+	x.Fill(h, []decode.Event{row("1"), row("2"), row("3"), row("4")}, Invisible{})
 	high := mark
 	high.High = true
 	c, rows := x.Take(high, rowKey)
@@ -79,7 +79,7 @@ func TestExchangeSpoilsOnAChangeWithoutItsKey(t *testing.T) {
 	m := Mark{Slot: "s", Run: "r", Chunk: h.ID, Table: items}
 	x.Open(m)
 	x.Touch(items, keysOf()) // a delete under REPLICA IDENTITY NOTHING
-	x.Fill(h, []decode.Event{row("1")}, nil)
+	x.Fill(h, []decode.Event{row("1")}, Invisible{})
 	m.High = true
 	c, rows := x.Take(m, rowKey)
 	if c == nil || !c.Spoiled || rows != nil {
@@ -97,7 +97,7 @@ func TestExchangeKeylessChunkKeepsEveryRow(t *testing.T) {
 	m := Mark{Slot: "s", Run: "r", Chunk: h.ID, Table: items}
 	x.Open(m)
 	x.Touch(items, keysOf())
-	x.Fill(h, []decode.Event{row("1"), row("2")}, nil)
+	x.Fill(h, []decode.Event{row("1"), row("2")}, Invisible{})
 	m.High = true
 	if c, rows := x.Take(m, rowKey); c == nil || c.Spoiled || len(rows) != 2 {
 		t.Fatalf("keyless chunk: %+v, %d rows; want both rows", c, len(rows))
@@ -109,7 +109,7 @@ func TestExchangeKeylessChunkKeepsEveryRow(t *testing.T) {
 func TestExchangeIgnoresOtherRunsMarks(t *testing.T) {
 	x := NewExchange("s", "mine")
 	h := x.Expect(items, []string{"id"})
-	x.Fill(h, []decode.Event{row("1")}, nil)
+	x.Fill(h, []decode.Event{row("1")}, Invisible{})
 	for _, m := range []Mark{
 		{Slot: "s", Run: "gone", Chunk: h.ID, Table: items},
 		{Slot: "other", Run: "mine", Chunk: h.ID, Table: items},
@@ -135,7 +135,7 @@ func TestExchangeReopenKeepsTheWindow(t *testing.T) {
 	x.Open(m)
 	x.Touch(items, keysOf("1"))
 	x.Open(m)
-	x.Fill(h, []decode.Event{row("1"), row("2")}, nil)
+	x.Fill(h, []decode.Event{row("1"), row("2")}, Invisible{})
 	m.High = true
 	if _, rows := x.Take(m, rowKey); !slices.Equal(ids(rows), []string{"2"}) {
 		t.Fatalf("rows %v, want 2 alone", ids(rows))
@@ -174,13 +174,19 @@ func TestExchangeSpoilsOnATransactionInvisibleToTheRead(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		before     uint32 // committed before the low watermark
-		invisible  []uint32
+		invisible  Invisible
 		wantSpoilt bool
 	}{
-		{"committed before, invisible", 77, []uint32{5, 77}, true},
-		{"committed before, visible", 77, []uint32{5}, false},
-		{"none running", 77, nil, false},
-		{"running, committed after", 77, []uint32{78}, false},
+		{"committed before, invisible", 77, Invisible{Running: []uint32{5, 77}, From: 80}, true},
+		{"committed before, visible", 77, Invisible{Running: []uint32{5}, From: 80}, false},
+		{"none running", 77, Invisible{From: 80}, false},
+		{"running, committed after", 77, Invisible{Running: []uint32{78}, From: 80}, false},
+		// A later xid than the read's snapshot knew of that wrote its
+		// commit record before the low watermark's: at or past xmax.
+		{"committed before, at xmax", 77, Invisible{From: 77}, true},
+		{"committed before, past xmax", 77, Invisible{Running: []uint32{5}, From: 60}, true},
+		{"committed before, past xmax across the wrap", 2, Invisible{From: 4294967290}, true},
+		{"committed before, before xmax across the wrap", 4294967290, Invisible{From: 2}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			x := NewExchange("s", "r")
@@ -206,7 +212,7 @@ func TestExchangeRestartSpoilsATakenChunk(t *testing.T) {
 	h := x.Expect(items, []string{"id"})
 	m := Mark{Slot: "s", Run: "r", Chunk: h.ID, Table: items}
 	x.Open(m)
-	x.Fill(h, []decode.Event{row("1")}, nil)
+	x.Fill(h, []decode.Event{row("1")}, Invisible{})
 	m.High = true
 	if c, rows := x.Take(m, rowKey); c == nil || len(rows) != 1 {
 		t.Fatal("chunk not taken")

@@ -247,27 +247,30 @@ func emit(ctx context.Context, conn *pgx.Conn, m Mark) error {
 // whose snapshot also names the transactions it sees as running (see
 // Exchange). txid_current_snapshot, not pg_current_snapshot: PostgreSQL 12
 // has only the former.
-func read(ctx context.Context, conn *pgx.Conn, t *Table, cursor []string, n int) (Chunk, []uint32, error) {
+func read(ctx context.Context, conn *pgx.Conn, t *Table, cursor []string, n int) (Chunk, Invisible, error) {
 	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
-		return Chunk{}, nil, fmt.Errorf("read a chunk of %s: %w", t.Name(), err)
+		return Chunk{}, Invisible{}, fmt.Errorf("read a chunk of %s: %w", t.Name(), err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }() // after Commit: nothing
 	var running []int64
-	err = tx.QueryRow(ctx, "SELECT coalesce(array_agg(x), '{}') FROM txid_snapshot_xip(txid_current_snapshot()) x").Scan(&running)
+	var xmax int64
+	err = tx.QueryRow(ctx, `SELECT coalesce((SELECT array_agg(x) FROM txid_snapshot_xip(s) x), '{}'), txid_snapshot_xmax(s)
+		FROM txid_current_snapshot() s`).Scan(&running, &xmax)
 	if err != nil {
-		return Chunk{}, nil, fmt.Errorf("read a chunk of %s: the snapshot: %w", t.Name(), err)
+		return Chunk{}, Invisible{}, fmt.Errorf("read a chunk of %s: the snapshot: %w", t.Name(), err)
 	}
 	c, err := t.Read(ctx, conn, cursor, n)
 	if err != nil {
-		return Chunk{}, nil, err
+		return Chunk{}, Invisible{}, err
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return Chunk{}, nil, fmt.Errorf("read a chunk of %s: %w", t.Name(), err)
+		return Chunk{}, Invisible{}, fmt.Errorf("read a chunk of %s: %w", t.Name(), err)
 	}
-	invisible := make([]uint32, len(running))
+	// xids with their epoch above: the stream's xids are 32-bit.
+	invisible := Invisible{Running: make([]uint32, len(running)), From: uint32(xmax)}
 	for i, x := range running {
-		invisible[i] = uint32(x) // an xid with its epoch above: the stream's xids are 32-bit
+		invisible.Running[i] = uint32(x)
 	}
 	return c, invisible, nil
 }
