@@ -73,6 +73,7 @@ type changeHandler struct {
 	publishKeyless bool // see Config.publishesKeyless
 	partitionKey   format.PartitionKey
 	skipOversize   bool
+	route          func(schema, table string) (string, error) // nil: one stream
 
 	buf      []byte
 	keyBuf   []byte
@@ -116,7 +117,7 @@ func newChangeHandler(src replication, tr *checkpoint.Tracker, p parser, f *filt
 	}
 	return &changeHandler{
 		src: src, tracker: tr, parser: p, filter: f, keys: keys, format: fm, sink: snk, log: log,
-		publishKeyless: cfg.publishesKeyless(), partitionKey: pk, skipOversize: cfg.Oversize == sink.OversizeSkip,
+		publishKeyless: cfg.publishesKeyless(), partitionKey: pk, skipOversize: cfg.Oversize == sink.OversizeSkip, route: cfg.Route,
 		noKeyWarned: map[catalog.Name]bool{}, unknownWarned: map[catalog.Name]bool{}, oversizeWarned: map[catalog.Name]bool{},
 		delivery: newDelivery(tr, log),
 		stats:    &stats{}, changes: changes, tables: map[catalog.Name]*tableCounters{},
@@ -237,9 +238,13 @@ func (h *changeHandler) publish(ctx context.Context, ev *decode.Event, t decode.
 				"table", t.Raw, "op", ev.Op, "lsn", ev.LSN)
 		}
 	}
+	stream, err := h.stream(counts)
+	if err != nil {
+		return err
+	}
 	h.buf = h.format.Append(h.buf[:0], ev, t, key)
 	seq := h.tracker.Record()
-	err = h.sink.Put(ctx, sink.Record{Data: h.buf, PartitionKey: h.partition(ev, t, key), Seq: seq})
+	err = h.sink.Put(ctx, sink.Record{Data: h.buf, PartitionKey: h.partition(ev, t, key), Stream: stream, Seq: seq})
 	var over *sink.OversizeError
 	if errors.As(err, &over) {
 		what := fmt.Sprintf("%s change to %s (key %s) at LSN %s", ev.Op, t.Raw, keyText(ev, key), ev.LSN)

@@ -33,6 +33,21 @@ type stats struct {
 type tableCounters struct {
 	name catalog.Name
 	*metrics.TableCounters
+	stream string // the table's stream, once routed (Config.Route)
+}
+
+// stream is the stream of c's table with Config.Route, worked out on its
+// first record; "" without routes.
+func (h *changeHandler) stream(c *tableCounters) (string, error) {
+	if h.route == nil || c.stream != "" {
+		return c.stream, nil
+	}
+	s, err := h.route(c.name.Schema, c.name.Table)
+	if err != nil {
+		return "", err
+	}
+	c.stream = s
+	return s, nil
 }
 
 // counters returns t's change counters, made on first use.

@@ -39,10 +39,14 @@ type Config struct {
 	NewSink      func(ack sink.AckFunc) (sink.Sink, error)
 	PartitionKey format.PartitionKey // default xid
 	Oversize     sink.Oversize       // default fail
-	Formatter    format.Name
-	FullChange   bool
-	TablePat     *regexp.Regexp // nil: every table
-	Operations   []string       // empty: every operation
+	// Route names the stream of a table's records (Record.Stream), for a
+	// sink with a stream per table (--stream-name with placeholders,
+	// --route); nil: one stream, and Record.Stream is empty.
+	Route      func(schema, table string) (string, error)
+	Formatter  format.Name
+	FullChange bool
+	TablePat   *regexp.Regexp // nil: every table
+	Operations []string       // empty: every operation
 
 	SpoolDir string // where streamed transactions wait for their commit ("": the temp dir)
 	// PublicationFromPattern creates a missing pgoutput publication for the

@@ -37,6 +37,10 @@ type Record struct {
 	Data []byte
 	// PartitionKey routes the record (Kinesis); sinks without routing ignore it.
 	PartitionKey string
+	// Stream is the Kinesis stream of the record's table when tables go
+	// to streams of their own (kinesis.Streams); empty otherwise, and
+	// ignored by the sinks of one destination.
+	Stream string
 	// Seq numbers the record for acknowledgement (see checkpoint.Tracker).
 	Seq uint64
 }

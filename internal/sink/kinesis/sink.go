@@ -37,9 +37,13 @@ type Config struct {
 	ShardRecordsPerSecond int
 	ShardBytesPerSecond   int
 	NoShardLimit          bool
-	Ack                   sink.AckFunc
-	Logger                *slog.Logger
-	Metrics               *metrics.Kinesis // nil: counted, but not exported
+	// Buffer, when set, is the budget of MaxBuffered bytes this sink
+	// shares with the other streams' sinks (see Streams): memory stays
+	// bounded by one buffer however many streams the tables go to.
+	Buffer  *semaphore.Weighted
+	Ack     sink.AckFunc
+	Logger  *slog.Logger
+	Metrics *metrics.Kinesis // nil: counted, but not exported
 }
 
 // Sink is the Kinesis sink. Create it with New, then call Run.
@@ -72,6 +76,9 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 	if cfg.MaxBuffered <= 0 {
 		cfg.MaxBuffered = 16 << 20
 	}
+	if cfg.Buffer == nil {
+		cfg.Buffer = semaphore.NewWeighted(int64(cfg.MaxBuffered))
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -87,7 +94,7 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 	}
 	s := &Sink{
 		cfg: cfg, log: cfg.Logger.With("stream", cfg.Stream),
-		buffer:  semaphore.NewWeighted(int64(cfg.MaxBuffered)),
+		buffer:  cfg.Buffer,
 		stopped: make(chan struct{}), resharded: make(chan struct{}, 1),
 	}
 	s.useShards(shards)
