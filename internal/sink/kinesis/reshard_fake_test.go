@@ -107,7 +107,7 @@ func TestReshardKeepsRecordsReadableAndInOrder(t *testing.T) {
 			// Plain records at Kinesis' 1,000 a second per shard would make
 			// these wait for seconds; the aggregated cases keep the shard
 			// limit on across the reshards.
-			s, err := New(ctx, Config{API: f, Stream: "fake", Aggregate: tt.aggregate, FlushInterval: time.Millisecond,
+			s, err := New(ctx, Config{API: f, Stream: ByName("fake"), Aggregate: tt.aggregate, FlushInterval: time.Millisecond,
 				MaxBuffered: 32 << 10, MaxBackoff: 10 * time.Millisecond, NoShardLimit: !tt.aggregate, Ack: ack, Metrics: m})
 			if err != nil {
 				t.Fatal(err)
@@ -201,7 +201,7 @@ func TestReshardListingDoesNotBlockPut(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	s, err := New(ctx, Config{API: f, Stream: "fake", Aggregate: true, FlushInterval: time.Millisecond,
+	s, err := New(ctx, Config{API: f, Stream: ByName("fake"), Aggregate: true, FlushInterval: time.Millisecond,
 		MaxBackoff: 10 * time.Millisecond, Ack: func([]uint64) {}})
 	if err != nil {
 		t.Fatal(err)
