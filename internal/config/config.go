@@ -113,7 +113,11 @@ var streamNameRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,128}$`)
 // subcommand. It takes names, not ARNs: an ARN is --stream-arn.
 func CheckStreamName(name string) error {
 	if !streamNameRE.MatchString(name) {
-		return usagef("invalid --stream-name %q (%s): a Kinesis stream name is 1 to 128 letters, digits, underscores, hyphens or periods", name, EnvName("stream-name"))
+		hint := ""
+		if strings.HasPrefix(name, "arn:") {
+			hint = " (an ARN goes in --stream-arn)"
+		}
+		return usagef("invalid --stream-name %q (%s): a Kinesis stream name is 1 to 128 letters, digits, underscores, hyphens or periods%s", name, EnvName("stream-name"), hint)
 	}
 	return nil
 }
