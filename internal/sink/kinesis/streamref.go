@@ -8,7 +8,7 @@ import (
 
 // StreamRef names the stream every call addresses. With an ARN, calls
 // carry StreamARN alone: AWS resolves a cross-account stream only by ARN,
-// and the SDK sends the call to the account's endpoint it names. Name is
+// and the SDK sends the call to the ARN's account's endpoint. Name is
 // always set (the ARN's name part, with one), as what logs, metrics and
 // errors show: it is how operators call the stream.
 type StreamRef struct {

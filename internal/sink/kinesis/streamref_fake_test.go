@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
+	"github.com/pg2kinesis/pg2kinesis/internal/config"
 	"github.com/pg2kinesis/pg2kinesis/internal/sink"
 )
 
@@ -185,5 +186,31 @@ func TestEnsureStreamCreates(t *testing.T) {
 	err := EnsureStream(ctx, api, StreamRef{Name: "shop", ARN: arn}, "eu-west-1", StreamSpec{Create: true, Mode: sink.OnDemand})
 	if err == nil || !strings.Contains(err.Error(), `"shop"`) || !strings.Contains(err.Error(), arn) || len(api.created) != 0 {
 		t.Fatalf("missing stream by ARN: %v, %d CreateStream calls; want an error naming the stream and its ARN, and none", err, len(api.created))
+	}
+}
+
+// Every ARN --stream-arn admits resolves, with the region config derives
+// from it, to an endpoint of that region: the SDK refuses an ARN whose
+// partition is not the client region's, which config's checks must rule
+// out before any call. No request is made.
+func TestStreamARNResolvesToItsRegion(t *testing.T) {
+	for _, arn := range []string{
+		"arn:aws:kinesis:eu-west-1:123456789012:stream/shop",
+		"arn:aws-cn:kinesis:cn-north-1:123456789012:stream/shop",
+		"arn:aws-us-gov:kinesis:us-gov-west-1:123456789012:stream/shop",
+	} {
+		_, region, err := config.StreamByARN(arn, false, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, op := range []string{"data", "control"} {
+			ep, err := kinesis.NewDefaultEndpointResolverV2().ResolveEndpoint(t.Context(), kinesis.EndpointParameters{
+				Region: aws.String(region), StreamARN: aws.String(arn), OperationType: aws.String(op),
+				UseFIPS: aws.Bool(false), UseDualStack: aws.Bool(false)})
+			if err != nil || !strings.Contains(ep.URI.Host, region) {
+				t.Fatalf("%s, %s call: endpoint %v, %v; want one in %s", arn, op, ep.URI.String(), err, region)
+			}
+			t.Logf("%s, %s: %s", arn, op, ep.URI.String())
+		}
 	}
 }
