@@ -225,7 +225,7 @@ func (p *Proxy) resolveARN(body []byte) ([]byte, error) {
 	_ = json.Unmarshal(raw, &arn)
 	name, ok := p.ResolveARN(arn)
 	if !ok {
-		return nil, fmt.Errorf("Stream %s not found (kinesisproxy)", arn)
+		return nil, fmt.Errorf("stream %s not found (kinesisproxy)", arn)
 	}
 	p.count(func(s *Stats) { s.ByARN++ })
 	delete(req, "StreamARN")
