@@ -63,9 +63,17 @@ func TestKinesaliteHasNoOnDemandStreams(t *testing.T) {
 	t.Cleanup(func() {
 		_, _ = c.DeleteStream(context.Background(), &kinesis.DeleteStreamInput{StreamName: aws.String(name)})
 	})
-	out, err := c.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(name)})
-	if err != nil {
-		t.Fatal(err)
+	var out *kinesis.DescribeStreamSummaryOutput
+	for {
+		var err error
+		out, err = c.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(name)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.StreamDescriptionSummary.StreamStatus == types.StreamStatusActive {
+			break // a CREATING stream has no shards yet
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	if sum := out.StreamDescriptionSummary; sum.StreamModeDetails != nil || aws.ToInt32(sum.OpenShardCount) != 2 {
 		t.Fatalf("stream created with a shard count and on-demand: mode %+v, %d shards; want no mode (dropped) and 2 shards",
