@@ -68,7 +68,7 @@ func readStream(t *testing.T, endpoint, stream string) *streamReader {
 	t.Cleanup(r.stop)
 	go func() {
 		defer close(done)
-		_, err := kinesis.Tail(ctx, testenv.KinesisClient(t, endpoint), stream, false, func(rec kinesis.TailRecord) error {
+		_, err := kinesis.Tail(ctx, testenv.KinesisClient(t, endpoint), kinesis.ByName(stream), false, func(rec kinesis.TailRecord) error {
 			r.mu.Lock()
 			rec.Data = append([]byte(nil), rec.Data...)
 			r.recs = append(r.recs, rec)

@@ -171,16 +171,18 @@ func sinkFactory(ctx context.Context, cfg *config.Config, out io.Writer, log *sl
 	if cfg.Sink == sink.Stdout {
 		return func(ack sink.AckFunc) (sink.Sink, error) { return stdout.New(out, cfg.FlushInterval, ack), nil }, nil
 	}
-	client, region, err := kinesis.NewClient(ctx, kinesis.ClientConfig{Region: cfg.AWSRegion, Endpoint: cfg.KinesisEndpoint})
+	client, region, err := kinesis.NewClient(ctx, kinesis.ClientConfig{Region: cfg.KinesisRegion, Endpoint: cfg.KinesisEndpoint})
 	if err != nil {
 		return nil, err
 	}
-	if err := kinesis.EnsureStream(ctx, client, cfg.StreamName, region, cfg.CreateStream, cfg.ShardCount); err != nil {
+	stream := kinesis.StreamRef{Name: cfg.StreamName, ARN: cfg.StreamARN}
+	spec := kinesis.StreamSpec{Create: cfg.CreateStream, Mode: cfg.StreamMode, Shards: cfg.ShardCount}
+	if err := kinesis.EnsureStream(ctx, client, stream, region, spec); err != nil {
 		return nil, err
 	}
 	return func(ack sink.AckFunc) (sink.Sink, error) {
 		return kinesis.New(ctx, kinesis.Config{
-			API: client, Stream: cfg.StreamName, Aggregate: cfg.Aggregate,
+			API: client, Stream: stream, Aggregate: cfg.Aggregate,
 			FlushInterval: cfg.FlushInterval, MaxBackoff: cfg.MaxBackoff, NoShardLimit: !cfg.ShardRateLimit,
 			Ack: ack, Logger: log, Metrics: m,
 		})

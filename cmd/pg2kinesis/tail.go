@@ -39,6 +39,7 @@ func tail(ctx context.Context, args []string, getenv func(string) (string, bool)
 	}
 	stream := fs.String("stream-name", env("stream-name", "pg2kinesis"), "Kinesis stream to read.")
 	fs.StringVar(stream, "k", *stream, "Short for --stream-name.")
+	streamARN := fs.String("stream-arn", env("stream-arn", ""), "Kinesis stream to read, by ARN (arn:aws:kinesis:REGION:ACCOUNT:stream/NAME), such as a stream of another account; instead of --stream-name, in the ARN's region.")
 	region := fs.String("aws-region", env("aws-region", ""), "AWS region; empty uses the SDK's default chain.")
 	endpoint := fs.String("kinesis-endpoint", env("kinesis-endpoint", ""), "Kinesis endpoint URL, for a local Kinesis-protocol server.")
 	from := fs.String("from", "trim_horizon", "Where to start in each shard: trim_horizon (the oldest record) or latest.")
@@ -63,7 +64,8 @@ func tail(ctx context.Context, args []string, getenv func(string) (string, bool)
 		fmt.Fprintf(stderr, "pg2kinesis tail: invalid value %q for --from: choose trim_horizon or latest\n", *from)
 		return exitUsage
 	}
-	if err := config.CheckStreamName(*stream); err != nil {
+	ref, err := tailStream(fs, getenv, *stream, *streamARN, region)
+	if err != nil {
 		fmt.Fprintf(stderr, "pg2kinesis tail: %v\n", err)
 		return exitUsage
 	}
@@ -80,7 +82,7 @@ func tail(ctx context.Context, args []string, getenv func(string) (string, bool)
 	w := bufio.NewWriter(stdout)
 	defer w.Flush()
 	printed := 0
-	dropped, err := kinesis.Tail(ctx, client, *stream, *from == "latest", func(r kinesis.TailRecord) error {
+	dropped, err := kinesis.Tail(ctx, client, ref, *from == "latest", func(r kinesis.TailRecord) error {
 		fmt.Fprintf(w, "%s\t%s\n", r.PartitionKey, r.Data)
 		printed++
 		if *count > 0 && printed >= *count {
@@ -102,4 +104,17 @@ func tail(ctx context.Context, args []string, getenv func(string) (string, bool)
 		return exitFatal
 	}
 	return exitOK
+}
+
+// tailStream is the stream the flags name; with --stream-arn, region
+// becomes the ARN's.
+func tailStream(fs *flag.FlagSet, getenv func(string) (string, bool), name, streamARN string, region *string) (kinesis.StreamRef, error) {
+	if streamARN == "" {
+		return kinesis.ByName(name), config.CheckStreamName(name)
+	}
+	_, nameSet := getenv(config.EnvName("stream-name"))
+	fs.Visit(func(f *flag.Flag) { nameSet = nameSet || f.Name == "stream-name" || f.Name == "k" })
+	name, r, err := config.StreamByARN(streamARN, nameSet, *region)
+	*region = r
+	return kinesis.StreamRef{Name: name, ARN: streamARN}, err
 }

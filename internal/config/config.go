@@ -38,7 +38,11 @@ type Config struct {
 	Streaming              bool
 	SpoolDir               string
 
+	// StreamName is the stream's name, the ARN's name part with
+	// StreamARN, which then addresses the stream in every call.
 	StreamName      string
+	StreamARN       string
+	StreamMode      sink.StreamMode // of a stream made by CreateStream
 	Formatter       format.Name
 	TablePat        *regexp.Regexp // nil: every table
 	FullChange      bool
@@ -52,6 +56,7 @@ type Config struct {
 	Oversize        sink.Oversize
 	MaxBackoff      time.Duration
 	AWSRegion       string
+	KinesisRegion   string // of the Kinesis calls: the ARN's with StreamARN, else AWSRegion
 	KinesisEndpoint string
 	Sink            sink.Kind
 
@@ -105,10 +110,14 @@ var slotNameRE = regexp.MustCompile(`^[a-z0-9_]{1,63}$`)
 var streamNameRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,128}$`)
 
 // CheckStreamName is the --stream-name check, shared with the tail
-// subcommand. It takes names, not ARNs: the sink addresses streams by name.
+// subcommand. It takes names, not ARNs: an ARN is --stream-arn.
 func CheckStreamName(name string) error {
 	if !streamNameRE.MatchString(name) {
-		return usagef("invalid --stream-name %q (%s): a Kinesis stream name is 1 to 128 letters, digits, underscores, hyphens or periods", name, EnvName("stream-name"))
+		hint := ""
+		if strings.HasPrefix(name, "arn:") {
+			hint = " (an ARN goes in --stream-arn)"
+		}
+		return usagef("invalid --stream-name %q (%s): a Kinesis stream name is 1 to 128 letters, digits, underscores, hyphens or periods%s", name, EnvName("stream-name"), hint)
 	}
 	return nil
 }
@@ -147,7 +156,7 @@ func (c *Config) validate(raw rawValues) error {
 	if !slotNameRE.MatchString(c.SlotName) {
 		return usagef("invalid --pg-slot-name %q: use 1 to 63 lower-case letters, digits or underscores", c.SlotName)
 	}
-	if err := CheckStreamName(c.StreamName); err != nil {
+	if err := c.validateStream(raw); err != nil {
 		return err
 	}
 	for _, err := range []error{
@@ -180,9 +189,6 @@ func (c *Config) validate(raw rawValues) error {
 		return err
 	}
 	c.Operations = ops
-	if c.ShardCount < 1 {
-		return usagef("invalid --shard-count %d: must be at least 1", c.ShardCount)
-	}
 	if err := c.validateObservability(); err != nil {
 		return err
 	}

@@ -179,7 +179,7 @@ func TestUsageErrors(t *testing.T) {
 		{"empty stream name", []string{"--stream-name", ""}, nil, []string{`--stream-name ""`, "PG2KINESIS_STREAM_NAME", "1 to 128"}},
 		{"stream name too long", []string{"-k", strings.Repeat("s", 129)}, nil, []string{"--stream-name", "1 to 128"}},
 		{"stream name with a space", nil, []string{"PG2KINESIS_STREAM_NAME", "bad name!"}, []string{`--stream-name "bad name!"`, "PG2KINESIS_STREAM_NAME", "letters, digits"}},
-		{"stream ARN", []string{"-k", "arn:aws:kinesis:eu-west-1:123456789012:stream/cdc"}, nil, []string{"--stream-name", "1 to 128"}},
+		{"stream ARN", []string{"-k", "arn:aws:kinesis:eu-west-1:123456789012:stream/cdc"}, nil, []string{"--stream-name", "1 to 128", "--stream-arn"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse(tc.args, env(tc.env...))

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pg2kinesis/pg2kinesis/internal/sink"
 	"github.com/pg2kinesis/pg2kinesis/internal/snapshot"
 )
 
@@ -30,10 +31,22 @@ type rawValues struct {
 	logLevel   string
 	// snapshotTable is --snapshot-table, parsed into Config.SnapshotTable.
 	snapshotTable string
+	// explicit are the flags given by a source, not defaulted: some
+	// exclude others only when given (--stream-name and --stream-arn).
+	explicit map[string]bool
 
 	// layer counts the sources applied so far (file, environment, flags);
 	// opsLayer is the one that last set operations.
 	layer, opsLayer int
+}
+
+// mark notes that a source gave the flag name.
+func (raw *rawValues) mark(c *Config, name string) {
+	c.PG.markSet(name)
+	if raw.explicit == nil {
+		raw.explicit = map[string]bool{}
+	}
+	raw.explicit[name] = true
 }
 
 // spec describes one flag: its long name, optional short name and help.
@@ -43,118 +56,6 @@ type spec struct {
 	value       flag.Value
 	help        string
 }
-
-// stringList is a repeatable flag. Repeats add up within one source, but
-// a later source replaces the list: --operations on the command line
-// overrides the config file's list rather than adding to it.
-type stringList struct {
-	values       *[]string
-	layer, owner *int // the source being applied; the one values came from
-}
-
-func (l stringList) String() string {
-	if l.values == nil || len(*l.values) == 0 {
-		return "all"
-	}
-	return strings.Join(*l.values, ",")
-}
-
-func (l stringList) Set(v string) error {
-	if *l.owner != *l.layer {
-		*l.values, *l.owner = nil, *l.layer
-	}
-	*l.values = append(*l.values, v)
-	return nil
-}
-
-// isRepeatable lets a config file give a list for the flag.
-func (l stringList) isRepeatable() bool { return true }
-
-// boolValue lets --no-aggregate clear the field that --aggregate sets.
-type boolValue struct {
-	p      *bool
-	invert bool
-}
-
-func (b boolValue) String() string {
-	if b.p == nil {
-		return "false"
-	}
-	return strconv.FormatBool(*b.p != b.invert)
-}
-
-func (b boolValue) Set(s string) error {
-	v, err := strconv.ParseBool(s)
-	if err != nil {
-		return fmt.Errorf("want true or false")
-	}
-	*b.p = v != b.invert
-	return nil
-}
-
-func (b boolValue) IsBoolFlag() bool { return true }
-
-type stringValue struct{ p *string }
-
-func (s stringValue) String() string {
-	if s.p == nil {
-		return ""
-	}
-	return *s.p
-}
-func (s stringValue) Set(v string) error { *s.p = v; return nil }
-
-type intValue struct{ p *int }
-
-func (i intValue) String() string {
-	if i.p == nil {
-		return "0"
-	}
-	return strconv.Itoa(*i.p)
-}
-func (i intValue) Set(v string) error {
-	n, err := strconv.Atoi(v)
-	if err != nil {
-		return fmt.Errorf("want a whole number")
-	}
-	*i.p = n
-	return nil
-}
-
-type durationValue struct{ p *time.Duration }
-
-func (d durationValue) String() string {
-	if d.p == nil {
-		return "0s"
-	}
-	return d.p.String()
-}
-func (d durationValue) Set(v string) error {
-	x, err := time.ParseDuration(v)
-	if err != nil {
-		return fmt.Errorf("want a duration such as 250ms, 10s or 1h")
-	}
-	*d.p = x
-	return nil
-}
-
-func str(p *string) flag.Value { return stringValue{p} }
-
-// typedStr binds a flag to a string type of its own, whose values
-// validate checks.
-func typedStr[T ~string](p *T) flag.Value { return typedString[T]{p} }
-
-type typedString[T ~string] struct{ p *T }
-
-func (s typedString[T]) String() string {
-	if s.p == nil {
-		return ""
-	}
-	return string(*s.p)
-}
-func (s typedString[T]) Set(v string) error { *s.p = T(v); return nil }
-func boolean(p *bool) flag.Value            { return boolValue{p: p} }
-func duration(p *time.Duration) flag.Value  { return durationValue{p} }
 
 // specs binds every flag to c and raw. Defaults are the values c and raw
 // hold before parsing; see defaults().
@@ -180,7 +81,8 @@ func specs(c *Config, raw *rawValues) []spec {
 		{"create-slot", "", boolean(&c.CreateSlot), "Create the slot at start if it does not exist (an existing slot is reused)."},
 		{"recreate-slot", "", boolean(&c.RecreateSlot), "Drop the slot at start if it exists, then create it; wins over --create-slot. Changes not yet published are lost."},
 		{"pg-slot-failover", "", boolean(&c.SlotFailover), "Create the slot as a failover slot (PostgreSQL 17+), which a standby with sync_replication_slots keeps, so that it survives a promotion; an existing slot must be one, an older server is refused."},
-		{"stream-name", "k", str(&c.StreamName), "Kinesis stream to publish to."},
+		{"stream-name", "k", str(&c.StreamName), "Kinesis stream to publish to, in the caller's account."},
+		{"stream-arn", "", str(&c.StreamARN), "Kinesis stream to publish to, by ARN (arn:aws:kinesis:REGION:ACCOUNT:stream/NAME), such as a stream of another account; instead of --stream-name. Calls go to the ARN's region."},
 		{"message-formatter", "f", typedStr(&c.Formatter), "Record format: CSVPayload, CSV or JSON."},
 		{"table-pat", "", str(&raw.tablePat), "Publish only tables whose schema.table this regular expression finds (a search, not a full match)."},
 		{"full-change", "", boolean(&c.FullChange), "With CSVPayload, publish tables without a primary key too, and every column of a changed row (JSON always does both, with \"pk\": null for a table without a key)."},
@@ -188,8 +90,9 @@ func specs(c *Config, raw *rawValues) []spec {
 		{"partition-key", "", typedStr(&c.PartitionKey), "Kinesis partition key: xid, table, pk (schema.table plus key) or const."},
 		{"aggregate", "", boolean(&c.Aggregate), "Pack records into KPL aggregates (the original's format)."},
 		{"no-aggregate", "", boolValue{p: &c.Aggregate, invert: true}, "Send one plain Kinesis record per change."},
-		{"create-stream", "", boolean(&c.CreateStream), "Create the Kinesis stream if it does not exist, with --shard-count shards."},
-		{"shard-count", "", intValue{&c.ShardCount}, "Shards of a stream made by --create-stream."},
+		{"create-stream", "", boolean(&c.CreateStream), "Create the Kinesis stream if it does not exist, in --stream-mode; not with --stream-arn (a stream is created in the caller's account)."},
+		{"stream-mode", "", typedStr(&c.StreamMode), "Capacity mode of a stream made by --create-stream: provisioned (--shard-count shards) or on-demand (AWS splits and merges shards with the load, and the sink follows)."},
+		{"shard-count", "", intValue{&c.ShardCount}, "Shards of a provisioned stream made by --create-stream; on-demand ignores it."},
 		{"flush-interval", "", duration(&c.FlushInterval), "Longest a record may wait on an idle Kinesis shard before it is sent (a call in flight, the shard rate limit or retries can hold it longer). A shard with no request in flight sends at once, and what arrives while one is in flight goes out in its next call, so records wait for a round trip, not this interval; it no longer makes batches larger. With --sink stdout: write the output buffer out after this long."},
 		{"shard-rate-limit", "", boolean(&c.ShardRateLimit), "Send each shard at most Kinesis' write limits, 1,000 records (an aggregate is one) and 1 MiB per second, so that a hot shard waits and aggregates instead of being throttled; false only for a Kinesis-protocol server without shard limits (kinesalite, LocalStack), where it would slow the sink down."},
 		{"oversize", "", typedStr(&c.Oversize), "A change over 1 MiB: fail (stop with an error) or skip (log and count it)."},
@@ -227,6 +130,7 @@ func defaults() (Config, rawValues) {
 			Formatter:         "CSVPayload",
 			PartitionKey:      "xid",
 			Aggregate:         true,
+			StreamMode:        sink.Provisioned,
 			ShardCount:        1,
 			FlushInterval:     250 * time.Millisecond,
 			ShardRateLimit:    true,
@@ -277,7 +181,7 @@ func Parse(args []string, getenv func(string) (string, bool)) (*Config, error) {
 			return nil, err
 		}
 		for _, name := range set {
-			c.PG.markSet(name)
+			raw.mark(&c, name)
 		}
 	}
 	raw.layer++
@@ -286,7 +190,7 @@ func Parse(args []string, getenv func(string) (string, bool)) (*Config, error) {
 			if err := s.value.Set(v); err != nil {
 				return nil, usagef("invalid value %s for %s: %v", quoted(s.name, v), EnvName(s.name), err)
 			}
-			c.PG.markSet(s.name)
+			raw.mark(&c, s.name)
 		}
 	}
 	raw.layer++
@@ -294,7 +198,7 @@ func Parse(args []string, getenv func(string) (string, bool)) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	fs.Visit(func(f *flag.Flag) { c.PG.markSet(longName(f.Name)) })
+	fs.Visit(func(f *flag.Flag) { raw.mark(&c, longName(f.Name)) })
 	if err := c.validate(raw); err != nil {
 		return nil, err
 	}
@@ -364,6 +268,8 @@ func longName(name string) string {
 		return "pg-port"
 	case "u":
 		return "pg-user"
+	case "k":
+		return "stream-name"
 	}
 	return name
 }

@@ -30,6 +30,18 @@ const (
 // OversizePolicies are the --oversize values, in the order --help lists them.
 var OversizePolicies = []Oversize{OversizeFail, OversizeSkip}
 
+// StreamMode is the capacity mode of a Kinesis stream that --create-stream
+// creates, a --stream-mode value.
+type StreamMode string
+
+const (
+	Provisioned StreamMode = "provisioned" // --shard-count shards, resharded by hand
+	OnDemand    StreamMode = "on-demand"   // AWS splits and merges shards with the load
+)
+
+// StreamModes are the --stream-mode values, in the order --help lists them.
+var StreamModes = []StreamMode{Provisioned, OnDemand}
+
 // Record is one change to publish.
 type Record struct {
 	// Data is the formatted change. The sink copies it: the caller may

@@ -53,7 +53,7 @@ func BenchmarkFakeSink(b *testing.B) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			// The bare fake has no shard limits: the sink's would only slow it.
-			s, err := New(ctx, Config{API: f, Stream: "fake", Aggregate: !tc.plain, NoShardLimit: true, Ack: func([]uint64) {}})
+			s, err := New(ctx, Config{API: f, Stream: ByName("fake"), Aggregate: !tc.plain, NoShardLimit: true, Ack: func([]uint64) {}})
 			if err != nil {
 				b.Fatal(err)
 			}

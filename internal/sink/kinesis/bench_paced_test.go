@@ -60,7 +60,7 @@ func runPaced(b *testing.B, rate, seconds int, rtt time.Duration, limit bool) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	s, err := New(ctx, Config{API: api, Stream: "fake", Aggregate: true, NoShardLimit: !limit, Ack: ack})
+	s, err := New(ctx, Config{API: api, Stream: ByName("fake"), Aggregate: true, NoShardLimit: !limit, Ack: ack})
 	if err != nil {
 		b.Fatal(err)
 	}

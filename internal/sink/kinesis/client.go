@@ -17,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/pg2kinesis/pg2kinesis/internal/sink"
 )
 
 // API is the part of the Kinesis client the sink uses; *kinesis.Client
@@ -71,19 +73,40 @@ func NewClient(ctx context.Context, cc ClientConfig) (*kinesis.Client, string, e
 	return client, cfg.Region, nil
 }
 
-// EnsureStream checks that stream exists and is writable. With create, a
-// missing stream is created with shards shards; either way it waits until
-// the stream is ACTIVE or UPDATING.
-func EnsureStream(ctx context.Context, api API, stream, region string, create bool, shards int) error {
+// StreamSpec says whether and how EnsureStream creates a missing stream.
+type StreamSpec struct {
+	Create bool
+	Mode   sink.StreamMode // "" is provisioned
+	Shards int             // of a provisioned stream; on-demand scales by itself
+}
+
+// createInput is the CreateStream call of spec. It takes no ARN: a stream
+// is created in the caller's account, by name.
+func (spec StreamSpec) createInput(name string) *kinesis.CreateStreamInput {
+	if spec.Mode == sink.OnDemand {
+		return &kinesis.CreateStreamInput{StreamName: aws.String(name),
+			StreamModeDetails: &types.StreamModeDetails{StreamMode: types.StreamModeOnDemand}}
+	}
+	return &kinesis.CreateStreamInput{StreamName: aws.String(name), ShardCount: aws.Int32(int32(spec.Shards))}
+}
+
+// EnsureStream checks that stream exists and is writable. With
+// spec.Create, a missing stream is created as spec says; either way it
+// waits until the stream is ACTIVE or UPDATING. A stream addressed by ARN
+// is never created (config refuses --create-stream with --stream-arn).
+func EnsureStream(ctx context.Context, api API, stream StreamRef, region string, spec StreamSpec) error {
+	create := spec.Create && stream.ARN == ""
 	created := false
 	for {
-		out, err := api.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(stream)})
+		out, err := api.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: stream.NameParam(), StreamARN: stream.ARNParam()})
 		var nf *types.ResourceNotFoundException
 		switch {
+		case errors.As(err, &nf) && stream.ARN != "":
+			return fmt.Errorf("kinesis stream %q (%s) does not exist: create it in its account, or correct --stream-arn", stream, stream.ARN)
 		case errors.As(err, &nf) && !create:
-			return fmt.Errorf("kinesis stream %q does not exist in region %s: create it, or start with --create-stream (and --shard-count)", stream, region)
+			return fmt.Errorf("kinesis stream %q does not exist in region %s: create it, or start with --create-stream (and --stream-mode, --shard-count)", stream, region)
 		case errors.As(err, &nf) && !created:
-			_, err := api.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(stream), ShardCount: aws.Int32(int32(shards))})
+			_, err := api.CreateStream(ctx, spec.createInput(stream.Name))
 			var inUse *types.ResourceInUseException
 			if err != nil && !errors.As(err, &inUse) {
 				return fmt.Errorf("create Kinesis stream %q in region %s: %w", stream, region, err)

@@ -29,6 +29,21 @@ func merge(a, b int) func(f *fakeKinesis) {
 	return func(f *fakeKinesis) { f.merge(fmt.Sprintf("shardId-%012d", a), fmt.Sprintf("shardId-%012d", b)) }
 }
 
+// onDemandUp and onDemandDown scale a fake of four shards as on-demand
+// capacity does: every shard split in two at once, then the children
+// merged back in pairs.
+func onDemandUp(f *fakeKinesis) {
+	for i := range 4 {
+		split(i, 500)(f)
+	}
+}
+
+func onDemandDown(f *fakeKinesis) {
+	for i := 4; i < 12; i += 2 {
+		merge(i, i+1)(f)
+	}
+}
+
 // Reshards between two calls, against the in-process fake: no user record
 // is acknowledged before a KCL consumer can read it (it sits in an
 // aggregate on a shard whose range holds all of that aggregate's user
@@ -54,6 +69,11 @@ func TestReshardKeepsRecordsReadableAndInOrder(t *testing.T) {
 		{"split then merge, plain records", 1, false, reshardAt{4: split(0, 500), 12: merge(1, 2)}, false, false},
 		{"splits and merges of two, with faults", 2, true, reshardAt{5: split(0, 300), 9: split(1, 700), 14: merge(3, 4), 20: split(2, 500), 26: merge(6, 5)}, true, true},
 		{"splits and merges of two, with faults, plain records", 2, false, reshardAt{5: split(0, 300), 9: split(1, 700), 14: merge(3, 4), 20: split(2, 500), 26: merge(6, 5)}, false, true},
+		// An on-demand stream scales by itself while the sink writes: AWS
+		// splits every shard (four, the first capacity, to eight) and
+		// later merges the children back, parents closing each time.
+		{"on-demand scaling: four doubled, then halved", 4, true, reshardAt{5: onDemandUp, 15: onDemandDown}, true, false},
+		{"on-demand scaling, plain records", 4, false, reshardAt{5: onDemandUp, 15: onDemandDown}, false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -107,7 +127,7 @@ func TestReshardKeepsRecordsReadableAndInOrder(t *testing.T) {
 			// Plain records at Kinesis' 1,000 a second per shard would make
 			// these wait for seconds; the aggregated cases keep the shard
 			// limit on across the reshards.
-			s, err := New(ctx, Config{API: f, Stream: "fake", Aggregate: tt.aggregate, FlushInterval: time.Millisecond,
+			s, err := New(ctx, Config{API: f, Stream: ByName("fake"), Aggregate: tt.aggregate, FlushInterval: time.Millisecond,
 				MaxBuffered: 32 << 10, MaxBackoff: 10 * time.Millisecond, NoShardLimit: !tt.aggregate, Ack: ack, Metrics: m})
 			if err != nil {
 				t.Fatal(err)
@@ -201,7 +221,7 @@ func TestReshardListingDoesNotBlockPut(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	s, err := New(ctx, Config{API: f, Stream: "fake", Aggregate: true, FlushInterval: time.Millisecond,
+	s, err := New(ctx, Config{API: f, Stream: ByName("fake"), Aggregate: true, FlushInterval: time.Millisecond,
 		MaxBackoff: 10 * time.Millisecond, Ack: func([]uint64) {}})
 	if err != nil {
 		t.Fatal(err)

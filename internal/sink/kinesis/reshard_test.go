@@ -34,7 +34,7 @@ func TestReshardingUnderLoad(t *testing.T) {
 			a := &acks{seen: map[uint64]int{}}
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
-			s, err := New(ctx, Config{API: c, Stream: stream, NoShardLimit: true, Aggregate: aggregate, FlushInterval: 10 * time.Millisecond, Ack: a.ack,
+			s, err := New(ctx, Config{API: c, Stream: ByName(stream), NoShardLimit: true, Aggregate: aggregate, FlushInterval: 10 * time.Millisecond, Ack: a.ack,
 				MaxBackoff: 500 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
 			if err != nil {
 				t.Fatal(err)

@@ -194,7 +194,7 @@ func noSDKRetries(o *kinesis.Options) { o.Retryer = aws.NopRetryer{} }
 
 // putRecords makes one call. A call-level error fails every entry.
 func (s *Sink) putRecords(ctx context.Context, q *shardQueue, entries []*entry) (failed map[*entry]bool, class errorClass, err error) {
-	in := &kinesis.PutRecordsInput{StreamName: aws.String(s.cfg.Stream), Records: make([]types.PutRecordsRequestEntry, len(entries))}
+	in := &kinesis.PutRecordsInput{StreamName: s.cfg.Stream.NameParam(), StreamARN: s.cfg.Stream.ARNParam(), Records: make([]types.PutRecordsRequestEntry, len(entries))}
 	for i, e := range entries {
 		in.Records[i] = types.PutRecordsRequestEntry{Data: e.data, PartitionKey: aws.String(e.pk)}
 		if e.ehk != "" {

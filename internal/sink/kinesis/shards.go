@@ -63,13 +63,13 @@ type shardLister interface {
 }
 
 // allShards lists every shard of stream, open and closed, page by page.
-func allShards(ctx context.Context, api shardLister, stream string) ([]types.Shard, error) {
+func allShards(ctx context.Context, api shardLister, stream StreamRef) ([]types.Shard, error) {
 	var shards []types.Shard
 	var token *string
 	for {
 		in := &kinesis.ListShardsInput{NextToken: token}
 		if token == nil {
-			in.StreamName = aws.String(stream)
+			in.StreamName, in.StreamARN = stream.NameParam(), stream.ARNParam()
 		}
 		out, err := api.ListShards(ctx, in)
 		if err != nil {
@@ -82,7 +82,7 @@ func allShards(ctx context.Context, api shardLister, stream string) ([]types.Sha
 	}
 }
 
-func listShards(ctx context.Context, api shardLister, stream string) (*shardMap, error) {
+func listShards(ctx context.Context, api shardLister, stream StreamRef) (*shardMap, error) {
 	shards, err := allShards(ctx, api, stream)
 	if err != nil {
 		return nil, err

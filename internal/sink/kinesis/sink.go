@@ -18,7 +18,7 @@ import (
 // Config says where and how to send.
 type Config struct {
 	API       API
-	Stream    string
+	Stream    StreamRef
 	Aggregate bool // KPL aggregates (the original's format) or plain records
 	// FlushInterval is the longest a record may wait on an idle shard
 	// (--flush-interval); a call in flight, the rate limit or retries can

@@ -48,7 +48,7 @@ func startFake(t *testing.T, f *fakeKinesis, cfg Config, run bool) *fakeSink {
 	if cfg.API == nil {
 		cfg.API = f
 	}
-	cfg.Stream = "fake"
+	cfg.Stream = ByName("fake")
 	cfg.Ack = fs.ack
 	if cfg.MaxBackoff == 0 {
 		cfg.MaxBackoff = 5 * time.Millisecond

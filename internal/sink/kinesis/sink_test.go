@@ -55,7 +55,7 @@ func run(t *testing.T, endpoint, stream string, aggregate bool, n, keys int) (*a
 	defer cancel()
 	// kinesalite has no shard limits (as in every kinesalite test here):
 	// the sink's would only slow the test down.
-	s, err := New(ctx, Config{API: client(endpoint), Stream: stream, NoShardLimit: true, Aggregate: aggregate,
+	s, err := New(ctx, Config{API: client(endpoint), Stream: ByName(stream), NoShardLimit: true, Aggregate: aggregate,
 		FlushInterval: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Ack: a.ack})
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +94,7 @@ func readStream(t *testing.T, stream string, want int) []TailRecord {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	go func() {
-		_, _ = Tail(ctx, client(testenv.KinesisEndpoint(t)), stream, false, func(r TailRecord) error {
+		_, _ = Tail(ctx, client(testenv.KinesisEndpoint(t)), ByName(stream), false, func(r TailRecord) error {
 			mu.Lock()
 			defer mu.Unlock()
 			got = append(got, r)
@@ -223,7 +223,7 @@ func BenchmarkSink(b *testing.B) {
 			a := &acks{seen: map[uint64]int{}}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			s, err := New(ctx, Config{API: client(ep), Stream: stream, NoShardLimit: true, Aggregate: aggregate, Ack: a.ack})
+			s, err := New(ctx, Config{API: client(ep), Stream: ByName(stream), NoShardLimit: true, Aggregate: aggregate, Ack: a.ack})
 			if err != nil {
 				b.Fatal(err)
 			}

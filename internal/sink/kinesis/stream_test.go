@@ -20,11 +20,11 @@ func TestEnsureStream(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	err := EnsureStream(ctx, c, name, "us-east-1", false, 1)
+	err := EnsureStream(ctx, c, ByName(name), "us-east-1", StreamSpec{Shards: 1})
 	if err == nil || !strings.Contains(err.Error(), `"`+name+`"`) || !strings.Contains(err.Error(), "us-east-1") || !strings.Contains(err.Error(), "--create-stream") {
 		t.Fatalf("missing stream: %v, want an error naming it, the region and --create-stream", err)
 	}
-	if err := EnsureStream(ctx, c, name, "us-east-1", true, 3); err != nil {
+	if err := EnsureStream(ctx, c, ByName(name), "us-east-1", StreamSpec{Create: true, Shards: 3}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -34,7 +34,7 @@ func TestEnsureStream(t *testing.T) {
 	if err != nil || aws.ToInt32(out.StreamDescriptionSummary.OpenShardCount) != 3 {
 		t.Fatalf("created stream: %+v %v, want 3 open shards", out, err)
 	}
-	if err := EnsureStream(ctx, c, name, "us-east-1", true, 3); err != nil {
+	if err := EnsureStream(ctx, c, ByName(name), "us-east-1", StreamSpec{Create: true, Shards: 3}); err != nil {
 		t.Fatalf("existing stream with --create-stream: %v", err)
 	}
 }
@@ -43,7 +43,7 @@ func TestOversizeRecord(t *testing.T) {
 	ep := testenv.KinesisEndpoint(t)
 	stream := testenv.Stream(t, testenv.KinesisClient(t, ep), 1)
 	for _, aggregate := range []bool{true, false} {
-		s, err := New(context.Background(), Config{API: client(ep), Stream: stream, NoShardLimit: true, Aggregate: aggregate, Ack: func([]uint64) {}})
+		s, err := New(context.Background(), Config{API: client(ep), Stream: ByName(stream), NoShardLimit: true, Aggregate: aggregate, Ack: func([]uint64) {}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -73,7 +73,7 @@ func TestBufferCountsBookkeeping(t *testing.T) {
 		const n, data = 10, 10
 		held := data + len("k") + tc.overhead
 		// Run is not started: nothing is sent, nothing is released.
-		s, err := New(context.Background(), Config{API: client(ep), Stream: stream, NoShardLimit: true, Aggregate: tc.aggregate,
+		s, err := New(context.Background(), Config{API: client(ep), Stream: ByName(stream), NoShardLimit: true, Aggregate: tc.aggregate,
 			MaxBuffered: n * held, Ack: func([]uint64) {}})
 		if err != nil {
 			t.Fatal(err)

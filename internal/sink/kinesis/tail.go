@@ -41,7 +41,7 @@ type TailRecord struct {
 // holding a user record whose hash key is outside the range of the shard
 // it is read from is dropped whole, and dropped counts its user records.
 // What Tail prints is then what a KCL consumer gets.
-func Tail(ctx context.Context, api ReadAPI, stream string, latest bool, fn func(TailRecord) error) (dropped int, err error) {
+func Tail(ctx context.Context, api ReadAPI, stream StreamRef, latest bool, fn func(TailRecord) error) (dropped int, err error) {
 	shards, err := allShards(ctx, api, stream)
 	if err != nil {
 		return 0, err
@@ -98,14 +98,14 @@ func Tail(ctx context.Context, api ReadAPI, stream string, latest bool, fn func(
 	return dropped, err
 }
 
-func tailShard(ctx context.Context, api ReadAPI, stream string, sh kpl.Shard, latest bool, emit func(TailRecord) error, drop func(int)) error {
+func tailShard(ctx context.Context, api ReadAPI, stream StreamRef, sh kpl.Shard, latest bool, emit func(TailRecord) error, drop func(int)) error {
 	id := sh.ID
 	typ := types.ShardIteratorTypeTrimHorizon
 	if latest {
 		typ = types.ShardIteratorTypeLatest
 	}
 	it, err := api.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{
-		StreamName: aws.String(stream), ShardId: aws.String(id), ShardIteratorType: typ,
+		StreamName: stream.NameParam(), StreamARN: stream.ARNParam(), ShardId: aws.String(id), ShardIteratorType: typ,
 	})
 	if err != nil {
 		return fmt.Errorf("shard iterator of %s: %w", id, err)

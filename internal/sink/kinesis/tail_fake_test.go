@@ -52,7 +52,7 @@ func TestTailReturnsReadErrors(t *testing.T) {
 	f := &tailFake{shards: tailShards("shardId-000000000000"), getRecords: func(context.Context) (*kinesis.GetRecordsOutput, error) {
 		return nil, boom
 	}}
-	if _, err := Tail(t.Context(), f, "s", false, func(TailRecord) error { return nil }); !errors.Is(err, boom) {
+	if _, err := Tail(t.Context(), f, ByName("s"), false, func(TailRecord) error { return nil }); !errors.Is(err, boom) {
 		t.Fatalf("Tail = %v, want the GetRecords error", err)
 	}
 
@@ -64,12 +64,12 @@ func TestTailReturnsReadErrors(t *testing.T) {
 			Records: []types.Record{{Data: []byte("x"), PartitionKey: aws.String("k"), SequenceNumber: aws.String("1")}}}, nil
 	}
 	stop := errors.New("stop")
-	if _, err := Tail(t.Context(), f, "s", false, func(TailRecord) error { return stop }); !errors.Is(err, stop) {
+	if _, err := Tail(t.Context(), f, ByName("s"), false, func(TailRecord) error { return stop }); !errors.Is(err, stop) {
 		t.Fatalf("Tail = %v, want fn's error", err)
 	}
 
 	ctx, cancel := context.WithCancel(t.Context())
-	if _, err := Tail(ctx, f, "s", false, func(TailRecord) error { cancel(); return nil }); err != nil {
+	if _, err := Tail(ctx, f, ByName("s"), false, func(TailRecord) error { cancel(); return nil }); err != nil {
 		t.Fatalf("Tail = %v after the caller's stop, want nil", err)
 	}
 }
@@ -83,7 +83,7 @@ func TestTailBadShardStartsNoReader(t *testing.T) {
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}}
-	if _, err := Tail(t.Context(), f, "s", false, func(TailRecord) error { return nil }); err == nil {
+	if _, err := Tail(t.Context(), f, ByName("s"), false, func(TailRecord) error { return nil }); err == nil {
 		t.Fatal("Tail = nil for a shard without a hash key range")
 	}
 	time.Sleep(50 * time.Millisecond) // a reader started before the error would have asked by now

@@ -33,6 +33,9 @@ const (
 // Stats counts what the proxy did.
 type Stats struct {
 	Calls, Passed, FailedRecords, Throttled, DroppedBefore, DroppedAfter int
+	// With ResolveARN: requests of any operation naming the stream by
+	// StreamARN alone, and by StreamName.
+	ByARN, ByName int
 }
 
 // Proxy is a running fault proxy. Set Plan and FailRecord before traffic
@@ -45,6 +48,11 @@ type Proxy struct {
 	// FailRecord picks, for a FailSome call, which records (by index in
 	// the request) fail.
 	FailRecord func(call, i int) bool
+	// ResolveARN, when set, answers StreamARN as Kinesis does, which
+	// kinesalite cannot (it drops the field, then wants a StreamName): a
+	// request naming its stream by StreamARN alone goes on with the name
+	// ResolveARN gives, or is answered ResourceNotFoundException.
+	ResolveARN func(arn string) (name string, ok bool)
 
 	upstream string
 	client   *http.Transport // no environment proxy: loopback only
@@ -99,6 +107,14 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadGateway)
 		return
+	}
+	if p.ResolveARN != nil {
+		if body, err = p.resolveARN(body); err != nil {
+			w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprintf(w, `{"__type":"ResourceNotFoundException","message":%q}`, err.Error())
+			return
+		}
 	}
 	if !strings.HasSuffix(r.Header.Get("X-Amz-Target"), ".PutRecords") {
 		p.forwardAndCopy(w, r, body)
@@ -188,6 +204,33 @@ func (p *Proxy) failSome(w http.ResponseWriter, r *http.Request, body []byte, ca
 	b, _ := json.Marshal(out)
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	w.Write(b)
+}
+
+// resolveARN rewrites a request naming its stream by StreamARN alone to
+// name it by StreamName, and counts how requests name their stream.
+func (p *Proxy) resolveARN(body []byte) ([]byte, error) {
+	var req map[string]json.RawMessage
+	if json.Unmarshal(body, &req) != nil {
+		return body, nil // not JSON: kinesalite answers it
+	}
+	raw, byARN := req["StreamARN"]
+	_, byName := req["StreamName"]
+	if byName {
+		p.count(func(s *Stats) { s.ByName++ })
+	}
+	if byName || !byARN {
+		return body, nil
+	}
+	var arn string
+	_ = json.Unmarshal(raw, &arn)
+	name, ok := p.ResolveARN(arn)
+	if !ok {
+		return nil, fmt.Errorf("stream %s not found (kinesisproxy)", arn)
+	}
+	p.count(func(s *Stats) { s.ByARN++ })
+	delete(req, "StreamARN")
+	req["StreamName"], _ = json.Marshal(name)
+	return json.Marshal(req)
 }
 
 func (p *Proxy) count(f func(*Stats)) {
