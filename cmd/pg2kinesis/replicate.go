@@ -80,6 +80,7 @@ func runPipeline(ctx context.Context, cfg *config.Config, pc pipeline.Config) er
 		NewSink:                pc.NewSink,
 		PartitionKey:           cfg.PartitionKey,
 		Oversize:               cfg.Oversize,
+		Route:                  route(cfg),
 		Formatter:              cfg.Formatter,
 		FullChange:             cfg.FullChange,
 		TablePat:               cfg.TablePat,
@@ -177,14 +178,37 @@ func sinkFactory(ctx context.Context, cfg *config.Config, out io.Writer, log *sl
 	}
 	stream := kinesis.StreamRef{Name: cfg.StreamName, ARN: cfg.StreamARN}
 	spec := kinesis.StreamSpec{Create: cfg.CreateStream, Mode: cfg.StreamMode, Shards: cfg.ShardCount}
-	if err := kinesis.EnsureStream(ctx, client, stream, region, spec); err != nil {
-		return nil, err
-	}
-	return func(ack sink.AckFunc) (sink.Sink, error) {
-		return kinesis.New(ctx, kinesis.Config{
+	kcfg := func(ack sink.AckFunc) kinesis.Config {
+		return kinesis.Config{
 			API: client, Stream: stream, Aggregate: cfg.Aggregate,
 			FlushInterval: cfg.FlushInterval, MaxBackoff: cfg.MaxBackoff, NoShardLimit: !cfg.ShardRateLimit,
 			Ack: ack, Logger: log, Metrics: m,
-		})
-	}, nil
+		}
+	}
+	if cfg.Router != nil {
+		ensure := func(ctx context.Context, name string) error {
+			return kinesis.EnsureStream(ctx, client, kinesis.ByName(name), region, spec)
+		}
+		// The streams named without placeholders now, the others at
+		// their table's first change.
+		for _, name := range cfg.Router.Fixed() {
+			if err := ensure(ctx, name); err != nil {
+				return nil, err
+			}
+		}
+		return func(ack sink.AckFunc) (sink.Sink, error) { return kinesis.NewStreams(kcfg(ack), ensure), nil }, nil
+	}
+	if err := kinesis.EnsureStream(ctx, client, stream, region, spec); err != nil {
+		return nil, err
+	}
+	return func(ack sink.AckFunc) (sink.Sink, error) { return kinesis.New(ctx, kcfg(ack)) }, nil
+}
+
+// route is the pipeline's Route: nil unless tables go to streams of their
+// own, which only the Kinesis sink has.
+func route(cfg *config.Config) func(schema, table string) (string, error) {
+	if cfg.Router == nil || cfg.Sink != sink.Kinesis {
+		return nil
+	}
+	return cfg.Router.Stream
 }

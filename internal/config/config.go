@@ -16,6 +16,7 @@ import (
 	"github.com/pg2kinesis/pg2kinesis/internal/catalog"
 	"github.com/pg2kinesis/pg2kinesis/internal/decode"
 	"github.com/pg2kinesis/pg2kinesis/internal/format"
+	"github.com/pg2kinesis/pg2kinesis/internal/route"
 	"github.com/pg2kinesis/pg2kinesis/internal/sink"
 	"github.com/pg2kinesis/pg2kinesis/internal/snapshot"
 )
@@ -40,7 +41,10 @@ type Config struct {
 
 	// StreamName is the stream's name, the ARN's name part with
 	// StreamARN, which then addresses the stream in every call.
-	StreamName      string
+	StreamName string
+	// Router sends tables to streams of their own (--stream-name with
+	// placeholders, --route); nil: every table goes to StreamName.
+	Router          *route.Router
 	StreamARN       string
 	StreamMode      sink.StreamMode // of a stream made by CreateStream
 	Formatter       format.Name

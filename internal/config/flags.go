@@ -35,9 +35,13 @@ type rawValues struct {
 	// exclude others only when given (--stream-name and --stream-arn).
 	explicit map[string]bool
 
+	// routes are the --route rules, parsed into Config.Router.
+	routes []string
+
 	// layer counts the sources applied so far (file, environment, flags);
-	// opsLayer is the one that last set operations.
-	layer, opsLayer int
+	// opsLayer and routesLayer are the ones that last set operations and
+	// routes.
+	layer, opsLayer, routesLayer int
 }
 
 // mark notes that a source gave the flag name.
@@ -81,12 +85,13 @@ func specs(c *Config, raw *rawValues) []spec {
 		{"create-slot", "", boolean(&c.CreateSlot), "Create the slot at start if it does not exist (an existing slot is reused)."},
 		{"recreate-slot", "", boolean(&c.RecreateSlot), "Drop the slot at start if it exists, then create it; wins over --create-slot. Changes not yet published are lost."},
 		{"pg-slot-failover", "", boolean(&c.SlotFailover), "Create the slot as a failover slot (PostgreSQL 17+), which a standby with sync_replication_slots keeps, so that it survives a promotion; an existing slot must be one, an older server is refused."},
-		{"stream-name", "k", str(&c.StreamName), "Kinesis stream to publish to, in the caller's account."},
+		{"stream-name", "k", str(&c.StreamName), "Kinesis stream to publish to, in the caller's account; with {schema} and {table} in it, a stream per table (cdc.{schema}.{table}), each created at its table's first change with --create-stream."},
+		{"route", "", stringList{&raw.routes, &raw.layer, &raw.routesLayer, ""}, "Send the tables whose schema.table REGEX finds (a search) to STREAM, which may hold {schema} and {table}: 'REGEX=STREAM', repeatable, the first match wins; the others go to --stream-name."},
 		{"stream-arn", "", str(&c.StreamARN), "Kinesis stream to publish to, by ARN (arn:aws:kinesis:REGION:ACCOUNT:stream/NAME), such as a stream of another account; instead of --stream-name. Calls go to the ARN's region."},
 		{"message-formatter", "f", typedStr(&c.Formatter), "Record format: CSVPayload, CSV or JSON."},
 		{"table-pat", "", str(&raw.tablePat), "Publish only tables whose schema.table this regular expression finds (a search, not a full match)."},
 		{"full-change", "", boolean(&c.FullChange), "With CSVPayload, publish tables without a primary key too, and every column of a changed row (JSON always does both, with \"pk\": null for a table without a key)."},
-		{"operations", "", stringList{&raw.operations, &raw.layer, &raw.opsLayer}, "Operations to publish, repeatable or comma-separated: all, insert, update, delete, truncate, read (a snapshot's rows)."},
+		{"operations", "", stringList{&raw.operations, &raw.layer, &raw.opsLayer, "all"}, "Operations to publish, repeatable or comma-separated: all, insert, update, delete, truncate, read (a snapshot's rows)."},
 		{"partition-key", "", typedStr(&c.PartitionKey), "Kinesis partition key: xid, table, pk (schema.table plus key) or const."},
 		{"aggregate", "", boolean(&c.Aggregate), "Pack records into KPL aggregates (the original's format)."},
 		{"no-aggregate", "", boolValue{p: &c.Aggregate, invert: true}, "Send one plain Kinesis record per change."},

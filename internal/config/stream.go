@@ -20,7 +20,10 @@ func (c *Config) validateStream(raw rawValues) error {
 	}
 	c.KinesisRegion = c.AWSRegion
 	if c.StreamARN == "" {
-		return CheckStreamName(c.StreamName)
+		return c.validateRoutes(raw)
+	}
+	if len(raw.routes) > 0 {
+		return usagef("--route cannot be used with --stream-arn, which names one stream: route tables to streams by name")
 	}
 	name, region, err := StreamByARN(c.StreamARN, raw.explicit["stream-name"], c.AWSRegion)
 	if err != nil {

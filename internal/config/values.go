@@ -15,12 +15,13 @@ import (
 // overrides the config file's list rather than adding to it.
 type stringList struct {
 	values       *[]string
-	layer, owner *int // the source being applied; the one values came from
+	layer, owner *int   // the source being applied; the one values came from
+	none         string // what --help shows for an empty list
 }
 
 func (l stringList) String() string {
 	if l.values == nil || len(*l.values) == 0 {
-		return "all"
+		return l.none
 	}
 	return strings.Join(*l.values, ",")
 }

@@ -84,16 +84,18 @@ func (m captured) bytes(t *testing.T) []byte {
 // captureSink keeps every record as a line, and its partition key, and
 // acknowledges it at once.
 type captureSink struct {
-	ack   sink.AckFunc
-	mu    sync.Mutex
-	lines []string
-	pks   []string
+	ack     sink.AckFunc
+	mu      sync.Mutex
+	lines   []string
+	pks     []string
+	streams []string
 }
 
 func (s *captureSink) Put(_ context.Context, r sink.Record) error {
 	s.mu.Lock()
 	s.lines = append(s.lines, string(r.Data))
 	s.pks = append(s.pks, r.PartitionKey)
+	s.streams = append(s.streams, r.Stream)
 	s.mu.Unlock()
 	if s.ack != nil {
 		s.ack([]uint64{r.Seq})

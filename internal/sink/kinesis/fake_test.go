@@ -43,6 +43,9 @@ type fakeKinesis struct {
 	// as Kinesis does: a record past it is answered
 	// ProvisionedThroughputExceededException, not stored (see admit).
 	limit *fakeLimit
+	// now is the limit's clock: time.Now unless a test sets one, so that
+	// what a shard admits does not depend on how fast the test runs.
+	now func() time.Time
 	// bare skips the per-user-record bookkeeping (decoding, readability,
 	// order) so that a benchmark measures the sink, not the fake: records
 	// are still checked against the limits, placed and answered.
@@ -206,7 +209,7 @@ func (f *fakeKinesis) PutRecords(ctx context.Context, in *kinesis.PutRecordsInpu
 			}
 		}
 		sh := f.openShard(h)
-		if f.limit != nil && !sh.admit(f.limit, time.Now(), len(r.Data)+len(aws.ToString(r.PartitionKey))) {
+		if f.limit != nil && !sh.admit(f.limit, f.clock(), len(r.Data)+len(aws.ToString(r.PartitionKey))) {
 			f.injected.throttled++
 			out.FailedRecordCount = aws.Int32(aws.ToInt32(out.FailedRecordCount) + 1)
 			out.Records = append(out.Records, types.PutRecordsResultEntry{ErrorCode: aws.String(codeThroughput),
@@ -382,4 +385,11 @@ func (f *fakeKinesis) read() (recs []TailRecord, dropped int) {
 		}
 	}
 	return recs, dropped
+}
+
+func (f *fakeKinesis) clock() time.Time {
+	if f.now != nil {
+		return f.now()
+	}
+	return time.Now()
 }

@@ -44,8 +44,11 @@ func (sh *fakeShard) admit(lim *fakeLimit, now time.Time, size int) bool {
 // The fake's limit: one second's worth passes at once, the next record is
 // throttled alone, and the shard takes more as time passes.
 func TestFakeKinesisShardLimit(t *testing.T) {
+	// A clock of the test's own: only the test moves it.
+	now := time.Unix(1e9, 0)
+	clock := func() time.Time { return now }
 	f := newFakeKinesis(1)
-	f.limit = &fakeLimit{records: 10, bytes: 1 << 20}
+	f.limit, f.now = &fakeLimit{records: 10, bytes: 1 << 20}, clock
 	put := func(n, size int) *kinesis.PutRecordsOutput {
 		t.Helper()
 		in := &kinesis.PutRecordsInput{StreamName: aws.String("fake")}
@@ -65,12 +68,12 @@ func TestFakeKinesisShardLimit(t *testing.T) {
 	if aws.ToInt32(out.FailedRecordCount) != 2 || aws.ToString(out.Records[0].ErrorCode) != codeThroughput {
 		t.Fatalf("answer %+v, want both records past the limit throttled", out)
 	}
-	time.Sleep(300 * time.Millisecond) // at least 3 records' worth
+	now = now.Add(300 * time.Millisecond) // 3 records' worth
 	if out := put(2, 100); aws.ToInt32(out.FailedRecordCount) != 0 {
 		t.Fatalf("%d records throttled after the shard refilled", aws.ToInt32(out.FailedRecordCount))
 	}
 	g := newFakeKinesis(1)
-	g.limit = &fakeLimit{records: 1000, bytes: 1 << 20}
+	g.limit, g.now = &fakeLimit{records: 1000, bytes: 1 << 20}, clock
 	f = g
 	if out := put(1, 1<<20); aws.ToInt32(out.FailedRecordCount) != 0 {
 		t.Fatal("a 1 MiB record throttled by a full shard")

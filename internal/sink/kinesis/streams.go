@@ -100,7 +100,7 @@ func (m *Streams) open(ctx context.Context, name string) (*Sink, error) {
 		return nil, err
 	}
 	cfg := m.base
-	cfg.Stream = name
+	cfg.Stream = ByName(name)
 	s, err := New(ctx, cfg)
 	if err != nil {
 		return nil, err

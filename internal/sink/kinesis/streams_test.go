@@ -31,7 +31,7 @@ func TestStreamsCreatesAndFillsStreams(t *testing.T) {
 	defer cancel()
 	m := NewStreams(Config{API: api, NoShardLimit: true, Aggregate: true, FlushInterval: 20 * time.Millisecond, Ack: a.ack},
 		func(ctx context.Context, stream string) error {
-			return EnsureStream(ctx, api, stream, testenv.Region, true, 2)
+			return EnsureStream(ctx, api, ByName(stream), testenv.Region, StreamSpec{Create: true, Shards: 2})
 		})
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
