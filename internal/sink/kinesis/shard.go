@@ -130,7 +130,14 @@ func (q *shardQueue) take(now time.Time) (batch []*entry, wait time.Duration, li
 	keys := map[string]bool{}
 	bytes := 0
 	for _, e := range q.ready {
-		if len(batch) == maxCallRecords || bytes+e.size() > q.callBytes || keys[e.pk] {
+		if len(batch) == maxCallRecords || keys[e.pk] {
+			break
+		}
+		if len(batch) > 0 && bytes+e.size() > q.callBytes {
+			// A lone record goes whatever its size: one larger than a call
+			// (queued before a reshard found the stream's limit lowered)
+			// would otherwise never leave, and Kinesis' refusal stops the
+			// sink with an error naming it.
 			break
 		}
 		if q.limit != nil && len(batch) > 0 && !q.limit.holds(len(batch)+1, bytes+e.size()) {
