@@ -299,3 +299,23 @@ func TestFakeLoweredLimitStopsTheSink(t *testing.T) {
 		t.Fatal("the sink neither sent the record nor stopped")
 	}
 }
+
+// A record larger than MaxBuffered waits for the whole buffer and goes,
+// instead of waiting forever for room the buffer can never have.
+func TestFakeLargeRecordOverMaxBuffered(t *testing.T) {
+	for _, aggregate := range []bool{false, true} {
+		t.Run(fmt.Sprintf("aggregate=%t", aggregate), func(t *testing.T) {
+			t.Parallel()
+			f := newFakeKinesis(1)
+			f.setMaxRecordKiB(4096)
+			fs := startFake(t, f, Config{Aggregate: aggregate, FlushInterval: time.Millisecond, NoShardLimit: true, MaxBuffered: mib}, true)
+			fs.put(1, "k", change("k", 1, 100))
+			fs.put(2, "k", change("k", 2, 3*mib))
+			fs.put(3, "k", change("k", 3, 100))
+			fs.drain()
+			fs.stop()
+			fs.checkAckedOnce(3)
+			checkStream(t, f, 3)
+		})
+	}
+}
