@@ -21,8 +21,10 @@ const (
 )
 
 // Bytes of one PutRecords call, keys included. The SDK's PutRecords doc
-// (api_op_PutRecords.go) says "up to a limit of 10 MiB for the entire
-// request", which came with large records; every Kinesis-protocol server
+// (aws-sdk-go-v2/service/kinesis, api_op_PutRecords.go) says "Each record
+// in the request can be as large as 10 MiB, up to a limit of 10 MiB for
+// the entire request, including partition keys", which came with large
+// records; every Kinesis-protocol server
 // that predates them (kinesalite included) enforces the former 5 MiB, and
 // so may Kinesis for a stream whose records were never raised: such a
 // stream gets 5 MiB calls, a raised one 10 MiB.
@@ -88,8 +90,8 @@ func (s *Sink) maxUserRecord(pk string) int {
 // checkSize returns an *sink.OversizeError when a user record of size
 // bytes with key pk cannot fit in one Kinesis record of the stream.
 func (s *Sink) checkSize(pk string, size int) error {
-	if max := s.maxUserRecord(pk); size > max {
-		return &sink.OversizeError{Size: size, Max: max}
+	if most := s.maxUserRecord(pk); size > most {
+		return &sink.OversizeError{Size: size, Max: most}
 	}
 	return nil
 }

@@ -213,8 +213,8 @@ const (
 func (s *Sink) held(r sink.Record) int { return s.heldFor(r.PartitionKey, r.Data) }
 
 // heldFor is at most MaxBuffered: a record larger than the buffer (a
-// large record, a small buffer) then waits for the whole of it, is sent
-// alone, instead of waiting forever.
+// large record, a small buffer) then waits until the buffer is empty and
+// holds all of it until acknowledged, instead of waiting forever.
 func (s *Sink) heldFor(pk string, data []byte) int {
 	overhead := plainOverhead
 	if s.cfg.Aggregate {
