@@ -200,10 +200,11 @@ func TestFakeReshardReadsMaxRecord(t *testing.T) {
 				t.Fatalf("maximum record size %d at start, want %d", got, want)
 			}
 			fs.expect(2)
-			for seq := uint64(1); seq <= 2; seq++ {
-				fs.put(seq, "k", change("k", seq, 100))
-				time.Sleep(20 * time.Millisecond) // a call each
+			fs.put(1, "k", change("k", 1, 100))
+			for fs.ackedCount() < 1 && fs.ctx.Err() == nil { // a call each: the second reshards
+				time.Sleep(time.Millisecond)
 			}
+			fs.put(2, "k", change("k", 2, 100))
 			fs.waitAcked()
 			want := int64(tc.to) << 10
 			for deadline := time.Now().Add(10 * time.Second); fs.s.maxRecord.Load() != want; time.Sleep(5 * time.Millisecond) {
