@@ -100,7 +100,7 @@ func specs(c *Config, raw *rawValues) []spec {
 		{"shard-count", "", intValue{&c.ShardCount}, "Shards of a provisioned stream made by --create-stream; on-demand ignores it."},
 		{"flush-interval", "", duration(&c.FlushInterval), "Longest a record may wait on an idle Kinesis shard before it is sent (a call in flight, the shard rate limit or retries can hold it longer). A shard with no request in flight sends at once, and what arrives while one is in flight goes out in its next call, so records wait for a round trip, not this interval; it no longer makes batches larger. With --sink stdout: write the output buffer out after this long."},
 		{"shard-rate-limit", "", boolean(&c.ShardRateLimit), "Send each shard at most Kinesis' write limits, 1,000 records (an aggregate is one) and 1 MiB per second, so that a hot shard waits and aggregates instead of being throttled; false only for a Kinesis-protocol server without shard limits (kinesalite, LocalStack), where it would slow the sink down."},
-		{"oversize", "", typedStr(&c.Oversize), "A change over 1 MiB: fail (stop with an error) or skip (log and count it)."},
+		{"oversize", "", typedStr(&c.Oversize), "A change over the stream's maximum record size (1 MiB unless raised, up to 10 MiB): fail (stop with an error) or skip (log and count it)."},
 		{"max-backoff", "", duration(&c.MaxBackoff), "Longest wait between Kinesis retries."},
 		{"aws-region", "", str(&c.AWSRegion), "AWS region; empty uses the SDK's default chain (AWS_REGION, profile)."},
 		{"kinesis-endpoint", "", str(&c.KinesisEndpoint), "Kinesis endpoint URL, for a local Kinesis-protocol server."},

@@ -28,25 +28,40 @@ func TestFakeKinesis(t *testing.T) {
 		}
 		return out
 	}
+	const mib = 1 << 20
 	for _, tc := range []struct {
 		name    string
+		kib     int32 // the stream's maximum record size; 0: never raised (1 MiB)
 		records []types.PutRecordsRequestEntry
 		code    string // "" when the call is within the limits
 	}{
-		{"no record", nil, "ValidationException"},
-		{"500 records", recs(500, 10), ""},
-		{"501 records", recs(501, 10), "ValidationException"},
-		{"1 MiB with its key", []types.PutRecordsRequestEntry{rec("k", maxRecordSize-1)}, ""},
-		{"1 MiB of data and a key", []types.PutRecordsRequestEntry{rec("k", maxRecordSize)}, "InvalidArgumentException"},
-		{"data over 1 MiB", []types.PutRecordsRequestEntry{rec("k", maxRecordSize+1)}, "ValidationException"},
-		{"5 MiB with the keys", recs(5, maxRecordSize-1), ""},
-		{"over 5 MiB", recs(6, maxRecordSize-1), "InvalidArgumentException"},
-		{"empty key", []types.PutRecordsRequestEntry{rec("", 1)}, "ValidationException"},
-		{"key of 257", []types.PutRecordsRequestEntry{rec(strings.Repeat("k", 257), 1)}, "ValidationException"},
+		{"no record", 0, nil, "ValidationException"},
+		{"500 records", 0, recs(500, 10), ""},
+		{"501 records", 0, recs(501, 10), "ValidationException"},
+		{"1 MiB with its key", 0, []types.PutRecordsRequestEntry{rec("k", mib-1)}, ""},
+		{"1 MiB of data and a key", 0, []types.PutRecordsRequestEntry{rec("k", mib)}, "InvalidArgumentException"},
+		{"data over 1 MiB", 0, []types.PutRecordsRequestEntry{rec("k", mib+1)}, "ValidationException"},
+		{"5 MiB with the keys", 0, recs(5, mib-1), ""},
+		{"over 5 MiB", 0, recs(6, mib-1), "InvalidArgumentException"},
+		{"over 5 MiB, 1024 KiB said", 1024, recs(6, mib-1), "InvalidArgumentException"},
+		{"4 MiB with its key, on a 4 MiB stream", 4096, []types.PutRecordsRequestEntry{rec("k", 4*mib-1)}, ""},
+		{"4 MiB of data and a key, on a 4 MiB stream", 4096, []types.PutRecordsRequestEntry{rec("k", 4*mib)}, "InvalidArgumentException"},
+		{"data over 4 MiB, on a 4 MiB stream", 4096, []types.PutRecordsRequestEntry{rec("k", 4*mib+1)}, "ValidationException"},
+		{"10 MiB with the keys, on a 4 MiB stream", 4096, recs(10, mib-1), ""},
+		{"over 10 MiB, on a 4 MiB stream", 4096, recs(11, mib-1), "InvalidArgumentException"},
+		{"10 MiB with its key, on a 10 MiB stream", 10240, []types.PutRecordsRequestEntry{rec("k", 10*mib-1)}, ""},
+		{"empty key", 0, []types.PutRecordsRequestEntry{rec("", 1)}, "ValidationException"},
+		{"key of 257", 0, []types.PutRecordsRequestEntry{rec(strings.Repeat("k", 257), 1)}, "ValidationException"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFakeKinesis(2)
-			_, err := f.PutRecords(context.Background(), &kinesis.PutRecordsInput{StreamName: aws.String("fake"), Records: tc.records})
+			f.setMaxRecordKiB(tc.kib)
+			d, err := f.DescribeStreamSummary(context.Background(), &kinesis.DescribeStreamSummaryInput{StreamName: aws.String("fake")})
+			if err != nil || (tc.kib == 0) != (d.StreamDescriptionSummary.MaxRecordSizeInKiB == nil) ||
+				(tc.kib != 0 && *d.StreamDescriptionSummary.MaxRecordSizeInKiB != tc.kib) {
+				t.Fatalf("DescribeStreamSummary = %+v, %v; want MaxRecordSizeInKiB %d (0: none)", d, err, tc.kib)
+			}
+			_, err = f.PutRecords(context.Background(), &kinesis.PutRecordsInput{StreamName: aws.String("fake"), Records: tc.records})
 			var apiErr smithy.APIError
 			switch {
 			case tc.code == "" && err != nil:

@@ -2,7 +2,6 @@ package kinesis
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/big"
 	"slices"
@@ -13,7 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
-	"github.com/aws/smithy-go"
 
 	"github.com/pg2kinesis/pg2kinesis/internal/sink/kinesis/kpl"
 )
@@ -46,6 +44,11 @@ type fakeKinesis struct {
 	// now is the limit's clock: time.Now unless a test sets one, so that
 	// what a shard admits does not depend on how fast the test runs.
 	now func() time.Time
+	// maxRecordKiB is the stream's maximum record size, as
+	// DescribeStreamSummary reports it and PutRecords enforces it (see
+	// checkLimits); 0: not reported, 1 MiB, as for a stream never raised.
+	maxRecordKiB int32
+	biggestCall  int // the most bytes (data and keys) one call carried
 	// bare skips the per-user-record bookkeeping (decoding, readability,
 	// order) so that a benchmark measures the sink, not the fake: records
 	// are still checked against the limits, placed and answered.
@@ -162,7 +165,7 @@ func (f *fakeKinesis) PutRecords(ctx context.Context, in *kinesis.PutRecordsInpu
 	if f.beforeOp != nil {
 		f.beforeOp(f, f.calls, in)
 	}
-	if err := checkLimits(in); err != nil {
+	if err := f.checkLimits(in); err != nil {
 		f.injected.rejected++
 		return nil, err
 	}
@@ -285,38 +288,6 @@ func (f *fakeKinesis) callCount() int {
 	return f.calls
 }
 
-// checkLimits rejects a call as Kinesis does (PutRecords API reference):
-// 1 to 500 records; each with a partition key of 1 to 256 characters and
-// at most 1 MiB of data and key together; at most 5 MiB for the call,
-// keys included.
-func checkLimits(in *kinesis.PutRecordsInput) error {
-	if n := len(in.Records); n < 1 || n > maxCallRecords {
-		return validationError("Value at 'records' failed to satisfy constraint: Member must have length less than or equal to 500 and greater than or equal to 1 (%d records)", n)
-	}
-	total := 0
-	for i, r := range in.Records {
-		pk := aws.ToString(r.PartitionKey)
-		if len(pk) < 1 || len(pk) > 256 {
-			return validationError("Value at 'records.%d.member.partitionKey' failed to satisfy constraint: Member must have length less than or equal to 256 and greater than or equal to 1 (%d)", i+1, len(pk))
-		}
-		if len(r.Data) > maxRecordSize {
-			return validationError("Value at 'records.%d.member.data' failed to satisfy constraint: Member must have length less than or equal to 1048576 (%d)", i+1, len(r.Data))
-		}
-		if size := len(r.Data) + len(pk); size > maxRecordSize {
-			return &types.InvalidArgumentException{Message: aws.String(fmt.Sprintf("Record %d: data and partition key of %d bytes exceed the 1 MiB limit", i+1, size))}
-		}
-		total += len(r.Data) + len(pk)
-	}
-	if total > maxCallBytes {
-		return &types.InvalidArgumentException{Message: aws.String(fmt.Sprintf("Records size exceeds 5 MB limit (%d bytes)", total))}
-	}
-	return nil
-}
-
-func validationError(format string, args ...any) error {
-	return &smithy.GenericAPIError{Code: "ValidationException", Message: fmt.Sprintf("1 validation error detected: "+format, args...)}
-}
-
 func (f *fakeKinesis) openShard(h kpl.Hash) *fakeShard {
 	for _, sh := range f.shards {
 		if !sh.closed && sh.Covers(h) {
@@ -346,14 +317,6 @@ func (f *fakeKinesis) ListShards(ctx context.Context, in *kinesis.ListShardsInpu
 		out.Shards = append(out.Shards, s)
 	}
 	return out, nil
-}
-
-func (f *fakeKinesis) DescribeStreamSummary(context.Context, *kinesis.DescribeStreamSummaryInput, ...func(*kinesis.Options)) (*kinesis.DescribeStreamSummaryOutput, error) {
-	return nil, errors.New("fakeKinesis: DescribeStreamSummary is not needed by the sink")
-}
-
-func (f *fakeKinesis) CreateStream(context.Context, *kinesis.CreateStreamInput, ...func(*kinesis.Options)) (*kinesis.CreateStreamOutput, error) {
-	return nil, errors.New("fakeKinesis: CreateStream is not needed by the sink")
 }
 
 // isReadable reports whether a KCL consumer can read the user record data.

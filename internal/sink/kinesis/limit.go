@@ -47,7 +47,7 @@ func (l *shardLimit) fits(now time.Time, n, size int) (bool, time.Duration) {
 // second's worth. fits lets a larger call through a full bucket, as it
 // must for a single record of the largest size; a call that gathers
 // several records must stop at it, or a backlog after an idle spell would
-// go out as one call of 5 MiB to a shard that takes 1 MiB a second.
+// go out as one call of 5 or 10 MiB to a shard that takes 1 MiB a second.
 func (l *shardLimit) holds(n, size int) bool {
 	return float64(n) <= l.records.rate && float64(size) <= l.bytes.rate
 }
@@ -59,6 +59,17 @@ func (l *shardLimit) charge(now time.Time, n, size int) {
 }
 
 // bucket is a token bucket that refills at rate per second up to rate.
+//
+// A call larger than the bucket (a record of up to 10 MiB on a stream
+// whose records were raised, against 1 MiB a second) waits only for a
+// full bucket, goes, and leaves the bucket in debt: the shard then waits
+// until the debt is repaid at the shard's rate, about 10 s after a record
+// of 10 MiB. Capping the wait at the record's size instead would block
+// such a record forever, and a bucket as large as the largest record would
+// let 10 MiB of small records out at once after an idle spell, ten times
+// what the shard takes a second. Kinesis takes a large record the same
+// way: a burst over the shard's rate, which the shard then makes up for
+// ("Handle large records" in its developer guide).
 type bucket struct {
 	rate  float64
 	level float64
@@ -110,11 +121,12 @@ func (cfg Config) limits() (records, bytes int, on bool, err error) {
 	if bytes == 0 {
 		bytes = shardBytesPerSecond
 	}
-	// A byte bucket smaller than the largest record could only send such a
-	// record in debt; Kinesis takes a record of its largest size, so its
-	// own limit is not smaller: such a setting is a mistake.
-	if records < 1 || bytes < maxRecordSize {
-		return 0, 0, false, fmt.Errorf("shard rate limit of %d records and %d bytes per second: want at least 1 record and %d bytes", records, bytes, maxRecordSize)
+	// A byte bucket smaller than a record of 1 MiB, which every stream
+	// takes, would send even a stream's ordinary records in debt; Kinesis'
+	// own shard limit is not smaller: such a setting is a mistake. Records
+	// larger than 1 MiB go in debt by design (see bucket).
+	if records < 1 || bytes < baseRecordSize {
+		return 0, 0, false, fmt.Errorf("shard rate limit of %d records and %d bytes per second: want at least 1 record and %d bytes", records, bytes, baseRecordSize)
 	}
 	return records, bytes, true, nil
 }

@@ -23,8 +23,11 @@ type fakeLimit struct {
 // shard's limit at now, or reports that Kinesis would throttle it. Kinesis
 // documents its limits per second, not how it accounts for them; the fake
 // holds one second's worth of each and refills it continuously, the
-// token bucket the KPL's rate limit assumes too. Throttled records are not
-// counted against the limit. Caller holds the fake's mu.
+// token bucket the KPL's rate limit assumes too. A record larger than one
+// second's worth (a large record) passes a full shard and leaves it in
+// debt, a burst the shard then makes up for, as Kinesis describes large
+// records. Throttled records are not counted against the limit. Caller
+// holds the fake's mu.
 func (sh *fakeShard) admit(lim *fakeLimit, now time.Time, size int) bool {
 	if sh.at.IsZero() {
 		sh.records, sh.bytes = lim.records, lim.bytes
@@ -33,7 +36,7 @@ func (sh *fakeShard) admit(lim *fakeLimit, now time.Time, size int) bool {
 		sh.bytes = min(lim.bytes, sh.bytes+d*lim.bytes)
 	}
 	sh.at = now
-	if sh.records < 1 || sh.bytes < float64(size) {
+	if sh.records < 1 || sh.bytes < min(float64(size), lim.bytes) {
 		return false
 	}
 	sh.records--
@@ -80,6 +83,26 @@ func TestFakeKinesisShardLimit(t *testing.T) {
 	}
 	if out := put(1, 10<<10); aws.ToInt32(out.FailedRecordCount) != 1 {
 		t.Fatal("10 KiB more at once not throttled")
+	}
+	// A large record is a burst: it passes a full shard only, and leaves
+	// the shard in debt for longer than a second's worth.
+	g = newFakeKinesis(1)
+	g.maxRecordKiB = 4096
+	g.limit = &fakeLimit{records: 1000, bytes: 1 << 20}
+	f = g
+	if out := put(1, 100<<10); aws.ToInt32(out.FailedRecordCount) != 0 {
+		t.Fatal("100 KiB throttled by a full shard")
+	}
+	if out := put(1, 3<<20); aws.ToInt32(out.FailedRecordCount) != 1 {
+		t.Fatal("a 3 MiB record passed a shard short of a second's worth")
+	}
+	time.Sleep(150 * time.Millisecond) // over 100 KiB's worth: full again
+	if out := put(1, 3<<20); aws.ToInt32(out.FailedRecordCount) != 0 {
+		t.Fatal("a 3 MiB record throttled by a full shard")
+	}
+	time.Sleep(300 * time.Millisecond)
+	if out := put(1, 1<<10); aws.ToInt32(out.FailedRecordCount) != 1 {
+		t.Fatal("1 KiB passed 300 ms after a 3 MiB burst, a debt of 2 MiB")
 	}
 }
 

@@ -27,7 +27,7 @@ var errResharded = errors.New("the stream was resharded")
 // A key's pending records are all in one old queue, in the order Put got
 // them, so they stay in that order ahead of anything Put adds afterwards.
 func (s *Sink) reshard(ctx context.Context) error {
-	shards, err := s.relist(ctx)
+	shards, maxRecord, err := s.relist(ctx)
 	if err != nil {
 		return err
 	}
@@ -38,7 +38,7 @@ func (s *Sink) reshard(ctx context.Context) error {
 	default:
 	}
 	old := s.queues
-	s.useShards(shards)
+	s.useShards(shards, maxRecord)
 	var kept, rerouted, moved int
 	for _, q := range old {
 		q.mu.Lock()
@@ -73,19 +73,24 @@ func (s *Sink) reshard(ctx context.Context) error {
 	return nil
 }
 
-// relist lists the shards, retrying what may pass: the sink cannot send
-// without them.
-func (s *Sink) relist(ctx context.Context) (*shardMap, error) {
+// relist lists the shards and reads the stream's maximum record size
+// again (it may have been raised meanwhile; a reshard is when the sink
+// looks), retrying what may pass: the sink cannot send without them.
+func (s *Sink) relist(ctx context.Context) (*shardMap, int, error) {
 	for attempt := 0; ; attempt++ {
 		shards, err := listShards(ctx, s.cfg.API, s.cfg.Stream)
+		maxRecord := 0
+		if err == nil {
+			maxRecord, err = s.readMaxRecord(ctx)
+		}
 		if err == nil || classify(err) == classFatal || ctx.Err() != nil {
-			return shards, err
+			return shards, maxRecord, err
 		}
 		wait := backoff.Delay(attempt, 100*time.Millisecond, s.cfg.MaxBackoff)
-		s.log.Warn("cannot list the resharded stream's shards; retrying", "err", err, "retry_in", wait.Round(time.Millisecond))
+		s.log.Warn("cannot list the resharded stream's shards or read its maximum record size; retrying", "err", err, "retry_in", wait.Round(time.Millisecond))
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, 0, ctx.Err()
 		case <-time.After(wait):
 		}
 	}

@@ -5,13 +5,6 @@ import (
 	"time"
 )
 
-// Kinesis limits (PutRecords API reference).
-const (
-	maxRecordSize  = 1 << 20 // data + partition key of one Kinesis record
-	maxCallRecords = 500
-	maxCallBytes   = 5 << 20
-)
-
 // entry is one Kinesis record waiting to be sent: an aggregate of user
 // records, or one plain user record.
 type entry struct {
@@ -41,14 +34,15 @@ type shardQueue struct {
 	aggUser int
 	ready   []*entry // sealed, in order
 
-	limit    *shardLimit // nil: no rate limit; used by the sender alone
-	lastCall time.Time   // when take last returned a batch (see minCallGap)
+	limit     *shardLimit // nil: no rate limit; used by the sender alone
+	lastCall  time.Time   // when take last returned a batch (see minCallGap)
+	callBytes int         // the most one call may carry (see callBytes)
 
 	wake chan struct{} // capacity 1: Put or Drain has news for the sender
 }
 
 func newShardQueue(id, ehk string, agg aggregator) *shardQueue {
-	return &shardQueue{id: id, ehk: ehk, agg: agg, wake: make(chan struct{}, 1)}
+	return &shardQueue{id: id, ehk: ehk, agg: agg, callBytes: baseCallBytes, wake: make(chan struct{}, 1)}
 }
 
 func (q *shardQueue) signal() {
@@ -106,8 +100,8 @@ const minCallGap = 10 * time.Millisecond
 //
 // Aggregated: one aggregate per call, so that a failed call can never let
 // a later aggregate of the same shard overtake it. Plain: up to 500
-// records and 5 MiB with distinct partition keys, so that a record that
-// fails can only be overtaken by records of other keys.
+// records and callBytes (5 or 10 MiB) with distinct partition keys, so
+// that a record that fails can only be overtaken by records of other keys.
 func (q *shardQueue) take(now time.Time) (batch []*entry, wait time.Duration, limited bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -136,7 +130,14 @@ func (q *shardQueue) take(now time.Time) (batch []*entry, wait time.Duration, li
 	keys := map[string]bool{}
 	bytes := 0
 	for _, e := range q.ready {
-		if len(batch) == maxCallRecords || bytes+e.size() > maxCallBytes || keys[e.pk] {
+		if len(batch) == maxCallRecords || keys[e.pk] {
+			break
+		}
+		if len(batch) > 0 && bytes+e.size() > q.callBytes {
+			// A lone record goes whatever its size: one larger than a call
+			// (queued before a reshard found the stream's limit lowered)
+			// would otherwise never leave, and Kinesis' refusal stops the
+			// sink with an error naming it.
 			break
 		}
 		if q.limit != nil && len(batch) > 0 && !q.limit.holds(len(batch)+1, bytes+e.size()) {

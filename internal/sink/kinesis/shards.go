@@ -27,12 +27,12 @@ func newAggregator() aggregator { return kpl.NewAggregator() }
 
 // aggregateOverhead is what an aggregate of one record with key pk adds
 // to the record's data (magic, protobuf framing, MD5) when the record is
-// near the 1 MiB limit: protobuf lengths of a large record take 3 bytes
-// where an empty one's take 1, so the overhead of an empty record let
-// Put accept records up to 4 bytes too large, which Kinesis then
-// rejected and the sink stopped.
-func aggregateOverhead(pk string) int {
-	return kpl.NewAggregator().SizeWithLen(pk, maxRecordSize) - maxRecordSize - len(pk)
+// near the stream's limit of limit bytes: protobuf lengths of a large
+// record take 3 bytes (4 past 2 MiB) where an empty one's take 1, so the
+// overhead of an empty record let Put accept records up to 4 bytes too
+// large, which Kinesis then rejected and the sink stopped.
+func aggregateOverhead(pk string, limit int) int {
+	return kpl.NewAggregator().SizeWithLen(pk, limit) - limit - len(pk)
 }
 
 // shardMap predicts the shard of a partition key from the open shards.

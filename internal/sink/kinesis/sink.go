@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -57,6 +58,11 @@ type Sink struct {
 	stats   statsBox
 	retries retryLog
 
+	// maxRecord is the stream's maximum record size in bytes, read at New
+	// and after a reshard; an atomic, as Put reads it without s.mu (only
+	// for a record near 1 MiB or larger: see Put).
+	maxRecord atomic.Int64
+
 	stopped   chan struct{} // closed when Run returns: nothing will be sent any more
 	resharded chan struct{} // capacity 1: a result came from an unexpected shard
 
@@ -65,7 +71,8 @@ type Sink struct {
 
 var _ sink.Sink = (*Sink)(nil)
 
-// New lists the stream's shards and prepares one queue per open shard.
+// New lists the stream's shards, reads its maximum record size and
+// prepares one queue per open shard.
 func New(ctx context.Context, cfg Config) (*Sink, error) {
 	if cfg.FlushInterval <= 0 {
 		cfg.FlushInterval = 250 * time.Millisecond
@@ -88,26 +95,37 @@ func New(ctx context.Context, cfg Config) (*Sink, error) {
 	if _, _, _, err := cfg.limits(); err != nil {
 		return nil, fmt.Errorf("kinesis sink: %w", err)
 	}
-	shards, err := listShards(ctx, cfg.API, cfg.Stream)
-	if err != nil {
-		return nil, err
-	}
 	s := &Sink{
 		cfg: cfg, log: cfg.Logger.With("stream", cfg.Stream),
 		buffer:  cfg.Buffer,
 		stopped: make(chan struct{}), resharded: make(chan struct{}, 1),
 	}
-	s.useShards(shards)
+	shards, err := listShards(ctx, cfg.API, cfg.Stream)
+	if err != nil {
+		return nil, err
+	}
+	maxRecord, err := s.readMaxRecord(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.useShards(shards, maxRecord)
 	return s, nil
 }
 
-// useShards sets up one queue per open shard. A shard that stays open
-// keeps its rate limit's state: Kinesis' buckets do not refill because
-// the stream was resharded. Caller holds s.mu or is New.
-func (s *Sink) useShards(shards *shardMap) {
+// useShards sets up one queue per open shard of a stream whose records
+// may be maxRecord bytes. A shard that stays open keeps its rate limit's
+// state: Kinesis' buckets do not refill because the stream was resharded.
+// Caller holds s.mu or is New.
+func (s *Sink) useShards(shards *shardMap, maxRecord int) {
 	old := s.queues
 	records, bytes, limited, _ := s.cfg.limits() // checked by New
 	now := time.Now()
+	switch prev := int(s.maxRecord.Swap(int64(maxRecord))); {
+	case prev == 0 && maxRecord != baseRecordSize:
+		s.log.Info("the stream takes records larger than 1 MiB", "max_record_bytes", maxRecord)
+	case prev != 0 && prev != maxRecord:
+		s.log.Info("the stream's maximum record size changed", "max_record_bytes", maxRecord, "before", prev)
+	}
 	s.shards, s.queues, s.routes = shards, map[string]*shardQueue{}, nil
 	for _, id := range shards.ids() {
 		var agg aggregator
@@ -115,6 +133,7 @@ func (s *Sink) useShards(shards *shardMap) {
 			agg = newAggregator()
 		}
 		q := newShardQueue(id, shards.startKey(id), agg)
+		q.callBytes = callBytes(maxRecord)
 		if prev := old[id]; prev != nil {
 			q.limit = prev.limit
 		} else if limited {
@@ -126,13 +145,16 @@ func (s *Sink) useShards(shards *shardMap) {
 }
 
 // Put routes r to its shard's queue. It blocks while MaxBuffered bytes of
-// user data are waiting.
+// user data are waiting. A record over the stream's maximum record size
+// returns an *sink.OversizeError.
 func (s *Sink) Put(ctx context.Context, r sink.Record) error {
-	// The aggregate framing adds a few dozen bytes: only a record near the
-	// limit is worth the exact computation.
-	if size := len(r.Data) + len(r.PartitionKey); size > maxRecordSize-1024 {
-		if max := s.maxUserRecord(r.PartitionKey); size > max {
-			return &sink.OversizeError{Size: size, Max: max}
+	// The aggregate framing adds a few dozen bytes, and every stream takes
+	// 1 MiB: only a record near 1 MiB or larger is worth the exact check.
+	size := len(r.Data) + len(r.PartitionKey)
+	large := size > baseRecordSize-1024
+	if large {
+		if err := s.checkSize(r.PartitionKey, size); err != nil {
+			return err
 		}
 	}
 	held := s.held(r)
@@ -141,6 +163,15 @@ func (s *Sink) Put(ctx context.Context, r sink.Record) error {
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	if large {
+		// Again: a reshard, while Put waited for the buffer, may have
+		// found the stream's limit lowered, and Kinesis would refuse the
+		// record for good.
+		if err := s.checkSize(r.PartitionKey, size); err != nil {
+			s.buffer.Release(int64(held))
+			return err
+		}
+	}
 	s.enqueue(r.PartitionKey, r.Data, r.Seq, held)
 	return nil
 }
@@ -156,7 +187,7 @@ func (s *Sink) enqueue(pk string, data []byte, seq uint64, held int) {
 	// every record costs more than the record.
 	wake := q.empty()
 	if q.agg != nil {
-		if q.agg.Len() > 0 && q.agg.SizeWith(pk, data) > maxRecordSize {
+		if q.agg.Len() > 0 && q.agg.SizeWith(pk, data) > aggregateTarget {
 			q.seal()
 			wake = true
 		}
@@ -188,20 +219,15 @@ const (
 // held is what r counts against MaxBuffered while it waits.
 func (s *Sink) held(r sink.Record) int { return s.heldFor(r.PartitionKey, r.Data) }
 
+// heldFor is at most MaxBuffered: a record larger than the buffer (a
+// large record, a small buffer) then waits until the buffer is empty and
+// holds all of it until acknowledged, instead of waiting forever.
 func (s *Sink) heldFor(pk string, data []byte) int {
 	overhead := plainOverhead
 	if s.cfg.Aggregate {
 		overhead = aggregatedOverhead
 	}
-	return len(data) + len(pk) + overhead
-}
-
-// maxUserRecord is the largest user record (data + key) that fits alone.
-func (s *Sink) maxUserRecord(pk string) int {
-	if !s.cfg.Aggregate {
-		return maxRecordSize
-	}
-	return maxRecordSize - aggregateOverhead(pk)
+	return min(len(data)+len(pk)+overhead, s.cfg.MaxBuffered)
 }
 
 // Run sends until ctx ends or a fatal error: one goroutine per shard, one

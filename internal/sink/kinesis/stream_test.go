@@ -2,6 +2,7 @@ package kinesis
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -88,6 +89,70 @@ func TestBufferCountsBookkeeping(t *testing.T) {
 		cancel()
 		if err == nil {
 			t.Fatalf("aggregate=%t: record %d of %d bytes held taken into a buffer of %d: want Put to wait", tc.aggregate, n+1, held, n*held)
+		}
+	}
+}
+
+// kinesalite cannot raise a stream's maximum record size (it has no
+// UpdateMaxRecordSize, and its DescribeStreamSummary reports no
+// MaxRecordSizeInKiB): its streams are streams never raised, which the
+// sink takes for 1 MiB records and 5 MiB calls, the limits kinesalite
+// enforces. The largest records that fit are delivered, a backlog of them
+// five to a plain call, and one byte more is an OversizeError as always.
+// Raised streams are tested against the fake (largerecord_fake_test.go).
+func TestDefaultStreamMaxRecord(t *testing.T) {
+	ep := testenv.KinesisEndpoint(t)
+	c := testenv.KinesisClient(t, ep)
+	stream := testenv.Stream(t, c, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := c.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(stream)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kib := out.StreamDescriptionSummary.MaxRecordSizeInKiB; kib != nil {
+		t.Fatalf("kinesalite reports a maximum record size of %d KiB, want none (a stream never raised)", *kib)
+	}
+	for _, aggregate := range []bool{false, true} {
+		a := &acks{seen: map[uint64]int{}}
+		s, err := New(ctx, Config{API: client(ep), Stream: ByName(stream), NoShardLimit: true, Aggregate: aggregate,
+			FlushInterval: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Ack: a.ack})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.maxRecord.Load(); got != 1<<20 {
+			t.Fatalf("aggregate=%t: maximum record size %d, want 1 MiB", aggregate, got)
+		}
+		for _, q := range s.queues {
+			if q.callBytes != 5<<20 {
+				t.Fatalf("aggregate=%t: calls of %d bytes, want 5 MiB", aggregate, q.callBytes)
+			}
+		}
+		const n = 6
+		for seq := uint64(1); seq <= n; seq++ { // before Run: a backlog
+			key := fmt.Sprint("k", seq)
+			if err := s.Put(ctx, sink.Record{Data: change(key, seq, s.maxUserRecord(key)), PartitionKey: key, Seq: seq}); err != nil {
+				t.Fatalf("aggregate=%t: Put of the largest record: %v", aggregate, err)
+			}
+		}
+		err = s.Put(ctx, sink.Record{Data: change("k", n+1, s.maxUserRecord("k")+1), PartitionKey: "k", Seq: n + 1})
+		var over *sink.OversizeError
+		if !errorsAs(err, &over) || over.Max != s.maxUserRecord("k") || over.Max > 1<<20 {
+			t.Fatalf("aggregate=%t: Put of one byte more = %v, want an OversizeError", aggregate, err)
+		}
+		runCtx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- s.Run(runCtx) }()
+		err = s.Drain(ctx)
+		stop()
+		if runErr := <-done; runErr != nil || err != nil {
+			t.Fatalf("aggregate=%t: Run = %v, Drain = %v", aggregate, runErr, err)
+		}
+		if got := a.count(); got != n {
+			t.Fatalf("aggregate=%t: %d records acknowledged, want %d", aggregate, got, n)
+		}
+		if st := s.Stats(); !aggregate && st.Calls > 2 {
+			t.Fatalf("%d plain calls for %d records of 1 MiB, want 5 to a call", st.Calls, n)
 		}
 	}
 }
