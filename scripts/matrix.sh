@@ -21,7 +21,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 VERSIONS=${*:-12 13 14 15 16 17 18}
 GO=${GO:-go}
 PACKAGES="./internal/source/ ./internal/pipeline/ ./internal/slotwatch/"
-CMD_TESTS='^(TestFaultKillNine|TestFaultKillNinePgoutput|TestFaultKillNinePgoutputStreaming|TestFaultKillNineWal2json|TestFaultPostgresRestart|TestFaultSlotDropped|TestFaultStandbyTakesOver|TestEndToEndOrderPerRow|TestIdleSlotKeepsUpWithOtherDatabases|TestSnapshotKeys|TestSlotFailoverFlag|TestStandbyDecoding|TestStandbyStartChecks)$'
+CMD_TESTS='^(TestFaultKillNine|TestFaultKillNinePgoutput|TestFaultKillNinePgoutputStreaming|TestFaultKillNineWal2json|TestFaultPostgresRestart|TestFaultSlotDropped|TestFaultStandbyTakesOver|TestEndToEndOrderPerRow|TestIdleSlotKeepsUpWithOtherDatabases|TestSnapshotKeys|TestSlotFailoverFlag|TestStandbyDecoding|TestStandbyStartChecks|TestFaultPromotion|TestFaultPromotionWithoutFailoverSlot)$'
 LOGDIR=${PG2KINESIS_MATRIX_LOGS:-$(mktemp -d "${TMPDIR:-/tmp}/pg2kinesis-matrix.XXXXXX")}
 mkdir -p "$LOGDIR"
 # A missing server fails a test here rather than skipping it.
