@@ -23,7 +23,7 @@ import (
 // both, for the server that accepts writes.
 func failoverPair(t *testing.T) (primary, standby *testenv.Server, dsn string) {
 	t.Helper()
-	testenv.RequireMajor(t, 17, "failover slots")
+	testenv.RequireMajor(t, 17, "a failover slot")
 	primary = testenv.StartCluster(t, testenv.ClusterOptions{Conf: "wal_level = logical"})
 	standby = testenv.StartStandby(t, primary, testenv.StandbyOptions{Slot: "standby1", ConninfoDB: "postgres",
 		Conf: "hot_standby_feedback = on\nsync_replication_slots = on"})

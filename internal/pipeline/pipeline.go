@@ -228,7 +228,11 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		cfg.Server.SetState(obs.state)
 		helpers = append(helpers, obs.acks.watch)
 	}
-	if obs.watch != nil {
+	if obs.watch != nil && cfg.HeartbeatConnect != nil {
+		// Its samples wait for the stream (Ready), its heartbeats on the
+		// primary do not: they help the slot's creation on a standby.
+		helpers = append(helpers, obs.watch.Run)
+	} else if obs.watch != nil {
 		helpers = append(helpers, func(ctx context.Context) error {
 			// Until then the slot may not exist yet (it may be created
 			// at start).
@@ -282,14 +286,16 @@ func newWatcher(cfg Config, src *source.Source, log *slog.Logger) *slotwatch.Wat
 	}
 	m := cfg.Metrics
 	active := src.Streaming
+	var ready <-chan struct{}
 	if cfg.HeartbeatConnect != nil {
 		// A slot being created on a standby waits for the primary to log
 		// its running transactions, which it does after WAL activity: the
 		// heartbeat on the primary is that activity.
 		active = func() bool { return src.Streaming() || src.CreatingSlot() }
+		ready = src.Started()
 	}
 	return slotwatch.New(slotwatch.Config{
-		Connect: cfg.Connect, HeartbeatConnect: cfg.HeartbeatConnect, Slot: cfg.Source.Slot,
+		Connect: cfg.Connect, HeartbeatConnect: cfg.HeartbeatConnect, Slot: cfg.Source.Slot, Ready: ready,
 		SampleInterval: cfg.LagInterval, Heartbeat: cfg.Heartbeat, Active: active, Logger: log,
 		Sampled: func(s slotwatch.Sample) {
 			m.LagBytes.Set(float64(s.Lag))

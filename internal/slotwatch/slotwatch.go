@@ -31,6 +31,9 @@ type Config struct {
 	// heartbeat is written only then, so that a standby stays quiet.
 	Heartbeat time.Duration
 	Active    func() bool
+	// Ready, if set, holds the samples back until it is closed (the slot
+	// may not exist before), while heartbeats are written from the start.
+	Ready <-chan struct{}
 	// Sampled receives each sample; OnHeartbeat is called after each
 	// heartbeat written. Either may be nil.
 	Sampled     func(Sample)
@@ -95,13 +98,21 @@ func (w *Watcher) Run(ctx context.Context) error {
 		defer t.Stop()
 		beat = t.C
 	}
-	w.sampleOrForget(ctx)
+	ready, sampling := w.cfg.Ready, w.cfg.Ready == nil
+	if sampling {
+		w.sampleOrForget(ctx)
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-sample.C:
+		case <-ready:
+			ready, sampling = nil, true
 			w.sampleOrForget(ctx)
+		case <-sample.C:
+			if sampling {
+				w.sampleOrForget(ctx)
+			}
 		case <-beat:
 			if w.cfg.Active == nil || w.cfg.Active() {
 				_ = w.attempt(ctx, w.beatLink(), "write a heartbeat", w.heartbeat)
