@@ -10,8 +10,9 @@
 # The tests: all of internal/source (slot management, streaming, the
 # publication), internal/pipeline (each format's golden output, keys,
 # pgoutput's streamed transactions, snapshots) and internal/slotwatch (the
-# heartbeat), and in cmd/pg2kinesis the end-to-end runs and kill -9 and
-# restart faults named below. wal2json is tested on 15 only, the Debian
+# heartbeat), and in cmd/pg2kinesis the end-to-end runs, kill -9 and
+# restart faults, decoding on a standby (16+) and a standby's promotion
+# (17+) named below. wal2json is tested on 15 only, the Debian
 # server that has it; a test a server is too old for (pgoutput's streaming
 # before 14, say) skips saying so (testenv.RequireMajor). Without -race:
 # make test runs the race detector on 15; here the server is what varies.
@@ -21,7 +22,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 VERSIONS=${*:-12 13 14 15 16 17 18}
 GO=${GO:-go}
 PACKAGES="./internal/source/ ./internal/pipeline/ ./internal/slotwatch/"
-CMD_TESTS='^(TestFaultKillNine|TestFaultKillNinePgoutput|TestFaultKillNinePgoutputStreaming|TestFaultKillNineWal2json|TestFaultPostgresRestart|TestFaultSlotDropped|TestFaultStandbyTakesOver|TestEndToEndOrderPerRow|TestIdleSlotKeepsUpWithOtherDatabases|TestSnapshotKeys|TestSlotFailoverFlag)$'
+CMD_TESTS='^(TestFaultKillNine|TestFaultKillNinePgoutput|TestFaultKillNinePgoutputStreaming|TestFaultKillNineWal2json|TestFaultPostgresRestart|TestFaultSlotDropped|TestFaultStandbyTakesOver|TestEndToEndOrderPerRow|TestIdleSlotKeepsUpWithOtherDatabases|TestSnapshotKeys|TestSlotFailoverFlag|TestStandbyDecoding|TestStandbyStartChecks|TestFaultPromotion|TestFaultPromotionWithoutFailoverSlot)$'
 LOGDIR=${PG2KINESIS_MATRIX_LOGS:-$(mktemp -d "${TMPDIR:-/tmp}/pg2kinesis-matrix.XXXXXX")}
 mkdir -p "$LOGDIR"
 # A missing server fails a test here rather than skipping it.

@@ -97,6 +97,7 @@ func TestBadUsageExitsTwo(t *testing.T) {
 		{args: []string{"--metrics-addr", "9187"}, want: []string{`invalid --metrics-addr "9187"`, "host:port"}},
 		{args: []string{"--stall-timeout", "0s"}, want: []string{"--stall-timeout", "greater than 0"}},
 		{args: []string{"--heartbeat-interval", "-1m"}, want: []string{"--heartbeat-interval", "0 (off)"}},
+		{args: []string{"--heartbeat-dsn", "host=primary port=notaport password=pw-4711"}, want: []string{"invalid --heartbeat-dsn", "1 to 65535"}},
 		// --pg-iam-auth settings that no token works with; AWS is not contacted.
 		{args: []string{"--pg-iam-auth", "-h", "/var/run/postgresql", "-u", "cdc", "--aws-region", "eu-west-1"}, env: noAWS, want: []string{"--pg-iam-auth", "not a local socket", "--pg-host"}},
 		{args: []string{"--pg-iam-auth", "-h", "db.example.com", "-u", "cdc"}, env: noAWS, want: []string{"--pg-iam-auth", "region", "--aws-region"}},

@@ -81,3 +81,13 @@ func hooked(ctx context.Context, conn *pgx.ConnConfig, hook func(context.Context
 	}
 	return c, nil
 }
+
+// heartbeatConnector opens the heartbeat's connections to the primary
+// (--heartbeat-dsn; nil: none, the heartbeat writes on the slot's server),
+// with the hook applied before each as on the other connections.
+func heartbeatConnector(conn *pgx.ConnConfig, hook func(context.Context, *pgconn.Config) error) func(context.Context) (*pgx.Conn, error) {
+	if conn == nil {
+		return nil
+	}
+	return connector(conn, hook)
+}

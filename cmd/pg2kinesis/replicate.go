@@ -35,6 +35,10 @@ func replicate(ctx context.Context, cfg *config.Config, out, logOut io.Writer) e
 	if err != nil {
 		return err
 	}
+	heartbeatConn, err := cfg.HeartbeatConnConfig()
+	if err != nil {
+		return err
+	}
 	log.Info("starting", "version", version(), "commit", commit(), "slot", cfg.SlotName, "plugin", cfg.Plugin,
 		"formatter", cfg.Formatter, "full_change", cfg.FullChange, "sink", cfg.Sink, "config_file", cfg.ConfigFile)
 	m := metrics.New(version(), commit())
@@ -64,6 +68,9 @@ func replicate(ctx context.Context, cfg *config.Config, out, logOut io.Writer) e
 			Tables:  tablesLister(queryConn, beforeConnect),
 			Connect: connector(queryConn, beforeConnect),
 			Source:  source.Config{Conn: replConn, BeforeConnect: beforeConnect},
+			// The heartbeat's own connection to the primary, when the slot
+			// is on a standby.
+			HeartbeatConnect: heartbeatConnector(heartbeatConn, beforeConnect),
 		})
 	})
 }
@@ -97,6 +104,7 @@ func runPipeline(ctx context.Context, cfg *config.Config, pc pipeline.Config) er
 		StallTimeout:           cfg.StallTimeout,
 		Connect:                pc.Connect,
 		Heartbeat:              cfg.HeartbeatInterval,
+		HeartbeatConnect:       pc.HeartbeatConnect,
 		LagInterval:            cfg.LagInterval,
 		Snapshot: pipeline.SnapshotConfig{
 			Mode: cfg.Snapshot, Table: cfg.SnapshotTable, ChunkRows: cfg.SnapshotChunkRows, Workers: cfg.SnapshotWorkers,

@@ -75,6 +75,7 @@ type Config struct {
 	MetricsAddr       string        // host:port of /metrics, /healthz, /readyz; "" for none
 	StallTimeout      time.Duration // /readyz fails after this long without progress
 	HeartbeatInterval time.Duration // 0: no heartbeat
+	HeartbeatDSN      string        // where the heartbeat writes when the slot is on a standby; "": the slot's server
 	LagInterval       time.Duration // period of the lag-in-bytes sample
 
 	// Snapshots (package snapshot): the initial one, and how they are

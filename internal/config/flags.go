@@ -115,6 +115,7 @@ func specs(c *Config, raw *rawValues) []spec {
 		{"stall-timeout", "", duration(&c.StallTimeout), "/readyz fails when records have waited this long without a Kinesis acknowledgement, or Postgres has had no status update for this long (at least two --status-interval); a replication connection silent this long (at least three --status-interval), although asked for a reply, is reopened."},
 		{"lag-interval", "", duration(&c.LagInterval), "Sample the replication lag in bytes and the WAL the slot retains this often, over a normal connection."},
 		{"heartbeat-interval", "", duration(&c.HeartbeatInterval), "Write a logical message (pg_logical_emit_message) this often, so that the slot advances while its database is idle; 0 is off, else at least 100ms."},
+		{"heartbeat-dsn", "", str(&c.HeartbeatDSN), "libpq connection string of the primary (the slot's database) that the heartbeat writes on, when the slot is on a hot standby (PostgreSQL 16+), which cannot write; empty writes on the slot's server."},
 		{"snapshot", "", typedStr(&c.Snapshot), "Publish the rows that already exist, as reads: never, initial (the tables never snapshotted for the slot, then stream) or initial_only (the same, then exit 0 once delivered). Snapshots asked for with pg2kinesis snapshot run in every mode."},
 		{"snapshot-chunk-rows", "", intValue{&c.SnapshotChunkRows}, "Rows a snapshot reads per chunk, each chunk in a short transaction of its own."},
 		{"snapshot-workers", "", intValue{&c.SnapshotWorkers}, "Tables a snapshot reads at a time, each on a connection of its own."},

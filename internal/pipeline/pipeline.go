@@ -77,6 +77,10 @@ type Config struct {
 	Connect     func(ctx context.Context) (*pgx.Conn, error)
 	LagInterval time.Duration
 	Heartbeat   time.Duration
+	// HeartbeatConnect, if set, opens the connection the heartbeat writes
+	// on instead of Connect's: the primary's, when the slot is on a hot
+	// standby (--heartbeat-dsn).
+	HeartbeatConnect func(ctx context.Context) (*pgx.Conn, error)
 	// ProgressInterval is the period of the progress line (default 10s).
 	ProgressInterval time.Duration
 	// Snapshot: the initial snapshot, and how requested ones are read;
@@ -125,6 +129,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	// and the snapshot's watermarks.
 	cfg.Source.Messages = cfg.Connect != nil
 	cfg.Source.Heartbeat = cfg.Heartbeat > 0
+	cfg.Source.HeartbeatElsewhere = cfg.HeartbeatConnect != nil
 	// A replication connection as stuck as readiness would say is given
 	// up and reopened: allow at least three status periods for a reply.
 	cfg.Source.ReceiveTimeout = max(cmp.Or(cfg.StallTimeout, time.Minute), 3*cmp.Or(cfg.Source.StatusInterval, 10*time.Second))
@@ -223,7 +228,11 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		cfg.Server.SetState(obs.state)
 		helpers = append(helpers, obs.acks.watch)
 	}
-	if obs.watch != nil {
+	if obs.watch != nil && cfg.HeartbeatConnect != nil {
+		// Its samples wait for the stream (Ready), its heartbeats on the
+		// primary do not: they help the slot's creation on a standby.
+		helpers = append(helpers, obs.watch.Run)
+	} else if obs.watch != nil {
 		helpers = append(helpers, func(ctx context.Context) error {
 			// Until then the slot may not exist yet (it may be created
 			// at start).
@@ -276,9 +285,18 @@ func newWatcher(cfg Config, src *source.Source, log *slog.Logger) *slotwatch.Wat
 		return nil
 	}
 	m := cfg.Metrics
+	active := src.Streaming
+	var ready <-chan struct{}
+	if cfg.HeartbeatConnect != nil {
+		// A slot being created on a standby waits for the primary to log
+		// its running transactions, which it does after WAL activity: the
+		// heartbeat on the primary is that activity.
+		active = func() bool { return src.Streaming() || src.CreatingSlot() }
+		ready = src.Started()
+	}
 	return slotwatch.New(slotwatch.Config{
-		Connect: cfg.Connect, Slot: cfg.Source.Slot,
-		SampleInterval: cfg.LagInterval, Heartbeat: cfg.Heartbeat, Active: src.Streaming, Logger: log,
+		Connect: cfg.Connect, HeartbeatConnect: cfg.HeartbeatConnect, Slot: cfg.Source.Slot, Ready: ready,
+		SampleInterval: cfg.LagInterval, Heartbeat: cfg.Heartbeat, Active: active, Logger: log,
 		Sampled: func(s slotwatch.Sample) {
 			m.LagBytes.Set(float64(s.Lag))
 			m.RetainedWAL.Set(float64(s.Retained))

@@ -19,8 +19,11 @@ import (
 // Config says what to watch and how often.
 type Config struct {
 	// Connect opens a normal connection to the slot's database.
-	Connect func(ctx context.Context) (*pgx.Conn, error)
-	Slot    string
+	// HeartbeatConnect, if set, opens the one heartbeats are written on:
+	// the primary's, when the slot is on a standby, which cannot write.
+	Connect          func(ctx context.Context) (*pgx.Conn, error)
+	HeartbeatConnect func(ctx context.Context) (*pgx.Conn, error)
+	Slot             string
 	// SampleInterval is how often the lag is sampled (default 10s).
 	SampleInterval time.Duration
 	// Heartbeat is how often a heartbeat message is written; 0 writes none.
@@ -28,6 +31,9 @@ type Config struct {
 	// heartbeat is written only then, so that a standby stays quiet.
 	Heartbeat time.Duration
 	Active    func() bool
+	// Ready, if set, holds the samples back until it is closed (the slot
+	// may not exist before), while heartbeats are written from the start.
+	Ready <-chan struct{}
 	// Sampled receives each sample; OnHeartbeat is called after each
 	// heartbeat written. Either may be nil.
 	Sampled     func(Sample)
@@ -53,7 +59,8 @@ const HeartbeatPrefix = "pg2kinesis"
 type Watcher struct {
 	cfg    Config
 	log    *slog.Logger
-	conn   *pgx.Conn
+	conn   link            // to the slot's server
+	beat   link            // where heartbeats are written: conn, or the primary's
 	failed map[string]bool // by operation: its last attempt failed, so log its recovery
 
 	lag atomic.Int64 // the last Sample.Lag; -1 until the first sample
@@ -68,6 +75,8 @@ func New(cfg Config) *Watcher {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	w := &Watcher{cfg: cfg, log: cfg.Logger, failed: map[string]bool{}}
+	w.conn.open = cfg.Connect
+	w.beat.open = cfg.HeartbeatConnect
 	w.lag.Store(-1)
 	return w
 }
@@ -79,7 +88,8 @@ func (w *Watcher) Lag() int64 { return w.lag.Load() }
 // Run samples at once and then every SampleInterval, and writes a
 // heartbeat every Heartbeat, until ctx ends. It returns nil.
 func (w *Watcher) Run(ctx context.Context) error {
-	defer w.close()
+	defer w.conn.close()
+	defer w.beat.close()
 	sample := time.NewTicker(w.cfg.SampleInterval)
 	defer sample.Stop()
 	var beat <-chan time.Time
@@ -88,38 +98,60 @@ func (w *Watcher) Run(ctx context.Context) error {
 		defer t.Stop()
 		beat = t.C
 	}
-	w.sampleOrForget(ctx)
+	ready, sampling := w.cfg.Ready, w.cfg.Ready == nil
+	if sampling {
+		w.sampleOrForget(ctx)
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-sample.C:
+		case <-ready:
+			ready, sampling = nil, true
 			w.sampleOrForget(ctx)
+		case <-sample.C:
+			if sampling {
+				w.sampleOrForget(ctx)
+			}
 		case <-beat:
 			if w.cfg.Active == nil || w.cfg.Active() {
-				_ = w.attempt(ctx, "write a heartbeat", w.heartbeat)
+				_ = w.attempt(ctx, w.beatLink(), "write a heartbeat", w.heartbeat)
 			}
 		}
 	}
 }
 
-// attempt runs f on the connection, opening it first if needed. A
+// link is a connection the watcher opens when it needs it.
+type link struct {
+	open func(ctx context.Context) (*pgx.Conn, error)
+	conn *pgx.Conn
+}
+
+// beatLink is where heartbeats are written.
+func (w *Watcher) beatLink() *link {
+	if w.beat.open != nil {
+		return &w.beat
+	}
+	return &w.conn
+}
+
+// attempt runs f on l's connection, opening it first if needed. A
 // failure that broke the connection closes it (the next attempt opens a
 // new one); each operation's failures are logged once until it succeeds
 // again.
-func (w *Watcher) attempt(ctx context.Context, what string, f func(ctx context.Context) error) error {
+func (w *Watcher) attempt(ctx context.Context, l *link, what string, f func(ctx context.Context, conn *pgx.Conn) error) error {
 	actx, cancel := context.WithTimeout(ctx, max(w.cfg.SampleInterval, 5*time.Second))
 	defer cancel()
-	err := w.connect(actx)
+	err := l.connect(actx)
 	if err == nil {
-		err = f(actx)
+		err = f(actx, l.conn)
 	}
 	switch {
 	case err != nil && ctx.Err() != nil:
 		return err // stopping
 	case err != nil:
-		if w.conn != nil && (w.conn.IsClosed() || actx.Err() != nil) {
-			w.close()
+		if l.conn != nil && (l.conn.IsClosed() || actx.Err() != nil) {
+			l.close()
 		}
 		if !w.failed[what] {
 			w.log.Warn("cannot "+what+"; retrying on the next tick", "err", err)
@@ -135,40 +167,41 @@ func (w *Watcher) attempt(ctx context.Context, what string, f func(ctx context.C
 // sampleOrForget samples, and on failure forgets the last sample: an old
 // figure would look current.
 func (w *Watcher) sampleOrForget(ctx context.Context) {
-	if err := w.attempt(ctx, "sample the slot's lag", w.sample); err != nil {
+	if err := w.attempt(ctx, &w.conn, "sample the slot's lag", w.sample); err != nil {
 		w.lag.Store(-1)
 		w.report(Sample{Lag: -1, Retained: -1})
 	}
 }
 
-func (w *Watcher) connect(ctx context.Context) error {
-	if w.conn != nil {
+func (l *link) connect(ctx context.Context) error {
+	if l.conn != nil {
 		return nil
 	}
-	conn, err := w.cfg.Connect(ctx)
+	conn, err := l.open(ctx)
 	if err != nil {
 		return fmt.Errorf("connect to Postgres: %w", err)
 	}
-	w.conn = conn
+	l.conn = conn
 	return nil
 }
 
-func (w *Watcher) close() {
-	if w.conn != nil {
+func (l *link) close() {
+	if l.conn != nil {
 		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		_ = w.conn.Close(cctx)
-		w.conn = nil
+		_ = l.conn.Close(cctx)
+		l.conn = nil
 	}
 }
 
-// sample reads the slot's lag. The positions are those of the primary:
-// pg_current_wal_lsn() fails on a standby.
-func (w *Watcher) sample(ctx context.Context) error {
+// sample reads the slot's lag against the server's WAL: on a standby,
+// where pg_current_wal_lsn() fails, the WAL it has replayed, which is
+// what the slot there can decode.
+func (w *Watcher) sample(ctx context.Context, conn *pgx.Conn) error {
 	var lag, retained *int64
-	err := w.conn.QueryRow(ctx, `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint,
-		pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint
-		FROM pg_replication_slots WHERE slot_name = $1`, w.cfg.Slot).Scan(&lag, &retained)
+	err := conn.QueryRow(ctx, `WITH w AS (SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END AS lsn)
+		SELECT pg_wal_lsn_diff(w.lsn, confirmed_flush_lsn)::bigint, pg_wal_lsn_diff(w.lsn, restart_lsn)::bigint
+		FROM pg_replication_slots, w WHERE slot_name = $1`, w.cfg.Slot).Scan(&lag, &retained)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("replication slot %q does not exist", w.cfg.Slot)
 	}
@@ -196,8 +229,8 @@ func (w *Watcher) report(s Sample) {
 // heartbeat writes a non-transactional logical message: WAL in the slot's
 // own database, which the slot decodes and pg2kinesis confirms, so that
 // the slot moves even when its database is idle.
-func (w *Watcher) heartbeat(ctx context.Context) error {
-	_, err := w.conn.Exec(ctx, "SELECT pg_logical_emit_message(false, $1, $2)",
+func (w *Watcher) heartbeat(ctx context.Context, conn *pgx.Conn) error {
+	_, err := conn.Exec(ctx, "SELECT pg_logical_emit_message(false, $1, $2)",
 		HeartbeatPrefix, time.Now().UTC().Format(time.RFC3339Nano))
 	if err != nil {
 		return fmt.Errorf("write a heartbeat with pg_logical_emit_message: %w", err)

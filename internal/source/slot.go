@@ -233,7 +233,9 @@ func (s *Source) prepareSlot(ctx context.Context, conn *pgconn.PgConn) (slotInfo
 			}
 		}
 		s.creatorPID = conn.PID()
+		s.creating.Store(true)
 		created, err := createSlot(ctx, conn, slot, plugin, s.cfg.Failover)
+		s.creating.Store(false)
 		if err != nil {
 			return info, err
 		}

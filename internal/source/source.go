@@ -50,6 +50,9 @@ type Config struct {
 	// (only then: a run without it has nothing to be warned of).
 	Messages  bool
 	Heartbeat bool
+	// HeartbeatElsewhere says the heartbeat writes on another server (the
+	// primary, --heartbeat-dsn): without it, a standby is refused.
+	HeartbeatElsewhere bool
 
 	StatusInterval  time.Duration // longest time between status updates (default 10s)
 	ShutdownTimeout time.Duration // bound on Handler.Drain at shutdown (default 30s)
@@ -140,6 +143,12 @@ type Source struct {
 	// notices, and that slot is no other process's.
 	creatorPID   uint32
 	checkedDrops bool // wal2json's dropped tables were looked for
+	// warnedFeedback: a standby's hot_standby_feedback was looked at.
+	warnedFeedback bool
+	// creating is true while the slot is being created: on a standby
+	// that waits for the primary's next running-transactions record,
+	// which the heartbeat's WAL on the primary brings about.
+	creating atomic.Bool
 }
 
 // New returns a Source for cfg, with defaults filled in.
@@ -293,6 +302,9 @@ func (s *Source) session(ctx context.Context, h Handler) (streamed bool, err err
 	setup, cancel := s.setupContext(ctx)
 	defer cancel()
 	if err := checkServer(setup, conn); err != nil {
+		return false, err
+	}
+	if err := s.checkStandby(setup, conn); err != nil {
 		return false, err
 	}
 	if s.cfg.Plugin == decode.Wal2JSON && !s.checkedDrops {
