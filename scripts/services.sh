@@ -191,10 +191,11 @@ start_pg() {
 	if ! pg_running; then
 		"$CLIENT_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" &&
 			die "port $PG_PORT is taken by another Postgres; stop it or set PG2KINESIS_SERVICES_PG_PORT"
-		# Our ports lie in Linux's ephemeral range: another program's
-		# test may hold one for a moment (seen: a throwaway server on a
-		# "free" port). Wait for it rather than fail. -p: a cluster made
-		# when the port was another keeps its data directory.
+		# PostgreSQL 15's port (55432, kept for compatibility) lies in
+		# Linux's ephemeral range, where a client connection or a test's
+		# server on a "free" port may hold it for a moment: wait for it
+		# rather than fail. -p: a cluster made when its port was another
+		# keeps its data directory.
 		local try
 		for try in 1 2 3 4 5 6; do
 			as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$PGLOG" -o "-p $PG_PORT" -w -t 60 start >/dev/null && break

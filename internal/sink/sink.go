@@ -89,8 +89,15 @@ type Sink interface {
 // OversizeError is a record larger than the sink can ever send.
 type OversizeError struct {
 	Size, Max int
+	// Stream is the Kinesis stream whose limit it is ("" for other
+	// sinks): with a stream per table, limits differ by stream.
+	Stream string
 }
 
 func (e *OversizeError) Error() string {
-	return fmt.Sprintf("record of %d bytes (with its partition key) is over the %d-byte limit", e.Size, e.Max)
+	msg := fmt.Sprintf("record of %d bytes (with its partition key) is over the %d-byte limit", e.Size, e.Max)
+	if e.Stream != "" {
+		msg += fmt.Sprintf(" of Kinesis stream %q (a stream's maximum record size can be raised up to 10 MiB with aws kinesis update-max-record-size; restart pg2kinesis after)", e.Stream)
+	}
+	return msg
 }

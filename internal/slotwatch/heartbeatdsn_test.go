@@ -3,6 +3,8 @@ package slotwatch
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -70,4 +72,60 @@ func TestReadyHoldsSamplesNotHeartbeats(t *testing.T) {
 	}
 	close(ready)
 	waitFor(t, "a sample after Ready was closed", func() bool { return sampleConns.Load() > 0 })
+}
+
+// A --heartbeat-dsn that reaches another database than the slot's gets
+// no heartbeat (it would never move the slot) and an error naming both;
+// the slot's own database gets them.
+func TestHeartbeatConnectOfAnotherDatabase(t *testing.T) {
+	slotDSN, otherDSN := testenv.Database(t), testenv.Database(t)
+	for _, tc := range []struct {
+		name    string
+		beatDSN string
+		beats   bool
+	}{
+		{"the slot's database", slotDSN, true},
+		{"another database", otherDSN, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var beats atomic.Int64
+			logs := &testenv.LogBuffer{}
+			stop := run(t, New(Config{
+				Connect:          func(ctx context.Context) (*pgx.Conn, error) { return pgx.Connect(ctx, slotDSN) },
+				HeartbeatConnect: func(ctx context.Context) (*pgx.Conn, error) { return pgx.Connect(ctx, tc.beatDSN) },
+				Slot:             testenv.Name(t),
+				SampleInterval:   100 * time.Millisecond,
+				Heartbeat:        50 * time.Millisecond,
+				OnHeartbeat:      func() { beats.Add(1) },
+				Logger:           slog.New(slog.NewTextHandler(logs, nil)),
+			}))
+			defer stop()
+			if tc.beats {
+				waitFor(t, "three heartbeats", func() bool { return beats.Load() >= 3 })
+				return
+			}
+			waitFor(t, "the error about --heartbeat-dsn", func() bool {
+				return strings.Contains(logs.String(), "--heartbeat-dsn reaches another database than the slot's")
+			})
+			// Without Ready the check comes before the first heartbeat: none
+			// is ever written, however many ticks pass until the stop.
+			stop()
+			if n := beats.Load(); n != 0 {
+				t.Fatalf("%d heartbeats written on another database", n)
+			}
+			for _, want := range []string{"slot_database=" + dbName(slotDSN), "heartbeat_database=" + dbName(otherDSN)} {
+				if !strings.Contains(logs.String(), want) {
+					t.Errorf("the error does not name %s:\n%s", want, logs)
+				}
+			}
+		})
+	}
+}
+
+func dbName(dsn string) string {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		panic(err)
+	}
+	return cfg.Database
 }

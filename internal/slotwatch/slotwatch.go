@@ -62,6 +62,9 @@ type Watcher struct {
 	conn   link            // to the slot's server
 	beat   link            // where heartbeats are written: conn, or the primary's
 	failed map[string]bool // by operation: its last attempt failed, so log its recovery
+	// beatChecked: the heartbeat's own connection was compared with the
+	// slot's (see beatTargetOK); beatWrong: it reaches another database.
+	beatChecked, beatWrong bool
 
 	lag atomic.Int64 // the last Sample.Lag; -1 until the first sample
 }
@@ -114,7 +117,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 				w.sampleOrForget(ctx)
 			}
 		case <-beat:
-			if w.cfg.Active == nil || w.cfg.Active() {
+			if (w.cfg.Active == nil || w.cfg.Active()) && w.beatTargetOK(ctx, sampling) {
 				_ = w.attempt(ctx, w.beatLink(), "write a heartbeat", w.heartbeat)
 			}
 		}

@@ -88,7 +88,7 @@ func TestFakeKinesisShardLimit(t *testing.T) {
 	// the shard in debt for longer than a second's worth.
 	g = newFakeKinesis(1)
 	g.maxRecordKiB = 4096
-	g.limit = &fakeLimit{records: 1000, bytes: 1 << 20}
+	g.limit, g.now = &fakeLimit{records: 1000, bytes: 1 << 20}, clock
 	f = g
 	if out := put(1, 100<<10); aws.ToInt32(out.FailedRecordCount) != 0 {
 		t.Fatal("100 KiB throttled by a full shard")
@@ -96,11 +96,11 @@ func TestFakeKinesisShardLimit(t *testing.T) {
 	if out := put(1, 3<<20); aws.ToInt32(out.FailedRecordCount) != 1 {
 		t.Fatal("a 3 MiB record passed a shard short of a second's worth")
 	}
-	time.Sleep(150 * time.Millisecond) // over 100 KiB's worth: full again
+	now = now.Add(150 * time.Millisecond) // over 100 KiB's worth: full again
 	if out := put(1, 3<<20); aws.ToInt32(out.FailedRecordCount) != 0 {
 		t.Fatal("a 3 MiB record throttled by a full shard")
 	}
-	time.Sleep(300 * time.Millisecond)
+	now = now.Add(300 * time.Millisecond)
 	if out := put(1, 1<<10); aws.ToInt32(out.FailedRecordCount) != 1 {
 		t.Fatal("1 KiB passed 300 ms after a 3 MiB burst, a debt of 2 MiB")
 	}

@@ -90,7 +90,7 @@ func (s *Sink) maxUserRecord(pk string) int {
 // bytes with key pk cannot fit in one Kinesis record of the stream.
 func (s *Sink) checkSize(pk string, size int) error {
 	if most := s.maxUserRecord(pk); size > most {
-		return &sink.OversizeError{Size: size, Max: most}
+		return &sink.OversizeError{Size: size, Max: most, Stream: s.cfg.Stream.Name}
 	}
 	return nil
 }

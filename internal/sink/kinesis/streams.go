@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
+	"github.com/aws/smithy-go"
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/semaphore"
 
+	"github.com/pg2kinesis/pg2kinesis/internal/backoff"
 	"github.com/pg2kinesis/pg2kinesis/internal/metrics"
 	"github.com/pg2kinesis/pg2kinesis/internal/sink"
 )
@@ -18,8 +21,8 @@ import (
 // table streams: --stream-name with {schema} and {table}, or --route).
 // Each stream has a Sink of its own, with its shard map, queues, senders
 // and resharding, made when a record first names it; they share one
-// buffer, so that memory is bounded by --max-buffered however many
-// streams there are, and one AckFunc, so that the checkpoint moves only
+// buffer (Config.MaxBuffered, 16 MiB), so that memory stays bounded
+// however many streams there are, and one AckFunc, so that the checkpoint moves only
 // past what every stream acknowledged. A stream whose shards are slow can
 // fill the shared buffer and so hold the others back: the price of the
 // bound.
@@ -56,6 +59,9 @@ func NewStreams(cfg Config, ensure func(ctx context.Context, stream string) erro
 	if cfg.Metrics == nil {
 		cfg.Metrics = metrics.NewKinesis() // one set for all the streams
 	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 30 * time.Second
+	}
 	return &Streams{base: cfg, ensure: ensure, sinks: map[string]*Sink{}}
 }
 
@@ -75,35 +81,61 @@ func (m *Streams) sink(ctx context.Context, name string) (*Sink, error) {
 		return nil, errors.New("kinesis sink: a record names no stream")
 	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.last.s != nil && m.last.name == name {
-		return m.last.s, nil
-	}
 	s := m.sinks[name]
+	if m.last.s != nil && m.last.name == name {
+		s = m.last.s
+	}
+	m.mu.Unlock()
 	if s == nil {
 		var err error
 		if s, err = m.open(ctx, name); err != nil {
 			return nil, err
 		}
 	}
+	m.mu.Lock()
 	m.last.name, m.last.s = name, s
+	m.mu.Unlock()
 	return s, nil
 }
 
-// open makes name's Sink and, when Run is going, starts it. Caller holds
-// m.mu.
+// open makes name's Sink, retrying what Kinesis may answer differently a
+// moment later (throttling: a burst of new tables makes a burst of
+// DescribeStreamSummary calls; 5xx, the network), and adds it to the
+// running ones. It holds no lock while it calls Kinesis, so that a
+// sibling's failure can stop Run meanwhile.
 func (m *Streams) open(ctx context.Context, name string) (*Sink, error) {
+	cfg := m.base
+	cfg.Stream = ByName(name)
+	var s *Sink
+	for attempt := 0; ; attempt++ {
+		err := m.ensure(ctx, name)
+		if err == nil {
+			s, err = New(ctx, cfg)
+		}
+		if err == nil {
+			break
+		}
+		// EnsureStream's own verdicts (missing, being deleted) wrap no
+		// call's error: they are final, as is what classify says is.
+		var op *smithy.OperationError
+		if ctx.Err() != nil || !errors.As(err, &op) || classify(err) == classFatal {
+			return nil, err
+		}
+		wait := backoff.Delay(attempt, 100*time.Millisecond, m.base.MaxBackoff)
+		m.base.Logger.Warn("cannot open the stream yet; retrying", "stream", name, "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if m.closed {
 		return nil, fmt.Errorf("kinesis sink: stream %q: the sink has stopped", name)
 	}
-	if err := m.ensure(ctx, name); err != nil {
-		return nil, err
-	}
-	cfg := m.base
-	cfg.Stream = ByName(name)
-	s, err := New(ctx, cfg)
-	if err != nil {
-		return nil, err
+	if prev := m.sinks[name]; prev != nil {
+		return prev, nil // made by a concurrent Put meanwhile; s never ran
 	}
 	m.sinks[name] = s
 	m.order = append(m.order, s)

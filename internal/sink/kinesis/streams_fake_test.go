@@ -5,12 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/pg2kinesis/pg2kinesis/internal/sink"
 )
@@ -55,24 +56,19 @@ func (fs fakeStreams) CreateStream(context.Context, *kinesis.CreateStreamInput, 
 	return nil, errors.New("fakeStreams: CreateStream is not needed")
 }
 
-// ackSet counts acknowledgements by sequence number.
-type ackSet struct {
-	mu    sync.Mutex
-	acked map[uint64]int
-}
-
-func (a *ackSet) ack(seqs []uint64) {
+// ackedOnce fails unless records 1..n were each acknowledged once.
+func ackedOnce(t *testing.T, a *acks, n int) {
+	t.Helper()
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for _, s := range seqs {
-		a.acked[s]++
+	for seq := uint64(1); seq <= uint64(n); seq++ {
+		if a.seen[seq] != 1 {
+			t.Fatalf("record %d acknowledged %d times, want once", seq, a.seen[seq])
+		}
 	}
-}
-
-func (a *ackSet) count() int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return len(a.acked)
+	if len(a.seen) != n {
+		t.Fatalf("%d records acknowledged, want %d", len(a.seen), n)
+	}
 }
 
 func TestStreamsSendsEachRecordToItsStream(t *testing.T) {
@@ -80,9 +76,9 @@ func TestStreamsSendsEachRecordToItsStream(t *testing.T) {
 		t.Run(fmt.Sprintf("aggregate=%v", aggregate), func(t *testing.T) {
 			api := fakeStreams{"cdc.public.a": newFakeKinesis(2), "cdc.public.b": newFakeKinesis(1), "audit": newFakeKinesis(3)}
 			names := []string{"cdc.public.a", "cdc.public.b", "audit"}
-			acks := &ackSet{acked: map[uint64]int{}}
+			a := &acks{seen: map[uint64]int{}}
 			var ensured []string
-			m := NewStreams(Config{API: api, Aggregate: aggregate, Ack: acks.ack, MaxBackoff: 5 * time.Millisecond, NoShardLimit: true},
+			m := NewStreams(Config{API: api, Aggregate: aggregate, Ack: a.ack, MaxBackoff: 5 * time.Millisecond, NoShardLimit: true},
 				func(_ context.Context, stream string) error { ensured = append(ensured, stream); return nil })
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
@@ -103,9 +99,7 @@ func TestStreamsSendsEachRecordToItsStream(t *testing.T) {
 			if err := m.Drain(ctx); err != nil {
 				t.Fatal(err)
 			}
-			if got := acks.count(); got != n {
-				t.Fatalf("%d records acknowledged, want %d", got, n)
-			}
+			ackedOnce(t, a, n)
 			cancel()
 			if err := <-done; err != nil {
 				t.Fatal(err)
@@ -153,16 +147,24 @@ func TestStreamsShareOneBuffer(t *testing.T) {
 	for i := range 8 {
 		api[fmt.Sprint("s", i)] = newFakeKinesis(1)
 	}
-	acks := &ackSet{acked: map[uint64]int{}}
+	a := &acks{seen: map[uint64]int{}}
 	const limit = 64 << 10
-	m := NewStreams(Config{API: api, Ack: acks.ack, MaxBuffered: limit}, func(context.Context, string) error { return nil })
+	m := NewStreams(Config{API: api, Ack: a.ack, MaxBuffered: limit}, func(context.Context, string) error { return nil })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	// No Run: nothing is sent, so Put blocks once the shared buffer is
 	// full, whichever stream the record is for.
 	data := make([]byte, 4<<10)
 	put := 0
-	for seq := uint64(1); ; seq++ {
+	// Each stream is opened by its first record, without a deadline: what
+	// the deadline below bounds is the wait for the buffer alone.
+	for seq := uint64(1); seq <= 8; seq++ {
+		if err := m.Put(ctx, sink.Record{Data: data, PartitionKey: "k", Stream: fmt.Sprint("s", seq%8), Seq: seq}); err != nil {
+			t.Fatal(err)
+		}
+		put += len(data)
+	}
+	for seq := uint64(9); ; seq++ {
 		pctx, pcancel := context.WithTimeout(ctx, 50*time.Millisecond)
 		err := m.Put(pctx, sink.Record{Data: data, PartitionKey: "k", Stream: fmt.Sprint("s", seq%8), Seq: seq})
 		pcancel()
@@ -176,5 +178,90 @@ func TestStreamsShareOneBuffer(t *testing.T) {
 	}
 	if put > limit || put < limit/2 {
 		t.Fatalf("%d bytes Put before the buffer was full, want at most the %d of one shared buffer", put, limit)
+	}
+}
+
+// A stream Kinesis cannot describe for a moment (throttling) is opened
+// once it can; a missing one is an error at once; a Put after Run ended
+// opens nothing.
+func TestStreamsOpenRetriesWhatMayPass(t *testing.T) {
+	api := fakeStreams{"busy": newFakeKinesis(1)}
+	calls := map[string]int{}
+	ensure := func(_ context.Context, stream string) error {
+		calls[stream]++
+		switch {
+		case stream == "busy" && calls[stream] <= 2:
+			return &smithy.OperationError{ServiceID: "Kinesis", OperationName: "DescribeStreamSummary",
+				Err: &types.LimitExceededException{Message: aws.String("Rate exceeded")}}
+		case stream == "gone":
+			return &smithy.OperationError{ServiceID: "Kinesis", OperationName: "DescribeStreamSummary",
+				Err: &types.ResourceNotFoundException{Message: aws.String("Stream gone not found")}}
+		}
+		return nil
+	}
+	a := &acks{seen: map[uint64]int{}}
+	m := NewStreams(Config{API: api, Ack: a.ack, MaxBackoff: time.Millisecond, NoShardLimit: true}, ensure)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	runCtx, stop := context.WithCancel(ctx)
+	go func() { done <- m.Run(runCtx) }()
+	if err := m.Put(ctx, sink.Record{Data: []byte("x"), PartitionKey: "k", Stream: "busy", Seq: 1}); err != nil {
+		t.Fatalf("Put to a stream throttled twice: %v", err)
+	}
+	if calls["busy"] != 3 {
+		t.Errorf("busy checked %d times, want 3", calls["busy"])
+	}
+	err := m.Put(ctx, sink.Record{Data: []byte("y"), PartitionKey: "k", Stream: "gone", Seq: 2})
+	if err == nil || !strings.Contains(err.Error(), "not found") || calls["gone"] != 1 {
+		t.Fatalf("Put to a missing stream = %v after %d checks, want its error after one", err, calls["gone"])
+	}
+	if err := m.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ackedOnce(t, a, 1)
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	api["late"] = newFakeKinesis(1)
+	err = m.Put(ctx, sink.Record{Data: []byte("z"), PartitionKey: "k", Stream: "late", Seq: 3})
+	if err == nil || !strings.Contains(err.Error(), `stream "late": the sink has stopped`) {
+		t.Fatalf("Put after Run = %v, want the sink stopped", err)
+	}
+}
+
+// One stream's fatal error (access denied) ends Run with it, and so stops
+// every stream's sender; what the others delivered stays acknowledged.
+func TestStreamsOneStreamFailsAll(t *testing.T) {
+	bad := newFakeKinesis(1)
+	bad.fault = func(int, *kinesis.PutRecordsInput) fakeFault {
+		return fakeFault{err: &smithy.OperationError{ServiceID: "Kinesis", OperationName: "PutRecords",
+			Err: &types.AccessDeniedException{Message: aws.String("not allowed")}}}
+	}
+	api := fakeStreams{"good": newFakeKinesis(1), "bad": bad}
+	a := &acks{seen: map[uint64]int{}}
+	m := NewStreams(Config{API: api, Ack: a.ack, MaxBackoff: time.Millisecond, NoShardLimit: true}, func(context.Context, string) error { return nil })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	if err := m.Put(ctx, sink.Record{Data: []byte("g"), PartitionKey: "k", Stream: "good", Seq: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Put(ctx, sink.Record{Data: []byte("b"), PartitionKey: "k", Stream: "bad", Seq: 2}); err != nil {
+		t.Fatal(err)
+	}
+	err := <-done
+	if err == nil || !strings.Contains(err.Error(), "not allowed") {
+		t.Fatalf("Run = %v, want the bad stream's error", err)
+	}
+	if err := m.Drain(ctx); err == nil {
+		t.Fatal("Drain after a failed Run returned nil: record 2 was never delivered")
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.seen[2] != 0 {
+		t.Fatal("the refused record was acknowledged")
 	}
 }
