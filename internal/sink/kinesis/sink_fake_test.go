@@ -128,13 +128,20 @@ func (fs *fakeSink) checkAckedOnce(n int) {
 	fs.t.Helper()
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
+	checkOnce(fs.t, fs.acked, n)
+}
+
+// checkOnce fails unless acked (acknowledgements by sequence number)
+// holds records 1..n, each once. Caller holds the lock that guards acked.
+func checkOnce(t *testing.T, acked map[uint64]int, n int) {
+	t.Helper()
 	for seq := uint64(1); seq <= uint64(n); seq++ {
-		if fs.acked[seq] != 1 {
-			fs.t.Fatalf("record %d acknowledged %d times, want once", seq, fs.acked[seq])
+		if acked[seq] != 1 {
+			t.Fatalf("record %d acknowledged %d times, want once", seq, acked[seq])
 		}
 	}
-	if len(fs.acked) != n {
-		fs.t.Fatalf("%d records acknowledged, want %d", len(fs.acked), n)
+	if len(acked) != n {
+		t.Fatalf("%d records acknowledged, want %d", len(acked), n)
 	}
 }
 

@@ -36,10 +36,6 @@ type Streams struct {
 	g      *errgroup.Group // nil until Run starts
 	gctx   context.Context // Run's group context
 	closed bool            // Run is over: no Sink may be started
-	last   struct {
-		name string
-		s    *Sink
-	} // the stream of the last Put: tables come in runs
 }
 
 var _ sink.Sink = (*Streams)(nil)
@@ -82,19 +78,10 @@ func (m *Streams) sink(ctx context.Context, name string) (*Sink, error) {
 	}
 	m.mu.Lock()
 	s := m.sinks[name]
-	if m.last.s != nil && m.last.name == name {
-		s = m.last.s
-	}
 	m.mu.Unlock()
 	if s == nil {
-		var err error
-		if s, err = m.open(ctx, name); err != nil {
-			return nil, err
-		}
+		return m.open(ctx, name)
 	}
-	m.mu.Lock()
-	m.last.name, m.last.s = name, s
-	m.mu.Unlock()
 	return s, nil
 }
 

@@ -61,14 +61,7 @@ func ackedOnce(t *testing.T, a *acks, n int) {
 	t.Helper()
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for seq := uint64(1); seq <= uint64(n); seq++ {
-		if a.seen[seq] != 1 {
-			t.Fatalf("record %d acknowledged %d times, want once", seq, a.seen[seq])
-		}
-	}
-	if len(a.seen) != n {
-		t.Fatalf("%d records acknowledged, want %d", len(a.seen), n)
-	}
+	checkOnce(t, a.seen, n)
 }
 
 func TestStreamsSendsEachRecordToItsStream(t *testing.T) {
