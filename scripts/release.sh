@@ -8,7 +8,8 @@
 # binaries, the images' labels and the file names agree. Environment
 # (all optional): VERSION, COMMIT and SOURCE_DATE_EPOCH override what git
 # says; PLATFORMS ("linux/amd64 linux/arm64 darwin/arm64"), DIST (dist),
-# GO (go), IMAGE_LICENSES (the org.opencontainers.image.licenses label,
+# GO (go), IMAGE_PLATFORMS (linux/amd64 linux/arm64: the linux binaries
+# make image packs), IMAGE_LICENSES (the org.opencontainers.image.licenses label,
 # an SPDX expression; NOASSERTION, SPDX's "not stated", until the
 # repository has a license: choosing one is the owners' call, not the
 # build's), CA_CERTS (the CA bundle put into the image; by default the
@@ -20,6 +21,7 @@ GO=${GO:-go}
 DIST=${DIST:-dist}
 PLATFORMS=${PLATFORMS:-linux/amd64 linux/arm64 darwin/arm64}
 SOURCE_URL=${SOURCE_URL:-https://github.com/pg2kinesis/pg2kinesis}
+IMAGE_PLATFORMS=${IMAGE_PLATFORMS:-linux/amd64 linux/arm64}
 IMAGE_LICENSES=${IMAGE_LICENSES:-NOASSERTION}
 # An image without CA certificates fails every TLS call (Kinesis, RDS) at
 # run time: without a bundle found here, make image fails unless CA_CERTS
@@ -89,7 +91,7 @@ image() {
 		echo "release.sh image: no CA bundle on this machine (looked for /etc/ssl/certs/ca-certificates.crt, /etc/ssl/cert.pem, /etc/pki/tls/certs/ca-bundle.crt); set CA_CERTS=file, or CA_CERTS= for an image without one" >&2
 		exit 1
 	fi
-	for p in linux/amd64 linux/arm64; do
+	for p in $IMAGE_PLATFORMS; do
 		local bin="$DIST/pg2kinesis-$VERSION-${p%/*}-${p#*/}"
 		[ -f "$bin" ] || { echo "release.sh image: $bin is missing; run make release first" >&2; exit 1; }
 		args+=(--binary "$p=$bin" --image-out "$p=$bin.image.tar")
