@@ -36,7 +36,7 @@ func (h *changeHandler) watermark(ctx context.Context, ev *decode.Event) error {
 		h.snap.Open(m)
 		return nil
 	}
-	c, rows := h.snap.Take(m, format.KeyText)
+	c := h.snap.Take(m)
 	if c == nil {
 		return nil
 	}
@@ -45,13 +45,13 @@ func (h *changeHandler) watermark(ctx context.Context, ev *decode.Event) error {
 		xid = h.txXID
 	}
 	published := h.stats.published.Load()
-	for i := range rows {
-		r := &rows[i]
+	n := 0
+	err = c.Each(format.KeyText, func(r *decode.Event) error {
 		r.XID, r.LSN, r.CommitLSN, r.CommitTime = xid, lsn, h.commitLSN, h.commitTime
 		if err := h.publish(ctx, r, r.Table); err != nil {
 			return err
 		}
-		if n := i + 1; n%statusEvery == 0 {
+		if n++; n%statusEvery == 0 {
 			// A chunk is one message's worth of work: keep the
 			// connection alive through a long one. Lost, it is opened
 			// again and the chunk, cut off, is read again (Restart).
@@ -59,6 +59,10 @@ func (h *changeHandler) watermark(ctx context.Context, ev *decode.Event) error {
 				return &source.RetryError{Err: err}
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	c.Published = int(h.stats.published.Load() - published) // not those filtered or skipped
 	return nil

@@ -18,6 +18,18 @@ func watermarkLine(m snapshot.Mark) string {
 	return fmt.Sprintf("message: transactional: 1 prefix: %s, sz: %d content:%s", snapshot.Prefix, len(c), c)
 }
 
+// events are a chunk's rows, as snapshot.Rows gives them.
+type events []decode.Event
+
+func (e events) Each(fn func(*decode.Event) error) error {
+	for i := range e {
+		if err := fn(&e[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func readRow(id string) decode.Event {
 	return decode.Event{Kind: decode.KindChange, Op: decode.Read,
 		Table: decode.Table{Schema: "public", Name: "items", Raw: "public.items"},
@@ -50,7 +62,7 @@ func TestSnapshotChunkPlacedAtItsHighWatermark(t *testing.T) {
 	feedLines(200, "BEGIN 11", watermarkLine(low), "COMMIT 11")
 	feedLines(300, "BEGIN 12", "table public.items: UPDATE: id[integer]:2",
 		`table public.pg2kinesis_snapshot: UPDATE: slot[text]:'s' table_schema[text]:'public' table_name[text]:'items'`, "COMMIT 12")
-	x.Fill(c, []decode.Event{readRow("1"), readRow("2"), readRow("3")}, snapshot.Invisible{})
+	x.Fill(c, events{readRow("1"), readRow("2"), readRow("3")}, snapshot.Invisible{})
 	feedLines(400, "BEGIN 13", watermarkLine(high), "COMMIT 13")
 	feedLines(500, "BEGIN 14", "table public.items: DELETE: id[integer]:3", "COMMIT 14") // after: wins by order
 

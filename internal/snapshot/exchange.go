@@ -23,8 +23,8 @@ import (
 //     watermark names its key (Touch), and that row is dropped from the
 //     chunk: the change, read later than the row or not, comes after the
 //     row's last read in the stream and wins;
-//  3. at the high watermark the stream takes the rows left (Take),
-//     publishes them as reads, and at the watermark's commit (Commit) the
+//  3. at the high watermark the stream takes the chunk (Take) and
+//     publishes the rows left as reads (Each), and at the watermark's commit (Commit) the
 //     worker learns the LSN past which the chunk is delivered (Wait).
 //
 // A change read in a window whose key cannot be told (a delete under
@@ -73,7 +73,7 @@ type Handoff struct {
 	Table catalog.Name
 	Key   []string // the columns a window matches changes by; none: no window
 
-	rows      []decode.Event
+	rows      Batch
 	invisible Invisible // to the chunk's read
 	before    uint64    // commits read before the low watermark
 	filled    bool
@@ -119,9 +119,17 @@ func (v Invisible) has(xid uint32) bool {
 	return slices.Contains(v.Running, xid)
 }
 
+// Batch is a chunk's rows as the stream publishes them: Rows, or a
+// test's.
+type Batch interface {
+	// Each calls fn with each row's event, in order; the event may be
+	// reused for the next row.
+	Each(fn func(ev *decode.Event) error) error
+}
+
 // Fill hands over the chunk's rows, before its high watermark is written,
 // and the transactions its read could not see.
-func (x *Exchange) Fill(c *Handoff, rows []decode.Event, invisible Invisible) {
+func (x *Exchange) Fill(c *Handoff, rows Batch, invisible Invisible) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	c.rows, c.invisible, c.filled = rows, invisible, true
@@ -192,17 +200,15 @@ func (x *Exchange) Touch(table catalog.Name, keyOf func(cols []string) (keys []s
 	}
 }
 
-// Take returns the chunk a high watermark is about and the rows to
-// publish, those no change in its window named; nil for a mark not ours,
-// or read again after the chunk was taken. keyOf gives a row's key text by
-// the chunk's key columns. The caller publishes the rows, then calls
-// Taken.
-func (x *Exchange) Take(m Mark, keyOf func(row *decode.Event, cols []string) string) (*Handoff, []decode.Event) {
+// Take returns the chunk a high watermark is about, nil for a mark not
+// ours, or read again after the chunk was taken. The caller publishes its
+// rows (Each).
+func (x *Exchange) Take(m Mark) *Handoff {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	c := x.ours(m)
 	if c == nil || c.taken || !c.filled {
-		return nil, nil
+		return nil
 	}
 	c.taken = true
 	if c.opened {
@@ -213,25 +219,32 @@ func (x *Exchange) Take(m Mark, keyOf func(row *decode.Event, cols []string) str
 		// Without its low watermark's window the chunk cannot be
 		// trusted either (it cannot happen but after a bug).
 		c.Spoiled = true
-		return c, nil
+		c.rows = nil
 	}
-	if len(c.window) == 0 || len(c.Key) == 0 {
-		// Nothing changed in the window, or nothing to match by: every
-		// row stands (and no key text is made for each).
-		rows := c.rows
-		c.rows, c.window = nil, nil
-		return c, rows
+	return c
+}
+
+// Each calls fn with the event of each row of a taken chunk that no
+// change in its window named, in order, and counts those it drops. keyOf
+// gives a row's key text by the chunk's key columns. The event is reused
+// for the next row: fn copies what it keeps. The stream's alone: taken,
+// the chunk's rows and window change no more.
+func (c *Handoff) Each(keyOf func(row *decode.Event, cols []string) string, fn func(ev *decode.Event) error) error {
+	if c.rows == nil {
+		return nil
 	}
-	rows := c.rows[:0]
-	for i := range c.rows {
-		if _, changed := c.window[keyOf(&c.rows[i], c.Key)]; changed {
-			c.Dropped++
-			continue
+	match := len(c.window) > 0 && len(c.Key) > 0 // else every row stands, and no key text is made
+	err := c.rows.Each(func(ev *decode.Event) error {
+		if match {
+			if _, changed := c.window[keyOf(ev, c.Key)]; changed {
+				c.Dropped++
+				return nil
+			}
 		}
-		rows = append(rows, c.rows[i])
-	}
+		return fn(ev)
+	})
 	c.window = nil
-	return c, rows
+	return err
 }
 
 // Restart tells the exchange that the stream starts again, from the flush

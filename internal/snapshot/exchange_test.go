@@ -10,8 +10,15 @@ import (
 
 var items = catalog.Name{Schema: "public", Table: "items"}
 
-func row(id string) decode.Event {
-	return decode.Event{Kind: decode.KindChange, Op: decode.Read, New: []decode.Column{{Name: "id", Value: []byte(id), Kind: decode.Number}}}
+// rowsOf are rows of items (id text, the key) with these ids.
+func rowsOf(ids ...string) *Rows {
+	tb := &Table{name: items, plugin: decode.TestDecoding, table: decode.Table{Schema: "public", Name: "items", Raw: "public.items"},
+		cols: []column{{name: "id", typ: "text", style: plain}}, key: []keyColumn{{name: "id"}}}
+	r := newRows(tb, len(ids), 0)
+	for _, id := range ids {
+		_ = r.add([][]byte{[]byte(id), []byte(id)})
+	}
+	return r
 }
 
 func rowKey(ev *decode.Event, cols []string) string { return string(ev.New[0].Value) }
@@ -20,12 +27,21 @@ func keysOf(ids ...string) func([]string) ([]string, bool) {
 	return func([]string) ([]string, bool) { return ids, len(ids) > 0 }
 }
 
-func ids(rows []decode.Event) []string {
-	var out []string
-	for _, r := range rows {
-		out = append(out, string(r.New[0].Value))
+// take takes the chunk m is about and publishes its rows: their ids.
+func take(t *testing.T, x *Exchange, m Mark) (*Handoff, []string) {
+	t.Helper()
+	c := x.Take(m)
+	if c == nil {
+		return nil, nil
 	}
-	return out
+	var ids []string
+	if err := c.Each(rowKey, func(ev *decode.Event) error {
+		ids = append(ids, string(ev.New[0].Value))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return c, ids
 }
 
 // The rows a change names between the watermarks are dropped; other
@@ -45,18 +61,18 @@ func TestExchangeDropsRowsChangedInTheWindow(t *testing.T) {
 	}
 	x.Touch(items, keysOf("2", "3")) // an update from 3 to 2
 	x.Touch(catalog.Name{Schema: "public", Table: "other"}, keysOf("4"))
-	x.Fill(h, []decode.Event{row("1"), row("2"), row("3"), row("4")}, Invisible{})
+	x.Fill(h, rowsOf("1", "2", "3", "4"), Invisible{})
 	high := mark
 	high.High = true
-	c, rows := x.Take(high, rowKey)
-	if c != h || c.Spoiled || !slices.Equal(ids(rows), []string{"1", "4"}) || c.Dropped != 2 {
-		t.Fatalf("took %v, spoiled %v, dropped %d; want rows 1 and 4", ids(rows), c.Spoiled, c.Dropped)
+	c, rows := take(t, x, high)
+	if c != h || c.Spoiled || !slices.Equal(rows, []string{"1", "4"}) || c.Dropped != 2 {
+		t.Fatalf("took %v, spoiled %v, dropped %d; want rows 1 and 4", rows, c.Spoiled, c.Dropped)
 	}
 	if x.Watching() {
 		t.Fatal("still watching after the high watermark")
 	}
 	x.Touch(items, keysOf("1")) // after: nothing to do
-	if c, rows := x.Take(high, rowKey); c != nil || rows != nil {
+	if c, rows := take(t, x, high); c != nil || rows != nil {
 		t.Fatal("a high watermark read again took the chunk twice")
 	}
 	select {
@@ -79,9 +95,9 @@ func TestExchangeSpoilsOnAChangeWithoutItsKey(t *testing.T) {
 	m := Mark{Slot: "s", Run: "r", Chunk: h.ID, Table: items}
 	x.Open(m)
 	x.Touch(items, keysOf()) // a delete under REPLICA IDENTITY NOTHING
-	x.Fill(h, []decode.Event{row("1")}, Invisible{})
+	x.Fill(h, rowsOf("1"), Invisible{})
 	m.High = true
-	c, rows := x.Take(m, rowKey)
+	c, rows := take(t, x, m)
 	if c == nil || !c.Spoiled || rows != nil {
 		t.Fatalf("chunk %v rows %v: want it spoiled, no rows", c, rows)
 	}
@@ -97,9 +113,9 @@ func TestExchangeKeylessChunkKeepsEveryRow(t *testing.T) {
 	m := Mark{Slot: "s", Run: "r", Chunk: h.ID, Table: items}
 	x.Open(m)
 	x.Touch(items, keysOf())
-	x.Fill(h, []decode.Event{row("1"), row("2")}, Invisible{})
+	x.Fill(h, rowsOf("1", "2"), Invisible{})
 	m.High = true
-	if c, rows := x.Take(m, rowKey); c == nil || c.Spoiled || len(rows) != 2 {
+	if c, rows := take(t, x, m); c == nil || c.Spoiled || len(rows) != 2 {
 		t.Fatalf("keyless chunk: %+v, %d rows; want both rows", c, len(rows))
 	}
 }
@@ -109,7 +125,7 @@ func TestExchangeKeylessChunkKeepsEveryRow(t *testing.T) {
 func TestExchangeIgnoresOtherRunsMarks(t *testing.T) {
 	x := NewExchange("s", "mine")
 	h := x.Expect(items, []string{"id"})
-	x.Fill(h, []decode.Event{row("1")}, Invisible{})
+	x.Fill(h, rowsOf("1"), Invisible{})
 	for _, m := range []Mark{
 		{Slot: "s", Run: "gone", Chunk: h.ID, Table: items},
 		{Slot: "other", Run: "mine", Chunk: h.ID, Table: items},
@@ -117,7 +133,7 @@ func TestExchangeIgnoresOtherRunsMarks(t *testing.T) {
 	} {
 		x.Open(m)
 		m.High = true
-		if c, _ := x.Take(m, rowKey); c != nil {
+		if c, _ := take(t, x, m); c != nil {
 			t.Fatalf("took chunk for mark %+v", m)
 		}
 	}
@@ -135,10 +151,10 @@ func TestExchangeReopenKeepsTheWindow(t *testing.T) {
 	x.Open(m)
 	x.Touch(items, keysOf("1"))
 	x.Open(m)
-	x.Fill(h, []decode.Event{row("1"), row("2")}, Invisible{})
+	x.Fill(h, rowsOf("1", "2"), Invisible{})
 	m.High = true
-	if _, rows := x.Take(m, rowKey); !slices.Equal(ids(rows), []string{"2"}) {
-		t.Fatalf("rows %v, want 2 alone", ids(rows))
+	if _, rows := take(t, x, m); !slices.Equal(rows, []string{"2"}) {
+		t.Fatalf("rows %v, want 2 alone", rows)
 	}
 }
 
@@ -195,9 +211,9 @@ func TestExchangeSpoilsOnATransactionInvisibleToTheRead(t *testing.T) {
 			m := Mark{Slot: "s", Run: "r", Chunk: h.ID, Table: items}
 			x.Open(m)
 			x.Commit(78, 20)
-			x.Fill(h, []decode.Event{row("1")}, tc.invisible)
+			x.Fill(h, rowsOf("1"), tc.invisible)
 			m.High = true
-			if c, _ := x.Take(m, rowKey); c.Spoiled != tc.wantSpoilt {
+			if c, _ := take(t, x, m); c.Spoiled != tc.wantSpoilt {
 				t.Fatalf("spoiled %v, want %v", c.Spoiled, tc.wantSpoilt)
 			}
 		})
@@ -212,13 +228,13 @@ func TestExchangeRestartSpoilsATakenChunk(t *testing.T) {
 	h := x.Expect(items, []string{"id"})
 	m := Mark{Slot: "s", Run: "r", Chunk: h.ID, Table: items}
 	x.Open(m)
-	x.Fill(h, []decode.Event{row("1")}, Invisible{})
+	x.Fill(h, rowsOf("1"), Invisible{})
 	m.High = true
-	if c, rows := x.Take(m, rowKey); c == nil || len(rows) != 1 {
+	if c, rows := take(t, x, m); c == nil || len(rows) != 1 {
 		t.Fatal("chunk not taken")
 	}
 	x.Restart()
-	if c, _ := x.Take(m, rowKey); c != nil {
+	if c, _ := take(t, x, m); c != nil {
 		t.Fatal("the high watermark read again took the chunk again")
 	}
 	x.Commit(9, 100)

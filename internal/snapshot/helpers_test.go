@@ -185,15 +185,15 @@ func readAll(t *testing.T, tb *Table, conn *pgx.Conn, n int) (rows []decode.Even
 	t.Helper()
 	var after []string
 	for {
-		c, err := tb.Read(ctx(t), conn, after, n)
+		c, err := tb.Read(ctx(t), conn, after, n, 0)
 		if err != nil {
 			t.Fatalf("read: %v", err)
 		}
 		chunks++
-		if len(c.Rows) > n && !tb.Keyless() {
-			t.Fatalf("chunk of %d rows, asked for %d", len(c.Rows), n)
+		if c.Rows.Len() > n && !tb.Keyless() {
+			t.Fatalf("chunk of %d rows, asked for %d", c.Rows.Len(), n)
 		}
-		rows = append(rows, c.Rows...)
+		rows = append(rows, events(t, c.Rows)...)
 		if c.Done {
 			return rows, chunks
 		}
@@ -202,4 +202,23 @@ func readAll(t *testing.T, tb *Table, conn *pgx.Conn, n int) (rows []decode.Even
 		}
 		after = c.Next
 	}
+}
+
+// events are copies of the rows' events, to keep (each reuses one).
+func events(t *testing.T, r *Rows) []decode.Event {
+	t.Helper()
+	var out []decode.Event
+	err := r.Each(func(ev *decode.Event) error {
+		e := *ev
+		e.New = slices.Clone(ev.New)
+		for i := range e.New {
+			e.New[i].Value = bytes.Clone(e.New[i].Value)
+		}
+		out = append(out, e)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

@@ -9,17 +9,12 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-
-	"github.com/pg2kinesis/pg2kinesis/internal/decode"
 )
 
 // Chunk is what one Read gives.
 type Chunk struct {
-	// Rows are the chunk's rows as events, in key order for a table with
-	// a key. They and their values are the caller's; slices naming keys
-	// (PrimaryKey, IdentityKey) are shared by every row and must not be
-	// written to.
-	Rows []decode.Event
+	// Rows are the chunk's rows, in key order for a table with a key.
+	Rows *Rows
 	// Next is the cursor to read on from: the last row's key values as
 	// Postgres prints them (the cursor passed in when the chunk is
 	// empty), or for a keyless table the next block number. Match rows to
@@ -35,20 +30,23 @@ type Chunk struct {
 // most n rows by key, or for a keyless table every row of a range of
 // blocks sized to hold about n. It is one statement, run in its own
 // transaction. A table dropped since Describe is an error naming it.
-func (t *Table) Read(ctx context.Context, conn *pgx.Conn, after []string, n int) (Chunk, error) {
-	c, err := t.read(ctx, conn, after, n)
+//
+// size is what the caller expects the chunk's text to weigh (the chunk
+// before's Rows.Size; 0 when it does not know): the buffer is sized by it.
+func (t *Table) Read(ctx context.Context, conn *pgx.Conn, after []string, n, size int) (Chunk, error) {
+	c, err := t.read(ctx, conn, after, n, size)
 	if err != nil {
 		return Chunk{}, fmt.Errorf("read chunk of %s after %q: %w", t.name, after, err)
 	}
 	return c, nil
 }
 
-func (t *Table) read(ctx context.Context, conn *pgx.Conn, after []string, n int) (Chunk, error) {
+func (t *Table) read(ctx context.Context, conn *pgx.Conn, after []string, n, size int) (Chunk, error) {
 	if n <= 0 {
 		return Chunk{}, fmt.Errorf("chunk size %d: want at least 1", n)
 	}
 	if t.Keyless() {
-		return t.readBlocks(ctx, conn, after, n)
+		return t.readBlocks(ctx, conn, after, n, size)
 	}
 	if after != nil && len(after) != len(t.key) {
 		return Chunk{}, fmt.Errorf("cursor of %d values for a key of %d columns", len(after), len(t.key))
@@ -68,27 +66,22 @@ func (t *Table) read(ctx context.Context, conn *pgx.Conn, after []string, n int)
 		}
 	}
 	sql += " ORDER BY " + t.keyList() + " LIMIT " + strconv.Itoa(n)
-	rows, err := t.query(ctx, conn, sql, args, oids, 0)
-	if err != nil {
+	rows := newRows(t, n, size)
+	if err := t.query(ctx, conn, sql, args, oids, 0, rows.add); err != nil {
 		return Chunk{}, err
 	}
-	c := Chunk{Next: after, Done: len(rows) < n}
-	if len(rows) > 0 {
-		last := rows[len(rows)-1]
-		c.Next = make([]string, len(t.key))
-		for i := range t.key {
-			c.Next[i] = string(last[len(t.cols)+i])
-		}
+	c := Chunk{Rows: rows, Next: after, Done: rows.Len() < n}
+	if rows.Len() > 0 {
+		c.Next = rows.keyText(rows.Len() - 1)
 	}
-	c.Rows, err = t.shapeAll(rows)
-	return c, err
+	return c, nil
 }
 
 // readBlocks reads the rows of a range of blocks from the cursor's, and
 // in the same statement the table's size in blocks, which says whether
 // the range reached the end. A TID range scan (PostgreSQL 14) reads only
 // those blocks.
-func (t *Table) readBlocks(ctx context.Context, conn *pgx.Conn, after []string, n int) (Chunk, error) {
+func (t *Table) readBlocks(ctx context.Context, conn *pgx.Conn, after []string, n, size int) (Chunk, error) {
 	var from int64
 	switch len(after) {
 	case 0:
@@ -121,86 +114,51 @@ func (t *Table) readBlocks(ctx context.Context, conn *pgx.Conn, after []string, 
 		[]byte("(" + strconv.FormatInt(min(to, math.MaxUint32), 10) + ",0)"),
 		[]byte(t.quoted),
 	}
-	rows, err := t.query(ctx, conn, sql, args, nil, 1)
+	rows := newRows(t, n, size)
+	total := int64(-1) // the table's blocks
+	err := t.query(ctx, conn, sql, args, nil, 1, func(vals [][]byte) error {
+		if vals[0] == nil {
+			return rows.add(vals[1:])
+		}
+		var err error
+		if total, err = strconv.ParseInt(string(vals[0]), 10, 64); err != nil {
+			return fmt.Errorf("table size %q: %w", vals[0], err)
+		}
+		return nil
+	})
 	if err != nil {
 		return Chunk{}, err
 	}
-	size := int64(-1)
-	kept := rows[:0]
-	for _, r := range rows {
-		if r[0] == nil {
-			kept = append(kept, r[1:])
-			continue
-		}
-		if size, err = strconv.ParseInt(string(r[0]), 10, 64); err != nil {
-			return Chunk{}, fmt.Errorf("table size %q: %w", r[0], err)
-		}
-	}
-	if size < 0 {
+	if total < 0 {
 		return Chunk{}, errors.New("the table's size is missing from the result")
 	}
-	c := Chunk{Next: []string{strconv.FormatInt(to, 10)}, Done: to >= size}
-	c.Rows, err = t.shapeAll(kept)
-	return c, err
+	return Chunk{Rows: rows, Next: []string{strconv.FormatInt(to, 10)}, Done: to >= total}, nil
 }
 
-// query runs one statement with text parameters and results, and copies
-// each row's values out of the connection's buffer, one allocation a row.
-// extra is the number of leading non-value columns (readBlocks' size).
-func (t *Table) query(ctx context.Context, conn *pgx.Conn, sql string, args [][]byte, oids []uint32, extra int) ([][][]byte, error) {
+// query runs one statement with text parameters and results, and hands
+// each row's values to add, which copies what it keeps: they alias the
+// connection's buffer. extra is the number of leading non-value columns
+// (readBlocks' size).
+func (t *Table) query(ctx context.Context, conn *pgx.Conn, sql string, args [][]byte, oids []uint32, extra int, add func(vals [][]byte) error) error {
 	rr := conn.PgConn().ExecParams(ctx, sql, args, oids, nil, nil)
-	var rows [][][]byte
 	want := extra + len(t.cols) + len(t.key)
 	for rr.NextRow() {
 		vals := rr.Values()
 		if len(vals) != want {
 			_, _ = rr.Close()
-			return nil, fmt.Errorf("%d columns in a row, want %d: did the table change?", len(vals), want)
+			return fmt.Errorf("%d columns in a row, want %d: did the table change?", len(vals), want)
 		}
-		size := 0
-		for _, v := range vals {
-			size += len(v)
+		if err := add(vals); err != nil {
+			_, _ = rr.Close()
+			return err
 		}
-		buf := make([]byte, 0, size)
-		row := make([][]byte, len(vals))
-		for i, v := range vals {
-			if v == nil {
-				continue
-			}
-			start := len(buf)
-			buf = append(buf, v...)
-			row[i] = buf[start:len(buf):len(buf)]
-		}
-		rows = append(rows, row)
 	}
 	if _, err := rr.Close(); err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "42P01" {
-			return nil, fmt.Errorf("the table no longer exists: %w", err)
+			return fmt.Errorf("the table no longer exists: %w", err)
 		}
-		return nil, err
+		return err
 	}
-	return rows, nil
-}
-
-func (t *Table) shapeAll(rows [][][]byte) ([]decode.Event, error) {
-	if len(rows) == 0 {
-		return nil, nil
-	}
-	s, err := t.newShaper()
-	if err != nil {
-		return nil, err
-	}
-	// One allocation for the chunk's events, one for their columns: a
-	// chunk is thousands of rows, and the collector's share grows with
-	// every object.
-	n := len(t.cols)
-	evs := make([]decode.Event, len(rows))
-	cols := make([]decode.Column, len(rows)*n)
-	for i, r := range rows {
-		if err := s.shape(&evs[i], cols[i*n:(i+1)*n:(i+1)*n], r); err != nil {
-			return nil, fmt.Errorf("row %d: %w", i+1, err)
-		}
-	}
-	return evs, nil
+	return nil
 }

@@ -201,9 +201,9 @@ func TestLiveEmptyTable(t *testing.T) {
 		if tc.table == "emptied" {
 			continue // its blocks are still there, read empty
 		}
-		c, err := mustDescribe(t, conn, tc.table, tc.key).Read(ctx(t), conn, nil, 10)
-		if err != nil || !c.Done || len(c.Rows) != 0 {
-			t.Errorf("%s: first read = %d rows, done %t, %v; want none, done", tc.table, len(c.Rows), c.Done, err)
+		c, err := mustDescribe(t, conn, tc.table, tc.key).Read(ctx(t), conn, nil, 10, 0)
+		if err != nil || !c.Done || c.Rows.Len() != 0 {
+			t.Errorf("%s: first read = %d rows, done %t, %v; want none, done", tc.table, c.Rows.Len(), c.Done, err)
 		}
 	}
 }
@@ -230,12 +230,12 @@ func TestLiveDroppedTable(t *testing.T) {
 		key   []string
 	}{{"Gone Keyed", []string{"id"}}, {"Gone Keyless", nil}} {
 		tb := mustDescribe(t, conn, tc.table, tc.key)
-		c, err := tb.Read(ctx(t), conn, nil, 10)
+		c, err := tb.Read(ctx(t), conn, nil, 10, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
 		exec(t, conn, "DROP TABLE "+pgx.Identifier{tc.table}.Sanitize())
-		_, err = tb.Read(ctx(t), conn, c.Next, 10)
+		_, err = tb.Read(ctx(t), conn, c.Next, 10, 0)
 		var pgErr *pgconn.PgError
 		if err == nil || !strings.Contains(err.Error(), "public."+tc.table) || !strings.Contains(err.Error(), "no longer exists") ||
 			!errors.As(err, &pgErr) {
@@ -289,12 +289,12 @@ func TestLiveConcurrentReads(t *testing.T) {
 			n := 0
 			var after []string
 			for {
-				ch, err := tb.Read(context.Background(), c, after, 17)
+				ch, err := tb.Read(context.Background(), c, after, 17, 0)
 				if err != nil {
 					t.Error(err)
 					break
 				}
-				n += len(ch.Rows)
+				n += ch.Rows.Len()
 				if ch.Done {
 					break
 				}

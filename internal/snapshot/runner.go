@@ -196,10 +196,19 @@ func (r *Runner) Run(ctx context.Context) error {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	var polled time.Time
+	// soon fires once: at once for the first round (the tables to start
+	// with), then shortly after a round that left chunks waiting for the
+	// flush LSN, which the sink moves on its own time. The ticker alone
+	// would add up to a tick to the start and to each table's end.
+	soon := make(chan time.Time, 1)
+	soon <- time.Time{}
+	var recheck <-chan time.Time = soon
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-recheck:
+			recheck = nil
 		case d := <-r.acks:
 			queue = append(queue, d)
 		case e := <-r.ends:
@@ -239,6 +248,9 @@ func (r *Runner) Run(ctx context.Context) error {
 			sc.failed(ctx, err)
 			continue
 		}
+		if len(queue) > 0 && recheck == nil {
+			recheck = time.After(recheckAfter)
+		}
 		for len(failed) > 0 {
 			f := failed[0]
 			if err = Fail(ctx, conn, r.cfg.StateTable, r.cfg.Slot, f.table, f.err); err != nil {
@@ -275,6 +287,10 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// recheckAfter is how soon chunks waiting for the flush LSN are looked at
+// again.
+const recheckAfter = 5 * time.Millisecond
 
 // record writes the progress of the chunks the flush LSN has passed, in
 // the order they were placed in the stream.

@@ -1,7 +1,6 @@
 package snapshot
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"strings"
@@ -15,7 +14,7 @@ var (
 	textFalse = []byte("false")
 )
 
-// shaper turns rows read as text into events. One serves one Read.
+// shaper turns rows read as text into events. One serves one chunk.
 type shaper struct {
 	t   *Table
 	pgo *pgoutput.Parser // pgoutput: primed with the table's Relation message
@@ -36,18 +35,15 @@ func (t *Table) newShaper() (*shaper, error) {
 	return s, nil
 }
 
-// shape makes ev the event of one row, its columns in cols (one per
-// printed column: the caller allocates a chunk's at once). vals are the
-// printed columns' values as Postgres' text output, nil for NULL; the
-// event keeps them.
+// shape makes ev, zeroed, the event of one row, its columns in cols (one
+// per printed column). vals are the printed columns' values as Postgres'
+// text output, nil for NULL. The event is valid until the next call: its
+// values alias vals, or with pgoutput the message built for the row.
 func (s *shaper) shape(ev *decode.Event, cols []decode.Column, vals [][]byte) error {
 	t := s.t
 	if t.plugin == decode.PGOutput {
 		return s.pgoutput(ev, cols, vals)
 	}
-	// Field by field into the zeroed event: assigning a whole Event
-	// would write (and, while the collector runs, barrier) every one of
-	// its pointers.
 	ev.Kind, ev.Op, ev.Table, ev.New = decode.KindChange, decode.Read, t.table, cols
 	for i, c := range t.cols {
 		col := decode.Column{Name: c.name, Type: c.typ}
@@ -117,18 +113,6 @@ func (s *shaper) pgoutput(out *decode.Event, cols []decode.Column, vals [][]byte
 	}
 	*out = decode.Event{Kind: decode.KindChange, Op: decode.Read, Table: ev.Table, IdentityKey: ev.IdentityKey, New: cols}
 	copy(out.New, ev.New)
-	// Values alias the message, which the next row overwrites: point them
-	// at vals, which the event may keep, unless the parser rewrote them
-	// (a boolean's t is true).
-	for i := range out.New {
-		if c := &out.New[i]; c.Value != nil {
-			if bytes.Equal(c.Value, vals[i]) {
-				c.Value = vals[i]
-			} else {
-				c.Value = bytes.Clone(c.Value)
-			}
-		}
-	}
 	return nil
 }
 

@@ -52,11 +52,11 @@ func TestShapeValues(t *testing.T) {
 			if tc.plugin == decode.PGOutput {
 				tb.preamble = [][]byte{typeMessage(16384, "", "int4"), relationMessage(7, tbl, "d", cols)}
 			}
-			evs, err := tb.shapeAll([][][]byte{row})
-			if err != nil {
+			rows := newRows(tb, 1, 0)
+			if err := rows.add(row); err != nil {
 				t.Fatal(err)
 			}
-			ev := evs[0]
+			ev := events(t, rows)[0]
 			if ev.Kind != decode.KindChange || ev.Op != decode.Read || ev.Table != tbl {
 				t.Errorf("event %s %s %+v", ev.Kind, ev.Op, ev.Table)
 			}

@@ -57,6 +57,10 @@ func (r *Runner) table(ctx context.Context, p Progress) error {
 		r.log.Warn("table to snapshot does not exist (any more): skipped", "table", p.Table)
 		return Skip(ctx, conn, r.cfg.StateTable, r.cfg.Slot, p.Table)
 	}
+	version, err := shapeVersion(ctx, conn, p.Table) // before the description: no newer
+	if err != nil {
+		return err
+	}
 	t, err := Describe(ctx, conn, p.Table, key, r.cfg.Plugin)
 	if err != nil {
 		return err
@@ -76,7 +80,7 @@ func (r *Runner) table(ctx context.Context, p Progress) error {
 		r.log.Info("snapshot of table resumed", "table", p.Table, "after", p.LastKey)
 	}
 	r.begin(p, estimate)
-	w := &worker{r: r, conn: conn, t: t, key: key, m: r.cfg.Metrics.Table(p.Table.Schema, p.Table.Table),
+	w := &worker{r: r, conn: conn, t: t, version: version, key: key, m: r.cfg.Metrics.Table(p.Table.Schema, p.Table.Table),
 		window: make(chan struct{}, maxUnrecorded)}
 	defer w.forget() // a chunk left in the exchange on an error or a stop
 	err = w.run(ctx, p.LastKey)
@@ -96,14 +100,18 @@ type worker struct {
 	r    *Runner
 	conn *pgx.Conn
 	t    *Table
-	key  []string
-	m    *metrics.SnapshotTable
+	// version is the catalog's version of the table (shapeVersion) taken
+	// just before t was described.
+	version string
+	key     []string
+	m       *metrics.SnapshotTable
 	// sent are the chunks handed to the stream and not yet placed, in
 	// the order of their watermarks: two at most.
 	sent []*inflight
 	// window holds a place for each chunk placed and not yet recorded
 	// (maxUnrecorded at most): the runner gives it back.
 	window chan struct{}
+	size   int // the text of the last chunk read, in bytes
 }
 
 // inflight is a chunk handed to the stream: its rows are the exchange's.
@@ -185,31 +193,43 @@ func (w *worker) send(ctx context.Context, cursor []string) (*inflight, error) {
 		return nil, err
 	}
 	start := time.Now()
-	c, invisible, err := read(ctx, w.conn, w.t, cursor, w.r.cfg.ChunkRows)
+	// The buffer sized by the chunk before, with room to spare: it then
+	// grows (and copies itself) rarely.
+	c, invisible, err := read(ctx, w.conn, w.t, cursor, w.r.cfg.ChunkRows, w.size+w.size/8)
 	if err != nil {
 		x.Forget(h)
 		return nil, err
 	}
 	w.m.ReadSeconds.Add(time.Since(start).Seconds())
-	w.m.RowsRead.Add(float64(len(c.Rows)))
+	w.m.RowsRead.Add(float64(c.Rows.Len()))
+	w.size = c.Rows.Size()
 	x.Fill(h, c.Rows, invisible)
 	mark.High = true
 	if err := emit(ctx, w.conn, mark); err != nil {
 		x.Forget(h)
 		return nil, err
 	}
-	// Described again once the high watermark has committed: a column
-	// added or dropped since the description the chunk was read with
-	// (even between its read and its high watermark) makes its rows older
-	// than the table's, so it is read again, and the next ones are read
-	// with the new description. A few catalog lookups per chunk.
-	t, err := Describe(ctx, w.conn, w.t.Name(), w.key, w.r.cfg.Plugin)
+	// Described again once the high watermark has committed, if DDL
+	// changed the table since its description: a column added or dropped
+	// since the description the chunk was read with (even between its
+	// read and its high watermark) makes its rows older than the table's,
+	// so it is read again, and the next ones are read with the new
+	// description.
+	version, err := shapeVersion(ctx, w.conn, w.t.Name())
 	if err != nil {
 		x.Forget(h)
 		return nil, err
 	}
-	stale := !t.sameShape(w.t)
-	w.t = t
+	stale := false
+	if version != w.version {
+		t, err := Describe(ctx, w.conn, w.t.Name(), w.key, w.r.cfg.Plugin)
+		if err != nil {
+			x.Forget(h)
+			return nil, err
+		}
+		stale = !t.sameShape(w.t)
+		w.t, w.version = t, version
+	}
 	return &inflight{h: h, after: cursor, next: c.Next, done: c.Done, stale: stale}, nil
 }
 
@@ -247,7 +267,7 @@ func emit(ctx context.Context, conn *pgx.Conn, m Mark) error {
 // whose snapshot also names the transactions it sees as running (see
 // Exchange). txid_current_snapshot, not pg_current_snapshot: PostgreSQL 12
 // has only the former.
-func read(ctx context.Context, conn *pgx.Conn, t *Table, cursor []string, n int) (Chunk, Invisible, error) {
+func read(ctx context.Context, conn *pgx.Conn, t *Table, cursor []string, n, size int) (Chunk, Invisible, error) {
 	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return Chunk{}, Invisible{}, fmt.Errorf("read a chunk of %s: %w", t.Name(), err)
@@ -260,7 +280,7 @@ func read(ctx context.Context, conn *pgx.Conn, t *Table, cursor []string, n int)
 	if err != nil {
 		return Chunk{}, Invisible{}, fmt.Errorf("read a chunk of %s: the snapshot: %w", t.Name(), err)
 	}
-	c, err := t.Read(ctx, conn, cursor, n)
+	c, err := t.Read(ctx, conn, cursor, n, size)
 	if err != nil {
 		return Chunk{}, Invisible{}, err
 	}

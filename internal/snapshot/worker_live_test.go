@@ -84,9 +84,11 @@ func (s *fakeStream) handle(lsnText string, xid uint32, data string) error {
 			}
 			return nil
 		}
-		c, rows := s.x.Take(m, func(row *decode.Event, _ []string) string { return string(row.New[0].Value) })
-		if c != nil {
-			c.Published = len(rows)
+		if c := s.x.Take(m); c != nil {
+			if err := c.Each(func(row *decode.Event, _ []string) string { return string(row.New[0].Value) },
+				func(*decode.Event) error { c.Published++; return nil }); err != nil {
+				return err
+			}
 			s.taken = append(s.taken, c)
 		}
 	case strings.HasPrefix(data, "COMMIT"):

@@ -98,3 +98,58 @@ func TestWriteErrorIsReturnedNotAcked(t *testing.T) {
 		t.Fatalf("Drain = %v, acked %v; want the writer's error and no ack", err, a.get())
 	}
 }
+
+// The buffer is written out once Puts pause, long before the interval:
+// the last records of a burst are not held for it.
+func TestWritesOutWhenPutsPause(t *testing.T) {
+	var out testenv.LogBuffer
+	var a acks
+	s := New(&out, time.Hour, a.ack)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	for round := uint64(1); round <= 2; round++ {
+		if err := s.Put(t.Context(), sink.Record{Data: []byte("x"), Seq: round}); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for uint64(len(a.get())) < round && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		if got := a.get(); uint64(len(got)) != round || got[round-1] != round {
+			t.Fatalf("round %d: acked %v; want the record written out after the pause, not after the hour's interval", round, got)
+		}
+	}
+}
+
+// Records that keep coming are still written out every interval.
+func TestWritesOutEveryIntervalWhilePutsGoOn(t *testing.T) {
+	var out testenv.LogBuffer
+	var a acks
+	s := New(&out, 20*time.Millisecond, a.ack)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for seq := uint64(1); len(a.get()) == 0; seq++ {
+		if time.Now().After(deadline) {
+			t.Fatal("nothing written out in 5 s of Puts every 100 µs, with a 20 ms interval")
+		}
+		if err := s.Put(t.Context(), sink.Record{Data: []byte("x"), Seq: seq}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+}
