@@ -29,7 +29,7 @@ MODE=${1:-main}
 ROWS=${BENCH_SNAPSHOT_ROWS:-1000000}
 RUNS=${BENCH_SNAPSHOT_RUNS:-3}
 RATE=${BENCH_RATE:-2000}
-CHUNKS=${BENCH_SNAPSHOT_CHUNKS:-1000 5000 10000 20000 50000}
+CHUNKS=${BENCH_SNAPSHOT_CHUNKS:-5000 10000 20000 50000 100000}
 WORKERS=${BENCH_SNAPSHOT_WORKERS:-1 2}
 PG_PORT=${PG2KINESIS_SERVICES_PG_PORT:-55432}
 KINESIS=http://127.0.0.1:${PG2KINESIS_SERVICES_KINESIS_PORT:-4567}
@@ -224,13 +224,13 @@ if [ "$MODE" = main ]; then
 	bytes=$(copy_bytes t)
 	read -r csec ccpu cserver cmin cmax < <(runs copy t)
 	read -r ssec scpu srss sserver smin smax < <(runs p2k --sink stdout)
-	read -r ksec kcpu krss kserver kmin kmax < <(runs p2k --kinesis-endpoint "$KINESIS" -k "bench_snap_$(date +%s%N)" --create-stream --shard-count 4)
+	read -r ksec kcpu krss kserver kmin kmax < <(runs p2k --kinesis-endpoint "$KINESIS" -k "bench_snap_$(date +%s%N)" --create-stream --shard-count 4 --shard-rate-limit=false)
 	{
 		echo "# pg2kinesis snapshot benchmark"
 		echo
 		echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, over loopback TCP; one table of $ROWS rows of bigint (the primary key), int, ~100 B text, timestamptz, jsonb, as make bench's workloads; $(printf %.1f "$(echo "$bytes / 1048576" | bc -l)") MB of COPY text. Made by bench/snapshot.sh (make bench-snapshot, and at the end of make bench)."
 		echo
-		echo "The ceiling is psql -c \"COPY t TO STDOUT\" > /dev/null; pg2kinesis runs pg2kinesis --snapshot initial_only --create-slot (test_decoding, its defaults otherwise: CSVPayload records, --snapshot-chunk-rows 10000, --snapshot-workers 1), a new slot each run, until it exits 0 with every row acknowledged; its time includes its start, the slot's creation and the stream's start. MB/s is the COPY output's bytes over each reader's time (not pg2kinesis' record bytes), so it and rows/s give the same ratio to the ceiling. CPU is the reader's process alone (psql's, or pg2kinesis'); server CPU is its Postgres backends': for COPY the backend's own /proc figure, for pg2kinesis its walsender and its sessions in the database, sampled every 100 ms (a backend's last 100 ms are missed). Each line is the median of $RUNS runs; the range is of their times. The machine is shared (other work runs on the same 2 cores and the same Postgres), so runs vary by ±20 %."
+		echo "The ceiling is psql -c \"COPY t TO STDOUT\" > /dev/null; pg2kinesis runs pg2kinesis --snapshot initial_only --create-slot (test_decoding, its defaults otherwise: CSVPayload records, --snapshot-chunk-rows 100000 and at most about 6 MiB of text a chunk, --snapshot-workers 2, of which one reads the one table; into kinesalite, which has no shard limits, with --shard-rate-limit=false, as make bench's workloads), a new slot each run, until it exits 0 with every row acknowledged; its time includes its start, the slot's creation and the stream's start. MB/s is the COPY output's bytes over each reader's time (not pg2kinesis' record bytes), so it and rows/s give the same ratio to the ceiling. CPU is the reader's process alone (psql's, or pg2kinesis'); server CPU is its Postgres backends': for COPY the backend's own /proc figure, for pg2kinesis its walsender and its sessions in the database, sampled every 100 ms (a backend's last 100 ms are missed). Each line is the median of $RUNS runs; the range is of their times. The machine is shared (other work runs on the same 2 cores and the same Postgres), so runs vary by ±20 %."
 		echo
 		echo "| reader | rows/s | MB/s | vs COPY | s (range) | CPU s | CPU µs/row | server CPU s | peak RSS MB |"
 		echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -253,7 +253,7 @@ if [ "$MODE" = main ]; then
 	lpid=$!
 	PIDS+=("$lpid")
 	sleep 2 # steady before the snapshot starts
-	read -r lsec lcpu lrss _ < <(p2k_run "$TMP/lag.samples" --kinesis-endpoint "$KINESIS" -k "bench_snap_$(date +%s%N)" --create-stream --shard-count 4 --lag-interval 100ms)
+	read -r lsec lcpu lrss _ < <(p2k_run "$TMP/lag.samples" --kinesis-endpoint "$KINESIS" -k "bench_snap_$(date +%s%N)" --create-stream --shard-count 4 --shard-rate-limit=false --lag-interval 100ms)
 	kill "$lpid" # SIGTERM: a background job ignores SIGINT
 	wait "$lpid" || true
 	written=$(sql $DB "SELECT count(*) FROM w")
@@ -263,7 +263,7 @@ if [ "$MODE" = main ]; then
 	read -r bmax bp99 < <(awk '$2 != "NA" && $2 >= 0 {print $2}' "$TMP/lag.samples" | sort -g | awk '{v[NR] = $1} END {printf "%.0f %.0f\n", v[NR], v[int(NR * 0.99 + 0.5)]}')
 	{
 		echo
-		echo "Replication lag during a snapshot: pgbench -R $RATE (-c 4 -j 2) inserts single rows into another table w from 2 s before pg2kinesis starts until it exits ($written rows in all, w is snapshotted too); pg2kinesis snapshots t ($ROWS rows) and streams w's inserts into kinesalite (aggregated, defaults, --lag-interval 100ms). The lags are pg2kinesis' own gauges, pg2kinesis_replication_lag_seconds (the age of the oldest transaction read and not yet acknowledged: a chunk's rows carry its high watermark's commit time) and pg2kinesis_replication_lag_bytes (the server's WAL position minus the slot's confirmed position: the whole server's WAL, so others' writes to this shared Postgres count too), read from /metrics every 100 ms (plus the time a read takes) while it runs."
+		echo "Replication lag during a snapshot: pgbench -R $RATE (-c 4 -j 2) inserts single rows into another table w from 2 s before pg2kinesis starts until it exits ($written rows in all, w is snapshotted too); pg2kinesis snapshots t ($ROWS rows) and streams w's inserts into kinesalite (aggregated, defaults, --shard-rate-limit=false, --lag-interval 100ms; with the limit, as against Kinesis, a snapshot takes what the stream's shards take, 1 MiB/s each, and the changes wait behind its records). The lags are pg2kinesis' own gauges, pg2kinesis_replication_lag_seconds (the age of the oldest transaction read and not yet acknowledged: a chunk's rows carry its high watermark's commit time) and pg2kinesis_replication_lag_bytes (the server's WAL position minus the slot's confirmed position: the whole server's WAL, so others' writes to this shared Postgres count too), read from /metrics every 100 ms (plus the time a read takes) while it runs."
 		echo
 		echo "| snapshot s | CPU µs/row | peak RSS MB | samples | lag s max | lag s p99 | lag MB max | lag MB p99 |"
 		echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -283,7 +283,7 @@ else
 		echo
 		echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, over loopback TCP; two tables of $ROWS rows each (as bench/results/snapshot.md's), $(printf %.1f "$(echo "$bytes / 1048576" | bc -l)") MB of COPY text in all. Made by bench/snapshot.sh sweep (make bench-snapshot-sweep)."
 		echo
-		echo "pg2kinesis --snapshot initial_only --create-slot --sink stdout (to /dev/null), test_decoding, CSVPayload, with each --snapshot-chunk-rows and --snapshot-workers (and its memory limits: the sink's 16 MiB, the process' 40 MiB soft limit unless GOMEMLIMIT is set; the last line lifts the latter); the ceiling is psql -c \"COPY t TO STDOUT\" -c \"COPY t2 TO STDOUT\" > /dev/null, one table after the other. Each line is the median of $RUNS runs, the range is of their times; MB/s is the COPY bytes over the time; server CPU as in snapshot.md. The machine is shared: runs vary by ±20 %."
+		echo "pg2kinesis --snapshot initial_only --create-slot --sink stdout (to /dev/null), test_decoding, CSVPayload, with each --snapshot-chunk-rows and --snapshot-workers (a chunk also ends once its text reaches about 6 MiB shared between the workers reading, 3 MiB each for two, so the larger row counts are cut by bytes; and its memory limits: the sink's 16 MiB, the process' 40 MiB soft limit unless GOMEMLIMIT is set; the last line lifts the latter); the ceiling is psql -c \"COPY t TO STDOUT\" -c \"COPY t2 TO STDOUT\" > /dev/null, one table after the other. Each line is the median of $RUNS runs, the range is of their times; MB/s is the COPY bytes over the time; server CPU as in snapshot.md. The machine is shared: runs vary by ±20 %."
 		echo
 		echo "| workers | chunk rows | rows/s | MB/s | vs COPY | s (range) | CPU µs/row | server CPU s | peak RSS MB |"
 		echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"

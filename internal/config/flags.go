@@ -117,7 +117,7 @@ func specs(c *Config, raw *rawValues) []spec {
 		{"heartbeat-interval", "", duration(&c.HeartbeatInterval), "Write a logical message (pg_logical_emit_message) this often, so that the slot advances while its database is idle; 0 is off, else at least 100ms."},
 		{"heartbeat-dsn", "", str(&c.HeartbeatDSN), "libpq connection string of the primary (the slot's database) that the heartbeat writes on, when the slot is on a hot standby (PostgreSQL 16+), which cannot write; empty writes on the slot's server."},
 		{"snapshot", "", typedStr(&c.Snapshot), "Publish the rows that already exist, as reads: never, initial (the tables never snapshotted for the slot, then stream) or initial_only (the same, then exit 0 once delivered). Snapshots asked for with pg2kinesis snapshot run in every mode."},
-		{"snapshot-chunk-rows", "", intValue{&c.SnapshotChunkRows}, "Rows a snapshot reads per chunk, each chunk in a short transaction of its own."},
+		{"snapshot-chunk-rows", "", intValue{&c.SnapshotChunkRows}, "Rows a snapshot reads per chunk at most, each chunk in a short transaction of its own; a chunk also ends once its text reaches about 6 MiB shared between the workers reading."},
 		{"snapshot-workers", "", intValue{&c.SnapshotWorkers}, "Tables a snapshot reads at a time, each on a connection of its own."},
 		{"snapshot-table", "", str(&raw.snapshotTable), "Table ([schema.]name) holding the progress of each table's snapshot and the requests for new ones; created when a snapshot first runs."},
 		{"config", "", str(&c.ConfigFile), "YAML file of settings keyed by the long flag names (pg-slot-name: x); the environment and flags win over it."},
@@ -153,7 +153,7 @@ func defaults() (Config, rawValues) {
 			LagInterval:       10 * time.Second,
 			Snapshot:          snapshot.Never,
 			SnapshotChunkRows: snapshot.DefaultChunkRows,
-			SnapshotWorkers:   1,
+			SnapshotWorkers:   snapshot.DefaultWorkers,
 		}, rawValues{
 			snapshotTable: "public.pg2kinesis_snapshot",
 			plugin:        "test_decoding",

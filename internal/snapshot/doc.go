@@ -8,7 +8,7 @@
 //	t, err := snapshot.Describe(ctx, conn, name, key, plugin)
 //	var after []string // nil: from the start
 //	for {
-//		c, err := t.Read(ctx, conn, after, 1000)
+//		c, err := t.Read(ctx, conn, after, snapshot.Limit{Rows: 1000})
 //		// publish c.Rows
 //		if c.Done {
 //			break

@@ -185,7 +185,7 @@ func readAll(t *testing.T, tb *Table, conn *pgx.Conn, n int) (rows []decode.Even
 	t.Helper()
 	var after []string
 	for {
-		c, err := tb.Read(ctx(t), conn, after, n, 0)
+		c, err := tb.Read(ctx(t), conn, after, Limit{Rows: n})
 		if err != nil {
 			t.Fatalf("read: %v", err)
 		}

@@ -26,27 +26,38 @@ type Chunk struct {
 	Done bool
 }
 
-// Read reads the chunk after the cursor after (nil: from the start): at
-// most n rows by key, or for a keyless table every row of a range of
-// blocks sized to hold about n. It is one statement, run in its own
-// transaction. A table dropped since Describe is an error naming it.
-//
-// size is what the caller expects the chunk's text to weigh (the chunk
-// before's Rows.Size; 0 when it does not know): the buffer is sized by it.
-func (t *Table) Read(ctx context.Context, conn *pgx.Conn, after []string, n, size int) (Chunk, error) {
-	c, err := t.read(ctx, conn, after, n, size)
+// Limit bounds a chunk.
+type Limit struct {
+	// Rows: at most this many rows by key, or for a keyless table every
+	// row of a range of blocks sized to hold about this many.
+	Rows int
+	// Bytes: a keyed table's chunk ends at the row whose text reaches
+	// it, if one does before Rows (the rest of the statement's rows are
+	// read and dropped); 0 for no bound. Keyless chunks are not cut.
+	Bytes int
+	// Size is the text the caller expects (0: unknown), which sizes the
+	// buffer.
+	Size int
+}
+
+// Read reads the chunk after the cursor after (nil: from the start),
+// within lim. It is one statement, run in its own transaction. A table
+// dropped since Describe is an error naming it.
+func (t *Table) Read(ctx context.Context, conn *pgx.Conn, after []string, lim Limit) (Chunk, error) {
+	c, err := t.read(ctx, conn, after, lim)
 	if err != nil {
 		return Chunk{}, fmt.Errorf("read chunk of %s after %q: %w", t.name, after, err)
 	}
 	return c, nil
 }
 
-func (t *Table) read(ctx context.Context, conn *pgx.Conn, after []string, n, size int) (Chunk, error) {
+func (t *Table) read(ctx context.Context, conn *pgx.Conn, after []string, lim Limit) (Chunk, error) {
+	n := lim.Rows
 	if n <= 0 {
 		return Chunk{}, fmt.Errorf("chunk size %d: want at least 1", n)
 	}
 	if t.Keyless() {
-		return t.readBlocks(ctx, conn, after, n, size)
+		return t.readBlocks(ctx, conn, after, n, lim.Size)
 	}
 	if after != nil && len(after) != len(t.key) {
 		return Chunk{}, fmt.Errorf("cursor of %d values for a key of %d columns", len(after), len(t.key))
@@ -66,11 +77,20 @@ func (t *Table) read(ctx context.Context, conn *pgx.Conn, after []string, n, siz
 		}
 	}
 	sql += " ORDER BY " + t.keyList() + " LIMIT " + strconv.Itoa(n)
-	rows := newRows(t, n, size)
-	if err := t.query(ctx, conn, sql, args, oids, 0, rows.add); err != nil {
+	rows := newRows(t, n, lim.Size)
+	full := false
+	err := t.query(ctx, conn, sql, args, oids, 0, func(vals [][]byte) error {
+		if full {
+			return nil
+		}
+		err := rows.add(vals)
+		full = lim.Bytes > 0 && rows.Size() >= lim.Bytes
+		return err
+	})
+	if err != nil {
 		return Chunk{}, err
 	}
-	c := Chunk{Rows: rows, Next: after, Done: rows.Len() < n}
+	c := Chunk{Rows: rows, Next: after, Done: !full && rows.Len() < n}
 	if rows.Len() > 0 {
 		c.Next = rows.keyText(rows.Len() - 1)
 	}

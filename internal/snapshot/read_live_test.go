@@ -201,7 +201,7 @@ func TestLiveEmptyTable(t *testing.T) {
 		if tc.table == "emptied" {
 			continue // its blocks are still there, read empty
 		}
-		c, err := mustDescribe(t, conn, tc.table, tc.key).Read(ctx(t), conn, nil, 10, 0)
+		c, err := mustDescribe(t, conn, tc.table, tc.key).Read(ctx(t), conn, nil, Limit{Rows: 10})
 		if err != nil || !c.Done || c.Rows.Len() != 0 {
 			t.Errorf("%s: first read = %d rows, done %t, %v; want none, done", tc.table, c.Rows.Len(), c.Done, err)
 		}
@@ -230,12 +230,12 @@ func TestLiveDroppedTable(t *testing.T) {
 		key   []string
 	}{{"Gone Keyed", []string{"id"}}, {"Gone Keyless", nil}} {
 		tb := mustDescribe(t, conn, tc.table, tc.key)
-		c, err := tb.Read(ctx(t), conn, nil, 10, 0)
+		c, err := tb.Read(ctx(t), conn, nil, Limit{Rows: 10})
 		if err != nil {
 			t.Fatal(err)
 		}
 		exec(t, conn, "DROP TABLE "+pgx.Identifier{tc.table}.Sanitize())
-		_, err = tb.Read(ctx(t), conn, c.Next, 10, 0)
+		_, err = tb.Read(ctx(t), conn, c.Next, Limit{Rows: 10})
 		var pgErr *pgconn.PgError
 		if err == nil || !strings.Contains(err.Error(), "public."+tc.table) || !strings.Contains(err.Error(), "no longer exists") ||
 			!errors.As(err, &pgErr) {
@@ -289,7 +289,7 @@ func TestLiveConcurrentReads(t *testing.T) {
 			n := 0
 			var after []string
 			for {
-				ch, err := tb.Read(context.Background(), c, after, 17, 0)
+				ch, err := tb.Read(context.Background(), c, after, Limit{Rows: 17})
 				if err != nil {
 					t.Error(err)
 					break
@@ -323,5 +323,44 @@ func TestLiveDescribeRefusesPartitioned(t *testing.T) {
 	}
 	if _, err := Describe(ctx(t), conn, catalog.Name{Schema: "public", Table: "parted_1"}, []string{"id"}, decode.TestDecoding); err != nil {
 		t.Errorf("describe a partition: %v", err)
+	}
+}
+
+// A chunk ends at the row whose text reaches the byte bound, before its
+// row limit, and is not the last; read on from its cursor, the chunks
+// still hold every row once, in key order.
+func TestLiveChunkBoundedByBytes(t *testing.T) {
+	conn, _ := liveDB(t,
+		"CREATE TABLE wide (id int PRIMARY KEY, body text)",
+		"INSERT INTO wide SELECT i, repeat('x', 1000) FROM generate_series(1, 50) i")
+	tb := mustDescribe(t, conn, "wide", []string{"id"})
+	var after []string
+	var ids []string
+	for chunks := 0; ; chunks++ {
+		c, err := tb.Read(ctx(t), conn, after, Limit{Rows: 20, Bytes: 5000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Each row's text is about 1 kB: the fifth reaches 5000 bytes.
+		if n := c.Rows.Len(); !c.Done && n != 5 || c.Done && n > 5 {
+			t.Fatalf("chunk %d: %d rows (%d bytes), done %t; want 5 rows a chunk", chunks, n, c.Rows.Size(), c.Done)
+		}
+		for _, ev := range events(t, c.Rows) {
+			ids = append(ids, string(ev.New[0].Value))
+		}
+		if c.Done {
+			break
+		}
+		if chunks > 20 {
+			t.Fatal("no end")
+		}
+		after = c.Next
+	}
+	var want []string
+	for i := 1; i <= 50; i++ {
+		want = append(want, strconv.Itoa(i))
+	}
+	if !slices.Equal(ids, want) {
+		t.Fatalf("rows %v, want 1..50 once each", ids)
 	}
 }

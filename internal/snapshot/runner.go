@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pglogrepl"
@@ -38,7 +39,7 @@ type Config struct {
 	Plugin     decode.Plugin
 	StateTable catalog.Name
 	ChunkRows  int           // rows per chunk (default DefaultChunkRows)
-	Workers    int           // tables read at a time (default 1)
+	Workers    int           // tables read at a time (default DefaultWorkers)
 	Poll       time.Duration // how often requests are looked for (default 5s)
 
 	// Connect opens a normal connection (one per worker, and one for the
@@ -68,8 +69,15 @@ type Config struct {
 	Metrics *metrics.Snapshot
 }
 
-// DefaultChunkRows is --snapshot-chunk-rows' default.
-const DefaultChunkRows = 10000
+// DefaultChunkRows is --snapshot-chunk-rows' default, DefaultWorkers
+// --snapshot-workers': a chunk is bounded by its text too (chunkBytes), so
+// that on narrow rows it is large (few per-chunk round trips), on wide
+// ones small; two workers kept two cores busy over two tables
+// (bench/results/snapshot-sweep.md).
+const (
+	DefaultChunkRows = 100000
+	DefaultWorkers   = 2
+)
 
 // maxUnrecorded is how many of a table's chunks may be placed in the
 // stream and not yet recorded as acknowledged: it bounds what a crash
@@ -91,6 +99,8 @@ type Runner struct {
 	// they were read, whose worker is stopped to start over: Run's alone.
 	stops   map[catalog.Name]context.CancelFunc
 	restart map[catalog.Name]bool
+
+	reading atomic.Int32 // workers reading a table: they share chunkBytes
 
 	mu     sync.Mutex
 	tables map[catalog.Name]*tableRun // what Status reports
@@ -149,7 +159,7 @@ func NewRun() string {
 // New returns a Runner that hands its chunks over through x.
 func New(cfg Config, x *Exchange) *Runner {
 	cfg.ChunkRows = cmp.Or(cfg.ChunkRows, DefaultChunkRows)
-	cfg.Workers = max(cfg.Workers, 1)
+	cfg.Workers = cmp.Or(max(cfg.Workers, 0), DefaultWorkers)
 	cfg.Poll = cmp.Or(cfg.Poll, 5*time.Second)
 	cfg.Mode = cmp.Or(cfg.Mode, Never)
 	if cfg.Logger == nil {

@@ -80,6 +80,8 @@ func (r *Runner) table(ctx context.Context, p Progress) error {
 		r.log.Info("snapshot of table resumed", "table", p.Table, "after", p.LastKey)
 	}
 	r.begin(p, estimate)
+	r.reading.Add(1)
+	defer r.reading.Add(-1)
 	w := &worker{r: r, conn: conn, t: t, version: version, key: key, m: r.cfg.Metrics.Table(p.Table.Schema, p.Table.Table),
 		window: make(chan struct{}, maxUnrecorded)}
 	defer w.forget() // a chunk left in the exchange on an error or a stop
@@ -111,7 +113,7 @@ type worker struct {
 	// window holds a place for each chunk placed and not yet recorded
 	// (maxUnrecorded at most): the runner gives it back.
 	window chan struct{}
-	size   int // the text of the last chunk read, in bytes
+	rowSize int // the text of a row of the last chunk read, on average
 }
 
 // inflight is a chunk handed to the stream: its rows are the exchange's.
@@ -193,16 +195,16 @@ func (w *worker) send(ctx context.Context, cursor []string) (*inflight, error) {
 		return nil, err
 	}
 	start := time.Now()
-	// The buffer sized by the chunk before, with room to spare: it then
-	// grows (and copies itself) rarely.
-	c, invisible, err := read(ctx, w.conn, w.t, cursor, w.r.cfg.ChunkRows, w.size+w.size/8)
+	c, invisible, err := read(ctx, w.conn, w.t, cursor, w.limit())
 	if err != nil {
 		x.Forget(h)
 		return nil, err
 	}
 	w.m.ReadSeconds.Add(time.Since(start).Seconds())
 	w.m.RowsRead.Add(float64(c.Rows.Len()))
-	w.size = c.Rows.Size()
+	if n := c.Rows.Len(); n > 0 {
+		w.rowSize = max(c.Rows.Size()/n, 1)
+	}
 	x.Fill(h, c.Rows, invisible)
 	mark.High = true
 	if err := emit(ctx, w.conn, mark); err != nil {
@@ -231,6 +233,28 @@ func (w *worker) send(ctx context.Context, cursor []string) (*inflight, error) {
 		w.t, w.version = t, version
 	}
 	return &inflight{h: h, after: cursor, next: c.Next, done: c.Done, stale: stale}, nil
+}
+
+// Chunks are bounded by their text as well as by rows, so that a table of
+// wide rows does not hold chunks of --snapshot-chunk-rows of them: the
+// workers reading share chunkBytes a chunk, about, and a worker holds
+// two chunks. A table's first chunk is of firstChunkRows at most, and the
+// next are sized by the rows before them.
+const (
+	chunkBytes     = 6 << 20
+	firstChunkRows = 100
+)
+
+// limit bounds the next chunk.
+func (w *worker) limit() Limit {
+	bytes := chunkBytes / max(int(w.r.reading.Load()), 1)
+	if w.rowSize == 0 {
+		return Limit{Rows: min(w.r.cfg.ChunkRows, firstChunkRows), Bytes: bytes}
+	}
+	n := max(min(w.r.cfg.ChunkRows, bytes/w.rowSize), 1)
+	// The buffer sized with room to spare: it then grows (and copies
+	// itself) rarely.
+	return Limit{Rows: n, Bytes: bytes, Size: min(n*w.rowSize+n*w.rowSize/8, bytes+bytes/8)}
 }
 
 // await waits until the stream has placed c.
@@ -267,7 +291,7 @@ func emit(ctx context.Context, conn *pgx.Conn, m Mark) error {
 // whose snapshot also names the transactions it sees as running (see
 // Exchange). txid_current_snapshot, not pg_current_snapshot: PostgreSQL 12
 // has only the former.
-func read(ctx context.Context, conn *pgx.Conn, t *Table, cursor []string, n, size int) (Chunk, Invisible, error) {
+func read(ctx context.Context, conn *pgx.Conn, t *Table, cursor []string, lim Limit) (Chunk, Invisible, error) {
 	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return Chunk{}, Invisible{}, fmt.Errorf("read a chunk of %s: %w", t.Name(), err)
@@ -280,7 +304,7 @@ func read(ctx context.Context, conn *pgx.Conn, t *Table, cursor []string, n, siz
 	if err != nil {
 		return Chunk{}, Invisible{}, fmt.Errorf("read a chunk of %s: the snapshot: %w", t.Name(), err)
 	}
-	c, err := t.Read(ctx, conn, cursor, n, size)
+	c, err := t.Read(ctx, conn, cursor, lim)
 	if err != nil {
 		return Chunk{}, Invisible{}, err
 	}
