@@ -24,8 +24,9 @@ import (
 //     chunk: the change, read later than the row or not, comes after the
 //     row's last read in the stream and wins;
 //  3. at the high watermark the stream takes the chunk (Take) and
-//     publishes the rows left as reads (Each), and at the watermark's commit (Commit) the
-//     worker learns the LSN past which the chunk is delivered (Wait).
+//     publishes the rows left as reads (Each), and at the watermark's
+//     commit (Commit) the worker learns the LSN past which the chunk is
+//     delivered (Wait).
 //
 // A change read in a window whose key cannot be told (a delete under
 // REPLICA IDENTITY NOTHING, a truncate) spoils the chunk: it is read again
