@@ -112,7 +112,7 @@ type worker struct {
 	sent []*inflight
 	// window holds a place for each chunk placed and not yet recorded
 	// (maxUnrecorded at most): the runner gives it back.
-	window chan struct{}
+	window  chan struct{}
 	rowSize int // the text of a row of the last chunk read, on average
 }
 
