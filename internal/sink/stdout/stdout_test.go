@@ -99,21 +99,26 @@ func TestWriteErrorIsReturnedNotAcked(t *testing.T) {
 	}
 }
 
+// running runs s until the test ends.
+func running(t *testing.T, s *Sink) {
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+}
+
 // The buffer is written out once Puts pause, long before the interval:
 // the last records of a burst are not held for it.
 func TestWritesOutWhenPutsPause(t *testing.T) {
 	var out testenv.LogBuffer
 	var a acks
 	s := New(&out, time.Hour, a.ack)
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	running(t, s)
 	for round := uint64(1); round <= 2; round++ {
 		if err := s.Put(t.Context(), sink.Record{Data: []byte("x"), Seq: round}); err != nil {
 			t.Fatal(err)
@@ -133,15 +138,7 @@ func TestWritesOutEveryIntervalWhilePutsGoOn(t *testing.T) {
 	var out testenv.LogBuffer
 	var a acks
 	s := New(&out, 20*time.Millisecond, a.ack)
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	running(t, s)
 	deadline := time.Now().Add(5 * time.Second)
 	for seq := uint64(1); len(a.get()) == 0; seq++ {
 		if time.Now().After(deadline) {
