@@ -52,11 +52,14 @@ func TestLiveSnapshotIsVisible(t *testing.T) {
 			t.Error(err)
 		}
 	})
-	// The sink holds the stream in the fourth chunk: the first (of 100
-	// rows, as a table's first chunk is) and two of 1000 are placed, the
-	// worker waits for the fourth.
-	const first = 100
-	snk := &gateSink{hold: first + 2*chunk + chunk/2, release: make(chan struct{})}
+	// The sink holds the stream in the fourth chunk: three are placed,
+	// the worker waits for the fourth. A table's chunks are of 100 rows
+	// first, then of at most four times the chunk before, up to chunk.
+	var placed int
+	for i, n := 0, 100; i < 3; i, n = i+1, min(4*n, chunk) {
+		placed += n
+	}
+	snk := &gateSink{hold: placed + chunk/2, release: make(chan struct{})}
 	slot := testenv.Name(t)
 	replConn, err := pgconn.ParseConfig(dsn + " replication=database")
 	if err != nil {
@@ -89,14 +92,16 @@ func TestLiveSnapshotIsVisible(t *testing.T) {
 	})
 	base := "http://" + srv.Addr()
 
-	want := fmt.Sprintf("snapshot of public.items: running, %d rows published of about %d (42.0%%)", first+2*chunk, rows)
+	percent := 100 * float64(placed) / rows
+	want := fmt.Sprintf("snapshot of public.items: running, %d rows published of about %d (%.1f%%)", placed, rows, percent)
 	waitUntil(t, "/readyz to show the snapshot held at 3 chunks", func() (bool, string) {
 		_, body := httpBody(t, base+"/readyz")
 		return strings.Contains(body, want), body
 	})
+	line := fmt.Sprintf(`msg="snapshot progress" table=public.items rows=%d estimate=%d percent=%g `, placed, rows, percent)
 	waitUntil(t, "a progress line of the snapshot", func() (bool, string) {
 		l := logs.String()
-		return strings.Contains(l, `msg="snapshot progress" table=public.items rows=2100 estimate=5000 percent=42 `), l
+		return strings.Contains(l, line), l
 	})
 	if v := value(t, m, "pg2kinesis_snapshot_state", "running"); v != 1 {
 		t.Errorf("pg2kinesis_snapshot_state{state=running} = %v while it runs, want 1", v)

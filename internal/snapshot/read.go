@@ -31,9 +31,10 @@ type Limit struct {
 	// Rows: at most this many rows by key, or for a keyless table every
 	// row of a range of blocks sized to hold about this many.
 	Rows int
-	// Bytes: a keyed table's chunk ends at the row whose text reaches
-	// it, if one does before Rows (the rest of the statement's rows are
-	// read and dropped); 0 for no bound. Keyless chunks are not cut.
+	// Bytes: a keyed table's chunk ends at the row with which what the
+	// rows hold (Rows.Size) reaches it, if one does before Rows (the rest
+	// of the statement's rows are read and dropped); 0 for no bound.
+	// Keyless chunks are not cut: Rows sizes their block range.
 	Bytes int
 	// Size is the text the caller expects (0: unknown), which sizes the
 	// buffer.

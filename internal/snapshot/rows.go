@@ -18,6 +18,7 @@ import (
 type Rows struct {
 	t     *Table
 	width int // values a row: the printed columns, then the key's
+	n     int // rows: a table may print no column
 	data  []byte
 	// ends are each value's end in data, a NULL's as -(end+1): a value
 	// starts where the one before it ends.
@@ -34,20 +35,20 @@ func newRows(t *Table, n, size int) *Rows {
 	return &Rows{t: t, width: w, ends: make([]int32, 0, n*w), data: make([]byte, 0, size)}
 }
 
-// Size is the bytes of text the rows hold.
+// Size is the bytes the rows hold: their text and 4 a value.
 func (r *Rows) Size() int {
 	if r == nil {
 		return 0
 	}
-	return len(r.data)
+	return len(r.data) + 4*len(r.ends)
 }
 
 // Len is the number of rows.
 func (r *Rows) Len() int {
-	if r == nil || r.width == 0 {
+	if r == nil {
 		return 0
 	}
-	return len(r.ends) / r.width
+	return r.n
 }
 
 // add appends a row of width values, nil for NULL, copying them.
@@ -63,6 +64,7 @@ func (r *Rows) add(vals [][]byte) error {
 		r.data = append(r.data, v...)
 		r.ends = append(r.ends, int32(len(r.data)))
 	}
+	r.n++
 	return nil
 }
 

@@ -59,3 +59,58 @@ func TestRowsKeepValues(t *testing.T) {
 		t.Error("nil Rows are not empty")
 	}
 }
+
+// A table that prints no column still has rows: each is an event without
+// columns.
+func TestRowsOfNoColumns(t *testing.T) {
+	tb := &Table{plugin: decode.TestDecoding, table: decode.Table{Schema: "public", Name: "empty", Raw: "public.empty"}}
+	r := newRows(tb, 3, 0)
+	for range 3 {
+		if err := r.add(nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := 0
+	if err := r.Each(func(ev *decode.Event) error {
+		if len(ev.New) != 0 || ev.Op != decode.Read {
+			t.Errorf("event %s with %d columns", ev.Op, len(ev.New))
+		}
+		n++
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if r.Len() != 3 || n != 3 {
+		t.Fatalf("Len %d, %d events; want 3 rows", r.Len(), n)
+	}
+}
+
+// The next chunk's limit: a table's first chunk is small, the next grow
+// at most fourfold, up to the rows that fit the workers' share of the
+// bytes, and never past --snapshot-chunk-rows.
+func TestWorkerLimit(t *testing.T) {
+	for _, tc := range []struct {
+		name               string
+		chunkRows, reading int32
+		rowSize, rows      int
+		want               int
+	}{
+		{"first chunk", 100000, 1, 0, 0, firstChunkRows},
+		{"first chunk, fewer asked", 10, 1, 0, 0, 10},
+		{"grows fourfold", 100000, 1, 100, 100, 400},
+		{"bounded by bytes", 100000, 1, 1000, 100000, chunkBytes / 1000},
+		{"two workers share the bytes", 100000, 2, 1000, 100000, chunkBytes / 2 / 1000},
+		{"bounded by rows", 5000, 1, 10, 100000, 5000},
+		{"a row larger than the bound", 100000, 1, 2 * chunkBytes, 1, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &Runner{cfg: Config{ChunkRows: int(tc.chunkRows)}}
+			r.reading.Store(tc.reading)
+			w := &worker{r: r, rowSize: tc.rowSize, rows: tc.rows}
+			lim := w.limit()
+			if lim.Rows != tc.want || lim.Bytes != chunkBytes/int(tc.reading) {
+				t.Errorf("limit %+v, want %d rows and %d bytes", lim, tc.want, chunkBytes/int(tc.reading))
+			}
+		})
+	}
+}

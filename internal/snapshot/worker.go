@@ -113,7 +113,8 @@ type worker struct {
 	// window holds a place for each chunk placed and not yet recorded
 	// (maxUnrecorded at most): the runner gives it back.
 	window  chan struct{}
-	rowSize int // the text of a row of the last chunk read, on average
+	rowSize int // what a row of the last chunk read holds (Rows.Size), on average
+	rows    int // the rows of the last chunk read with any
 }
 
 // inflight is a chunk handed to the stream: its rows are the exchange's.
@@ -203,7 +204,7 @@ func (w *worker) send(ctx context.Context, cursor []string) (*inflight, error) {
 	w.m.ReadSeconds.Add(time.Since(start).Seconds())
 	w.m.RowsRead.Add(float64(c.Rows.Len()))
 	if n := c.Rows.Len(); n > 0 {
-		w.rowSize = max(c.Rows.Size()/n, 1)
+		w.rowSize, w.rows = max(c.Rows.Size()/n, 1), n
 	}
 	x.Fill(h, c.Rows, invisible)
 	mark.High = true
@@ -235,14 +236,18 @@ func (w *worker) send(ctx context.Context, cursor []string) (*inflight, error) {
 	return &inflight{h: h, after: cursor, next: c.Next, done: c.Done, stale: stale}, nil
 }
 
-// Chunks are bounded by their text as well as by rows, so that a table of
-// wide rows does not hold chunks of --snapshot-chunk-rows of them: the
-// workers reading share chunkBytes a chunk, about, and a worker holds
-// two chunks. A table's first chunk is of firstChunkRows at most, and the
-// next are sized by the rows before them.
+// Chunks are bounded by what their rows hold as well as by rows, so that a
+// table of wide rows does not hold chunks of --snapshot-chunk-rows of
+// them: the workers reading share chunkBytes a chunk, about, and a worker
+// holds two chunks. A table's first chunk is of firstChunkRows at most,
+// and the next are sized by the rows before them, growing by growth at
+// most: a chunk cut short by the bound has still read (and the server
+// has still fetched) every row of its LIMIT, so a table whose rows widen
+// must not find the bound with a LIMIT sized for narrow ones.
 const (
 	chunkBytes     = 6 << 20
 	firstChunkRows = 100
+	growth         = 4
 )
 
 // limit bounds the next chunk.
@@ -251,7 +256,7 @@ func (w *worker) limit() Limit {
 	if w.rowSize == 0 {
 		return Limit{Rows: min(w.r.cfg.ChunkRows, firstChunkRows), Bytes: bytes}
 	}
-	n := max(min(w.r.cfg.ChunkRows, bytes/w.rowSize), 1)
+	n := max(min(w.r.cfg.ChunkRows, bytes/w.rowSize, growth*w.rows), 1)
 	// The buffer sized with room to spare: it then grows (and copies
 	// itself) rarely.
 	return Limit{Rows: n, Bytes: bytes, Size: min(n*w.rowSize+n*w.rowSize/8, bytes+bytes/8)}
