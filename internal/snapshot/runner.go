@@ -72,11 +72,14 @@ type Config struct {
 // DefaultChunkRows is --snapshot-chunk-rows' default, DefaultWorkers
 // --snapshot-workers': a chunk is bounded by its text too (chunkBytes), so
 // that on narrow rows it is large (few per-chunk round trips), on wide
-// ones small; two workers kept two cores busy over two tables
-// (bench/results/snapshot-sweep.md).
+// ones small. Two workers read two tables faster (bench/results/
+// snapshot-sweep.md), but each one's transactions, running while the
+// other's chunk is read, make that chunk read again more often, and a
+// chunk read again re-sends the one after it when the stream had already
+// published it: one, the default, re-sends least.
 const (
 	DefaultChunkRows = 100000
-	DefaultWorkers   = 2
+	DefaultWorkers   = 1
 )
 
 // maxUnrecorded is how many of a table's chunks may be placed in the
