@@ -209,13 +209,11 @@ func (r *Runner) Run(ctx context.Context) error {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	var polled time.Time
-	// soon fires once: at once for the first round (the tables to start
-	// with), then shortly after a round that left chunks waiting for the
-	// flush LSN, which the sink moves on its own time. The ticker alone
-	// would add up to a tick to the start and to each table's end.
-	soon := make(chan time.Time, 1)
-	soon <- time.Time{}
-	var recheck <-chan time.Time = soon
+	// recheck fires once: at once for the first round (the tables to
+	// start with), then shortly after a round that left chunks waiting
+	// for the flush LSN, which the sink moves on its own time. The ticker
+	// alone would add up to a tick to the start and to each table's end.
+	recheck := time.After(0)
 	for {
 		select {
 		case <-ctx.Done():
