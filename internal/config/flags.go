@@ -118,7 +118,7 @@ func specs(c *Config, raw *rawValues) []spec {
 		{"heartbeat-dsn", "", str(&c.HeartbeatDSN), "libpq connection string of the primary (the slot's database) that the heartbeat writes on, when the slot is on a hot standby (PostgreSQL 16+), which cannot write; empty writes on the slot's server."},
 		{"snapshot", "", typedStr(&c.Snapshot), "Publish the rows that already exist, as reads: never, initial (the tables never snapshotted for the slot, then stream) or initial_only (the same, then exit 0 once delivered). Snapshots asked for with pg2kinesis snapshot run in every mode."},
 		{"snapshot-chunk-rows", "", intValue{&c.SnapshotChunkRows}, "Rows a snapshot reads per chunk at most, each chunk in a short transaction of its own; a chunk also ends once its text reaches about 6 MiB shared between the workers reading."},
-		{"snapshot-workers", "", intValue{&c.SnapshotWorkers}, "Tables a snapshot reads at a time, each on a connection of its own."},
+		{"snapshot-workers", "", intValue{&c.SnapshotWorkers}, "Connections a snapshot reads on: that many tables at a time; spare ones read ranges of a table started with them."},
 		{"snapshot-table", "", str(&raw.snapshotTable), "Table ([schema.]name) holding the progress of each table's snapshot and the requests for new ones; created when a snapshot first runs."},
 		{"config", "", str(&c.ConfigFile), "YAML file of settings keyed by the long flag names (pg-slot-name: x); the environment and flags win over it."},
 		{"version", "", boolean(&c.ShowVersion), "Print the version and exit."},

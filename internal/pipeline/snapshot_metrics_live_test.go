@@ -54,7 +54,8 @@ func TestLiveSnapshotIsVisible(t *testing.T) {
 	})
 	// The sink holds the stream in the fourth chunk: three are placed,
 	// the worker waits for the fourth. A table's chunks are of 100 rows
-	// first, then of at most four times the chunk before, up to chunk.
+	// first, then of at most four times the chunk before, up to chunk:
+	// with one reader (two would cut the table into spans by a sample).
 	var placed int
 	for i, n := 0, 100; i < 3; i, n = i+1, min(4*n, chunk) {
 		placed += n
@@ -77,7 +78,7 @@ func TestLiveSnapshotIsVisible(t *testing.T) {
 			Keys:    keys, PKRefreshInterval: time.Hour,
 			Formatter: format.JSON,
 			Connect:   func(ctx context.Context) (*pgx.Conn, error) { return pgx.Connect(ctx, dsn) },
-			Snapshot:  SnapshotConfig{Mode: snapshot.Initial, Table: stateTable, ChunkRows: chunk, Poll: 100 * time.Millisecond},
+			Snapshot:  SnapshotConfig{Mode: snapshot.Initial, Table: stateTable, ChunkRows: chunk, Workers: 1, Poll: 100 * time.Millisecond},
 			Metrics:   m, Server: srv, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
 			ProgressInterval: 20 * time.Millisecond,
 		})

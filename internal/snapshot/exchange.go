@@ -1,7 +1,6 @@
 package snapshot
 
 import (
-	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -54,8 +53,14 @@ type Exchange struct {
 	// their commits (recent[n % len] is the n-th); the stream's alone.
 	recent  [recentCommits]uint32
 	commits uint64
-	mu      sync.Mutex
-	next    uint64
+	// marked: the transaction being read holds a watermark, of any run
+	// or slot. It is the watermark's alone (each is written in a
+	// transaction of its own) and changes no row, so it is not among
+	// the recent ones: another reader's watermarks, running while a
+	// chunk is read, would spoil it for nothing. The stream's alone.
+	marked bool
+	mu     sync.Mutex
+	next   uint64
 	// chunks by id: from Expect until the stream has committed them (or
 	// the worker gave up on them).
 	chunks map[uint64]*Handoff
@@ -101,25 +106,6 @@ func (x *Exchange) Expect(table catalog.Name, key []string) *Handoff {
 	return c
 }
 
-// Invisible names the transactions a chunk's read could not see, by their
-// 32-bit xids: those its snapshot saw as running (xip), and every one from
-// the snapshot's xmax on, which had not finished when it was taken. The
-// latter matter as much: a transaction with a later xid than the low
-// watermark's can write its commit record first and still be running
-// when the read starts, after the watermark's has finished, and its xid is
-// then at or past xmax, never in xip.
-type Invisible struct {
-	Running []uint32
-	From    uint32 // the snapshot's xmax; 0 (never an xid): none from there
-}
-
-func (v Invisible) has(xid uint32) bool {
-	if v.From != 0 && int32(xid-v.From) >= 0 { // modulo 2^32, as Postgres compares xids
-		return true
-	}
-	return slices.Contains(v.Running, xid)
-}
-
 // Batch is a chunk's rows as the stream publishes them: Rows, or a
 // test's.
 type Batch interface {
@@ -163,6 +149,7 @@ func (x *Exchange) ours(m Mark) *Handoff {
 // again after a reconnect leaves the window as it is: the changes it holds
 // are not all read again.
 func (x *Exchange) Open(m Mark) {
+	x.marked = true
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	c := x.ours(m)
@@ -205,6 +192,7 @@ func (x *Exchange) Touch(table catalog.Name, keyOf func(cols []string) (keys []s
 // ours, or read again after the chunk was taken. The caller publishes its
 // rows (Each).
 func (x *Exchange) Take(m Mark) *Handoff {
+	x.marked = true
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	c := x.ours(m)
@@ -289,8 +277,11 @@ func (x *Exchange) readBefore(invisible Invisible, before uint64) bool {
 // chunks taken since the last commit that theirs (their high watermark's)
 // does: they are delivered once the flush LSN reaches it.
 func (x *Exchange) Commit(xid uint32, lsn pglogrepl.LSN) {
-	x.recent[x.commits%recentCommits] = xid
-	x.commits++
+	if !x.marked {
+		x.recent[x.commits%recentCommits] = xid
+		x.commits++
+	}
+	x.marked = false
 	if len(x.emitted) == 0 { // only the stream's goroutine appends to it
 		return
 	}

@@ -190,22 +190,31 @@ func TestExchangeSpoilsOnATransactionInvisibleToTheRead(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		before     uint32 // committed before the low watermark
+		mark       bool   // a watermark's transaction (another chunk's)
 		invisible  Invisible
 		wantSpoilt bool
 	}{
-		{"committed before, invisible", 77, Invisible{Running: []uint32{5, 77}, From: 80}, true},
-		{"committed before, visible", 77, Invisible{Running: []uint32{5}, From: 80}, false},
-		{"none running", 77, Invisible{From: 80}, false},
-		{"running, committed after", 77, Invisible{Running: []uint32{78}, From: 80}, false},
+		{"committed before, invisible", 77, false, Invisible{Running: []uint32{5, 77}, From: 80}, true},
+		{"committed before, visible", 77, false, Invisible{Running: []uint32{5}, From: 80}, false},
+		{"none running", 77, false, Invisible{From: 80}, false},
+		{"running, committed after", 77, false, Invisible{Running: []uint32{78}, From: 80}, false},
 		// A later xid than the read's snapshot knew of that wrote its
 		// commit record before the low watermark's: at or past xmax.
-		{"committed before, at xmax", 77, Invisible{From: 77}, true},
-		{"committed before, past xmax", 77, Invisible{Running: []uint32{5}, From: 60}, true},
-		{"committed before, past xmax across the wrap", 2, Invisible{From: 4294967290}, true},
-		{"committed before, before xmax across the wrap", 4294967290, Invisible{From: 2}, false},
+		{"committed before, at xmax", 77, false, Invisible{From: 77}, true},
+		{"committed before, past xmax", 77, false, Invisible{Running: []uint32{5}, From: 60}, true},
+		{"committed before, past xmax across the wrap", 2, false, Invisible{From: 4294967290}, true},
+		{"committed before, before xmax across the wrap", 4294967290, false, Invisible{From: 2}, false},
+		// Another reader's watermark changes no row: invisible or not,
+		// it leaves the chunk as it is.
+		{"a watermark committed before, invisible", 77, true, Invisible{Running: []uint32{5, 77}, From: 80}, false},
+		{"a watermark committed before, at xmax", 77, true, Invisible{From: 77}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			x := NewExchange("s", "r")
+			if tc.mark {
+				other := x.Expect(items, []string{"id"})
+				x.Open(Mark{Slot: "s", Run: "r", Chunk: other.ID, Table: items})
+			}
 			x.Commit(tc.before, 10)
 			h := x.Expect(items, []string{"id"})
 			m := Mark{Slot: "s", Run: "r", Chunk: h.ID, Table: items}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -45,78 +46,128 @@ type Limit struct {
 // within lim. It is one statement, run in its own transaction. A table
 // dropped since Describe is an error naming it.
 func (t *Table) Read(ctx context.Context, conn *pgx.Conn, after []string, lim Limit) (Chunk, error) {
-	c, err := t.read(ctx, conn, after, lim)
+	pl, err := t.plan(after, nil, lim)
+	if err == nil {
+		err = pl.collect(conn.PgConn().ExecParams(ctx, pl.sql, pl.args, pl.oids, nil, nil))
+	}
 	if err != nil {
-		return Chunk{}, fmt.Errorf("read chunk of %s after %q: %w", t.name, after, err)
+		return Chunk{}, t.readErr(after, err)
+	}
+	c, err := pl.chunk()
+	if err != nil {
+		return Chunk{}, t.readErr(after, err)
 	}
 	return c, nil
 }
 
-func (t *Table) read(ctx context.Context, conn *pgx.Conn, after []string, lim Limit) (Chunk, error) {
-	n := lim.Rows
-	if n <= 0 {
-		return Chunk{}, fmt.Errorf("chunk size %d: want at least 1", n)
+func (t *Table) readErr(after []string, err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42P01" {
+		err = fmt.Errorf("the table no longer exists: %w", err)
 	}
-	if t.Keyless() {
-		return t.readBlocks(ctx, conn, after, n, lim.Size)
-	}
-	if after != nil && len(after) != len(t.key) {
-		return Chunk{}, fmt.Errorf("cursor of %d values for a key of %d columns", len(after), len(t.key))
-	}
-	sql := "SELECT " + t.selectList() + " FROM ONLY " + t.quoted // not an inheritance child's rows, decoded under its own name
-	var (
-		args [][]byte
-		oids []uint32
-	)
-	if after != nil {
-		// A row comparison orders as ORDER BY does, and a btree index on
-		// the key serves both.
-		sql += " WHERE (" + t.keyList() + ") > (" + params(1, len(t.key)) + ")"
-		for i, k := range t.key {
-			args = append(args, []byte(after[i]))
-			oids = append(oids, k.typOID)
+	return fmt.Errorf("read chunk of %s after %q: %w", t.name, after, err)
+}
+
+// chunkPlan is the statement that reads a chunk, and what makes a Chunk
+// of its rows.
+type chunkPlan struct {
+	statement
+	want  int // columns a row has
+	add   func(vals [][]byte) error
+	chunk func() (Chunk, error) // once every row is added
+}
+
+// collect adds the rows of the plan's statement, and closes rr.
+func (pl *chunkPlan) collect(rr *pgconn.ResultReader) error {
+	for rr.NextRow() {
+		vals := rr.Values()
+		if len(vals) != pl.want {
+			_, _ = rr.Close()
+			return fmt.Errorf("%d columns in a row, want %d: did the table change?", len(vals), pl.want)
+		}
+		if err := pl.add(vals); err != nil {
+			_, _ = rr.Close()
+			return err
 		}
 	}
-	sql += " ORDER BY " + t.keyList() + " LIMIT " + strconv.Itoa(n)
+	_, err := rr.Close()
+	return err
+}
+
+// plan is the statement reading the chunk of the span (after, upto]
+// (nil: the table's start, its end), whose Done says whether it read the
+// span to its end.
+func (t *Table) plan(after, upto []string, lim Limit) (*chunkPlan, error) {
+	n := lim.Rows
+	if n <= 0 {
+		return nil, fmt.Errorf("chunk size %d: want at least 1", n)
+	}
+	if t.Keyless() {
+		return t.planBlocks(after, upto, n, lim.Size)
+	}
+	for _, c := range [][]string{after, upto} {
+		if c != nil && len(c) != len(t.key) {
+			return nil, fmt.Errorf("cursor of %d values for a key of %d columns", len(c), len(t.key))
+		}
+	}
+	pl := &chunkPlan{want: len(t.cols) + len(t.key)}
+	pl.sql = "SELECT " + t.selectList() + " FROM ONLY " + t.quoted // not an inheritance child's rows, decoded under its own name
+	// A row comparison orders as ORDER BY does, and a btree index on the
+	// key serves both.
+	var where []string
+	for _, b := range []struct {
+		values []string
+		op     string
+	}{{after, ">"}, {upto, "<="}} {
+		if b.values == nil {
+			continue
+		}
+		where = append(where, "("+t.keyList()+") "+b.op+" ("+params(len(pl.args)+1, len(t.key))+")")
+		for i, k := range t.key {
+			pl.args = append(pl.args, []byte(b.values[i]))
+			pl.oids = append(pl.oids, k.typOID)
+		}
+	}
+	if len(where) > 0 {
+		pl.sql += " WHERE " + strings.Join(where, " AND ")
+	}
+	pl.sql += " ORDER BY " + t.keyList() + " LIMIT " + strconv.Itoa(n)
 	rows := newRows(t, n, lim.Size)
 	full := false
-	err := t.query(ctx, conn, sql, args, oids, 0, func(vals [][]byte) error {
+	pl.add = func(vals [][]byte) error {
 		if full {
 			return nil
 		}
 		err := rows.add(vals)
 		full = lim.Bytes > 0 && rows.Size() >= lim.Bytes
 		return err
-	})
-	if err != nil {
-		return Chunk{}, err
 	}
-	c := Chunk{Rows: rows, Next: after, Done: !full && rows.Len() < n}
-	if rows.Len() > 0 {
-		c.Next = rows.keyText(rows.Len() - 1)
+	pl.chunk = func() (Chunk, error) {
+		c := Chunk{Rows: rows, Next: after, Done: !full && rows.Len() < n}
+		if rows.Len() > 0 {
+			c.Next = rows.keyText(rows.Len() - 1)
+		}
+		return c, nil
 	}
-	return c, nil
+	return pl, nil
 }
 
-// readBlocks reads the rows of a range of blocks from the cursor's, and
+// planBlocks reads the rows of a range of blocks from the cursor's, and
 // in the same statement the table's size in blocks, which says whether
 // the range reached the end. A TID range scan (PostgreSQL 14) reads only
 // those blocks.
-func (t *Table) readBlocks(ctx context.Context, conn *pgx.Conn, after []string, n, size int) (Chunk, error) {
-	var from int64
-	switch len(after) {
-	case 0:
-	case 1:
-		var err error
-		if from, err = strconv.ParseInt(after[0], 10, 64); err != nil || from < 0 {
-			return Chunk{}, fmt.Errorf("cursor %q: want a block number", after[0])
-		}
-	default:
-		return Chunk{}, fmt.Errorf("cursor of %d values for a table read by blocks", len(after))
+func (t *Table) planBlocks(after, upto []string, n, size int) (*chunkPlan, error) {
+	from, err := blockCursor(after, 0)
+	if err != nil {
+		return nil, err
+	}
+	end, err := blockCursor(upto, math.MaxInt64)
+	if err != nil {
+		return nil, err
 	}
 	blocks := int64(math.Ceil(float64(n) / t.rowsPerPage))
 	blocks = max(blocks, 1)
-	to := from + blocks
+	to := min(from+blocks, end)
 	list := t.selectList()
 	nulls := ""
 	for range t.cols {
@@ -127,17 +178,18 @@ func (t *Table) readBlocks(ctx context.Context, conn *pgx.Conn, after []string, 
 	}
 	// The size's row is told from the table's by its first column, which
 	// is NULL for the table's rows.
-	sql := "SELECT NULL::bigint" + list + " FROM ONLY " + t.quoted +
+	pl := &chunkPlan{want: 1 + len(t.cols) + len(t.key)}
+	pl.sql = "SELECT NULL::bigint" + list + " FROM ONLY " + t.quoted +
 		" WHERE ctid >= $1::tid AND ctid < $2::tid" +
 		" UNION ALL SELECT pg_relation_size($3::regclass) / current_setting('block_size')::bigint" + nulls
-	args := [][]byte{
+	pl.args = [][]byte{
 		[]byte("(" + strconv.FormatInt(from, 10) + ",0)"),
 		[]byte("(" + strconv.FormatInt(min(to, math.MaxUint32), 10) + ",0)"),
 		[]byte(t.quoted),
 	}
 	rows := newRows(t, n, size)
 	total := int64(-1) // the table's blocks
-	err := t.query(ctx, conn, sql, args, nil, 1, func(vals [][]byte) error {
+	pl.add = func(vals [][]byte) error {
 		if vals[0] == nil {
 			return rows.add(vals[1:])
 		}
@@ -146,40 +198,28 @@ func (t *Table) readBlocks(ctx context.Context, conn *pgx.Conn, after []string, 
 			return fmt.Errorf("table size %q: %w", vals[0], err)
 		}
 		return nil
-	})
-	if err != nil {
-		return Chunk{}, err
 	}
-	if total < 0 {
-		return Chunk{}, errors.New("the table's size is missing from the result")
+	pl.chunk = func() (Chunk, error) {
+		if total < 0 {
+			return Chunk{}, errors.New("the table's size is missing from the result")
+		}
+		return Chunk{Rows: rows, Next: []string{strconv.FormatInt(to, 10)}, Done: to >= total || to >= end}, nil
 	}
-	return Chunk{Rows: rows, Next: []string{strconv.FormatInt(to, 10)}, Done: to >= total}, nil
+	return pl, nil
 }
 
-// query runs one statement with text parameters and results, and hands
-// each row's values to add, which copies what it keeps: they alias the
-// connection's buffer. extra is the number of leading non-value columns
-// (readBlocks' size).
-func (t *Table) query(ctx context.Context, conn *pgx.Conn, sql string, args [][]byte, oids []uint32, extra int, add func(vals [][]byte) error) error {
-	rr := conn.PgConn().ExecParams(ctx, sql, args, oids, nil, nil)
-	want := extra + len(t.cols) + len(t.key)
-	for rr.NextRow() {
-		vals := rr.Values()
-		if len(vals) != want {
-			_, _ = rr.Close()
-			return fmt.Errorf("%d columns in a row, want %d: did the table change?", len(vals), want)
+// blockCursor reads a block cursor (none: def).
+func blockCursor(c []string, def int64) (int64, error) {
+	switch len(c) {
+	case 0:
+		return def, nil
+	case 1:
+		b, err := strconv.ParseInt(c[0], 10, 64)
+		if err != nil || b < 0 {
+			return 0, fmt.Errorf("cursor %q: want a block number", c[0])
 		}
-		if err := add(vals); err != nil {
-			_, _ = rr.Close()
-			return err
-		}
+		return b, nil
+	default:
+		return 0, fmt.Errorf("cursor of %d values for a table read by blocks", len(c))
 	}
-	if _, err := rr.Close(); err != nil {
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "42P01" {
-			return fmt.Errorf("the table no longer exists: %w", err)
-		}
-		return err
-	}
-	return nil
 }

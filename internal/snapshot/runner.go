@@ -39,7 +39,7 @@ type Config struct {
 	Plugin     decode.Plugin
 	StateTable catalog.Name
 	ChunkRows  int           // rows per chunk (default DefaultChunkRows)
-	Workers    int           // tables read at a time (default DefaultWorkers)
+	Workers    int           // connections reading: tables at a time, and a table's readers (default DefaultWorkers)
 	Poll       time.Duration // how often requests are looked for (default 5s)
 
 	// Connect opens a normal connection (one per worker, and one for the
@@ -72,14 +72,13 @@ type Config struct {
 // DefaultChunkRows is --snapshot-chunk-rows' default, DefaultWorkers
 // --snapshot-workers': a chunk is bounded by its text too (chunkBytes), so
 // that on narrow rows it is large (few per-chunk round trips), on wide
-// ones small. Two workers read two tables faster (bench/results/
-// snapshot-sweep.md), but each one's transactions, running while the
-// other's chunk is read, make that chunk read again more often, and a
-// chunk read again re-sends the one after it when the stream had already
-// published it: one, the default, re-sends least.
+// ones small. Two workers read one table at 1.2 times the rate of one
+// (cut into spans, read by both), and two tables at twice it, on the
+// benchmark's 2 cores (bench/results/snapshot*.md); more connections than
+// that would only take turns at the server's cores.
 const (
 	DefaultChunkRows = 100000
-	DefaultWorkers   = 1
+	DefaultWorkers   = 2
 )
 
 // maxUnrecorded is how many of a table's chunks may be placed in the
@@ -202,7 +201,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		cancel()
 		_ = workers.Wait()
 	}()
-	active := map[catalog.Name]bool{}
+	active := map[catalog.Name]int{}      // the workers each table's readers take
 	retry := map[catalog.Name]time.Time{} // tables whose worker failed: not before
 	var queue []delivered
 	var failed []ended // tables whose failure is to be recorded
@@ -330,10 +329,10 @@ func (r *Runner) record(ctx context.Context, conn *pgx.Conn, queue []delivered) 
 	return queue, finished, nil
 }
 
-// schedule starts a worker for each table pending or running, up to
-// Workers at a time, and returns how many are not done.
+// schedule starts a worker for each table pending or running, as long as
+// readers are free (Workers in all), and returns how many are not done.
 func (r *Runner) schedule(ctx context.Context, conn *pgx.Conn, workers *errgroup.Group,
-	active, queued map[catalog.Name]bool, retry map[catalog.Name]time.Time) (int, error) {
+	active map[catalog.Name]int, queued map[catalog.Name]bool, retry map[catalog.Name]time.Time) (int, error) {
 	if ok, err := Exists(ctx, conn, r.cfg.StateTable); err != nil || !ok {
 		return 0, err // no table, no request yet (--snapshot=never)
 	}
@@ -343,21 +342,40 @@ func (r *Runner) schedule(ctx context.Context, conn *pgx.Conn, workers *errgroup
 	}
 	r.loaded(ps)
 	left := 0
+	var start []Progress
 	for _, p := range ps {
 		if p.State == Done || p.State == Failed {
 			continue
 		}
 		left++
-		if active[p.Table] || queued[p.Table] || len(active) >= r.cfg.Workers || time.Now().Before(retry[p.Table]) {
-			continue
+		if active[p.Table] == 0 && !queued[p.Table] && !time.Now().Before(retry[p.Table]) {
+			start = append(start, p)
 		}
-		active[p.Table] = true
+	}
+	used := 0
+	for _, n := range active {
+		used += n
+	}
+	for i, p := range start {
+		if used >= r.cfg.Workers {
+			break
+		}
+		readers := readersFor(r.cfg.Workers, used, len(start)-i-1)
+		used += readers
+		active[p.Table] = readers
 		wctx, stop := context.WithCancel(ctx)
 		r.stops[p.Table] = stop
 		workers.Go(func() error {
-			r.ends <- ended{table: p.Table, err: r.table(wctx, p)}
+			r.ends <- ended{table: p.Table, err: r.table(wctx, p, readers-1)}
 			return nil // a failed table is tried again, not the end of the run
 		})
 	}
 	return left, nil
+}
+
+// readersFor is how many of workers a table started gets, with used of
+// them taken and others tables still to start after it: one, and, once
+// each of the others can have one, the spare ones.
+func readersFor(workers, used, others int) int {
+	return 1 + max(0, workers-used-1-others)
 }

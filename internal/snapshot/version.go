@@ -37,8 +37,13 @@ WHERE c.oid = $1::regclass`
 // between. Taken before a Describe, it is no newer than the description.
 func shapeVersion(ctx context.Context, conn *pgx.Conn, name catalog.Name) (string, error) {
 	var v string
-	if err := conn.QueryRow(ctx, versionQuery, pgx.Identifier{name.Schema, name.Table}.Sanitize()).Scan(&v); err != nil {
+	if err := conn.QueryRow(ctx, versionQuery, quoteName(name)).Scan(&v); err != nil {
 		return "", fmt.Errorf("the catalog version of %s: %w", name, err)
 	}
 	return v, nil
+}
+
+// quoteName is name as SQL text: a regclass parameter's.
+func quoteName(name catalog.Name) string {
+	return pgx.Identifier{name.Schema, name.Table}.Sanitize()
 }

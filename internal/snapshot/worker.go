@@ -6,39 +6,24 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"golang.org/x/sync/errgroup"
 
+	"github.com/pg2kinesis/pg2kinesis/internal/catalog"
 	"github.com/pg2kinesis/pg2kinesis/internal/metrics"
 )
 
-// table snapshots one table on a connection of its own, from where its
-// state says it stands, chunk after chunk: each chunk is announced, read
-// between its own watermarks, and handed to the stream. The next chunk is
-// read while the stream places the one before (a chunk's read needs only
-// the cursor its predecessor's read ends at), so that reading and placing
-// overlap, and a worker holds at most two chunks: the one it reads and
-// the one the stream places.
-func (r *Runner) table(ctx context.Context, p Progress) error {
+// table snapshots one table, from where its state says it stands, chunk
+// after chunk, on a connection of its own and, given extra readers, on as
+// many more: each chunk is announced, read between its own watermarks,
+// and handed to the stream. A reader reads its next chunk while the
+// stream places the one before, so that reading and placing overlap: the
+// table holds at most two chunks a reader.
+func (r *Runner) table(ctx context.Context, p Progress, extra int) error {
 	conn, err := r.cfg.Connect(ctx)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
-	// The stream reads a watermark once its WAL is flushed: with
-	// synchronous_commit off (a server or role setting some use for
-	// speed), that is up to wal_writer_delay later, 200 ms by default,
-	// which each chunk would wait twice. on, not local: a low watermark
-	// that waits for the synchronous standbys, as the transactions
-	// committed before it do, returns only once those are released too,
-	// so that few of them are still invisible to the chunk's read (each
-	// such one spoils the chunk, see Exchange).
-	// Row-level security would silently hide rows from the snapshot: off,
-	// as pg_dump sets it, a policy that applies makes the read fail.
-	if _, err := conn.Exec(ctx, "SET row_security = off"); err != nil {
-		return fmt.Errorf("snapshot of %s: %w", p.Table, err)
-	}
-	if _, err := conn.Exec(ctx, "SET synchronous_commit = on"); err != nil {
-		return fmt.Errorf("snapshot of %s: %w", p.Table, err)
-	}
 	if r.cfg.Unpublished != nil {
 		why, err := r.cfg.Unpublished(ctx, p.Table)
 		if err != nil {
@@ -57,15 +42,12 @@ func (r *Runner) table(ctx context.Context, p Progress) error {
 		r.log.Warn("table to snapshot does not exist (any more): skipped", "table", p.Table)
 		return Skip(ctx, conn, r.cfg.StateTable, r.cfg.Slot, p.Table)
 	}
-	version, err := shapeVersion(ctx, conn, p.Table) // before the description: no newer
-	if err != nil {
+	m := r.cfg.Metrics.Table(p.Table.Schema, p.Table.Table)
+	first := &reader{r: r, conn: conn, key: key, m: m}
+	if err := first.prepare(ctx, p.Table); err != nil {
 		return err
 	}
-	t, err := Describe(ctx, conn, p.Table, key, r.cfg.Plugin)
-	if err != nil {
-		return err
-	}
-	estimate, err := t.Estimate(ctx, conn)
+	estimate, err := first.t.Estimate(ctx, conn)
 	if err != nil {
 		// Only the progress needs it: go on without.
 		r.log.Warn("cannot estimate the rows of the table to snapshot", "table", p.Table, "err", err)
@@ -80,12 +62,12 @@ func (r *Runner) table(ctx context.Context, p Progress) error {
 		r.log.Info("snapshot of table resumed", "table", p.Table, "after", p.LastKey)
 	}
 	r.begin(p, estimate)
-	r.reading.Add(1)
-	defer r.reading.Add(-1)
-	w := &worker{r: r, conn: conn, t: t, version: version, key: key, m: r.cfg.Metrics.Table(p.Table.Schema, p.Table.Table),
+	if first.t.Keyless() {
+		extra = 0 // its ranges of blocks are read one after the other
+	}
+	w := &worker{r: r, name: p.Table, key: key, m: m, extra: extra, estimate: estimate,
 		window: make(chan struct{}, maxUnrecorded)}
-	defer w.forget() // a chunk left in the exchange on an error or a stop
-	err = w.run(ctx, p.LastKey)
+	err = w.run(ctx, first, p.LastKey)
 	if err != nil && ctx.Err() == nil {
 		// Whatever the error says (a read's undefined table, a describe
 		// that finds nothing), a table that is gone is done with.
@@ -97,36 +79,40 @@ func (r *Runner) table(ctx context.Context, p Progress) error {
 	return err
 }
 
-// worker is one table's snapshot under way.
+// worker is one table's snapshot under way: it hands the spans of its
+// plan to its readers and delivers their chunks, once placed, in key
+// order. The plan and the chunks sent are its alone.
 type worker struct {
-	r    *Runner
-	conn *pgx.Conn
-	t    *Table
-	// version is the catalog's version of the table (shapeVersion) taken
-	// just before t was described.
-	version string
-	key     []string
-	m       *metrics.SnapshotTable
-	// sent are the chunks handed to the stream and not yet placed, in
-	// the order of their watermarks: two at most.
-	sent []*inflight
+	r        *Runner
+	name     catalog.Name
+	key      []string
+	m        *metrics.SnapshotTable
+	extra    int   // readers it may add to the first, once the table is cut into spans
+	estimate int64 // the table's rows, -1 if unknown
+	sampled  bool
+	// sent are the spans whose chunks are handed to the stream and not
+	// yet placed, in the order they were handed over.
+	sent []*span
 	// window holds a place for each chunk placed and not yet recorded
 	// (maxUnrecorded at most): the runner gives it back.
 	window  chan struct{}
-	rowSize int // what a row of the last chunk read holds (Rows.Size), on average
-	rows    int // the rows of the last chunk read with any
+	rowSize int   // what a row of the last chunk read holds (Rows.Size), on average
+	rows    int   // the rows of the last chunk read with any
+	read    int64 // rows read
 }
 
 // inflight is a chunk handed to the stream: its rows are the exchange's.
 type inflight struct {
 	h     *Handoff
-	after []string // the cursor it was read after: where it is read again if spoiled
-	next  []string // where the next chunk starts; nil when done
-	done  bool     // the table's last chunk
+	after []string // the cursor it was read after
+	next  []string // where its read ended: its last row's key, or after
+	done  bool     // read its span to the end
 	stale bool     // read with a description the table no longer has
+	rows  int      // rows read
+	size  int      // what they hold (Rows.Size)
 }
 
-// lastKey is where the table's state stands once the chunk is delivered.
+// lastKey is where the chunk's read ended.
 func (c *inflight) lastKey() []string {
 	if c.next != nil {
 		return c.next
@@ -134,106 +120,169 @@ func (c *inflight) lastKey() []string {
 	return c.after
 }
 
-// run reads the chunks after cursor until the last is placed. The state
-// advances in order: a chunk is sent to the runner only once the chunks
-// before it are, and a spoiled chunk is read again before any after it
-// counts.
-func (w *worker) run(ctx context.Context, cursor []string) error {
-	for {
-		if len(w.sent) == 0 || !w.sent[len(w.sent)-1].done {
-			c, err := w.send(ctx, cursor)
-			if err != nil {
+// run reads the table's plan from cursor on, with the first reader and
+// the extra ones it adds, until every span is delivered. The state
+// advances in key order: a span's chunk is sent to the runner once the
+// spans before it are, and a spoiled chunk's span is read again before
+// any after it counts.
+func (w *worker) run(ctx context.Context, first *reader, cursor []string) error {
+	ctx, cancel := context.WithCancel(ctx)
+	jobs := make(chan job, 1+w.extra)
+	results := make(chan result, 1+w.extra)
+	var readers errgroup.Group
+	defer func() {
+		close(jobs)
+		cancel()
+		_ = readers.Wait()
+		// Chunks left in the exchange on an error or a stop: those sent,
+		// and those read since.
+		for _, s := range w.sent {
+			w.r.x.Forget(s.c.h)
+		}
+		for len(results) > 0 {
+			if res := <-results; res.c != nil {
+				w.r.x.Forget(res.c.h)
+			}
+		}
+	}()
+	w.start(ctx, &readers, first, jobs, results)
+	p := newPlan(cursor)
+	n, busy := 1, 0 // readers, and those with a job
+	for !p.done() {
+		for busy < n && len(w.sent)+busy < 2*n {
+			s := p.next()
+			if s == nil {
+				break
+			}
+			s.state = reading
+			jobs <- w.job(s)
+			busy++
+		}
+		var placedc <-chan struct{}
+		if len(w.sent) > 0 {
+			placedc = w.sent[0].c.h.Done()
+		}
+		// No reader reads while chunks wait for the stream: the table
+		// waits for the stream.
+		waiting, since := busy == 0 && len(w.sent) > 0, time.Now()
+		select {
+		case res := <-results:
+			busy--
+			switch {
+			case res.sample:
+				w.sampled = true
+				res.s.state = todo
+				if res.err != nil {
+					w.r.log.Warn("snapshot: cannot sample the table's keys; one reader reads it", "table", w.name, "err", res.err)
+					continue
+				}
+				p.split(res.s, res.bounds)
+				for ; n < 1+w.extra && p.todoSpans() > n; n++ {
+					w.add(ctx, &readers, jobs, results)
+				}
+			case res.err != nil:
+				return res.err
+			default:
+				w.counted(res.c)
+				p.sent(res.s, res.c)
+				w.sent = append(w.sent, res.s)
+			}
+		case <-placedc:
+			if waiting {
+				w.m.WaitSeconds.Add(time.Since(since).Seconds())
+			}
+			s := w.sent[0]
+			w.sent = w.sent[1:]
+			if err := w.placed(ctx, p, s); err != nil {
 				return err
 			}
-			w.sent = append(w.sent, c)
-			cursor = c.next
-			if len(w.sent) < 2 && !c.done {
-				continue // read the next one while the stream places this one
-			}
+		case <-ctx.Done():
+			return ctx.Err()
 		}
-		c := w.sent[0]
-		if err := w.await(ctx, c); err != nil {
-			return err
+	}
+	return nil
+}
+
+// start starts the first reader.
+func (w *worker) start(ctx context.Context, readers *errgroup.Group, first *reader, jobs <-chan job, results chan<- result) {
+	w.r.reading.Add(1)
+	readers.Go(func() error {
+		defer w.r.reading.Add(-1)
+		first.serve(ctx, jobs, results)
+		return nil
+	})
+}
+
+// add starts a reader on a connection of its own. One that cannot start
+// (the server's connections all taken, say) leaves its jobs to the others.
+func (w *worker) add(ctx context.Context, readers *errgroup.Group, jobs <-chan job, results chan<- result) {
+	readers.Go(func() error {
+		conn, err := w.r.cfg.Connect(ctx)
+		if err != nil {
+			w.r.log.Warn("snapshot: cannot open a connection for another reader of the table; its readers go on without", "table", w.name, "err", err)
+			return nil
 		}
-		w.sent = w.sent[1:]
-		w.r.placed(w.t.Name(), c.h)
-		if c.h.Spoiled || c.stale {
-			w.r.log.Debug("chunk spoiled (a change without its key in its window, or a transaction invisible to its read): reading it again",
-				"table", w.t.Name(), "after", c.after)
-			// The chunk after it starts where this one ended when it was
-			// read; read again, it may end elsewhere: both are read again
-			// from here. Forgotten, the next one is not published, unless
-			// the stream has already taken it, which costs a duplicate.
-			w.forget()
-			cursor = c.after
-			continue
+		defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
+		rd := &reader{r: w.r, conn: conn, key: w.key, m: w.m}
+		if err := rd.prepare(ctx, w.name); err != nil {
+			w.r.log.Warn("snapshot: another reader of the table cannot start; its readers go on without", "table", w.name, "err", err)
+			return nil
 		}
+		w.r.reading.Add(1)
+		defer w.r.reading.Add(-1)
+		rd.serve(ctx, jobs, results)
+		return nil
+	})
+}
+
+// job is the next job for span s: the rest of a keyed table, once the
+// first chunk has sized its rows, is sampled into spans for the extra
+// readers to share, if it holds two at least.
+func (w *worker) job(s *span) job {
+	if w.extra > 0 && !w.sampled && s.upto == nil && w.rowSize > 0 {
+		// A span's share of chunkBytes once the extra readers read too,
+		// with room: a span is read in one chunk unless it grew.
+		bytes := chunkBytes / max(int(w.r.reading.Load())+w.extra, 1) * 3 / 4
+		rows := max(min(w.r.cfg.ChunkRows, bytes/w.rowSize), 1)
+		if w.estimate < 0 || w.estimate-w.read >= int64(2*rows) {
+			return job{s: s, sample: true, rowSize: w.rowSize, lim: Limit{Rows: rows, Bytes: bytes}}
+		}
+	}
+	return job{s: s, lim: w.limit()}
+}
+
+// counted learns the rows' size from a chunk read.
+func (w *worker) counted(c *inflight) {
+	w.read += int64(c.rows)
+	if c.rows > 0 {
+		w.rowSize, w.rows = max(c.size/c.rows, 1), c.rows
+	}
+}
+
+// placed handles a chunk the stream has placed, and sends the runner the
+// spans now delivered in key order.
+func (w *worker) placed(ctx context.Context, p *plan, s *span) error {
+	w.r.placed(w.name, s.c.h)
+	spoiled := s.c.h.Spoiled || s.c.stale
+	if spoiled {
+		w.r.log.Debug("chunk spoiled (a change without its key in its window, or a transaction invisible to its read): reading it again",
+			"table", w.name, "after", s.after)
+	}
+	for _, d := range p.placed(s, spoiled) {
 		select {
 		case w.window <- struct{}{}:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		d := delivered{table: w.t.Name(), lastKey: c.lastKey(), rows: int64(c.h.Published), lsn: c.h.CommitLSN, done: c.done, window: w.window}
+		lastKey, end := d.lastKey()
+		dv := delivered{table: w.name, lastKey: lastKey, rows: int64(d.c.h.Published), lsn: d.c.h.CommitLSN, done: end, window: w.window}
 		select {
-		case w.r.acks <- d:
+		case w.r.acks <- dv:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		if c.done {
-			return nil
-		}
 	}
-}
-
-// send reads the chunk after cursor between its own watermarks and hands
-// it to the stream.
-func (w *worker) send(ctx context.Context, cursor []string) (*inflight, error) {
-	x := w.r.x
-	h := x.Expect(w.t.Name(), w.key)
-	mark := Mark{Slot: w.r.cfg.Slot, Run: x.Run, Chunk: h.ID, Table: w.t.Name()}
-	if err := emit(ctx, w.conn, mark); err != nil {
-		x.Forget(h)
-		return nil, err
-	}
-	start := time.Now()
-	c, invisible, err := read(ctx, w.conn, w.t, cursor, w.limit())
-	if err != nil {
-		x.Forget(h)
-		return nil, err
-	}
-	w.m.ReadSeconds.Add(time.Since(start).Seconds())
-	w.m.RowsRead.Add(float64(c.Rows.Len()))
-	if n := c.Rows.Len(); n > 0 {
-		w.rowSize, w.rows = max(c.Rows.Size()/n, 1), n
-	}
-	x.Fill(h, c.Rows, invisible)
-	mark.High = true
-	if err := emit(ctx, w.conn, mark); err != nil {
-		x.Forget(h)
-		return nil, err
-	}
-	// Described again once the high watermark has committed, if DDL
-	// changed the table since its description: a column added or dropped
-	// since the description the chunk was read with (even between its
-	// read and its high watermark) makes its rows older than the table's,
-	// so it is read again, and the next ones are read with the new
-	// description.
-	version, err := shapeVersion(ctx, w.conn, w.t.Name())
-	if err != nil {
-		x.Forget(h)
-		return nil, err
-	}
-	stale := false
-	if version != w.version {
-		t, err := Describe(ctx, w.conn, w.t.Name(), w.key, w.r.cfg.Plugin)
-		if err != nil {
-			x.Forget(h)
-			return nil, err
-		}
-		stale = !t.sameShape(w.t)
-		w.t, w.version = t, version
-	}
-	return &inflight{h: h, after: cursor, next: c.Next, done: c.Done, stale: stale}, nil
+	return nil
 }
 
 // Chunks are bounded by what their rows hold as well as by rows, so that a
@@ -262,64 +311,63 @@ func (w *worker) limit() Limit {
 	return Limit{Rows: n, Bytes: bytes, Size: min(n*w.rowSize+n*w.rowSize/8, bytes+bytes/8)}
 }
 
-// await waits until the stream has placed c.
-func (w *worker) await(ctx context.Context, c *inflight) error {
-	start := time.Now()
-	defer func() { w.m.WaitSeconds.Add(time.Since(start).Seconds()) }()
-	select {
-	case <-c.h.Done():
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// forget drops the chunks sent and not placed: their watermarks, if the
-// stream reads them still, are ignored.
-func (w *worker) forget() {
-	for _, c := range w.sent {
-		w.r.x.Forget(c.h)
-	}
-	w.sent = nil
-}
-
-// emit writes a watermark into the WAL, in a transaction of its own, so
+// emitSQL writes a watermark into the WAL, in a transaction of its own, so
 // that the stream reads it where it commits, among the other commits.
-func emit(ctx context.Context, conn *pgx.Conn, m Mark) error {
-	if _, err := conn.Exec(ctx, "SELECT pg_logical_emit_message(true, $1, $2)", Prefix, m.Content()); err != nil {
-		return fmt.Errorf("write a snapshot watermark for %s: %w", m.Table, err)
-	}
-	return nil
+const emitSQL = "SELECT pg_logical_emit_message(true, $1, $2)"
+
+func emitStatement(m Mark) statement {
+	return statement{sql: emitSQL, args: [][]byte{[]byte(Prefix), []byte(m.Content())}}
 }
 
-// read reads the chunk after cursor in a short transaction of its own,
-// whose snapshot also names the transactions it sees as running (see
-// Exchange). txid_current_snapshot, not pg_current_snapshot: PostgreSQL 12
-// has only the former.
-func read(ctx context.Context, conn *pgx.Conn, t *Table, cursor []string, lim Limit) (Chunk, Invisible, error) {
-	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+// read writes the chunk's low watermark, then reads the chunk of the span
+// (cursor, upto] in a short transaction of its own, whose snapshot also names the
+// transactions it sees as running (see Exchange): one round trip.
+// txid_current_snapshot, not pg_current_snapshot: PostgreSQL 12 has only
+// the former.
+func read(ctx context.Context, conn *pgx.Conn, t *Table, low Mark, cursor, upto []string, lim Limit) (Chunk, Invisible, error) {
+	pl, err := t.plan(cursor, upto, lim)
 	if err != nil {
-		return Chunk{}, Invisible{}, fmt.Errorf("read a chunk of %s: %w", t.Name(), err)
+		return Chunk{}, Invisible{}, t.readErr(cursor, err)
 	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }() // after Commit: nothing
-	var running []int64
-	var xmax int64
-	err = tx.QueryRow(ctx, `SELECT coalesce((SELECT array_agg(x) FROM txid_snapshot_xip(s) x), '{}'), txid_snapshot_xmax(s)
-		FROM txid_current_snapshot() s`).Scan(&running, &xmax)
+	pl.rows = pl.collect
+	var snapshot string
+	errs := roundTrip(ctx, conn.PgConn(),
+		[]statement{emitStatement(low)},
+		[]statement{
+			{sql: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"},
+			{sql: "SELECT txid_current_snapshot()::text", rows: scanText(&snapshot)},
+			pl.statement,
+			{sql: "COMMIT"},
+		})
+	if errs[0] != nil {
+		return Chunk{}, Invisible{}, fmt.Errorf("write a snapshot watermark for %s: %w", low.Table, errs[0])
+	}
+	if errs[1] != nil {
+		return Chunk{}, Invisible{}, t.readErr(cursor, errs[1])
+	}
+	c, err := pl.chunk()
 	if err != nil {
-		return Chunk{}, Invisible{}, fmt.Errorf("read a chunk of %s: the snapshot: %w", t.Name(), err)
+		return Chunk{}, Invisible{}, t.readErr(cursor, err)
 	}
-	c, err := t.Read(ctx, conn, cursor, lim)
+	invisible, err := parseSnapshot(snapshot)
 	if err != nil {
-		return Chunk{}, Invisible{}, err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return Chunk{}, Invisible{}, fmt.Errorf("read a chunk of %s: %w", t.Name(), err)
-	}
-	// xids with their epoch above: the stream's xids are 32-bit.
-	invisible := Invisible{Running: make([]uint32, len(running)), From: uint32(xmax)}
-	for i, x := range running {
-		invisible.Running[i] = uint32(x)
+		return Chunk{}, Invisible{}, t.readErr(cursor, err)
 	}
 	return c, invisible, nil
+}
+
+// seal writes a chunk's high watermark, then reads its table's catalog
+// version (shapeVersion): one round trip. The version is read once the
+// watermark has committed, so that DDL before the watermark shows in it.
+func seal(ctx context.Context, conn *pgx.Conn, high Mark) (version string, _ error) {
+	errs := roundTrip(ctx, conn.PgConn(),
+		[]statement{emitStatement(high)},
+		[]statement{{sql: versionQuery, args: [][]byte{[]byte(quoteName(high.Table))}, rows: scanText(&version)}})
+	if errs[0] != nil {
+		return "", fmt.Errorf("write a snapshot watermark for %s: %w", high.Table, errs[0])
+	}
+	if errs[1] != nil {
+		return "", fmt.Errorf("the catalog version of %s: %w", high.Table, errs[1])
+	}
+	return version, nil
 }
