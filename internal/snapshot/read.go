@@ -40,6 +40,16 @@ type Limit struct {
 	// Size is the text the caller expects (0: unknown), which sizes the
 	// buffer.
 	Size int
+	// recycled are the rows of a chunk done with, whose buffers the
+	// chunk's rows take over (nil: new ones).
+	recycled *Rows
+}
+
+func (lim Limit) rows(t *Table, n int) *Rows {
+	if lim.recycled != nil {
+		return lim.recycled.reuse(t, n, lim.Size)
+	}
+	return newRows(t, n, lim.Size)
 }
 
 // Read reads the chunk after the cursor after (nil: from the start),
@@ -103,7 +113,7 @@ func (t *Table) plan(after, upto []string, lim Limit) (*chunkPlan, error) {
 		return nil, fmt.Errorf("chunk size %d: want at least 1", n)
 	}
 	if t.Keyless() {
-		return t.planBlocks(after, upto, n, lim.Size)
+		return t.planBlocks(after, upto, n, lim)
 	}
 	for _, c := range [][]string{after, upto} {
 		if c != nil && len(c) != len(t.key) {
@@ -132,7 +142,7 @@ func (t *Table) plan(after, upto []string, lim Limit) (*chunkPlan, error) {
 		pl.sql += " WHERE " + strings.Join(where, " AND ")
 	}
 	pl.sql += " ORDER BY " + t.keyList() + " LIMIT " + strconv.Itoa(n)
-	rows := newRows(t, n, lim.Size)
+	rows := lim.rows(t, n)
 	full := false
 	pl.add = func(vals [][]byte) error {
 		if full {
@@ -156,7 +166,7 @@ func (t *Table) plan(after, upto []string, lim Limit) (*chunkPlan, error) {
 // in the same statement the table's size in blocks, which says whether
 // the range reached the end. A TID range scan (PostgreSQL 14) reads only
 // those blocks.
-func (t *Table) planBlocks(after, upto []string, n, size int) (*chunkPlan, error) {
+func (t *Table) planBlocks(after, upto []string, n int, lim Limit) (*chunkPlan, error) {
 	from, err := blockCursor(after, 0)
 	if err != nil {
 		return nil, err
@@ -187,7 +197,7 @@ func (t *Table) planBlocks(after, upto []string, n, size int) (*chunkPlan, error
 		[]byte("(" + strconv.FormatInt(min(to, math.MaxUint32), 10) + ",0)"),
 		[]byte(t.quoted),
 	}
-	rows := newRows(t, n, size)
+	rows := lim.rows(t, n)
 	total := int64(-1) // the table's blocks
 	pl.add = func(vals [][]byte) error {
 		if vals[0] == nil {

@@ -24,6 +24,8 @@ type reader struct {
 	version string
 	key     []string
 	m       *metrics.SnapshotTable
+	// free are the rows of chunks the stream is done with (the worker's).
+	free chan *Rows
 }
 
 // job is a span to read within lim, or to sample: to cut into spans of
@@ -90,6 +92,10 @@ func (rd *reader) send(ctx context.Context, after, upto []string, lim Limit) (*i
 	name := rd.t.Name()
 	h := x.Expect(name, rd.key)
 	mark := Mark{Slot: rd.r.cfg.Slot, Run: x.Run, Chunk: h.ID, Table: name}
+	select {
+	case lim.recycled = <-rd.free:
+	default:
+	}
 	start := time.Now()
 	c, invisible, err := read(ctx, rd.conn, rd.t, mark, after, upto, lim)
 	if err != nil {
@@ -120,7 +126,7 @@ func (rd *reader) send(ctx context.Context, after, upto []string, lim Limit) (*i
 		stale = !t.sameShape(rd.t)
 		rd.t, rd.version = t, version
 	}
-	return &inflight{h: h, after: after, next: c.Next, done: c.Done, stale: stale, rows: c.Rows.Len(), size: c.Rows.Size()}, nil
+	return &inflight{h: h, after: after, next: c.Next, done: c.Done, stale: stale, rows: c.Rows, n: c.Rows.Len(), size: c.Rows.Size()}, nil
 }
 
 // maxSamplePages bounds a sample's reads (64 MiB of 8 kB pages).

@@ -35,6 +35,23 @@ func newRows(t *Table, n, size int) *Rows {
 	return &Rows{t: t, width: w, ends: make([]int32, 0, n*w), data: make([]byte, 0, size)}
 }
 
+// reuse makes r, the rows of a chunk the stream is done with, room for
+// another chunk's, in the same buffers: a chunk's buffers are megabytes,
+// which a new allocation zeroes and the collector then has to find
+// again, chunk after chunk.
+func (r *Rows) reuse(t *Table, n, size int) *Rows {
+	w := len(t.cols) + len(t.key)
+	r.t, r.width, r.n = t, w, 0
+	r.data, r.ends = r.data[:0], r.ends[:0]
+	if cap(r.ends) < n*w {
+		r.ends = make([]int32, 0, n*w)
+	}
+	if cap(r.data) < size {
+		r.data = make([]byte, 0, size)
+	}
+	return r
+}
+
 // Size is the bytes the rows hold: their text and 4 a value.
 func (r *Rows) Size() int {
 	if r == nil {

@@ -114,3 +114,37 @@ func TestWorkerLimit(t *testing.T) {
 		})
 	}
 }
+
+// Rows reused for another chunk, of another table, keep their buffers
+// and none of their rows.
+func TestRowsReuse(t *testing.T) {
+	wide := &Table{plugin: decode.TestDecoding, table: decode.Table{Schema: "public", Name: "w", Raw: "public.w"},
+		cols: []column{{name: "a", typ: "text"}, {name: "b", typ: "text"}}, key: []keyColumn{{name: "a"}}}
+	narrow := &Table{plugin: decode.TestDecoding, table: decode.Table{Schema: "public", Name: "n", Raw: "public.n"},
+		cols: []column{{name: "k", typ: "text"}}, key: []keyColumn{{name: "k"}}}
+	r := newRows(wide, 2, 64)
+	for _, v := range [][][]byte{{[]byte("a1"), []byte("b1"), []byte("a1")}, {[]byte("a2"), nil, []byte("a2")}} {
+		if err := r.add(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data := &r.data[:1][0]
+	again := Limit{Size: 32, recycled: r}.rows(narrow, 1)
+	if again != r || again.Len() != 0 || again.Size() != 0 || again.width != 2 || again.t != narrow {
+		t.Fatalf("reused rows: %d rows, size %d, width %d, table %v", again.Len(), again.Size(), again.width, again.t.name)
+	}
+	if err := again.add([][]byte{[]byte("z"), []byte("z")}); err != nil {
+		t.Fatal(err)
+	}
+	if &again.data[:1][0] != data {
+		t.Error("the text buffer was not reused")
+	}
+	if got := again.keyText(0); !slices.Equal(got, []string{"z"}) || again.Len() != 1 {
+		t.Errorf("reused rows hold %d rows, key %q", again.Len(), got)
+	}
+	// Too small for the next chunk: a new buffer.
+	bigger := Limit{Size: 1 << 10, recycled: again}.rows(narrow, 1)
+	if cap(bigger.data) < 1<<10 {
+		t.Errorf("reused rows have room for %d bytes, want %d", cap(bigger.data), 1<<10)
+	}
+}

@@ -66,7 +66,8 @@ func (r *Runner) table(ctx context.Context, p Progress, extra int) error {
 		extra = 0 // its ranges of blocks are read one after the other
 	}
 	w := &worker{r: r, name: p.Table, key: key, m: m, extra: extra, estimate: estimate,
-		window: make(chan struct{}, maxUnrecorded)}
+		window: make(chan struct{}, maxUnrecorded), free: make(chan *Rows, 2)}
+	first.free = w.free
 	err = w.run(ctx, first, p.LastKey)
 	if err != nil && ctx.Err() == nil {
 		// Whatever the error says (a read's undefined table, a describe
@@ -95,7 +96,10 @@ type worker struct {
 	sent []*span
 	// window holds a place for each chunk placed and not yet recorded
 	// (maxUnrecorded at most): the runner gives it back.
-	window  chan struct{}
+	window chan struct{}
+	// free are the rows of chunks placed, for the readers to read the
+	// next into: two, beside the two a reader holds.
+	free    chan *Rows
 	rowSize int   // what a row of the last chunk read holds (Rows.Size), on average
 	rows    int   // the rows of the last chunk read with any
 	read    int64 // rows read
@@ -108,7 +112,8 @@ type inflight struct {
 	next  []string // where its read ended: its last row's key, or after
 	done  bool     // read its span to the end
 	stale bool     // read with a description the table no longer has
-	rows  int      // rows read
+	rows  *Rows    // the exchange's until the chunk is placed
+	n     int      // rows read
 	size  int      // what they hold (Rows.Size)
 }
 
@@ -223,7 +228,7 @@ func (w *worker) add(ctx context.Context, readers *errgroup.Group, jobs <-chan j
 			return nil
 		}
 		defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
-		rd := &reader{r: w.r, conn: conn, key: w.key, m: w.m}
+		rd := &reader{r: w.r, conn: conn, key: w.key, m: w.m, free: w.free}
 		if err := rd.prepare(ctx, w.name); err != nil {
 			w.r.log.Warn("snapshot: another reader of the table cannot start; its readers go on without", "table", w.name, "err", err)
 			return nil
@@ -253,9 +258,9 @@ func (w *worker) job(s *span) job {
 
 // counted learns the rows' size from a chunk read.
 func (w *worker) counted(c *inflight) {
-	w.read += int64(c.rows)
-	if c.rows > 0 {
-		w.rowSize, w.rows = max(c.size/c.rows, 1), c.rows
+	w.read += int64(c.n)
+	if c.n > 0 {
+		w.rowSize, w.rows = max(c.size/c.n, 1), c.n
 	}
 }
 
@@ -263,6 +268,12 @@ func (w *worker) counted(c *inflight) {
 // spans now delivered in key order.
 func (w *worker) placed(ctx context.Context, p *plan, s *span) error {
 	w.r.placed(w.name, s.c.h)
+	// Placed, the chunk is committed: the stream is done with its rows.
+	select {
+	case w.free <- s.c.rows:
+	default:
+	}
+	s.c.rows = nil
 	spoiled := s.c.h.Spoiled || s.c.stale
 	if spoiled {
 		w.r.log.Debug("chunk spoiled (a change without its key in its window, or a transaction invisible to its read): reading it again",
