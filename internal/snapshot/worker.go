@@ -66,7 +66,7 @@ func (r *Runner) table(ctx context.Context, p Progress, extra int) error {
 		extra = 0 // its ranges of blocks are read one after the other
 	}
 	w := &worker{r: r, name: p.Table, key: key, m: m, extra: extra, estimate: estimate,
-		window: make(chan struct{}, maxUnrecorded), free: make(chan *Rows, 2)}
+		window: make(chan struct{}, maxUnrecorded), free: make(chan *Rows, 1)}
 	first.free = w.free
 	err = w.run(ctx, first, p.LastKey)
 	if err != nil && ctx.Err() == nil {
@@ -97,8 +97,8 @@ type worker struct {
 	// window holds a place for each chunk placed and not yet recorded
 	// (maxUnrecorded at most): the runner gives it back.
 	window chan struct{}
-	// free are the rows of chunks placed, for the readers to read the
-	// next into: two, beside the two a reader holds.
+	// free holds the rows of a chunk placed, for a reader to read the
+	// next into: one, beside the two a reader holds.
 	free    chan *Rows
 	rowSize int   // what a row of the last chunk read holds (Rows.Size), on average
 	rows    int   // the rows of the last chunk read with any
