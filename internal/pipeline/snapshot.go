@@ -70,7 +70,11 @@ func (h *changeHandler) watermark(ctx context.Context, ev *decode.Event) error {
 
 // touch tells the open windows which rows ev changed.
 func (h *changeHandler) touch(ev *decode.Event) {
-	if h.snap == nil || !h.snap.Watching() {
+	if h.snap == nil {
+		return
+	}
+	h.snap.Changed()
+	if !h.snap.Watching() {
 		return
 	}
 	if ev.Op == decode.Truncate {

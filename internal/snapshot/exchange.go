@@ -14,8 +14,8 @@ import (
 // places them where they are consistent with the changes around them (the
 // DBLog method):
 //
-//  1. a worker announces a chunk (Expect), writes its low watermark, reads
-//     the chunk in one short statement, hands the rows over (Fill), and
+//  1. a reader announces a chunk (Expect), writes its low watermark, reads
+//     the chunk in a short transaction, hands the rows over (Fill), and
 //     writes its high watermark;
 //  2. the stream, reading the low watermark, opens the chunk's window
 //     (Open); every change of the chunk's table read until the high
@@ -54,13 +54,14 @@ type Exchange struct {
 	recent  [recentCommits]uint32
 	commits uint64
 	// marked: the transaction being read holds a watermark, of any run
-	// or slot. It is the watermark's alone (each is written in a
-	// transaction of its own) and changes no row, so it is not among
-	// the recent ones: another reader's watermarks, running while a
-	// chunk is read, would spoil it for nothing. The stream's alone.
-	marked bool
-	mu     sync.Mutex
-	next   uint64
+	// or slot; changed: it changes rows. One that is marked and changes
+	// none (each watermark is written in a transaction of its own) is
+	// not among the recent ones: another reader's watermarks, running
+	// while a chunk is read, would spoil it for nothing. The stream's
+	// alone.
+	marked, changed bool
+	mu              sync.Mutex
+	next            uint64
 	// chunks by id: from Expect until the stream has committed them (or
 	// the worker gave up on them).
 	chunks map[uint64]*Handoff
@@ -160,6 +161,10 @@ func (x *Exchange) Open(m Mark) {
 	x.open.Add(1)
 }
 
+// Changed tells the exchange that the transaction being read changes a
+// row (of any table): the stream's, for each change.
+func (x *Exchange) Changed() { x.changed = true }
+
 // Watching reports whether any window is open: the stream names the keys
 // of its changes only then.
 func (x *Exchange) Watching() bool { return x.open.Load() > 0 }
@@ -242,6 +247,7 @@ func (c *Handoff) Each(keyOf func(row *decode.Event, cols []string) string, fn f
 // It is spoiled (read again; the rows it published are duplicates), and
 // its worker learns so at the commit read again.
 func (x *Exchange) Restart() {
+	x.marked, x.changed = false, false // the transaction cut off is read again
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	for _, c := range x.emitted {
@@ -277,11 +283,11 @@ func (x *Exchange) readBefore(invisible Invisible, before uint64) bool {
 // chunks taken since the last commit that theirs (their high watermark's)
 // does: they are delivered once the flush LSN reaches it.
 func (x *Exchange) Commit(xid uint32, lsn pglogrepl.LSN) {
-	if !x.marked {
+	if !x.marked || x.changed {
 		x.recent[x.commits%recentCommits] = xid
 		x.commits++
 	}
-	x.marked = false
+	x.marked, x.changed = false, false
 	if len(x.emitted) == 0 { // only the stream's goroutine appends to it
 		return
 	}

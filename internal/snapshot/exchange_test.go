@@ -252,3 +252,23 @@ func TestExchangeRestartSpoilsATakenChunk(t *testing.T) {
 		t.Fatal("a chunk cut off by a restart is not spoiled")
 	}
 }
+
+// A transaction that holds a watermark and changes rows (no watermark of
+// pg2kinesis is written so, but a message with its prefix could be) is
+// among the recent ones: invisible to a chunk's read, it spoils it.
+func TestExchangeMarkedTransactionThatChangesRows(t *testing.T) {
+	x := NewExchange("s", "r")
+	other := x.Expect(items, []string{"id"})
+	x.Open(Mark{Slot: "s", Run: "r", Chunk: other.ID, Table: items})
+	x.Changed()
+	x.Commit(77, 10)
+	h := x.Expect(items, []string{"id"})
+	m := Mark{Slot: "s", Run: "r", Chunk: h.ID, Table: items}
+	x.Open(m)
+	x.Commit(78, 20)
+	x.Fill(h, rowsOf("1"), Invisible{Running: []uint32{77}, From: 80})
+	m.High = true
+	if c, _ := take(t, x, m); !c.Spoiled {
+		t.Fatal("not spoiled by a transaction with a watermark and a change, invisible to the read")
+	}
+}

@@ -27,8 +27,9 @@ type statement struct {
 // their waits, not the server's work, were a tenth of a snapshot's time
 // over loopback, and would be most of it over a network. An error fails
 // the rest of its group, not the groups after it, unless the connection
-// is lost. A transaction block a group leaves open (its BEGIN run, its
-// COMMIT skipped after an error) is rolled back.
+// is lost, or the group left a transaction block open (its BEGIN run,
+// its COMMIT skipped after the error): the groups after it then fail
+// too, so a group with a BEGIN goes last. That block is rolled back.
 func roundTrip(ctx context.Context, pc *pgconn.PgConn, groups ...[]statement) []error {
 	errs := make([]error, len(groups))
 	fail := func(from int, err error) []error {

@@ -37,12 +37,14 @@ type job struct {
 	rowSize int
 }
 
-// result is a job done: the chunk read, or the bounds found.
+// result is a job done: the chunk read, or the bounds found; or, gone, a
+// reader that could not start.
 type result struct {
 	job
 	c      *inflight
 	bounds [][]string
 	err    error
+	gone   bool
 }
 
 // prepare sets a reader's connection up and describes the table.

@@ -102,7 +102,7 @@ type Runner struct {
 	stops   map[catalog.Name]context.CancelFunc
 	restart map[catalog.Name]bool
 
-	reading atomic.Int32 // workers reading a table: they share chunkBytes
+	reading atomic.Int32 // readers reading, of every table: they share chunkBytes
 
 	mu     sync.Mutex
 	tables map[catalog.Name]*tableRun // what Status reports

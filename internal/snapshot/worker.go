@@ -70,12 +70,28 @@ func (r *Runner) table(ctx context.Context, p Progress, extra int) error {
 	first.free = w.free
 	err = w.run(ctx, first, p.LastKey)
 	if err != nil && ctx.Err() == nil {
-		// Whatever the error says (a read's undefined table, a describe
-		// that finds nothing), a table that is gone is done with.
-		if there, xerr := Exists(ctx, conn, p.Table); xerr == nil && !there {
-			r.log.Warn("table dropped while it was snapshotted: skipped", "table", p.Table, "err", err)
-			return Skip(ctx, conn, r.cfg.StateTable, r.cfg.Slot, p.Table)
+		return r.gone(ctx, conn, p.Table, err)
+	}
+	return err
+}
+
+// gone skips a table whose snapshot failed with err if the table is gone,
+// whatever err says (a read's undefined table, a describe that finds
+// nothing), and returns err otherwise. conn is the table's: closed if its
+// reader's query was cut short when another reader failed, so another is
+// opened then.
+func (r *Runner) gone(ctx context.Context, conn *pgx.Conn, table catalog.Name, err error) error {
+	if conn.IsClosed() {
+		c, cerr := r.cfg.Connect(ctx)
+		if cerr != nil {
+			return err
 		}
+		defer func() { _ = c.Close(context.WithoutCancel(ctx)) }()
+		conn = c
+	}
+	if there, xerr := Exists(ctx, conn, table); xerr == nil && !there {
+		r.log.Warn("table dropped while it was snapshotted: skipped", "table", table, "err", err)
+		return Skip(ctx, conn, r.cfg.StateTable, r.cfg.Slot, table)
 	}
 	return err
 }
@@ -101,7 +117,7 @@ type worker struct {
 	// next into: one, beside the two a reader holds.
 	free    chan *Rows
 	rowSize int   // what a row of the last chunk read holds (Rows.Size), on average
-	rows    int   // the rows of the last chunk read with any
+	rows    int   // the most rows a chunk read held
 	read    int64 // rows read
 }
 
@@ -172,6 +188,10 @@ func (w *worker) run(ctx context.Context, first *reader, cursor []string) error 
 		waiting, since := busy == 0 && len(w.sent) > 0, time.Now()
 		select {
 		case res := <-results:
+			if res.gone {
+				n-- // a reader that could not start: no job of its own
+				continue
+			}
 			busy--
 			switch {
 			case res.sample:
@@ -219,19 +239,25 @@ func (w *worker) start(ctx context.Context, readers *errgroup.Group, first *read
 }
 
 // add starts a reader on a connection of its own. One that cannot start
-// (the server's connections all taken, say) leaves its jobs to the others.
+// (the server's connections all taken, say) says so on results, and
+// leaves its jobs to the others.
 func (w *worker) add(ctx context.Context, readers *errgroup.Group, jobs <-chan job, results chan<- result) {
 	readers.Go(func() error {
+		failed := func(msg string, err error) error {
+			if ctx.Err() == nil {
+				w.r.log.Warn(msg, "table", w.name, "err", err)
+			}
+			results <- result{gone: true}
+			return nil
+		}
 		conn, err := w.r.cfg.Connect(ctx)
 		if err != nil {
-			w.r.log.Warn("snapshot: cannot open a connection for another reader of the table; its readers go on without", "table", w.name, "err", err)
-			return nil
+			return failed("snapshot: cannot open a connection for another reader of the table; its readers go on without", err)
 		}
 		defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
 		rd := &reader{r: w.r, conn: conn, key: w.key, m: w.m, free: w.free}
 		if err := rd.prepare(ctx, w.name); err != nil {
-			w.r.log.Warn("snapshot: another reader of the table cannot start; its readers go on without", "table", w.name, "err", err)
-			return nil
+			return failed("snapshot: another reader of the table cannot start; its readers go on without", err)
 		}
 		w.r.reading.Add(1)
 		defer w.r.reading.Add(-1)
@@ -260,7 +286,9 @@ func (w *worker) job(s *span) job {
 func (w *worker) counted(c *inflight) {
 	w.read += int64(c.n)
 	if c.n > 0 {
-		w.rowSize, w.rows = max(c.size/c.n, 1), c.n
+		// The most rows a chunk held: the rest of a span cut short, or
+		// a small span, does not shrink the chunks after it.
+		w.rowSize, w.rows = max(c.size/c.n, 1), max(w.rows, c.n)
 	}
 }
 
@@ -298,8 +326,8 @@ func (w *worker) placed(ctx context.Context, p *plan, s *span) error {
 
 // Chunks are bounded by what their rows hold as well as by rows, so that a
 // table of wide rows does not hold chunks of --snapshot-chunk-rows of
-// them: the workers reading share chunkBytes a chunk, about, and a worker
-// holds two chunks. A table's first chunk is of firstChunkRows at most,
+// them: the readers share chunkBytes a chunk, about, and a reader holds
+// two chunks. A table's first chunk is of firstChunkRows at most,
 // and the next are sized by the rows before them, growing by growth at
 // most: a chunk cut short by the bound has still read (and the server
 // has still fetched) every row of its LIMIT, so a table whose rows widen

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -343,5 +344,40 @@ func TestLiveWorkerReadsSpansInParallel(t *testing.T) {
 	}
 	if len(got) < 3 {
 		t.Errorf("%d chunks delivered: the table was not cut into spans", len(got))
+	}
+}
+
+// An extra reader that cannot connect leaves the table to the others:
+// it is read in full, each row once, with no more chunks at once than
+// its one reader holds.
+func TestLiveWorkerExtraReaderCannotStart(t *testing.T) {
+	t.Parallel()
+	const rows, chunkRows = 20000, 500
+	var stream *fakeStream
+	got, _ := workerRunWith(t, rows, chunkRows, 1, func(s *fakeStream) {
+		stream = s
+		connect := s.runner.cfg.Connect
+		var calls atomic.Int32
+		s.runner.cfg.Connect = func(ctx context.Context) (*pgx.Conn, error) {
+			if calls.Add(1) > 1 { // the table's own connection, then none
+				return nil, fmt.Errorf("too many connections (a test's)")
+			}
+			return connect(ctx)
+		}
+		s.afterOpen = func(Mark) {
+			if n, _ := chunksHeld(s.x); n > 2 {
+				t.Errorf("%d chunks held with one reader, want 2 at most", n)
+			}
+		}
+	})
+	if stream.readers != 1 {
+		t.Errorf("%d readers read at once, want 1", stream.readers)
+	}
+	var delivered int64
+	for _, d := range got {
+		delivered += d.rows
+	}
+	if delivered != rows || stream.published != rows || !got[len(got)-1].done {
+		t.Errorf("%d rows delivered, %d published (done %t), want %d: each once", delivered, stream.published, got[len(got)-1].done, rows)
 	}
 }
