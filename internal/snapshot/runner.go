@@ -72,7 +72,7 @@ type Config struct {
 // DefaultChunkRows is --snapshot-chunk-rows' default, DefaultWorkers
 // --snapshot-workers': a chunk is bounded by its text too (chunkBytes), so
 // that on narrow rows it is large (few per-chunk round trips), on wide
-// ones small. Two workers read one table at 1.25 times the rate of one
+// ones small. Two workers read one table at about 1.2 times the rate of one
 // (cut into spans, read by both), and two tables at 1.3 times it, on the
 // benchmark's 2 cores (bench/results/snapshot*.md); four were slower than
 // two there, taking turns at the cores.
