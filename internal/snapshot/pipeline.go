@@ -24,8 +24,8 @@ type statement struct {
 // pipeline), each group its own implicit transaction, committed before
 // the next group starts, and returns each group's error. A chunk's read
 // and watermarks are seven statements: each in a round trip of its own,
-// their waits, not the server's work, were a tenth of a snapshot's time
-// over loopback, and would be most of it over a network. An error fails
+// their waits, not the server's work, were several percent of a
+// snapshot's time over loopback, and would be most of it over a network. An error fails
 // the rest of its group, not the groups after it, unless the connection
 // is lost, or the group left a transaction block open (its BEGIN run,
 // its COMMIT skipped after the error): the groups after it then fail
