@@ -114,7 +114,7 @@ func (s *span) lastKey() (key []string, end bool) {
 	if s.upto != nil {
 		return s.upto, false
 	}
-	return s.c.lastKey(), true
+	return s.c.next, true
 }
 
 // done reports whether every span is delivered.

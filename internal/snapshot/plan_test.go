@@ -23,8 +23,9 @@ func key(k string) []string {
 	return []string{k}
 }
 
-// read takes the plan's next span and records a chunk read from it that
-// ended at last (done: it read the span to its end).
+// readNext takes the plan's next span and records a chunk read from it
+// that ended at last, "" for none read (done: it read the span to its
+// end). Empty, a chunk ends where it started, as Chunk.Next does.
 func readNext(t *testing.T, p *plan, last string, done bool) *span {
 	t.Helper()
 	s := p.next()
@@ -32,7 +33,11 @@ func readNext(t *testing.T, p *plan, last string, done bool) *span {
 		t.Fatalf("no span to read in %s", spansOf(p))
 	}
 	s.state = reading
-	p.sent(s, &inflight{after: s.after, next: key(last), done: done})
+	next := key(last)
+	if next == nil {
+		next = s.after
+	}
+	p.sent(s, &inflight{next: next, done: done})
 	return s
 }
 

@@ -56,7 +56,13 @@ func (lim Limit) rows(t *Table, n int) *Rows {
 // within lim. It is one statement, run in its own transaction. A table
 // dropped since Describe is an error naming it.
 func (t *Table) Read(ctx context.Context, conn *pgx.Conn, after []string, lim Limit) (Chunk, error) {
-	pl, err := t.plan(after, nil, lim)
+	return t.readRange(ctx, conn, after, nil, lim)
+}
+
+// readRange is Read of the span (after, upto] (nil: the table's end),
+// whose Done says whether it read the span to its end.
+func (t *Table) readRange(ctx context.Context, conn *pgx.Conn, after, upto []string, lim Limit) (Chunk, error) {
+	pl, err := t.plan(after, upto, lim)
 	if err == nil {
 		err = pl.collect(conn.PgConn().ExecParams(ctx, pl.sql, pl.args, pl.oids, nil, nil))
 	}
@@ -125,18 +131,11 @@ func (t *Table) plan(after, upto []string, lim Limit) (*chunkPlan, error) {
 	// A row comparison orders as ORDER BY does, and a btree index on the
 	// key serves both.
 	var where []string
-	for _, b := range []struct {
-		values []string
-		op     string
-	}{{after, ">"}, {upto, "<="}} {
-		if b.values == nil {
-			continue
-		}
-		where = append(where, "("+t.keyList()+") "+b.op+" ("+params(len(pl.args)+1, len(t.key))+")")
-		for i, k := range t.key {
-			pl.args = append(pl.args, []byte(b.values[i]))
-			pl.oids = append(pl.oids, k.typOID)
-		}
+	if after != nil {
+		where = append(where, t.keyBound(&pl.statement, ">", after))
+	}
+	if upto != nil {
+		where = append(where, t.keyBound(&pl.statement, "<=", upto))
 	}
 	if len(where) > 0 {
 		pl.sql += " WHERE " + strings.Join(where, " AND ")
@@ -160,6 +159,17 @@ func (t *Table) plan(after, upto []string, lim Limit) (*chunkPlan, error) {
 		return c, nil
 	}
 	return pl, nil
+}
+
+// keyBound is the condition (key) op (values), and adds the values to
+// st's parameters, typed as the key's columns.
+func (t *Table) keyBound(st *statement, op string, values []string) string {
+	cond := "(" + t.keyList() + ") " + op + " (" + params(len(st.args)+1, len(t.key)) + ")"
+	for i, k := range t.key {
+		st.args = append(st.args, []byte(values[i]))
+		st.oids = append(st.oids, k.typOID)
+	}
+	return cond
 }
 
 // planBlocks reads the rows of a range of blocks from the cursor's, and

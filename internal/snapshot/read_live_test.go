@@ -165,14 +165,7 @@ func readSpan(t *testing.T, tb *Table, conn *pgx.Conn, after, upto []string, n i
 	t.Helper()
 	var rows []decode.Event
 	for range 1_000_000 {
-		pl, err := tb.plan(after, upto, Limit{Rows: n})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := pl.collect(conn.PgConn().ExecParams(ctx(t), pl.sql, pl.args, pl.oids, nil, nil)); err != nil {
-			t.Fatalf("read (%q, %q]: %v", after, upto, err)
-		}
-		c, err := pl.chunk()
+		c, err := tb.readRange(ctx(t), conn, after, upto, Limit{Rows: n})
 		if err != nil {
 			t.Fatal(err)
 		}

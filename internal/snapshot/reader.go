@@ -128,7 +128,7 @@ func (rd *reader) send(ctx context.Context, after, upto []string, lim Limit) (*i
 		stale = !t.sameShape(rd.t)
 		rd.t, rd.version = t, version
 	}
-	return &inflight{h: h, after: after, next: c.Next, done: c.Done, stale: stale, rows: c.Rows, n: c.Rows.Len(), size: c.Rows.Size()}, nil
+	return &inflight{h: h, next: c.Next, done: c.Done, stale: stale, rows: c.Rows, n: c.Rows.Len(), size: c.Rows.Size()}, nil
 }
 
 // maxSamplePages bounds a sample's reads (64 MiB of 8 kB pages).
@@ -158,19 +158,15 @@ func (rd *reader) sample(ctx context.Context, j job) ([][]string, error) {
 	// A span's rows sampled: as many as its pages sampled hold.
 	step := int64(math.Round(max(float64(j.lim.Rows)*pct/100, 8*perPage)))
 	keys := t.keyList()
-	pl := chunkPlan{}
-	sql := "SELECT " + keys + " FROM (SELECT " + keys + `, row_number() OVER (ORDER BY ` + keys + `) AS "pg2kinesis row"` +
+	var st statement
+	st.sql = "SELECT " + keys + " FROM (SELECT " + keys + `, row_number() OVER (ORDER BY ` + keys + `) AS "pg2kinesis row"` +
 		" FROM ONLY " + t.quoted + " TABLESAMPLE SYSTEM (" + strconv.FormatFloat(pct, 'f', 6, 64) + ")"
 	if j.s.after != nil {
-		sql += " WHERE (" + keys + ") > (" + params(1, len(t.key)) + ")"
-		for i, k := range t.key {
-			pl.args = append(pl.args, []byte(j.s.after[i]))
-			pl.oids = append(pl.oids, k.typOID)
-		}
+		st.sql += " WHERE " + t.keyBound(&st, ">", j.s.after)
 	}
-	sql += `) s WHERE "pg2kinesis row" % ` + strconv.FormatInt(step, 10) + " = 0 ORDER BY " + keys
+	st.sql += `) s WHERE "pg2kinesis row" % ` + strconv.FormatInt(step, 10) + " = 0 ORDER BY " + keys
 	var bounds [][]string
-	rr := rd.conn.PgConn().ExecParams(ctx, sql, pl.args, pl.oids, nil, nil)
+	rr := rd.conn.PgConn().ExecParams(ctx, st.sql, st.args, st.oids, nil, nil)
 	for rr.NextRow() {
 		b := make([]string, len(rr.Values()))
 		for i, v := range rr.Values() {

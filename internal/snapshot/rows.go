@@ -31,8 +31,7 @@ const maxRowsData = math.MaxInt32
 // newRows returns room for n rows of about size bytes of text in all
 // (the chunk before's: the buffer then grows once, if at all).
 func newRows(t *Table, n, size int) *Rows {
-	w := len(t.cols) + len(t.key)
-	return &Rows{t: t, width: w, ends: make([]int32, 0, n*w), data: make([]byte, 0, size)}
+	return new(Rows).reuse(t, n, size)
 }
 
 // reuse makes r, the rows of a chunk the stream is done with, room for

@@ -124,21 +124,12 @@ type worker struct {
 // inflight is a chunk handed to the stream: its rows are the exchange's.
 type inflight struct {
 	h     *Handoff
-	after []string // the cursor it was read after
-	next  []string // where its read ended: its last row's key, or after
+	next  []string // where its read ended (Chunk.Next): its last row's key, or the cursor it was read after
 	done  bool     // read its span to the end
 	stale bool     // read with a description the table no longer has
 	rows  *Rows    // the exchange's until the chunk is placed
 	n     int      // rows read
 	size  int      // what they hold (Rows.Size)
-}
-
-// lastKey is where the chunk's read ended.
-func (c *inflight) lastKey() []string {
-	if c.next != nil {
-		return c.next
-	}
-	return c.after
 }
 
 // run reads the table's plan from cursor on, with the first reader and
