@@ -3,7 +3,7 @@
 # and with pg2kinesis (stdout sink to /dev/null, and Kinesis into the local
 # kinesalite, aggregated), for each plugin and three workload shapes, and
 # report rows/s, MB/s, the ratio to the ceiling, CPU seconds and per row,
-# and peak RSS.
+# and peak RSS, of each reader's median run of BENCH_RUNS (3).
 #
 #   make bench BENCH_ROWS=1000000 BENCH_SINGLE_ROWS=100000
 #
@@ -33,6 +33,10 @@ RATE=${BENCH_RATE:-2000}
 LATENCY_SECONDS=${BENCH_LATENCY_SECONDS:-30}
 OUTAGE_SECONDS=${BENCH_OUTAGE_SECONDS:-10}
 PLUGINS=${BENCH_PLUGINS:-test_decoding wal2json pgoutput}
+# Each reader drains its own copy of a workload this many times (a slot
+# each, interleaved with the other readers' runs); the table gives the
+# median run. One run on a shared machine can be off by 20 %.
+RUNS=${BENCH_RUNS:-3}
 SHAPES=${BENCH_SHAPES:-batch single huge}
 PG_PORT=${PG2KINESIS_SERVICES_PG_PORT:-55432}
 KINESIS=http://127.0.0.1:${PG2KINESIS_SERVICES_KINESIS_PORT:-4567}
@@ -53,8 +57,8 @@ if ! [[ $ROWS =~ ^[1-9][0-9]*000$ ]]; then
 	echo "bench: BENCH_ROWS=$ROWS: want a positive multiple of 1000 (the rows come in 1000-row transactions)" >&2
 	exit 2
 fi
-if ! [[ $SINGLE_ROWS =~ ^[1-9][0-9]*$ && $RATE =~ ^[1-9][0-9]*$ && $LATENCY_SECONDS =~ ^[0-9]+$ && $OUTAGE_SECONDS =~ ^[0-9]+$ ]]; then
-	echo "bench: BENCH_SINGLE_ROWS, BENCH_RATE, BENCH_LATENCY_SECONDS and BENCH_OUTAGE_SECONDS want whole numbers (above 0 but the last two)" >&2
+if ! [[ $SINGLE_ROWS =~ ^[1-9][0-9]*$ && $RUNS =~ ^[1-9][0-9]*$ && $RATE =~ ^[1-9][0-9]*$ && $LATENCY_SECONDS =~ ^[0-9]+$ && $OUTAGE_SECONDS =~ ^[0-9]+$ ]]; then
+	echo "bench: BENCH_SINGLE_ROWS, BENCH_RUNS, BENCH_RATE, BENCH_LATENCY_SECONDS and BENCH_OUTAGE_SECONDS want whole numbers (above 0 but the last two)" >&2
 	exit 2
 fi
 only() { # VARIABLE "ALLOWED..." VALUES...: exits 2 naming a value not allowed
@@ -68,13 +72,16 @@ only() { # VARIABLE "ALLOWED..." VALUES...: exits 2 naming a value not allowed
 only BENCH_PLUGINS "test_decoding wal2json pgoutput" $PLUGINS
 # shellcheck disable=SC2086
 only BENCH_SHAPES "batch single huge" $SHAPES
-if ! command -v /usr/bin/time >/dev/null || ! command -v bc >/dev/null; then
-	apt-get install -y -qq time bc >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq time bc >/dev/null; }
+if ! command -v /usr/bin/time >/dev/null || ! command -v bc >/dev/null || ! command -v curl >/dev/null; then
+	apt-get install -y -qq time bc curl >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq time bc curl >/dev/null; }
 fi
 # A reader left running (Ctrl-C, a failure) would hold its slot.
 trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
 "$ROOT/scripts/services.sh" start >/dev/null
 (cd "$ROOT" && go build -o "$BIN" ./cmd/pg2kinesis)
+# Into the page cache, so that no reader's first run pays for loading it.
+"$BIN" --version >/dev/null
+"$PG_BIN/pg_recvlogical" --version >/dev/null
 
 sql() { psql -X -q -v ON_ERROR_STOP=1 -At "host=$PG_HOST port=$PG_PORT user=postgres dbname=$1" -c "$2"; }
 
@@ -94,7 +101,9 @@ prepare() { # prepare PLUGIN SHAPE: fresh database, one slot per reader, then th
 	sql $DB "CREATE TABLE t (id bigint PRIMARY KEY, n int, body text, ts timestamptz, j jsonb)"
 	sql $DB "CREATE PUBLICATION pg2kinesis FOR ALL TABLES" # pgoutput's; before the slots
 	for r in recv stdout kinesis; do
-		sql $DB "SELECT pg_create_logical_replication_slot('bench_$r', '$plugin')" >/dev/null
+		for i in $(seq "$RUNS"); do
+			sql $DB "SELECT pg_create_logical_replication_slot('bench_$r$i', '$plugin')" >/dev/null
+		done
 	done
 	local row="g, g % 1000, repeat(md5(g::text), 3), now(), jsonb_build_object('k', g, 'v', 'x')"
 	if [ "$shape" = none ]; then
@@ -112,10 +121,14 @@ prepare() { # prepare PLUGIN SHAPE: fresh database, one slot per reader, then th
 	# synchronous_commit off, so the write position (pg_current_wal_lsn)
 	# can still be short of it.
 	sql $DB "SELECT pg_current_wal_insert_lsn()"
+	# Autovacuum would start on the new rows during the first reader's
+	# run. After the end: a reader's flush position passes WAL with no
+	# change only on its next keepalive.
+	sql $DB "VACUUM ANALYZE t"
 }
 
 drop_slots() { # the bench's slots, their readers (of a run cut short) ended first
-	pkill -f -- "-[sS] bench_(recv|stdout|kinesis|lat) " 2>/dev/null || true
+	pkill -f -- "-[sS] bench_(recv|stdout|kinesis|lat)[0-9]* " 2>/dev/null || true
 	for _ in $(seq 50); do
 		sql postgres "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name LIKE 'bench_%' AND active_pid IS NOT NULL" >/dev/null
 		[ "$(sql postgres "SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'bench_%' AND active")" = 0 ] && break
@@ -157,11 +170,29 @@ wait_flushed() { # PID LOG LSN: until the pg2kinesis PID, logging to LOG, has ev
 	done
 }
 
+# create_stream NAME SHARDS: the stream a throughput run writes to, made
+# before the run as its slot is, so that the run times reading alone
+# (pg_recvlogical creates nothing). kinesalite checks no signature.
+create_stream() {
+	curl -sf -o /dev/null -X POST "$KINESIS/" -H 'Content-Type: application/x-amz-json-1.1' \
+		-H 'X-Amz-Target: Kinesis_20131202.CreateStream' -H "X-Amz-Date: $(date -u +%Y%m%dT%H%M%SZ)" \
+		-H "Authorization: AWS4-HMAC-SHA256 Credential=bench/$(date -u +%Y%m%d)/$AWS_REGION/kinesis/aws4_request, SignedHeaders=host, Signature=0" \
+		-d "{\"StreamName\":\"$1\",\"ShardCount\":$2}" || { echo "bench: create stream $1 in kinesalite at $KINESIS failed" >&2; exit 1; }
+}
+
+median() { # "SECONDS CPU RSS"...: the run of median seconds, whole
+	printf '%s\n' "$@" | sort -n -k1,1 | sed -n "$((($# + 1) / 2))p"
+}
+
+spread() { # "SECONDS CPU RSS"...: the slowest run's seconds and the fastest's, joined by |
+	printf '%s\n' "$@" | sort -n -k1,1 | awk 'NR == 1 {f = $1} {s = $1} END {print s "|" f}'
+}
+
 # Each reader prints: seconds cpu_seconds rss_kb
-run_recv() { # PLUGIN ENDLSN
+run_recv() { # PLUGIN ENDLSN SLOT
 	# shellcheck disable=SC2046
 	/usr/bin/time -f "%e %U %S %M" -o /tmp/bench-recv.time "$PG_BIN/pg_recvlogical" -h "$PG_HOST" -p "$PG_PORT" -U postgres -d $DB \
-		-S bench_recv --start --endpos "$2" $(recv_options "$1") -f /dev/null
+		-S "$3" --start --endpos "$2" $(recv_options "$1") -f /dev/null
 	awk '{printf "%s %.2f %s\n", $1, $2 + $3, $4}' /tmp/bench-recv.time
 }
 
@@ -193,12 +224,12 @@ mkdir -p "$(dirname "$OUT")"
 {
 	echo "# pg2kinesis benchmark"
 	echo
-	echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, readers connected over $TRANSPORT; rows of bigint, int, ~100 B text, timestamptz, jsonb; every reader drains the same slot contents (one slot each, created before the workload)."
+	echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, readers connected over $TRANSPORT; rows of bigint, int, ~100 B text, timestamptz, jsonb; every reader drains the same slot contents (a slot per run, created before the workload), $RUNS times, its runs interleaved with the other readers' (each round led by another reader); each row is a reader's median run, and \"runs vs ceiling\" the slowest and the fastest of its runs against the median ceiling."
 	echo
-	echo "MB/s is the plugin's output (what pg2kinesis counts as bytes in, pg2kinesis_wal_bytes_total), the same for every reader of one slot's contents; CPU is the reader's process alone. pg2kinesis runs with its defaults (CSVPayload records, aggregation), into kinesalite, which has no shard limits, with --shard-rate-limit=false; a run ends when its flush position, polled on /metrics every 50 ms, passes the end of the workload. pg_recvlogical runs with its defaults too. Over loopback TCP, pg2kinesis' larger socket receive buffer and its read batching (SO_RCVLOWAT, see docs/architecture.md) can make it the faster (above 100 %); over the Unix socket, which Linux does not let a reader batch, it wakes once per message and pg_recvlogical is usually the faster. Runs vary by ±20 % on a shared 2-core machine."
+	echo "MB/s is the plugin's output (what pg2kinesis counts as bytes in, pg2kinesis_wal_bytes_total), the same for every reader of one slot's contents; CPU is the reader's process alone. pg2kinesis runs with its defaults (CSVPayload records, aggregation), into a 4-shard stream of kinesalite, created before the run (as the slots are), which has no shard limits, with --shard-rate-limit=false; a run ends when its flush position, polled on /metrics every 50 ms, passes the end of the workload. pg_recvlogical runs with its defaults too. Over loopback TCP, pg2kinesis' larger socket receive buffer and its read batching (SO_RCVLOWAT, see docs/architecture.md) can make it the faster (above 100 %); over the Unix socket, which Linux does not let a reader batch, it wakes once per message and pg_recvlogical is usually the faster. Runs vary by ±20 % on a shared 2-core machine."
 	echo
-	echo "| plugin | workload | reader | rows/s | MB/s | vs ceiling | CPU s | CPU µs/row | peak RSS MB |"
-	echo "|---|---|---|---:|---:|---:|---:|---:|---:|"
+	echo "| plugin | workload | reader | rows/s | MB/s | vs ceiling | runs vs ceiling | CPU s | CPU µs/row | peak RSS MB |"
+	echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"
 } >"$OUT"
 
 for plugin in $PLUGINS; do
@@ -213,20 +244,42 @@ for plugin in $PLUGINS; do
 		fi
 		echo "== $plugin, $label" >&2
 		end=$(prepare "$plugin" "$shape")
-		read -r rsec rcpu rrss < <(run_recv "$plugin" "$end")
-		read -r ssec scpu srss bytes < <(run_p2k "$plugin" "$end" bench_stdout --sink stdout)
-		readers=("pg_recvlogical (ceiling)|$rsec|$rcpu|$rrss" "pg2kinesis → stdout|$ssec|$scpu|$srss")
+		recv=() stdout=() kin=()
+		order=(recv stdout kinesis)
+		[ "$shape" != huge ] || order=(recv stdout)
+		for i in $(seq "$RUNS"); do
+			# Each round starts with another reader: the first to read
+			# a fresh workload can be the slower.
+			for j in $(seq 0 $((${#order[@]} - 1))); do
+				case ${order[$(((i + j) % ${#order[@]}))]} in
+				recv) recv+=("$(run_recv "$plugin" "$end" "bench_recv$i")") ;;
+				stdout)
+					read -r ssec scpu srss bytes < <(run_p2k "$plugin" "$end" "bench_stdout$i" --sink stdout)
+					stdout+=("$ssec $scpu $srss")
+					;;
+				kinesis)
+					# kinesalite has no shard limits: Kinesis' 1 MiB/s per shard
+					# would cap 4 shards at 4 MiB/s, far below these backlogs.
+					stream=bench_$(date +%s%N)
+					create_stream "$stream" 4
+					kin+=("$(run_p2k "$plugin" "$end" "bench_kinesis$i" --kinesis-endpoint "$KINESIS" \
+						-k "$stream" --shard-rate-limit=false | cut -d' ' -f1-3)")
+					;;
+				esac
+			done
+		done
+		read -r rsec _ < <(median "${recv[@]}")
+		readers=("pg_recvlogical (ceiling)|$(median "${recv[@]}")|$(spread "${recv[@]}")"
+			"pg2kinesis → stdout|$(median "${stdout[@]}")|$(spread "${stdout[@]}")")
 		if [ "$shape" != huge ]; then
-			# kinesalite has no shard limits: Kinesis' 1 MiB/s per shard
-			# would cap 4 shards at 4 MiB/s, far below these backlogs.
-			read -r ksec kcpu krss _ < <(run_p2k "$plugin" "$end" bench_kinesis --kinesis-endpoint "$KINESIS" \
-				-k "bench_$(date +%s%N)" --create-stream --shard-count 4 --shard-rate-limit=false)
-			readers+=("pg2kinesis → kinesalite (aggregated)|$ksec|$kcpu|$krss")
+			readers+=("pg2kinesis → kinesalite (aggregated)|$(median "${kin[@]}")|$(spread "${kin[@]}")")
 		fi
 		for r in "${readers[@]}"; do
-			IFS='|' read -r name sec cpu rss <<<"$r"
-			printf '| %s | %s | %s | %.0f | %.1f | %.0f %% | %.1f | %.1f | %.0f |\n' "$plugin" "$label" "$name" \
+			IFS='|' read -r name run slowest fastest <<<"$r"
+			read -r sec cpu rss <<<"$run"
+			printf '| %s | %s | %s | %.0f | %.1f | %.0f %% | %.0f–%.0f %% | %.1f | %.1f | %.0f |\n' "$plugin" "$label" "$name" \
 				"$(echo "$rows / $sec" | bc -l)" "$(echo "$bytes / 1048576 / $sec" | bc -l)" "$(echo "100 * $rsec / $sec" | bc -l)" \
+				"$(echo "100 * $rsec / $slowest" | bc -l)" "$(echo "100 * $rsec / $fastest" | bc -l)" \
 				"$cpu" "$(echo "1000000 * $cpu / $rows" | bc -l)" "$(echo "$rss / 1024" | bc -l)" >>"$OUT"
 		done
 	done
@@ -275,7 +328,7 @@ latency() { # PLUGIN: p50 and p99 ms from commit to acknowledgement at a steady 
 done
 
 outage() { # peak RSS before and through a Kinesis outage, and the drain after it
-	local log=/tmp/bench-bench_kinesis.log kport=${PG2KINESIS_BENCH_OUTAGE_PORT:-4568} kpid pid end start port="" hwm drained
+	local log=/tmp/bench-bench_kinesis1.log kport=${PG2KINESIS_BENCH_OUTAGE_PORT:-4568} kpid pid end start port="" hwm drained
 	local deadline=$((SECONDS + 120))
 	end=$(prepare test_decoding batch)
 	node "$ROOT/scripts/kinesalite.js" "$kport" >/tmp/bench-outage-kinesalite.log 2>&1 &
@@ -285,7 +338,7 @@ outage() { # peak RSS before and through a Kinesis outage, and the drain after i
 	trap "kill -CONT $kpid 2>/dev/null; kill $kpid 2>/dev/null || true" EXIT
 	for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$kport") 2>/dev/null && break; sleep 0.1; done
 	kill -0 $kpid 2>/dev/null || { echo "kinesalite did not start on port $kport; see /tmp/bench-outage-kinesalite.log" >&2; exit 1; }
-	"$BIN" -h "$PG_HOST" -p "$PG_PORT" -u postgres -d $DB --pg-sslmode disable -s bench_kinesis \
+	"$BIN" -h "$PG_HOST" -p "$PG_PORT" -u postgres -d $DB --pg-sslmode disable -s bench_kinesis1 \
 		--pg-slot-output-plugin test_decoding --metrics-addr 127.0.0.1:0 \
 		--kinesis-endpoint "http://127.0.0.1:$kport" -k bench_outage --create-stream --shard-count 4 --shard-rate-limit=false >/dev/null 2>"$log" &
 	pid=$!

@@ -97,6 +97,10 @@ func (spec StreamSpec) createInput(name string) *kinesis.CreateStreamInput {
 func EnsureStream(ctx context.Context, api API, stream StreamRef, region string, spec StreamSpec) error {
 	create := spec.Create && stream.ARN == ""
 	created := false
+	// A stream being created is polled soon, then less often: Kinesis
+	// takes seconds to activate one, a local Kinesis-protocol server
+	// none, and a fixed half-second wait was most of a short run's start.
+	poll := 50 * time.Millisecond
 	for {
 		out, err := api.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: stream.NameParam(), StreamARN: stream.ARNParam()})
 		var nf *types.ResourceNotFoundException
@@ -125,7 +129,8 @@ func EnsureStream(ctx context.Context, api API, stream StreamRef, region string,
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(500 * time.Millisecond):
+		case <-time.After(poll):
 		}
+		poll = min(2*poll, time.Second)
 	}
 }
