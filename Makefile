@@ -2,7 +2,7 @@
 GO          ?= go
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build release image services services-stop services-status lint test test-matrix faults demo bench bench-snapshot bench-snapshot-sweep
+.PHONY: all build release image services services-stop services-status lint test check test-matrix faults demo bench bench-snapshot bench-snapshot-sweep
 
 all: build
 
@@ -43,6 +43,13 @@ MATRIX_IN_TEST ?= 12 13 14 16 17 18
 test: services lint
 	$(GO) test -race -count=1 -timeout 20m ./...
 	@[ -z "$(strip $(MATRIX_IN_TEST))" ] || scripts/matrix.sh $(MATRIX_IN_TEST)
+
+# The tests without setting anything up: go test ./... (cached, without
+# -race), which skips what needs a service that is not running, then one
+# line naming those tests (go test alone cannot: it hides a passing
+# package's output).
+check:
+	bash -o pipefail -c '$(GO) test -json ./... | $(GO) run ./tools/testsummary'
 
 # The version matrix: the server-dependent tests (slots, streaming, each
 # format's golden output, kill -9 and restart) on each PostgreSQL major of
