@@ -138,20 +138,3 @@ func TestPlanEmptyEnd(t *testing.T) {
 		t.Fatalf("delivered %v, want x$", got)
 	}
 }
-
-func TestReadersFor(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct{ workers, used, others, want int }{
-		{1, 0, 0, 1},
-		{2, 0, 0, 2}, // one table: both read it
-		{2, 0, 1, 1}, // two tables: one each
-		{2, 1, 0, 1},
-		{4, 0, 2, 2}, // three tables: the first started gets the spare one
-		{4, 3, 0, 1},
-		{8, 2, 0, 6},
-	} {
-		if got := readersFor(tc.workers, tc.used, tc.others); got != tc.want {
-			t.Errorf("readersFor(%d workers, %d used, %d others) = %d, want %d", tc.workers, tc.used, tc.others, got, tc.want)
-		}
-	}
-}

@@ -101,6 +101,7 @@ type Runner struct {
 	// they were read, whose worker is stopped to start over: Run's alone.
 	stops   map[catalog.Name]context.CancelFunc
 	restart map[catalog.Name]bool
+	booked  *bookings
 
 	reading atomic.Int32 // readers reading, of every table: they share chunkBytes
 
@@ -172,7 +173,7 @@ func New(cfg Config, x *Exchange) *Runner {
 	}
 	return &Runner{cfg: cfg, x: x, log: cfg.Logger.With("slot", cfg.Slot),
 		acks: make(chan delivered, cfg.Workers), ends: make(chan ended, cfg.Workers),
-		stops: map[catalog.Name]context.CancelFunc{}, restart: map[catalog.Name]bool{},
+		stops: map[catalog.Name]context.CancelFunc{}, restart: map[catalog.Name]bool{}, booked: newBookings(),
 		tables: map[catalog.Name]*tableRun{}}
 }
 
@@ -201,7 +202,6 @@ func (r *Runner) Run(ctx context.Context) error {
 		cancel()
 		_ = workers.Wait()
 	}()
-	active := map[catalog.Name]int{}      // the workers each table's readers take
 	retry := map[catalog.Name]time.Time{} // tables whose worker failed: not before
 	var queue []delivered
 	var failed []ended // tables whose failure is to be recorded
@@ -219,13 +219,15 @@ func (r *Runner) Run(ctx context.Context) error {
 			return nil
 		case <-recheck:
 			recheck = nil
+		case <-r.booked.freed:
+			polled = time.Time{} // a table gave workers back: another may use them
 		case d := <-r.acks:
 			queue = append(queue, d)
 		case e := <-r.ends:
 			// The worker's last chunk was sent before its end: queue it
 			// now, so that the table stays busy until it is recorded.
 			queue = r.drain(queue)
-			delete(active, e.table)
+			r.booked.end(e.table)
 			r.stopped(e.table)
 			if stop := r.stops[e.table]; stop != nil {
 				stop()
@@ -280,12 +282,12 @@ func (r *Runner) Run(ctx context.Context) error {
 			continue
 		}
 		polled = time.Now()
-		left, err := r.schedule(ctx, conn, &workers, active, queued(queue), retry)
+		left, err := r.schedule(ctx, conn, &workers, queued(queue), retry)
 		if err != nil {
 			sc.failed(ctx, err)
 			continue
 		}
-		if r.cfg.Mode == InitialOnly && left == 0 && len(active) == 0 && len(queue) == 0 && len(failed) == 0 {
+		if r.cfg.Mode == InitialOnly && left == 0 && r.booked.empty() && len(queue) == 0 && len(failed) == 0 {
 			if err := r.anyFailed(ctx, conn); err != nil {
 				return err // the run ends with it: exit 1
 			}
@@ -332,7 +334,7 @@ func (r *Runner) record(ctx context.Context, conn *pgx.Conn, queue []delivered) 
 // schedule starts a worker for each table pending or running, as long as
 // readers are free (Workers in all), and returns how many are not done.
 func (r *Runner) schedule(ctx context.Context, conn *pgx.Conn, workers *errgroup.Group,
-	active map[catalog.Name]int, queued map[catalog.Name]bool, retry map[catalog.Name]time.Time) (int, error) {
+	queued map[catalog.Name]bool, retry map[catalog.Name]time.Time) (int, error) {
 	if ok, err := Exists(ctx, conn, r.cfg.StateTable); err != nil || !ok {
 		return 0, err // no table, no request yet (--snapshot=never)
 	}
@@ -348,21 +350,18 @@ func (r *Runner) schedule(ctx context.Context, conn *pgx.Conn, workers *errgroup
 			continue
 		}
 		left++
-		if active[p.Table] == 0 && !queued[p.Table] && !time.Now().Before(retry[p.Table]) {
+		if !r.booked.running(p.Table) && !queued[p.Table] && !time.Now().Before(retry[p.Table]) {
 			start = append(start, p)
 		}
 	}
-	used := 0
-	for _, n := range active {
-		used += n
-	}
+	used := r.booked.used()
 	for i, p := range start {
 		if used >= r.cfg.Workers {
 			break
 		}
 		readers := readersFor(r.cfg.Workers, used, len(start)-i-1)
 		used += readers
-		active[p.Table] = readers
+		r.booked.book(p.Table, readers)
 		wctx, stop := context.WithCancel(ctx)
 		r.stops[p.Table] = stop
 		workers.Go(func() error {
@@ -373,9 +372,23 @@ func (r *Runner) schedule(ctx context.Context, conn *pgx.Conn, workers *errgroup
 	return left, nil
 }
 
-// readersFor is how many of workers a table started gets, with used of
-// them taken and others tables still to start after it: one, and, once
-// each of the others can have one, the spare ones.
-func readersFor(workers, used, others int) int {
-	return 1 + max(0, workers-used-1-others)
+// gone skips a table whose snapshot failed with err if the table is gone,
+// whatever err says (a read's undefined table, a describe that finds
+// nothing), and returns err otherwise. conn is the table's: closed if its
+// reader's query was cut short when another reader failed, so another is
+// opened then.
+func (r *Runner) gone(ctx context.Context, conn *pgx.Conn, table catalog.Name, err error) error {
+	if conn.IsClosed() {
+		c, cerr := r.cfg.Connect(ctx)
+		if cerr != nil {
+			return err
+		}
+		defer func() { _ = c.Close(context.WithoutCancel(ctx)) }()
+		conn = c
+	}
+	if there, xerr := Exists(ctx, conn, table); xerr == nil && !there {
+		r.log.Warn("table dropped while it was snapshotted: skipped", "table", table, "err", err)
+		return Skip(ctx, conn, r.cfg.StateTable, r.cfg.Slot, table)
+	}
+	return err
 }

@@ -63,7 +63,9 @@ func (r *Runner) table(ctx context.Context, p Progress, extra int) error {
 	}
 	r.begin(p, estimate)
 	if first.t.Keyless() {
-		extra = 0 // its ranges of blocks are read one after the other
+		// Its ranges of blocks are read one after the other.
+		r.booked.release(p.Table, extra)
+		extra = 0
 	}
 	w := &worker{r: r, name: p.Table, key: key, m: m, extra: extra, estimate: estimate,
 		window: make(chan struct{}, maxUnrecorded), free: make(chan *Rows, 1)}
@@ -71,27 +73,6 @@ func (r *Runner) table(ctx context.Context, p Progress, extra int) error {
 	err = w.run(ctx, first, p.LastKey)
 	if err != nil && ctx.Err() == nil {
 		return r.gone(ctx, conn, p.Table, err)
-	}
-	return err
-}
-
-// gone skips a table whose snapshot failed with err if the table is gone,
-// whatever err says (a read's undefined table, a describe that finds
-// nothing), and returns err otherwise. conn is the table's: closed if its
-// reader's query was cut short when another reader failed, so another is
-// opened then.
-func (r *Runner) gone(ctx context.Context, conn *pgx.Conn, table catalog.Name, err error) error {
-	if conn.IsClosed() {
-		c, cerr := r.cfg.Connect(ctx)
-		if cerr != nil {
-			return err
-		}
-		defer func() { _ = c.Close(context.WithoutCancel(ctx)) }()
-		conn = c
-	}
-	if there, xerr := Exists(ctx, conn, table); xerr == nil && !there {
-		r.log.Warn("table dropped while it was snapshotted: skipped", "table", table, "err", err)
-		return Skip(ctx, conn, r.cfg.StateTable, r.cfg.Slot, table)
 	}
 	return err
 }
@@ -181,6 +162,7 @@ func (w *worker) run(ctx context.Context, first *reader, cursor []string) error 
 		case res := <-results:
 			if res.gone {
 				n-- // a reader that could not start: no job of its own
+				w.giveBack(1)
 				continue
 			}
 			busy--
@@ -189,13 +171,17 @@ func (w *worker) run(ctx context.Context, first *reader, cursor []string) error 
 				w.sampled = true
 				res.s.state = todo
 				if res.err != nil {
-					w.r.log.Warn("snapshot: cannot sample the table's keys; one reader reads it", "table", w.name, "err", res.err)
+					if ctx.Err() == nil { // a sample cut short by shutdown is no news
+						w.r.log.Warn("snapshot: cannot sample the table's keys; one reader reads it", "table", w.name, "err", res.err)
+					}
+					w.giveBack(w.extra)
 					continue
 				}
 				p.split(res.s, res.bounds)
 				for ; n < 1+w.extra && p.todoSpans() > n; n++ {
 					w.add(ctx, &readers, jobs, results)
 				}
+				w.giveBack(1 + w.extra - n) // too few spans to share
 			case res.err != nil:
 				return res.err
 			default:
@@ -269,8 +255,18 @@ func (w *worker) job(s *span) job {
 		if w.estimate < 0 || w.estimate-w.read >= int64(2*rows) {
 			return job{s: s, sample: true, rowSize: w.rowSize, lim: Limit{Rows: rows, Bytes: bytes}}
 		}
+		w.giveBack(w.extra) // what is left, by the estimate, shrinks: one reader
 	}
 	return job{s: s, lim: w.limit()}
+}
+
+// giveBack returns n of the extra readers the table was given, which it
+// will not use, to the runner, for another table.
+func (w *worker) giveBack(n int) {
+	if n > 0 {
+		w.r.booked.release(w.name, n)
+		w.extra -= n
+	}
 }
 
 // counted learns the rows' size from a chunk read.

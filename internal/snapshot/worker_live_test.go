@@ -128,6 +128,9 @@ func chunksHeld(x *Exchange) (n int, filled []uint64) {
 	return len(x.chunks), filled
 }
 
+// itemsTable is the table workerRun snapshots.
+var itemsTable = catalog.Name{Schema: "public", Table: "items"}
+
 // workerRun runs one table's worker against a fake stream and returns
 // the chunks it delivered, in order.
 func workerRun(t *testing.T, rows, chunkRows int, setUp func(s *fakeStream)) ([]delivered, *metrics.Snapshot) {
@@ -154,7 +157,7 @@ func workerRunWith(t *testing.T, rows, chunkRows, extra int, setUp func(s *fakeS
 	s := &fakeStream{x: x, conn: streamConn, slot: slot, metrics: m, runner: r, delivered: func(d delivered) { <-d.window }}
 	setUp(s)
 
-	table := catalog.Name{Schema: "public", Table: "items"}
+	table := itemsTable
 	g, gctx := errgroup.WithContext(ctx(t))
 	streamCtx, stopStream := context.WithCancel(gctx)
 	defer stopStream()
@@ -322,9 +325,15 @@ func TestLiveWorkerReadsSpansInParallel(t *testing.T) {
 	t.Parallel()
 	const rows, chunkRows = 20000, 500
 	var stream *fakeStream
-	got, _ := workerRunWith(t, rows, chunkRows, 1, func(s *fakeStream) { stream = s })
+	got, _ := workerRunWith(t, rows, chunkRows, 1, func(s *fakeStream) {
+		stream = s
+		s.runner.booked.book(itemsTable, 2) // as the runner does
+	})
 	if stream.readers < 2 {
 		t.Errorf("at most %d reader read at once, want 2", stream.readers)
+	}
+	if n := stream.runner.booked.used(); n != 2 {
+		t.Errorf("%d workers booked after the run, want both: the table used them", n)
 	}
 	var delivered int64
 	last := 0
@@ -349,13 +358,14 @@ func TestLiveWorkerReadsSpansInParallel(t *testing.T) {
 
 // An extra reader that cannot connect leaves the table to the others:
 // it is read in full, each row once, with no more chunks at once than
-// its one reader holds.
+// its one reader holds, and the worker it was booked is given back.
 func TestLiveWorkerExtraReaderCannotStart(t *testing.T) {
 	t.Parallel()
 	const rows, chunkRows = 20000, 500
 	var stream *fakeStream
 	got, _ := workerRunWith(t, rows, chunkRows, 1, func(s *fakeStream) {
 		stream = s
+		s.runner.booked.book(itemsTable, 2)
 		connect := s.runner.cfg.Connect
 		var calls atomic.Int32
 		s.runner.cfg.Connect = func(ctx context.Context) (*pgx.Conn, error) {
@@ -372,6 +382,9 @@ func TestLiveWorkerExtraReaderCannotStart(t *testing.T) {
 	})
 	if stream.readers != 1 {
 		t.Errorf("%d readers read at once, want 1", stream.readers)
+	}
+	if n := stream.runner.booked.used(); n != 1 {
+		t.Errorf("%d workers booked after the run, want 1: the extra that could not start is given back", n)
 	}
 	var delivered int64
 	for _, d := range got {
