@@ -49,7 +49,7 @@ test: services lint
 # line naming those tests (go test alone cannot: it hides a passing
 # package's output).
 check:
-	bash -o pipefail -c '$(GO) test -json ./... | $(GO) run ./tools/testsummary'
+	bash -o pipefail -c '$(GO) test -json -timeout 20m ./... | $(GO) run ./tools/testsummary'
 
 # The version matrix: the server-dependent tests (slots, streaming, each
 # format's golden output, kill -9 and restart) on each PostgreSQL major of

@@ -57,8 +57,13 @@ if ! [[ $ROWS =~ ^[1-9][0-9]*000$ ]]; then
 	echo "bench: BENCH_ROWS=$ROWS: want a positive multiple of 1000 (the rows come in 1000-row transactions)" >&2
 	exit 2
 fi
-if ! [[ $SINGLE_ROWS =~ ^[1-9][0-9]*$ && $RUNS =~ ^[1-9][0-9]*$ && $RATE =~ ^[1-9][0-9]*$ && $LATENCY_SECONDS =~ ^[0-9]+$ && $OUTAGE_SECONDS =~ ^[0-9]+$ ]]; then
-	echo "bench: BENCH_SINGLE_ROWS, BENCH_RUNS, BENCH_RATE, BENCH_LATENCY_SECONDS and BENCH_OUTAGE_SECONDS want whole numbers (above 0 but the last two)" >&2
+if ! [[ $RUNS =~ ^[1-9]$|^1[0-9]$|^2[01]$ ]] || ((RUNS % 2 == 0)); then
+	# Three slots a run, in max_replication_slots (64) with the latency's.
+	echo "bench: BENCH_RUNS=$RUNS: want an odd number from 1 to 21 (the median is then one run)" >&2
+	exit 2
+fi
+if ! [[ $SINGLE_ROWS =~ ^[1-9][0-9]*$ && $RATE =~ ^[1-9][0-9]*$ && $LATENCY_SECONDS =~ ^[0-9]+$ && $OUTAGE_SECONDS =~ ^[0-9]+$ ]]; then
+	echo "bench: BENCH_SINGLE_ROWS, BENCH_RATE, BENCH_LATENCY_SECONDS and BENCH_OUTAGE_SECONDS want whole numbers (above 0 but the last two)" >&2
 	exit 2
 fi
 only() { # VARIABLE "ALLOWED..." VALUES...: exits 2 naming a value not allowed
@@ -93,14 +98,16 @@ recv_options() { # the options pg2kinesis passes, for a like-for-like ceiling
 	esac
 }
 
-prepare() { # prepare PLUGIN SHAPE: fresh database, one slot per reader, then the workload
+prepare() { # prepare PLUGIN SHAPE: fresh database, a slot per reader's run, then the workload
 	local plugin=$1 shape=$2
 	drop_slots
 	sql postgres "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
 	sql postgres "CREATE DATABASE $DB"
 	sql $DB "CREATE TABLE t (id bigint PRIMARY KEY, n int, body text, ts timestamptz, j jsonb)"
 	sql $DB "CREATE PUBLICATION pg2kinesis FOR ALL TABLES" # pgoutput's; before the slots
-	for r in recv stdout kinesis; do
+	local readers="recv stdout kinesis"
+	[ "$shape" != huge ] || readers="recv stdout"
+	for r in $readers; do
 		for i in $(seq "$RUNS"); do
 			sql $DB "SELECT pg_create_logical_replication_slot('bench_$r$i', '$plugin')" >/dev/null
 		done
@@ -156,8 +163,9 @@ wait_flushed() { # PID LOG LSN: until the pg2kinesis PID, logging to LOG, has ev
 	# Its own flush position, read from /metrics: polling the slot instead
 	# would start a psql (and a backend) 20 times a second on the cores
 	# that the walsender and pg2kinesis share.
-	# The readers run in subshells (read < <(...)): the main shell's EXIT
-	# trap does not see them, so a failure here stops the reader itself.
+	# The readers run in subshells (read < <(...), where set -e holds, not
+	# $(...), where it does not): the main shell's EXIT trap does not see
+	# them, so a failure here stops the reader itself.
 	while :; do
 		kill -0 "$pid" 2>/dev/null || { echo "pg2kinesis exited; see $log" >&2; exit 1; }
 		[ -n "$port" ] || port=$(metrics_port "$log")
@@ -170,14 +178,15 @@ wait_flushed() { # PID LOG LSN: until the pg2kinesis PID, logging to LOG, has ev
 	done
 }
 
-# create_stream NAME SHARDS: the stream a throughput run writes to, made
-# before the run as its slot is, so that the run times reading alone
-# (pg_recvlogical creates nothing). kinesalite checks no signature.
-create_stream() {
+# kinesis_call OPERATION JSON: one call of kinesalite's API. A throughput
+# run's stream is made before the run, as its slot is, so that the run
+# times reading alone (pg_recvlogical creates nothing), and deleted after
+# it. kinesalite checks no signature.
+kinesis_call() {
 	curl -sf -o /dev/null -X POST "$KINESIS/" -H 'Content-Type: application/x-amz-json-1.1' \
-		-H 'X-Amz-Target: Kinesis_20131202.CreateStream' -H "X-Amz-Date: $(date -u +%Y%m%dT%H%M%SZ)" \
+		-H "X-Amz-Target: Kinesis_20131202.$1" -H "X-Amz-Date: $(date -u +%Y%m%dT%H%M%SZ)" \
 		-H "Authorization: AWS4-HMAC-SHA256 Credential=bench/$(date -u +%Y%m%d)/$AWS_REGION/kinesis/aws4_request, SignedHeaders=host, Signature=0" \
-		-d "{\"StreamName\":\"$1\",\"ShardCount\":$2}" || { echo "bench: create stream $1 in kinesalite at $KINESIS failed" >&2; exit 1; }
+		-d "$2" || { echo "bench: $1 $2 in kinesalite at $KINESIS failed" >&2; exit 1; }
 }
 
 median() { # "SECONDS CPU RSS"...: the run of median seconds, whole
@@ -244,6 +253,8 @@ for plugin in $PLUGINS; do
 		fi
 		echo "== $plugin, $label" >&2
 		end=$(prepare "$plugin" "$shape")
+		# $(...) does not stop on a failure inside: check what it gave.
+		[[ $end =~ ^[0-9A-F]+/[0-9A-F]+$ ]] || { echo "bench: preparing $plugin, $label failed" >&2; exit 1; }
 		recv=() stdout=() kin=()
 		order=(recv stdout kinesis)
 		[ "$shape" != huge ] || order=(recv stdout)
@@ -252,7 +263,10 @@ for plugin in $PLUGINS; do
 			# a fresh workload can be the slower.
 			for j in $(seq 0 $((${#order[@]} - 1))); do
 				case ${order[$(((i + j) % ${#order[@]}))]} in
-				recv) recv+=("$(run_recv "$plugin" "$end" "bench_recv$i")") ;;
+				recv)
+					read -r sec cpu rss < <(run_recv "$plugin" "$end" "bench_recv$i")
+					recv+=("$sec $cpu $rss")
+					;;
 				stdout)
 					read -r ssec scpu srss bytes < <(run_p2k "$plugin" "$end" "bench_stdout$i" --sink stdout)
 					stdout+=("$ssec $scpu $srss")
@@ -261,9 +275,13 @@ for plugin in $PLUGINS; do
 					# kinesalite has no shard limits: Kinesis' 1 MiB/s per shard
 					# would cap 4 shards at 4 MiB/s, far below these backlogs.
 					stream=bench_$(date +%s%N)
-					create_stream "$stream" 4
-					kin+=("$(run_p2k "$plugin" "$end" "bench_kinesis$i" --kinesis-endpoint "$KINESIS" \
-						-k "$stream" --shard-rate-limit=false | cut -d' ' -f1-3)")
+					kinesis_call CreateStream "{\"StreamName\":\"$stream\",\"ShardCount\":4}"
+					read -r sec cpu rss _ < <(run_p2k "$plugin" "$end" "bench_kinesis$i" --kinesis-endpoint "$KINESIS" \
+						-k "$stream" --shard-rate-limit=false)
+					kin+=("$sec $cpu $rss")
+					# kinesalite keeps records in memory: a bigger node
+					# process would slow the runs after.
+					kinesis_call DeleteStream "{\"StreamName\":\"$stream\"}"
 					;;
 				esac
 			done
@@ -331,6 +349,7 @@ outage() { # peak RSS before and through a Kinesis outage, and the drain after i
 	local log=/tmp/bench-bench_kinesis1.log kport=${PG2KINESIS_BENCH_OUTAGE_PORT:-4568} kpid pid end start port="" hwm drained
 	local deadline=$((SECONDS + 120))
 	end=$(prepare test_decoding batch)
+	[[ $end =~ ^[0-9A-F]+/[0-9A-F]+$ ]] || { echo "bench: preparing the outage's workload failed" >&2; exit 1; }
 	node "$ROOT/scripts/kinesalite.js" "$kport" >/tmp/bench-outage-kinesalite.log 2>&1 &
 	kpid=$!
 	# This runs in a subshell (read < <(outage)): the main EXIT trap does

@@ -22,15 +22,17 @@ func TestSummarize(t *testing.T) {
 			`{"Action":"skip","Package":"` + pkg + `","Test":"TestOld"}`,
 			`{"Action":"output","Package":"` + pkg + `","Test":"TestUnit","Output":"--- PASS: TestUnit (0.00s)\n"}`,
 			`{"Action":"pass","Package":"` + pkg + `","Test":"TestUnit"}`,
+			`{"Action":"output","Package":"` + pkg + `","Output":"a word from TestMain\n"}`,
 			`{"Action":"output","Package":"` + pkg + `","Output":"PASS\n"}`,
 			`{"Action":"output","Package":"` + pkg + `","Output":"ok  \t` + pkg + `\t0.1s\n"}`,
 			`{"Action":"pass","Package":"` + pkg + `"}`,
 		},
 		want: "ok  \t" + pkg + "\t0.1s\n" +
-			"skipped 1 test that need Postgres or kinesalite (start them with `make services`; under CI=true they fail): internal/source.TestLive\n",
+			"skipped 1 test for want of a service (Postgres, kinesalite, initdb or node: `make services` starts them; under CI=true they fail): internal/source.TestLive\n",
 	}, {
 		name: "a failed test's output is shown",
 		events: []string{
+			`{"Action":"output","Package":"` + pkg + `","Test":"TestBroken","Output":"=== RUN   TestBroken\n"}`,
 			`{"Action":"output","Package":"` + pkg + `","Test":"TestBroken","Output":"    x_test.go:9: want 1, got 2\n"}`,
 			`{"Action":"output","Package":"` + pkg + `","Test":"TestBroken","Output":"--- FAIL: TestBroken (0.00s)\n"}`,
 			`{"Action":"fail","Package":"` + pkg + `","Test":"TestBroken"}`,
@@ -39,6 +41,22 @@ func TestSummarize(t *testing.T) {
 		},
 		want:       "    x_test.go:9: want 1, got 2\n--- FAIL: TestBroken (0.00s)\nFAIL\t" + pkg + "\t0.1s\n",
 		wantFailed: true,
+	}, {
+		name: "a test that never ended (a timeout) is shown with its package",
+		events: []string{
+			`{"Action":"output","Package":"` + pkg + `","Test":"TestSlow","Output":"=== RUN   TestSlow\n"}`,
+			`{"Action":"output","Package":"` + pkg + `","Test":"TestSlow","Output":"panic: test timed out after 3s\n"}`,
+			`{"Action":"output","Package":"` + pkg + `","Output":"FAIL\t` + pkg + `\t3.0s\n"}`,
+			`{"Action":"fail","Package":"` + pkg + `"}`,
+		},
+		want:       "panic: test timed out after 3s\nFAIL\t" + pkg + "\t3.0s\n",
+		wantFailed: true,
+	}, {
+		name: "output with no end is shown",
+		events: []string{
+			`{"Action":"output","Package":"` + pkg + `","Test":"TestGone","Output":"signal: killed\n"}`,
+		},
+		want: "signal: killed\n",
 	}, {
 		name: "a build failure is shown and fails",
 		events: []string{
