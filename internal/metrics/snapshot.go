@@ -41,7 +41,7 @@ func NewSnapshot() *Snapshot {
 		waitSeconds: counters("snapshot_wait_seconds_total",
 			"Time a snapshot's worker spent waiting for the stream to place its chunks, once it had read the next (it reads one chunk ahead)."),
 		estimate: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "snapshot_rows_estimated",
-			Help: "The planner's row count of the table (pg_class.reltuples) when its snapshot started; -1 when never analyzed."}, []string{"table"}),
+			Help: "The planner's row count of the table (pg_class.reltuples, scaled to its pages now) when its snapshot started; -1 when never analyzed."}, []string{"table"}),
 		state: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: "snapshot_state",
 			Help: "1 for the state of the table's snapshot (pending, running, done, as in the state table), 0 for the others."}, []string{"table", "state"}),
 		tables: map[string]*SnapshotTable{},

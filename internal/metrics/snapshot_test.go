@@ -22,7 +22,7 @@ func TestSnapshotTableStateAndEstimate(t *testing.T) {
 	s.Table("public", "a").Published.Add(3)
 	a.SetState("running")
 	want := `
-# HELP pg2kinesis_snapshot_rows_estimated The planner's row count of the table (pg_class.reltuples) when its snapshot started; -1 when never analyzed.
+# HELP pg2kinesis_snapshot_rows_estimated The planner's row count of the table (pg_class.reltuples, scaled to its pages now) when its snapshot started; -1 when never analyzed.
 # TYPE pg2kinesis_snapshot_rows_estimated gauge
 pg2kinesis_snapshot_rows_estimated{table="public.a"} 500
 # HELP pg2kinesis_snapshot_rows_published_total Rows a snapshot placed in the stream as reads, handed to the sink.

@@ -76,7 +76,7 @@ func (b *bookings) empty() bool {
 }
 
 // readersFor is how many of workers a table started gets, with used of
-// them taken and others tables still to start after it: one, and, once
+// them taken and others (other tables) still to start after it: one, and, once
 // each of the others can have one, the spare ones.
 func readersFor(workers, used, others int) int {
 	return 1 + max(0, workers-used-1-others)

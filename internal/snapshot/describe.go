@@ -258,22 +258,30 @@ func (t *Table) Name() catalog.Name { return t.name }
 // Keyless reports whether the table is read by blocks, without a key.
 func (t *Table) Keyless() bool { return len(t.key) == 0 }
 
-// Estimate is the table's row count as the planner last estimated it
-// (pg_class.reltuples), for progress; -1 when it has never been analyzed
-// or vacuumed.
+// Estimate is the table's row count as the planner estimates it: the
+// rows a page held when it was last analyzed or vacuumed (pg_class), times
+// the pages it has now, so that a table loaded since is not taken for
+// small; -1 when it has never been analyzed or vacuumed (reltuples -1
+// from PostgreSQL 14, 0 rows on 0 pages before). For progress, and to
+// tell whether the rows left are worth cutting into spans.
 func (t *Table) Estimate(ctx context.Context, conn *pgx.Conn) (int64, error) {
-	var n float64
-	err := conn.QueryRow(ctx, "SELECT reltuples::float8 FROM pg_class WHERE oid = $1::regclass", t.quoted).Scan(&n)
+	var tuples, pages, now float64
+	err := conn.QueryRow(ctx, `SELECT reltuples::float8, relpages::float8,
+		pg_relation_size(oid)::float8 / current_setting('block_size')::float8
+		FROM pg_class WHERE oid = $1::regclass`, t.quoted).Scan(&tuples, &pages, &now)
 	if errors.Is(err, pgx.ErrNoRows) {
 		err = errors.New("no such table")
 	}
 	if err != nil {
 		return 0, fmt.Errorf("estimate the rows of %s: %w", t.name, err)
 	}
-	if n < 0 {
+	switch {
+	case tuples < 0, tuples == 0 && pages == 0:
 		return -1, nil
+	case pages == 0:
+		return int64(tuples), nil
 	}
-	return int64(n), nil
+	return int64(tuples/pages*now + 0.5), nil
 }
 
 // selectList is the columns to read, quoted: the printed ones, then the

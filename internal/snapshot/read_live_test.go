@@ -300,7 +300,7 @@ func TestLiveDroppedTable(t *testing.T) {
 }
 
 // Estimate is the planner's row count: unknown until the table is
-// analyzed or vacuumed.
+// analyzed or vacuumed, then its rows a page times its pages now.
 func TestLiveEstimate(t *testing.T) {
 	conn, _ := liveDB(t,
 		`CREATE TABLE est (id int PRIMARY KEY)`,
@@ -313,6 +313,11 @@ func TestLiveEstimate(t *testing.T) {
 	exec(t, conn, "ANALYZE est")
 	if n, err := tb.Estimate(ctx(t), conn); err != nil || n != 1000 {
 		t.Errorf("after ANALYZE: %d, %v; want 1000", n, err)
+	}
+	// Loaded since: as many rows again on about as many pages again.
+	exec(t, conn, "INSERT INTO est SELECT generate_series(1001, 2000)")
+	if n, err := tb.Estimate(ctx(t), conn); err != nil || n < 1600 || n > 2400 {
+		t.Errorf("after 1000 more rows: %d, %v; want about 2000", n, err)
 	}
 }
 

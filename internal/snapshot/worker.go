@@ -231,11 +231,14 @@ func (w *worker) add(ctx context.Context, readers *errgroup.Group, jobs <-chan j
 		if err != nil {
 			return failed("snapshot: cannot open a connection for another reader of the table; its readers go on without", err)
 		}
-		defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
 		rd := &reader{r: w.r, conn: conn, key: w.key, m: w.m, free: w.free}
 		if err := rd.prepare(ctx, w.name); err != nil {
+			// Closed before the worker is given back: the runner may
+			// open another table's connection at once.
+			_ = conn.Close(context.WithoutCancel(ctx))
 			return failed("snapshot: another reader of the table cannot start; its readers go on without", err)
 		}
+		defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
 		w.r.reading.Add(1)
 		defer w.r.reading.Add(-1)
 		rd.serve(ctx, jobs, results)

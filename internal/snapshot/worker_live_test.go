@@ -394,3 +394,46 @@ func TestLiveWorkerExtraReaderCannotStart(t *testing.T) {
 		t.Errorf("%d rows delivered, %d published (done %t), want %d: each once", delivered, stream.published, got[len(got)-1].done, rows)
 	}
 }
+
+// A table gives back, as soon as it knows, the extra worker it cannot
+// use: without a key (its blocks are read one range after another), or
+// with too few rows left, by the planner's estimate, to share.
+func TestLiveWorkerGivesBackWhatItCannotUse(t *testing.T) {
+	t.Parallel()
+	const chunkRows = 500
+	for _, tc := range []struct {
+		name  string
+		rows  int
+		setUp func(t *testing.T, s *fakeStream)
+	}{
+		{"no key", 5000, func(_ *testing.T, s *fakeStream) {
+			s.runner.cfg.KeyOf = func(context.Context, catalog.Name) ([]string, bool, error) { return nil, true, nil }
+		}},
+		{"too few rows to share", 1000, func(t *testing.T, s *fakeStream) {
+			exec(t, s.conn, "ANALYZE items") // an estimate of 1000: under two spans after the first chunk
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var stream *fakeStream
+			got, _ := workerRunWith(t, tc.rows, chunkRows, 1, func(s *fakeStream) {
+				stream = s
+				s.runner.booked.book(itemsTable, 2)
+				tc.setUp(t, s)
+			})
+			if n := stream.runner.booked.used(); n != 1 {
+				t.Errorf("%d workers booked after the run, want 1: the extra is given back", n)
+			}
+			if stream.readers != 1 {
+				t.Errorf("%d readers read at once, want 1", stream.readers)
+			}
+			var delivered int64
+			for _, d := range got {
+				delivered += d.rows
+			}
+			if delivered != int64(tc.rows) || stream.published != tc.rows || !got[len(got)-1].done {
+				t.Errorf("%d rows delivered, %d published, want %d: each once", delivered, stream.published, tc.rows)
+			}
+		})
+	}
+}
