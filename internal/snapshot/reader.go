@@ -44,7 +44,8 @@ type result struct {
 	c      *inflight
 	bounds [][]string
 	err    error
-	gone   bool
+	ready  bool // an extra reader started: it takes jobs from now on
+	gone   bool // an extra reader could not start
 }
 
 // prepare sets a reader's connection up and describes the table.

@@ -133,14 +133,20 @@ func (w *worker) run(ctx context.Context, first *reader, cursor []string) error 
 			w.r.x.Forget(s.c.h)
 		}
 		for len(results) > 0 {
-			if res := <-results; res.c != nil {
+			switch res := <-results; {
+			case res.c != nil:
 				w.r.x.Forget(res.c.h)
+			case res.gone: // refused after the table was read: still not used
+				w.giveBack(1)
 			}
 		}
 	}()
 	w.start(ctx, &readers, first, jobs, results)
 	p := newPlan(cursor)
-	n, busy := 1, 0 // readers, and those with a job
+	// Readers that read, readers added and not yet started (counted in
+	// n only once ready: one that never starts must not have let the
+	// others hold its two chunks), and readers with a job.
+	n, starting, busy := 1, 0, 0
 	for !p.done() {
 		for busy < n && len(w.sent)+busy < 2*n {
 			s := p.next()
@@ -160,8 +166,12 @@ func (w *worker) run(ctx context.Context, first *reader, cursor []string) error 
 		waiting, since := busy == 0 && len(w.sent) > 0, time.Now()
 		select {
 		case res := <-results:
-			if res.gone {
-				n-- // a reader that could not start: no job of its own
+			switch {
+			case res.ready:
+				starting, n = starting-1, n+1
+				continue
+			case res.gone: // a reader that could not start: no job of its own
+				starting--
 				w.giveBack(1)
 				continue
 			}
@@ -178,10 +188,10 @@ func (w *worker) run(ctx context.Context, first *reader, cursor []string) error 
 					continue
 				}
 				p.split(res.s, res.bounds)
-				for ; n < 1+w.extra && p.todoSpans() > n; n++ {
+				for ; n+starting < 1+w.extra && p.todoSpans() > n+starting; starting++ {
 					w.add(ctx, &readers, jobs, results)
 				}
-				w.giveBack(1 + w.extra - n) // too few spans to share
+				w.giveBack(1 + w.extra - n - starting) // too few spans to share
 			case res.err != nil:
 				return res.err
 			default:
@@ -215,9 +225,9 @@ func (w *worker) start(ctx context.Context, readers *errgroup.Group, first *read
 	})
 }
 
-// add starts a reader on a connection of its own. One that cannot start
-// (the server's connections all taken, say) says so on results, and
-// leaves its jobs to the others.
+// add starts a reader on a connection of its own. It says on results
+// when it is ready to take jobs, or that it cannot start (the server's
+// connections all taken, say), and leaves its jobs to the others.
 func (w *worker) add(ctx context.Context, readers *errgroup.Group, jobs <-chan job, results chan<- result) {
 	readers.Go(func() error {
 		failed := func(msg string, err error) error {
@@ -241,6 +251,7 @@ func (w *worker) add(ctx context.Context, readers *errgroup.Group, jobs <-chan j
 		defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
 		w.r.reading.Add(1)
 		defer w.r.reading.Add(-1)
+		results <- result{ready: true}
 		rd.serve(ctx, jobs, results)
 		return nil
 	})

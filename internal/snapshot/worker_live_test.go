@@ -370,6 +370,9 @@ func TestLiveWorkerExtraReaderCannotStart(t *testing.T) {
 		var calls atomic.Int32
 		s.runner.cfg.Connect = func(ctx context.Context) (*pgx.Conn, error) {
 			if calls.Add(1) > 1 { // the table's own connection, then none
+				// Refused only after a while, as over a network: until
+				// then the reader must not count, nor its two chunks.
+				time.Sleep(200 * time.Millisecond)
 				return nil, fmt.Errorf("too many connections (a test's)")
 			}
 			return connect(ctx)
