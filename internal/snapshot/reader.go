@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/pg2kinesis/pg2kinesis/internal/catalog"
 	"github.com/pg2kinesis/pg2kinesis/internal/metrics"
@@ -179,4 +180,46 @@ func (rd *reader) sample(ctx context.Context, j job) ([][]string, error) {
 		return nil, fmt.Errorf("sample the keys of %s: %w", t.name, err)
 	}
 	return bounds, nil
+}
+
+// start starts the first reader.
+func (w *worker) start(ctx context.Context, readers *errgroup.Group, first *reader, jobs <-chan job, results chan<- result) {
+	w.r.reading.Add(1)
+	readers.Go(func() error {
+		defer w.r.reading.Add(-1)
+		first.serve(ctx, jobs, results)
+		return nil
+	})
+}
+
+// add starts a reader on a connection of its own. It says on results
+// when it is ready to take jobs, or that it cannot start (the server's
+// connections all taken, say), and leaves its jobs to the others.
+func (w *worker) add(ctx context.Context, readers *errgroup.Group, jobs <-chan job, results chan<- result) {
+	readers.Go(func() error {
+		failed := func(msg string, err error) error {
+			if ctx.Err() == nil {
+				w.r.log.Warn(msg, "table", w.name, "err", err)
+			}
+			results <- result{gone: true}
+			return nil
+		}
+		conn, err := w.r.cfg.Connect(ctx)
+		if err != nil {
+			return failed("snapshot: cannot open a connection for another reader of the table; its readers go on without", err)
+		}
+		rd := &reader{r: w.r, conn: conn, key: w.key, m: w.m, free: w.free}
+		if err := rd.prepare(ctx, w.name); err != nil {
+			// Closed before the worker is given back: the runner may
+			// open another table's connection at once.
+			_ = conn.Close(context.WithoutCancel(ctx))
+			return failed("snapshot: another reader of the table cannot start; its readers go on without", err)
+		}
+		defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
+		w.r.reading.Add(1)
+		defer w.r.reading.Add(-1)
+		results <- result{ready: true}
+		rd.serve(ctx, jobs, results)
+		return nil
+	})
 }
