@@ -25,11 +25,12 @@ type statement struct {
 // the next group starts, and returns each group's error. A chunk's read
 // and watermarks are seven statements: each in a round trip of its own,
 // their waits, not the server's work, were several percent of a
-// snapshot's time over loopback, and would be most of it over a network. An error fails
-// the rest of its group, not the groups after it, unless the connection
-// is lost, or the group left a transaction block open (its BEGIN run,
-// its COMMIT skipped after the error): the groups after it then fail
-// too, so a group with a BEGIN goes last. That block is rolled back.
+// snapshot's time over loopback, and would be most of it over a network.
+// An error fails the rest of its group, not the groups after it, unless
+// the connection is lost, or the group left a transaction block open
+// (its BEGIN run, its COMMIT skipped after the error): the groups after
+// it then fail too, so a group with a BEGIN goes last. That block is
+// rolled back.
 func roundTrip(ctx context.Context, pc *pgconn.PgConn, groups ...[]statement) []error {
 	errs := make([]error, len(groups))
 	fail := func(from int, err error) []error {

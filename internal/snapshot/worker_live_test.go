@@ -155,6 +155,7 @@ func workerRunWith(t *testing.T, rows, chunkRows, extra int, setUp func(s *fakeS
 	}
 	defer func() { _ = streamConn.Close(context.Background()) }()
 	s := &fakeStream{x: x, conn: streamConn, slot: slot, metrics: m, runner: r, delivered: func(d delivered) { <-d.window }}
+	r.booked.book(itemsTable, 1+extra) // as the runner's schedule does
 	setUp(s)
 
 	table := itemsTable
@@ -192,6 +193,20 @@ func workerRunWith(t *testing.T, rows, chunkRows, extra int, setUp func(s *fakeS
 		t.Fatal(err)
 	}
 	return got, m
+}
+
+// checkEachRowOnce checks that the chunks delivered and the rows the
+// stream published are the table's rows, each once, the last chunk done
+// (whatever the chunks' bounds: spans, or a keyless table's blocks).
+func checkEachRowOnce(t *testing.T, got []delivered, stream *fakeStream, rows int) {
+	t.Helper()
+	var delivered int64
+	for _, d := range got {
+		delivered += d.rows
+	}
+	if delivered != int64(rows) || stream.published != rows || len(got) == 0 || !got[len(got)-1].done {
+		t.Errorf("%d rows delivered in %d chunks, %d published, want %d: each once, the last chunk done", delivered, len(got), stream.published, rows)
+	}
 }
 
 // checkCovers checks that the delivered chunks advance in key order over
@@ -325,20 +340,15 @@ func TestLiveWorkerReadsSpansInParallel(t *testing.T) {
 	t.Parallel()
 	const rows, chunkRows = 20000, 500
 	var stream *fakeStream
-	got, _ := workerRunWith(t, rows, chunkRows, 1, func(s *fakeStream) {
-		stream = s
-		s.runner.booked.book(itemsTable, 2) // as the runner does
-	})
+	got, _ := workerRunWith(t, rows, chunkRows, 1, func(s *fakeStream) { stream = s })
 	if stream.readers < 2 {
 		t.Errorf("at most %d reader read at once, want 2", stream.readers)
 	}
 	if n := stream.runner.booked.used(); n != 2 {
 		t.Errorf("%d workers booked after the run, want both: the table used them", n)
 	}
-	var delivered int64
 	last := 0
 	for i, d := range got {
-		delivered += d.rows
 		k, err := strconv.Atoi(d.lastKey[0])
 		if err != nil || k < last || (k == last && !d.done) {
 			t.Errorf("chunk %d delivered up to %v, after %d: not in key order", i+1, d.lastKey, last)
@@ -348,9 +358,7 @@ func TestLiveWorkerReadsSpansInParallel(t *testing.T) {
 			t.Errorf("chunk %d: done %t", i+1, d.done)
 		}
 	}
-	if delivered != rows || stream.published != rows {
-		t.Errorf("%d rows delivered, %d published, want %d: each once", delivered, stream.published, rows)
-	}
+	checkEachRowOnce(t, got, stream, rows)
 	if len(got) < 3 {
 		t.Errorf("%d chunks delivered: the table was not cut into spans", len(got))
 	}
@@ -365,7 +373,6 @@ func TestLiveWorkerExtraReaderCannotStart(t *testing.T) {
 	var stream *fakeStream
 	got, _ := workerRunWith(t, rows, chunkRows, 1, func(s *fakeStream) {
 		stream = s
-		s.runner.booked.book(itemsTable, 2)
 		connect := s.runner.cfg.Connect
 		var calls atomic.Int32
 		s.runner.cfg.Connect = func(ctx context.Context) (*pgx.Conn, error) {
@@ -389,13 +396,7 @@ func TestLiveWorkerExtraReaderCannotStart(t *testing.T) {
 	if n := stream.runner.booked.used(); n != 1 {
 		t.Errorf("%d workers booked after the run, want 1: the extra that could not start is given back", n)
 	}
-	var delivered int64
-	for _, d := range got {
-		delivered += d.rows
-	}
-	if delivered != rows || stream.published != rows || !got[len(got)-1].done {
-		t.Errorf("%d rows delivered, %d published (done %t), want %d: each once", delivered, stream.published, got[len(got)-1].done, rows)
-	}
+	checkEachRowOnce(t, got, stream, rows)
 }
 
 // A table gives back, as soon as it knows, the extra worker it cannot
@@ -421,7 +422,6 @@ func TestLiveWorkerGivesBackWhatItCannotUse(t *testing.T) {
 			var stream *fakeStream
 			got, _ := workerRunWith(t, tc.rows, chunkRows, 1, func(s *fakeStream) {
 				stream = s
-				s.runner.booked.book(itemsTable, 2)
 				tc.setUp(t, s)
 			})
 			if n := stream.runner.booked.used(); n != 1 {
@@ -430,13 +430,7 @@ func TestLiveWorkerGivesBackWhatItCannotUse(t *testing.T) {
 			if stream.readers != 1 {
 				t.Errorf("%d readers read at once, want 1", stream.readers)
 			}
-			var delivered int64
-			for _, d := range got {
-				delivered += d.rows
-			}
-			if delivered != int64(tc.rows) || stream.published != tc.rows || !got[len(got)-1].done {
-				t.Errorf("%d rows delivered, %d published, want %d: each once", delivered, stream.published, tc.rows)
-			}
+			checkEachRowOnce(t, got, stream, tc.rows)
 		})
 	}
 }
