@@ -49,6 +49,7 @@ unix) PG_HOST=${PG2KINESIS_SERVICES_DIR:-$ROOT/.services}/pgsock ;;
 esac
 PG_BIN=/usr/lib/postgresql/15/bin
 BIN=$ROOT/bin/pg2kinesis
+WAIT=$ROOT/bin/benchwait
 DB=pg2kinesis_bench
 OUT=${BENCH_OUT:-$ROOT/bench/results/latest.md}
 export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
@@ -83,9 +84,10 @@ fi
 # A reader left running (Ctrl-C, a failure) would hold its slot.
 trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
 "$ROOT/scripts/services.sh" start >/dev/null
-(cd "$ROOT" && go build -o "$BIN" ./cmd/pg2kinesis)
+(cd "$ROOT" && go build -o "$BIN" ./cmd/pg2kinesis && go build -o "$WAIT" ./tools/benchwait)
 # Into the page cache, so that no reader's first run pays for loading it.
 "$BIN" --version >/dev/null
+"$WAIT" -h 2>/dev/null || true
 "$PG_BIN/pg_recvlogical" --version >/dev/null
 
 sql() { psql -X -q -v ON_ERROR_STOP=1 -At "host=$PG_HOST port=$PG_PORT user=postgres dbname=$1" -c "$2"; }
@@ -155,27 +157,15 @@ metric() { # PORT NAME: the value of metric NAME, as an integer (a bash builtin 
 	exec 3<&-
 }
 
-lsn_number() { echo $(((16#${1%/*} << 32) | 16#${1#*/})); }
-
 wait_flushed() { # PID LOG LSN: until the pg2kinesis PID, logging to LOG, has every change up to LSN acknowledged
-	local pid=$1 log=$2 end port="" flushed deadline=$((SECONDS + 600))
-	end=$(lsn_number "$3")
-	# Its own flush position, read from /metrics: polling the slot instead
-	# would start a psql (and a backend) 20 times a second on the cores
-	# that the walsender and pg2kinesis share.
+	# Its own flush position, polled on /metrics every 50 ms by one
+	# process (tools/benchwait): polling the slot would start a psql (and
+	# a backend) 20 times a second, and a shell loop a process, on the
+	# cores that the walsender and pg2kinesis share.
 	# The readers run in subshells (read < <(...), where set -e holds, not
 	# $(...), where it does not): the main shell's EXIT trap does not see
 	# them, so a failure here stops the reader itself.
-	while :; do
-		kill -0 "$pid" 2>/dev/null || { echo "pg2kinesis exited; see $log" >&2; exit 1; }
-		[ -n "$port" ] || port=$(metrics_port "$log")
-		if [ -n "$port" ]; then
-			flushed=$(metric "$port" pg2kinesis_flushed_lsn)
-			[ -n "$flushed" ] && [ "$flushed" -ge "$end" ] && return
-		fi
-		[ $SECONDS -lt $deadline ] || { echo "pg2kinesis has not flushed $3 after 10 minutes; see $log" >&2; kill "$pid"; exit 1; }
-		sleep 0.05
-	done
+	"$WAIT" -pid "$1" -log "$2" -lsn "$3" || { kill "$1" 2>/dev/null; exit 1; }
 }
 
 # kinesis_call OPERATION JSON: one call of kinesalite's API. A throughput
@@ -235,7 +225,7 @@ mkdir -p "$(dirname "$OUT")"
 	echo
 	echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, readers connected over $TRANSPORT; rows of bigint, int, ~100 B text, timestamptz, jsonb; every reader drains the same slot contents (a slot per run, created before the workload), $RUNS times, its runs interleaved with the other readers' (each round led by another reader); each row is a reader's median run, and \"runs vs ceiling\" the slowest and the fastest of its runs against the median ceiling."
 	echo
-	echo "MB/s is the plugin's output (what pg2kinesis counts as bytes in, pg2kinesis_wal_bytes_total), the same for every reader of one slot's contents; CPU is the reader's process alone. pg2kinesis runs with its defaults (CSVPayload records, aggregation), into a 4-shard stream of kinesalite, created before the run (as the slots are), which has no shard limits, with --shard-rate-limit=false; a run ends when its flush position, polled on /metrics every 50 ms, passes the end of the workload. pg_recvlogical runs with its defaults too. Over loopback TCP, pg2kinesis' larger socket receive buffer and its read batching (SO_RCVLOWAT, see docs/architecture.md) can make it the faster (above 100 %); over the Unix socket, which Linux does not let a reader batch, it wakes once per message and pg_recvlogical is usually the faster. Runs vary by ±20 % on a shared 2-core machine."
+	echo "MB/s is the plugin's output (what pg2kinesis counts as bytes in, pg2kinesis_wal_bytes_total), the same for every reader of one slot's contents; CPU is the reader's process alone. pg2kinesis runs with its defaults (CSVPayload records, aggregation), into a 4-shard stream of kinesalite, created before the run (as the slots are), which has no shard limits, with --shard-rate-limit=false; a run ends when its flush position, polled on /metrics every 50 ms by one process (tools/benchwait, which keeps its connection: a process per poll took a few % of the walsender's core), passes the end of the workload. pg_recvlogical runs with its defaults too. Over loopback TCP, pg2kinesis' larger socket receive buffer and its read batching (SO_RCVLOWAT, see docs/architecture.md) can make it the faster (above 100 %); over the Unix socket, which Linux does not let a reader batch, it wakes once per message and pg_recvlogical is usually the faster. Runs vary by ±20 % on a shared 2-core machine."
 	echo
 	echo "| plugin | workload | reader | rows/s | MB/s | vs ceiling | runs vs ceiling | CPU s | CPU µs/row | peak RSS MB |"
 	echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"
