@@ -78,6 +78,10 @@ func TestLiveKeysetChunks(t *testing.T) {
 		`CREATE UNIQUE INDEX by_index_ba ON by_index (b, a)`,
 		`ALTER TABLE by_index REPLICA IDENTITY USING INDEX by_index_ba`,
 		`INSERT INTO by_index SELECT i, 'a' || (3000 - i), i % 10 FROM generate_series(1, 2000) i`,
+		// Named as the sample's own columns were (a row number, once
+		// "pg2kinesis row"), or are (k1, ..., n).
+		`CREATE TABLE clash ("pg2kinesis row" int, n int, k1 text, PRIMARY KEY ("pg2kinesis row", n, k1))`,
+		`INSERT INTO clash SELECT i / 10, i % 10, 'x' || i FROM generate_series(1, 2000) i`,
 	)
 	all := keys(t, connect)
 	for _, tc := range []struct {
@@ -93,6 +97,7 @@ func TestLiveKeysetChunks(t *testing.T) {
 		{catalog.Name{Schema: "public", Table: "reals"}, 9},
 		{catalog.Name{Schema: "public", Table: "rowtyped"}, 11},
 		{catalog.Name{Schema: "public", Table: "by_index"}, 1},
+		{catalog.Name{Schema: "public", Table: "clash"}, 9},
 	} {
 		t.Run(tc.name.Table, func(t *testing.T) {
 			key := all[tc.name].Columns

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -160,13 +161,20 @@ func (rd *reader) sample(ctx context.Context, j job) ([][]string, error) {
 	// A span's rows sampled: as many as its pages sampled hold.
 	step := int64(math.Round(max(float64(j.lim.Rows)*pct/100, 8*perPage)))
 	keys := t.keyList()
+	// The outer query names the sample's columns by position (s(k1, ...,
+	// n)): a name of its own for the row number could be a key column's.
+	outer := make([]string, len(t.key))
+	for i := range outer {
+		outer[i] = "k" + strconv.Itoa(i+1)
+	}
+	outerKeys := strings.Join(outer, ", ")
 	var st statement
-	st.sql = "SELECT " + keys + " FROM (SELECT " + keys + `, row_number() OVER (ORDER BY ` + keys + `) AS "pg2kinesis row"` +
+	st.sql = "SELECT " + outerKeys + " FROM (SELECT " + keys + ", row_number() OVER (ORDER BY " + keys + ")" +
 		" FROM ONLY " + t.quoted + " TABLESAMPLE SYSTEM (" + strconv.FormatFloat(pct, 'f', 6, 64) + ")"
 	if j.s.after != nil {
 		st.sql += " WHERE " + t.keyBound(&st, ">", j.s.after)
 	}
-	st.sql += `) s WHERE "pg2kinesis row" % ` + strconv.FormatInt(step, 10) + " = 0 ORDER BY " + keys
+	st.sql += ") s(" + outerKeys + ", n) WHERE n % " + strconv.FormatInt(step, 10) + " = 0 ORDER BY " + outerKeys
 	var bounds [][]string
 	rr := rd.conn.PgConn().ExecParams(ctx, st.sql, st.args, st.oids, nil, nil)
 	for rr.NextRow() {
