@@ -63,7 +63,7 @@ func truncateLoop(ctx context.Context, t *testing.T, dsn string, rows int, chunk
 			sqls = append(sqls, fmt.Sprintf("BEGIN; TRUNCATE items; INSERT INTO items SELECT i, 'gen %d', %d FROM generate_series(1, %d) i; COMMIT", i, i, rows))
 		}
 		for _, sql := range sqls {
-			if _, err := conn.Exec(ctx, sql); err != nil && ctx.Err() == nil {
+			if err := execWhole(ctx, conn, sql); err != nil {
 				t.Errorf("%s: %v", sql, err)
 				return
 			}
