@@ -222,3 +222,57 @@ func events(t *testing.T, r *Rows) []decode.Event {
 	}
 	return out
 }
+
+// readBySample cuts the rows after the key after (all: nil) into spans
+// by a sample of their keys (minBounds bounds at least), and reads them
+// span by span.
+func readBySample(t *testing.T, tb *Table, conn *pgx.Conn, key []string, after []string, n, minBounds int) (bounds [][]string, keys []string) {
+	t.Helper()
+	rd := &reader{conn: conn, t: tb}
+	bounds, err := rd.sample(ctx(t), job{s: &span{after: after}, sample: true, rowSize: 200, lim: Limit{Rows: 300}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bounds) < minBounds {
+		t.Fatalf("%d bounds sampled after %q, want %d at least", len(bounds), after, minBounds)
+	}
+	for i := range len(bounds) + 1 {
+		from, upto := after, []string(nil)
+		if i > 0 {
+			from = bounds[i-1]
+		}
+		if i < len(bounds) {
+			upto = bounds[i]
+		}
+		keys = append(keys, readSpanKeys(t, tb, conn, key, from, upto, n)...)
+	}
+	return bounds, keys
+}
+
+func readSpanKeys(t *testing.T, tb *Table, conn *pgx.Conn, key []string, after, upto []string, n int) []string {
+	t.Helper()
+	var keys []string
+	for _, r := range readSpan(t, tb, conn, after, upto, n) {
+		keys = append(keys, keyText(t, r, key))
+	}
+	return keys
+}
+
+// readSpan reads the span (after, upto] in chunks of n.
+func readSpan(t *testing.T, tb *Table, conn *pgx.Conn, after, upto []string, n int) []decode.Event {
+	t.Helper()
+	var rows []decode.Event
+	for range 1_000_000 {
+		c, err := tb.readRange(ctx(t), conn, after, upto, Limit{Rows: n})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, events(t, c.Rows)...)
+		if c.Done || (upto != nil && slices.Equal(c.Next, upto)) {
+			return rows
+		}
+		after = c.Next
+	}
+	t.Fatal("no end")
+	return nil
+}

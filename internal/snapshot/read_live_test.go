@@ -135,53 +135,22 @@ func TestLiveKeysetChunks(t *testing.T) {
 					continue
 				}
 				// Cut into spans by a sample of its keys, read span by
-				// span (after, upto]: every row once, in key order.
-				rd := &reader{conn: conn, t: tb}
-				bounds, err := rd.sample(ctx(t), job{s: &span{}, sample: true, rowSize: 200, lim: Limit{Rows: 300}})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if len(bounds) < 2 {
-					t.Fatalf("%d bounds sampled, want 2 at least", len(bounds))
-				}
-				got = got[:0]
-				for i := range len(bounds) + 1 {
-					var after, upto []string
-					if i > 0 {
-						after = bounds[i-1]
-					}
-					if i < len(bounds) {
-						upto = bounds[i]
-					}
-					for _, r := range readSpan(t, tb, conn, after, upto, tc.n) {
-						got = append(got, keyText(t, r, key))
-					}
-				}
+				// span (after, upto]: every row once, in key order; then
+				// the same after the middle bound (a worker samples what
+				// is left after its first chunk).
+				bounds, got := readBySample(t, tb, conn, key, nil, tc.n, 2)
 				if !slices.Equal(got, want) {
 					t.Fatalf("spans cut at %q: %d rows, not every row once in key order (want %d)", bounds, len(got), len(want))
+				}
+				after := bounds[len(bounds)/2]
+				_, rest := readBySample(t, tb, conn, key, after, tc.n, 0)
+				upto := len(readSpanKeys(t, tb, conn, key, nil, after, tc.n))
+				if !slices.Equal(rest, want[upto:]) {
+					t.Fatalf("spans after %q: %d rows, not every row after it once in key order (want %d)", after, len(rest), len(want)-upto)
 				}
 			}
 		})
 	}
-}
-
-// readSpan reads the span (after, upto] in chunks of n.
-func readSpan(t *testing.T, tb *Table, conn *pgx.Conn, after, upto []string, n int) []decode.Event {
-	t.Helper()
-	var rows []decode.Event
-	for range 1_000_000 {
-		c, err := tb.readRange(ctx(t), conn, after, upto, Limit{Rows: n})
-		if err != nil {
-			t.Fatal(err)
-		}
-		rows = append(rows, events(t, c.Rows)...)
-		if c.Done || (upto != nil && slices.Equal(c.Next, upto)) {
-			return rows
-		}
-		after = c.Next
-	}
-	t.Fatal("no end")
-	return nil
 }
 
 // A keyless table is read by block ranges: every row once over several
