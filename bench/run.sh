@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make bench: drain the same slot contents with pg_recvlogical (the ceiling)
 # and with pg2kinesis (stdout sink to /dev/null, and Kinesis into a local
-# kinesalite of its own, aggregated), for each plugin and three workload shapes, and
+# kinesalite, aggregated), for each plugin and three workload shapes, and
 # report rows/s, MB/s, the ratio to the ceiling, CPU seconds and per row,
 # and peak RSS, of each reader's median run of BENCH_RUNS (3).
 #
@@ -14,7 +14,9 @@
 #     BENCH_LATENCY_SECONDS=0 BENCH_OUT=/tmp/bench.md
 #
 # BENCH_TRANSPORT=unix connects every reader through Postgres' Unix socket
-# instead of loopback TCP (tcp, the default).
+# instead of loopback TCP (tcp, the default). The Kinesis runs send to a
+# kinesalite of the bench's own, on PG2KINESIS_BENCH_KINESIS_PORT (4569),
+# the outage to another, on PG2KINESIS_BENCH_OUTAGE_PORT (4568).
 #
 # Shapes: 1000-row transactions, single-row transactions, and one
 # transaction of BENCH_ROWS rows (its peak RSS shows memory stays flat;
@@ -43,6 +45,7 @@ PG_PORT=${PG2KINESIS_SERVICES_PG_PORT:-55432}
 # services' one.
 KINESIS_PORT=${PG2KINESIS_BENCH_KINESIS_PORT:-4569}
 KINESIS=http://127.0.0.1:$KINESIS_PORT
+OUTAGE_PORT=${PG2KINESIS_BENCH_OUTAGE_PORT:-4568} # the outage's kinesalite
 # How the readers reach Postgres: tcp (loopback) or unix (its socket).
 TRANSPORT=${BENCH_TRANSPORT:-tcp}
 case $TRANSPORT in
@@ -70,6 +73,10 @@ if ! [[ $SINGLE_ROWS =~ ^[1-9][0-9]*$ && $RATE =~ ^[1-9][0-9]*$ && $LATENCY_SECO
 	echo "bench: BENCH_SINGLE_ROWS, BENCH_RATE, BENCH_LATENCY_SECONDS and BENCH_OUTAGE_SECONDS want whole numbers (above 0 but the last two)" >&2
 	exit 2
 fi
+if ! [[ $KINESIS_PORT =~ ^[1-9][0-9]*$ && $OUTAGE_PORT =~ ^[1-9][0-9]*$ ]] || [ "$KINESIS_PORT" = "$OUTAGE_PORT" ]; then
+	echo "bench: PG2KINESIS_BENCH_KINESIS_PORT=$KINESIS_PORT, PG2KINESIS_BENCH_OUTAGE_PORT=$OUTAGE_PORT: want two different port numbers" >&2
+	exit 2
+fi
 only() { # VARIABLE "ALLOWED..." VALUES...: exits 2 naming a value not allowed
 	local var=$1 allowed=$2 v
 	shift 2
@@ -89,28 +96,8 @@ KINESALITE_PID=
 trap 'kill $(jobs -p) $KINESALITE_PID 2>/dev/null || true' EXIT
 "$ROOT/scripts/services.sh" start >/dev/null
 
-# start_kinesalite starts the kinesalite the Kinesis runs send to, at the
-# lowest CPU priority, in a session of its own. kinesalite stands in for
-# Kinesis, which runs on other machines than the database; here it shares
-# the walsender's cores, and takes about 2 s of CPU per million rows it
-# stores. At the priority of the rest, that CPU came out of the
-# walsender's core (its wait for a CPU grew from 0.02 s to 0.1-0.3 s a
-# run) and cost the Kinesis runs 2-4 % against the ceiling that the
-# stdout runs did not pay. A session's processes share a CPU weight
-# (autogroup): the nice value of kinesalite's own session, not of
-# kinesalite, sets its weight against the walsender's session.
-start_kinesalite() {
-	if (exec 3<>"/dev/tcp/127.0.0.1/$KINESIS_PORT") 2>/dev/null; then
-		echo "bench: port $KINESIS_PORT is taken; stop what listens there or set PG2KINESIS_BENCH_KINESIS_PORT" >&2
-		exit 1
-	fi
-	setsid nice -n 19 node "$ROOT/scripts/kinesalite.js" "$KINESIS_PORT" >/tmp/bench-kinesalite.log 2>&1 </dev/null &
-	KINESALITE_PID=$!
-	echo 19 >"/proc/$KINESALITE_PID/autogroup" 2>/dev/null || true
-	for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$KINESIS_PORT") 2>/dev/null && return; sleep 0.1; done
-	echo "bench: kinesalite did not start on port $KINESIS_PORT; see /tmp/bench-kinesalite.log" >&2
-	exit 1
-}
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 start_kinesalite
 (cd "$ROOT" && go build -o "$BIN" ./cmd/pg2kinesis && go build -o "$WAIT" ./tools/benchwait)
 # Into the page cache, so that no reader's first run pays for loading it.
@@ -118,102 +105,6 @@ start_kinesalite
 "$WAIT" -h 2>/dev/null || true
 "$PG_BIN/pg_recvlogical" --version >/dev/null
 
-sql() { psql -X -q -v ON_ERROR_STOP=1 -At "host=$PG_HOST port=$PG_PORT user=postgres dbname=$1" -c "$2"; }
-
-recv_options() { # the options pg2kinesis passes, for a like-for-like ceiling
-	case $1 in
-	wal2json) echo "-o format-version=2 -o include-xids=1 -o include-timestamp=1 -o include-lsn=1" ;;
-	pgoutput) echo "-o proto_version=2 -o publication_names=pg2kinesis -o streaming=on" ;;
-	test_decoding) echo "-o include-timestamp=1" ;;
-	esac
-}
-
-prepare() { # prepare PLUGIN SHAPE: fresh database, a slot per reader's run, then the workload
-	local plugin=$1 shape=$2
-	drop_slots
-	sql postgres "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
-	sql postgres "CREATE DATABASE $DB"
-	sql $DB "CREATE TABLE t (id bigint PRIMARY KEY, n int, body text, ts timestamptz, j jsonb)"
-	sql $DB "CREATE PUBLICATION pg2kinesis FOR ALL TABLES" # pgoutput's; before the slots
-	local readers="recv stdout kinesis"
-	[ "$shape" != huge ] || readers="recv stdout"
-	for r in $readers; do
-		for i in $(seq "$RUNS"); do
-			sql $DB "SELECT pg_create_logical_replication_slot('bench_$r$i', '$plugin')" >/dev/null
-		done
-	done
-	local row="g, g % 1000, repeat(md5(g::text), 3), now(), jsonb_build_object('k', g, 'v', 'x')"
-	if [ "$shape" = none ]; then
-		:
-	elif [ "$shape" = huge ]; then
-		sql $DB "INSERT INTO t SELECT $row FROM generate_series(1, $ROWS) g"
-	elif [ "$shape" = batch ]; then
-		sql $DB "DO \$\$ BEGIN FOR i IN 0..$((ROWS / 1000 - 1)) LOOP
-			INSERT INTO t SELECT $row FROM generate_series(i * 1000 + 1, i * 1000 + 1000) g; COMMIT; END LOOP; END \$\$"
-	else
-		sql $DB "DO \$\$ BEGIN FOR g IN 1..$SINGLE_ROWS LOOP
-			INSERT INTO t SELECT $row; COMMIT; END LOOP; END \$\$"
-	fi
-	# The insert position, past the last commit: the services run with
-	# synchronous_commit off, so the write position (pg_current_wal_lsn)
-	# can still be short of it.
-	sql $DB "SELECT pg_current_wal_insert_lsn()"
-	# Autovacuum would start on the new rows during the first reader's
-	# run. After the end: a reader's flush position passes WAL with no
-	# change only on its next keepalive.
-	sql $DB "VACUUM ANALYZE t"
-}
-
-drop_slots() { # the bench's slots, their readers (of a run cut short) ended first
-	pkill -f -- "-[sS] bench_(recv|stdout|kinesis|lat)[0-9]* " 2>/dev/null || true
-	for _ in $(seq 50); do
-		sql postgres "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name LIKE 'bench_%' AND active_pid IS NOT NULL" >/dev/null
-		[ "$(sql postgres "SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'bench_%' AND active")" = 0 ] && break
-		sleep 0.1
-	done
-	sql postgres "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE 'bench_%' AND NOT active" >/dev/null
-}
-
-metrics_port() { # LOG: the metrics port of the pg2kinesis that writes LOG, once it serves
-	sed -n 's/.*msg="serving metrics and health checks" addr=127\.0\.0\.1:\([0-9]*\).*/\1/p' "$1"
-}
-
-metric() { # PORT NAME: the value of metric NAME, as an integer (a bash builtin connection: no process per poll)
-	exec 3<>"/dev/tcp/127.0.0.1/$1" || return 1
-	printf 'GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
-	awk -v n="$2" '$1 == n {printf "%.0f\n", $2}' <&3
-	exec 3<&-
-}
-
-wait_flushed() { # PID LOG LSN: until the pg2kinesis PID, logging to LOG, has every change up to LSN acknowledged
-	# Its own flush position, polled on /metrics every 50 ms by one
-	# process (tools/benchwait): polling the slot would start a psql (and
-	# a backend) 20 times a second, and a shell loop a process, on the
-	# cores that the walsender and pg2kinesis share.
-	# The readers run in subshells (read < <(...), where set -e holds, not
-	# $(...), where it does not): the main shell's EXIT trap does not see
-	# them, so a failure here stops the reader itself.
-	"$WAIT" -pid "$1" -log "$2" -lsn "$3" || { kill "$1" 2>/dev/null; exit 1; }
-}
-
-# kinesis_call OPERATION JSON: one call of kinesalite's API. A throughput
-# run's stream is made before the run, as its slot is, so that the run
-# times reading alone (pg_recvlogical creates nothing), and deleted after
-# it. kinesalite checks no signature.
-kinesis_call() {
-	curl -sf -o /dev/null -X POST "$KINESIS/" -H 'Content-Type: application/x-amz-json-1.1' \
-		-H "X-Amz-Target: Kinesis_20131202.$1" -H "X-Amz-Date: $(date -u +%Y%m%dT%H%M%SZ)" \
-		-H "Authorization: AWS4-HMAC-SHA256 Credential=bench/$(date -u +%Y%m%d)/$AWS_REGION/kinesis/aws4_request, SignedHeaders=host, Signature=0" \
-		-d "$2" || { echo "bench: $1 $2 in kinesalite at $KINESIS failed" >&2; exit 1; }
-}
-
-median() { # "SECONDS CPU RSS"...: the run of median seconds, whole
-	printf '%s\n' "$@" | sort -n -k1,1 | sed -n "$((($# + 1) / 2))p"
-}
-
-spread() { # "SECONDS CPU RSS"...: the slowest run's seconds and the fastest's, joined by |
-	printf '%s\n' "$@" | sort -n -k1,1 | awk 'NR == 1 {f = $1} {s = $1} END {print s "|" f}'
-}
 
 # Each reader prints: seconds cpu_seconds rss_kb
 run_recv() { # PLUGIN ENDLSN SLOT
@@ -253,7 +144,7 @@ mkdir -p "$(dirname "$OUT")"
 	echo
 	echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, readers connected over $TRANSPORT; rows of bigint, int, ~100 B text, timestamptz, jsonb; every reader drains the same slot contents (a slot per run, created before the workload), $RUNS times, its runs interleaved with the other readers' (each round led by another reader); each row is a reader's median run, and \"runs vs ceiling\" the slowest and the fastest of its runs against the median ceiling."
 	echo
-	echo "MB/s is the plugin's output (what pg2kinesis counts as bytes in, pg2kinesis_wal_bytes_total), the same for every reader of one slot's contents; CPU is the reader's process alone. pg2kinesis runs with its defaults (CSVPayload records, aggregation), into a 4-shard stream of kinesalite, created before the run (as the slots are), which has no shard limits, with --shard-rate-limit=false; kinesalite stands in for Kinesis, which does not run on the database's cores: it runs at the lowest CPU priority, in a session of its own (autogroup nice 19), and takes the CPU the walsender leaves; a run ends when its flush position, polled on /metrics every 50 ms by one process (tools/benchwait, which keeps its connection: a process per poll took a few % of the walsender's core), passes the end of the workload. pg_recvlogical runs with its defaults too. Over loopback TCP, pg2kinesis' larger socket receive buffer and its read batching (SO_RCVLOWAT, see docs/architecture.md) can make it the faster (above 100 %); over the Unix socket, which Linux does not let a reader batch, it wakes once per message and pg_recvlogical is usually the faster. Runs vary by ±20 % on a shared 2-core machine."
+	echo "MB/s is the plugin's output (what pg2kinesis counts as bytes in, pg2kinesis_wal_bytes_total), the same for every reader of one slot's contents; CPU is the reader's process alone. pg2kinesis runs with its defaults (CSVPayload records, aggregation), into a 4-shard stream of kinesalite, created before the run (as the slots are), which has no shard limits, with --shard-rate-limit=false; kinesalite stands in for Kinesis, which does not run on the database's cores: it runs $KINESALITE_PRIORITY, to take the CPU the walsender leaves; a run ends when its flush position, polled on /metrics every 50 ms by one process (tools/benchwait, which keeps its connection: a process per poll took a few % of the walsender's core), passes the end of the workload. pg_recvlogical runs with its defaults too. Over loopback TCP, pg2kinesis' larger socket receive buffer and its read batching (SO_RCVLOWAT, see docs/architecture.md) can make it the faster (above 100 %); over the Unix socket, which Linux does not let a reader batch, it wakes once per message and pg_recvlogical is usually the faster. Runs vary by ±20 % on a shared 2-core machine."
 	echo
 	echo "| plugin | workload | reader | rows/s | MB/s | vs ceiling | runs vs ceiling | CPU s | CPU µs/row | peak RSS MB |"
 	echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"
@@ -364,10 +255,14 @@ latency() { # PLUGIN: p50 and p99 ms from commit to acknowledgement at a steady 
 done
 
 outage() { # peak RSS before and through a Kinesis outage, and the drain after it
-	local log=/tmp/bench-bench_kinesis1.log kport=${PG2KINESIS_BENCH_OUTAGE_PORT:-4568} kpid pid end start port="" hwm drained
+	local log=/tmp/bench-bench_kinesis1.log kport=$OUTAGE_PORT kpid pid end start port="" hwm drained
 	local deadline=$((SECONDS + 120))
 	end=$(prepare test_decoding batch)
 	[[ $end =~ ^[0-9A-F]+/[0-9A-F]+$ ]] || { echo "bench: preparing the outage's workload failed" >&2; exit 1; }
+	if (exec 3<>"/dev/tcp/127.0.0.1/$kport") 2>/dev/null; then
+		echo "bench: port $kport is taken; stop what listens there or set PG2KINESIS_BENCH_OUTAGE_PORT" >&2
+		exit 1
+	fi
 	node "$ROOT/scripts/kinesalite.js" "$kport" >/tmp/bench-outage-kinesalite.log 2>&1 &
 	kpid=$!
 	# This runs in a subshell (read < <(outage)): the main EXIT trap does

@@ -1,8 +1,9 @@
 // Command benchwait waits until a running pg2kinesis has acknowledged
 // every change up to an LSN, as its /metrics report it
 // (pg2kinesis_flushed_lsn), and exits 0; it exits 1 if the process ends
-// first or the time runs out. bench/run.sh times its pg2kinesis runs with
-// it:
+// first, its /metrics have no such metric, or the time runs out (saying
+// what the last poll found), and 2 on bad flags. bench/run.sh times its
+// pg2kinesis runs with it:
 //
 //	benchwait -pid 1234 -log /tmp/bench.log -lsn 0/5F5E100
 //
@@ -20,6 +21,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"regexp"
@@ -53,8 +55,9 @@ func wait(pid int, logFile string, end uint64, every, timeout time.Duration) err
 	client := &http.Client{Transport: &http.Transport{DisableCompression: true}, Timeout: 5 * time.Second}
 	deadline := time.Now().Add(timeout)
 	url := ""
+	var last error // why the last poll found nothing, for the timeout's message
 	for ; time.Now().Before(deadline); time.Sleep(every) {
-		if syscall.Kill(pid, 0) != nil {
+		if errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) {
 			return fmt.Errorf("pg2kinesis (pid %d) exited; see %s", pid, logFile)
 		}
 		if url == "" {
@@ -63,19 +66,25 @@ func wait(pid int, logFile string, end uint64, every, timeout time.Duration) err
 				return err
 			}
 			if addr == "" {
-				continue // not serving yet
+				last = fmt.Errorf("%s names no metrics address yet", logFile)
+				continue
 			}
 			url = "http://" + addr + "/metrics"
 		}
 		flushed, err := poll(client, url)
+		if errors.Is(err, errNoMetric) {
+			return fmt.Errorf("%s: %w", url, err) // the wrong process, or a pg2kinesis without it
+		}
 		if err != nil {
-			continue // starting, or stopping: the pid check above tells
+			last = err // starting, or stopping: the pid check above tells
+			continue
 		}
 		if flushed >= end {
 			return nil
 		}
+		last = fmt.Errorf("flushed %s", pglogrepl.LSN(flushed))
 	}
-	return fmt.Errorf("pg2kinesis (pid %d) has not flushed %s after %s; see %s", pid, pglogrepl.LSN(end), timeout, logFile)
+	return fmt.Errorf("pg2kinesis (pid %d) has not flushed %s after %s (last: %v); see %s", pid, pglogrepl.LSN(end), timeout, last, logFile)
 }
 
 var servingRE = regexp.MustCompile(`msg="serving metrics and health checks" addr=(\S+)`)
@@ -103,8 +112,13 @@ func poll(client *http.Client, url string) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
 	return flushedLSN(body)
 }
+
+var errNoMetric = errors.New("no pg2kinesis_flushed_lsn in /metrics")
 
 // flushedLSN finds pg2kinesis_flushed_lsn in a Prometheus text page. A
 // gauge is a float64, which holds any LSN a test or bench reaches exactly.
@@ -112,14 +126,14 @@ func flushedLSN(page []byte) (uint64, error) {
 	const name = "\npg2kinesis_flushed_lsn "
 	i := bytes.Index(page, []byte(name))
 	if i < 0 {
-		return 0, errors.New("no pg2kinesis_flushed_lsn in /metrics")
+		return 0, errNoMetric
 	}
 	rest := page[i+len(name):]
 	if j := bytes.IndexByte(rest, '\n'); j >= 0 {
 		rest = rest[:j]
 	}
 	v, err := strconv.ParseFloat(string(rest), 64)
-	if err != nil || !(v >= 0) { // NaN too
+	if err != nil || !(v >= 0) || math.IsInf(v, 1) { // NaN too
 		return 0, fmt.Errorf("pg2kinesis_flushed_lsn %q: not an LSN", rest)
 	}
 	return uint64(v), nil

@@ -1,9 +1,15 @@
 package main
 
 import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 )
 
 func TestFlushedLSN(t *testing.T) {
@@ -49,4 +55,48 @@ func TestMetricsAddr(t *testing.T) {
 	if got, err := metricsAddr(log); got != "127.0.0.1:40123" || err != nil {
 		t.Fatalf("serving: %q, %v; want 127.0.0.1:40123", got, err)
 	}
+}
+
+func TestWait(t *testing.T) {
+	const end = 1000
+	serve := func(t *testing.T, page string) string {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			fmt.Fprint(w, page)
+		}))
+		t.Cleanup(srv.Close)
+		log := filepath.Join(t.TempDir(), "p2k.log")
+		line := `msg="serving metrics and health checks" addr=` + strings.TrimPrefix(srv.URL, "http://") + "\n"
+		if err := os.WriteFile(log, []byte(line), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return log
+	}
+	exited := exec.Command("true")
+	if err := exited.Run(); err != nil {
+		t.Fatalf("run true(1) for a pid that has exited: %v", err)
+	}
+	for _, tc := range []struct {
+		name, page string
+		pid        int
+		want       string // in the error; "" for none
+	}{
+		{"flushed", "x 1\npg2kinesis_flushed_lsn 1000\n", os.Getpid(), ""},
+		{"not yet", "x 1\npg2kinesis_flushed_lsn 999\n", os.Getpid(), "has not flushed 0/3E8 after 50ms (last: flushed 0/3E7)"},
+		{"no such metric", "x 1\n", os.Getpid(), "no pg2kinesis_flushed_lsn"},
+		{"exited", "x 1\npg2kinesis_flushed_lsn 1000\n", exited.Process.Pid, "exited"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := wait(tc.pid, serve(t, tc.page), end, 5*time.Millisecond, 50*time.Millisecond)
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("wait: %v; want an error with %q", err, tc.want)
+			}
+		})
+	}
+	t.Run("no address in the log", func(t *testing.T) {
+		log := filepath.Join(t.TempDir(), "p2k.log")
+		err := wait(os.Getpid(), log, end, 5*time.Millisecond, 30*time.Millisecond)
+		if err == nil || !strings.Contains(err.Error(), "names no metrics address yet") {
+			t.Fatalf("wait: %v; want the timeout to say the log names no address", err)
+		}
+	})
 }
