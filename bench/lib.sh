@@ -112,33 +112,41 @@ spread() { # "SECONDS CPU RSS"...: the slowest run's seconds and the fastest's, 
 # and reach the bench's session).
 start_kinesalite() {
 	local port=$KINESIS_PORT own self
-	if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-		echo "bench: port $port is taken; stop what listens there or set PG2KINESIS_BENCH_KINESIS_PORT" >&2
-		exit 1
-	fi
+	port_free "$port" PG2KINESIS_BENCH_KINESIS_PORT
 	# shellcheck disable=SC2016 # $@ is the inner shell's
 	setsid bash -c '{ echo 19 >/proc/self/autogroup; } 2>/dev/null; exec nice -n 19 node "$@"' _ \
 		"$ROOT/scripts/kinesalite.js" "$port" >/tmp/bench-kinesalite.log 2>&1 </dev/null &
 	KINESALITE_PID=$!
+	await_listening "$KINESALITE_PID" "$port" /tmp/bench-kinesalite.log
+	# Its session is its own pid: setsid did not fork, and $! is
+	# kinesalite.
+	if [ "$(cut -d' ' -f6 "/proc/$KINESALITE_PID/stat")" != "$KINESALITE_PID" ]; then
+		echo "bench: kinesalite (pid $KINESALITE_PID) is not in a session of its own" >&2
+		exit 1
+	fi
+	own=$(cat "/proc/$KINESALITE_PID/autogroup" 2>/dev/null) || own=
+	self=$(cat "/proc/$$/autogroup" 2>/dev/null) || self=
+	KINESALITE_PRIORITY="at nice 19 only (its session's autogroup nice could not be set; where autogroup is on, its session's weight, not its own nice, is what the walsender's session competes with)"
+	if [[ $own == *" nice 19" && ${own%% *} != "${self%% *}" ]]; then
+		KINESALITE_PRIORITY="at the lowest CPU priority, in a session of its own (autogroup nice 19)"
+	fi
+}
+
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; } # PORT: whether something accepts connections on it
+
+port_free() { # PORT VARIABLE: exits 1 if something listens on PORT already; VARIABLE names the setting that moves it
+	if listening "$1"; then
+		echo "bench: port $1 is taken; stop what listens there or set $2" >&2
+		exit 1
+	fi
+}
+
+await_listening() { # PID PORT LOG: until the kinesalite PID, logging to LOG, accepts connections on PORT (10 s at most)
 	for _ in $(seq 100); do
-		kill -0 "$KINESALITE_PID" 2>/dev/null || break
-		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-			# Its session is its own pid: setsid did not fork, and $!
-			# is kinesalite.
-			if [ "$(cut -d' ' -f6 "/proc/$KINESALITE_PID/stat")" != "$KINESALITE_PID" ]; then
-				echo "bench: kinesalite (pid $KINESALITE_PID) is not in a session of its own" >&2
-				exit 1
-			fi
-			own=$(cat "/proc/$KINESALITE_PID/autogroup" 2>/dev/null) || own=
-			self=$(cat "/proc/$$/autogroup" 2>/dev/null) || self=
-			KINESALITE_PRIORITY="at nice 19 (autogroup is off here, or refused it: its CPU weight against the walsender's session is its session's)"
-			if [[ $own == *" nice 19" && ${own%% *} != "${self%% *}" ]]; then
-				KINESALITE_PRIORITY="at the lowest CPU priority, in a session of its own (autogroup nice 19)"
-			fi
-			return
-		fi
+		kill -0 "$1" 2>/dev/null || break
+		listening "$2" && return
 		sleep 0.1
 	done
-	echo "bench: kinesalite did not start on port $port; see /tmp/bench-kinesalite.log" >&2
+	echo "bench: kinesalite did not start on port $2; see $3" >&2
 	exit 1
 }

@@ -259,17 +259,13 @@ outage() { # peak RSS before and through a Kinesis outage, and the drain after i
 	local deadline=$((SECONDS + 120))
 	end=$(prepare test_decoding batch)
 	[[ $end =~ ^[0-9A-F]+/[0-9A-F]+$ ]] || { echo "bench: preparing the outage's workload failed" >&2; exit 1; }
-	if (exec 3<>"/dev/tcp/127.0.0.1/$kport") 2>/dev/null; then
-		echo "bench: port $kport is taken; stop what listens there or set PG2KINESIS_BENCH_OUTAGE_PORT" >&2
-		exit 1
-	fi
+	port_free "$kport" PG2KINESIS_BENCH_OUTAGE_PORT
 	node "$ROOT/scripts/kinesalite.js" "$kport" >/tmp/bench-outage-kinesalite.log 2>&1 &
 	kpid=$!
 	# This runs in a subshell (read < <(outage)): the main EXIT trap does
 	# not see its processes, and a stopped kinesalite would hold the port.
 	trap "kill -CONT $kpid 2>/dev/null; kill $kpid 2>/dev/null || true" EXIT
-	for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$kport") 2>/dev/null && break; sleep 0.1; done
-	kill -0 $kpid 2>/dev/null || { echo "kinesalite did not start on port $kport; see /tmp/bench-outage-kinesalite.log" >&2; exit 1; }
+	await_listening "$kpid" "$kport" /tmp/bench-outage-kinesalite.log
 	"$BIN" -h "$PG_HOST" -p "$PG_PORT" -u postgres -d $DB --pg-sslmode disable -s bench_kinesis1 \
 		--pg-slot-output-plugin test_decoding --metrics-addr 127.0.0.1:0 \
 		--kinesis-endpoint "http://127.0.0.1:$kport" -k bench_outage --create-stream --shard-count 4 --shard-rate-limit=false >/dev/null 2>"$log" &
